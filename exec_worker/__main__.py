@@ -1,0 +1,72 @@
+"""Entry point: `python -m exec_worker`. Parses settings, runs one event loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+import zmq.asyncio
+
+from exec_worker.docker_exec import DockerHost
+from exec_worker.server import WorkerServer
+from shared.config import WorkerConfig
+from shared.errors import DtermError
+from shared.logs import setup_logging
+
+log = logging.getLogger("exec_worker")
+
+
+def parse_config(argv: list[str]) -> tuple[WorkerConfig, str]:
+    defaults = WorkerConfig()
+    parser = argparse.ArgumentParser(prog="exec_worker", description=__doc__)
+    parser.add_argument("--host-id", default=os.environ.get("DTERM_HOST_ID", defaults.host_id))
+    parser.add_argument("--bind", default=os.environ.get("DTERM_WORKER_BIND", defaults.bind))
+    parser.add_argument("--docker-url", default=os.environ.get("DOCKER_HOST", defaults.docker_url))
+    parser.add_argument("--docker-threads", type=int, default=defaults.docker_threads)
+    parser.add_argument("--window", type=int, default=defaults.window)
+    parser.add_argument("--log-level", default=os.environ.get("DTERM_LOG_LEVEL", "info"))
+    args = parser.parse_args(argv)
+    config = WorkerConfig(
+        host_id=args.host_id,
+        bind=args.bind,
+        docker_url=args.docker_url,
+        docker_threads=args.docker_threads,
+        window=args.window,
+    )
+    return config, args.log_level
+
+
+async def main(config: WorkerConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    docker = await DockerHost.connect(config.docker_url, config.docker_threads)
+    context = zmq.asyncio.Context()
+    try:
+        server = WorkerServer(config, context, docker)
+        endpoint = server.bind()
+        print(f"dterm worker ready: host={config.host_id} endpoint={endpoint}", flush=True)
+        await server.serve(stop)
+    finally:
+        context.term()
+        docker.close()
+
+
+def run(argv: list[str] | None = None) -> int:
+    config, level = parse_config(sys.argv[1:] if argv is None else argv)
+    setup_logging(level)
+    try:
+        asyncio.run(main(config))
+    except DtermError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

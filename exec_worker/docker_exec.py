@@ -1,0 +1,296 @@
+"""The only module that imports docker: control calls and the hijacked exec stream.
+
+Control calls (create, inspect, resize, list) use the docker SDK, which blocks, so
+they run on a small bounded thread pool and never on the event loop. The exec
+stream is not taken from the SDK: its hijacked socket is blocking and its buffered
+reader can swallow bytes that arrive together with the `101 UPGRADED` head. We
+send the start request ourselves on a non-blocking asyncio connection, so a
+session costs no thread and every byte after the head belongs to the stream.
+
+Docker errors become the typed errors of shared.errors here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from shared.errors import DtermError, NotFound, NotRunning, StartFailed, Unavailable
+from shared.protocol import ContainerInfo
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_RESPONSE_HEAD = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ExecState:
+    """What exec inspect tells: `pid` is the host PID, 0 if the process never started."""
+
+    running: bool
+    exit_code: int | None
+    pid: int
+    container_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonFacts:
+    version: str
+    api_version: str
+    containers: int
+    running: int
+
+
+def _translate(exc: Exception) -> DtermError:
+    if isinstance(exc, docker.errors.NotFound):
+        return NotFound(str(exc.explanation or exc))
+    if isinstance(exc, docker.errors.APIError):
+        message = str(exc.explanation or exc)
+        if exc.status_code == 409:
+            return NotRunning(message)
+        return StartFailed(message) if exc.status_code == 500 else Unavailable(message)
+    if isinstance(exc, requests.exceptions.RequestException | OSError):
+        return Unavailable(f"Docker daemon unreachable: {exc}")
+    return DtermError(f"Docker call failed: {exc!r}")
+
+
+class DockerHost:
+    """One Docker daemon, reached from the loop without blocking it."""
+
+    def __init__(self, api: Any, url: str, pool: ThreadPoolExecutor) -> None:
+        self._api = api
+        self._url = url
+        self._pool = pool
+
+    @classmethod
+    async def connect(cls, url: str, threads: int) -> DockerHost:
+        """Connect and negotiate the API version (raises Unavailable when down)."""
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="docker")
+        loop = asyncio.get_running_loop()
+        make = partial(docker.APIClient, base_url=url, version="auto", max_pool_size=threads)
+        try:
+            api = await loop.run_in_executor(pool, make)
+        except Exception as exc:
+            pool.shutdown(wait=False)
+            raise _translate(exc) from exc
+        return cls(api, url, pool)
+
+    @property
+    def api_version(self) -> str:
+        return str(self._api.api_version)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._api.close()
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    async def facts(self) -> DaemonFacts:
+        info = await self._call(self._api.info)
+        return DaemonFacts(
+            version=str(info.get("ServerVersion", "")),
+            api_version=self.api_version,
+            containers=int(info.get("Containers", 0)),
+            running=int(info.get("ContainersRunning", 0)),
+        )
+
+    async def list_containers(self) -> list[ContainerInfo]:
+        rows = await self._call(self._api.containers, all=True)
+        return [_container_info(row) for row in rows]
+
+    async def container_running(self, container: str) -> bool:
+        """False when the container is stopped, paused or gone."""
+        try:
+            state = (await self._call(self._api.inspect_container, container))["State"]
+        except NotFound:
+            return False
+        return bool(state.get("Running")) and not state.get("Paused")
+
+    async def create_exec(
+        self, container: str, cmd: list[str], user: str | None, detach_keys: str
+    ) -> str:
+        """Create a tty exec with every stream attached; returns its id."""
+        created = await self._call(
+            self._api.exec_create,
+            container,
+            cmd,
+            stdout=True,
+            stderr=True,
+            stdin=True,
+            tty=True,
+            environment={"TERM": "xterm-256color"},
+            user=user or "",
+            detach_keys=detach_keys,
+        )
+        return str(created["Id"])
+
+    async def inspect_exec(self, exec_id: str) -> ExecState:
+        raw = await self._call(self._api.exec_inspect, exec_id)
+        return ExecState(
+            running=bool(raw.get("Running")),
+            exit_code=raw.get("ExitCode"),
+            pid=int(raw.get("Pid") or 0),
+            container_id=str(raw.get("ContainerID", "")),
+        )
+
+    async def resize_exec(self, exec_id: str, cols: int, rows: int) -> None:
+        await self._call(self._api.exec_resize, exec_id, height=rows, width=cols)
+
+    @property
+    def supports_console_size(self) -> bool:
+        """Exec start takes ConsoleSize from API 1.42 on (Docker 23)."""
+        major, minor = (int(p) for p in self.api_version.split(".")[:2])
+        return (major, minor) >= (1, 42)
+
+    async def start_exec(
+        self, exec_id: str, cols: int, rows: int, stream: ExecStream
+    ) -> asyncio.Transport:
+        """Send exec start on a fresh connection and wait for `101 UPGRADED`."""
+        body: dict[str, Any] = {"Detach": False, "Tty": True}
+        if self.supports_console_size:
+            body["ConsoleSize"] = [rows, cols]
+        payload = json.dumps(body).encode()
+        head = (
+            f"POST /v{self.api_version}/exec/{exec_id}/start HTTP/1.1\r\n"
+            "Host: docker\r\nUser-Agent: dterm\r\nContent-Type: application/json\r\n"
+            f"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {len(payload)}\r\n\r\n"
+        ).encode()
+        transport = await self._open_connection(stream)
+        transport.write(head + payload)
+        try:
+            await stream.upgraded
+        except BaseException:
+            transport.close()
+            raise
+        return transport
+
+    async def _open_connection(self, stream: ExecStream) -> asyncio.Transport:
+        loop = asyncio.get_running_loop()
+        parts = urlsplit(self._url)
+        try:
+            if parts.scheme in ("unix", "http+unix"):
+                transport, _ = await loop.create_unix_connection(lambda: stream, parts.path)
+            elif parts.scheme in ("tcp", "http"):
+                host, port = parts.hostname or "127.0.0.1", parts.port or 2375
+                transport, _ = await loop.create_connection(lambda: stream, host, port)
+            else:
+                raise Unavailable(f"unsupported Docker URL scheme {parts.scheme!r}")
+        except OSError as exc:
+            raise Unavailable(f"Docker daemon unreachable: {exc}") from exc
+        return transport
+
+
+def _container_info(row: dict[str, Any]) -> ContainerInfo:
+    names = row.get("Names") or [""]
+    return ContainerInfo(
+        id=str(row.get("Id", "")),
+        name=str(names[0]).lstrip("/"),
+        image=str(row.get("Image", "")),
+        state=str(row.get("State", "")),
+        status=str(row.get("Status", "")),
+        created=int(row.get("Created", 0)),
+        labels={str(k): str(v) for k, v in (row.get("Labels") or {}).items()},
+    )
+
+
+class ExecStream(asyncio.BufferedProtocol):
+    """The exec start connection: parses the HTTP head, then hands raw bytes on.
+
+    Reads go into one reusable buffer of at most `limit` bytes, which the session
+    sets to the room left in its flow-control window, so no read overshoots it.
+    Bytes that arrive before a consumer is attached are held and handed over on
+    `attach`, so nothing read together with the head is lost or reordered.
+    """
+
+    CHUNK = 64 * 1024
+
+    def __init__(self) -> None:
+        self.upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.limit = self.CHUNK
+        self._buffer = memoryview(bytearray(self.CHUNK))
+        self._head = bytearray()
+        self._early: list[bytes] = []
+        self._on_data: Callable[[bytes], None] | None = None
+        self._on_closed: Callable[[], None] | None = None
+        self._closed = False
+
+    def attach(self, on_data: Callable[[bytes], None], on_closed: Callable[[], None]) -> None:
+        self._on_data, self._on_closed = on_data, on_closed
+        early, self._early = self._early, []
+        for chunk in early:
+            on_data(chunk)
+        if self._closed:
+            on_closed()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer[: max(1, min(self.limit, self.CHUNK))]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = bytes(self._buffer[:nbytes])
+        if self._on_data is not None:
+            self._on_data(data)
+        elif self.upgraded.done():
+            self._early.append(data)
+        else:
+            self._read_head(data)
+
+    def _read_head(self, data: bytes) -> None:
+        self._head += data
+        end = self._head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._head) > MAX_RESPONSE_HEAD:
+                self.upgraded.set_exception(Unavailable("Docker sent an oversized response head"))
+            return
+        status_line = bytes(self._head[: self._head.find(b"\r\n")]).decode("latin-1")
+        rest = bytes(self._head[end + 4 :])
+        parts = status_line.split(" ", 2)
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        if status in (101, 200):
+            self._head.clear()
+            self.upgraded.set_result(None)
+            if rest:
+                self._early.append(rest)
+        else:
+            self._fail(status, rest)
+
+    def _fail(self, status: int, body: bytes) -> None:
+        try:
+            message = str(json.loads(body)["message"])
+        except (ValueError, KeyError, TypeError):
+            message = f"exec start answered HTTP {status}"
+        error: DtermError
+        if status == 404:
+            error = NotFound(message)
+        elif status == 409:
+            error = NotRunning(message)
+        else:
+            error = StartFailed(message)
+        self.upgraded.set_exception(error)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        if not self.upgraded.done():
+            self.upgraded.set_exception(Unavailable(f"Docker closed the exec connection: {exc}"))
+        elif self._on_closed is not None:
+            self._on_closed()

@@ -1,0 +1,1 @@
+"""The front end: serves the page, the REST API and the terminal WebSocket."""

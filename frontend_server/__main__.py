@@ -1,0 +1,91 @@
+"""Entry point: `python -m frontend_server`. Parses settings, runs one event loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+
+import zmq.asyncio
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from frontend_server.app import make_app
+from frontend_server.auth import TokenAuth
+from frontend_server.workers import WorkerPool
+from shared.config import FrontendConfig
+from shared.logs import setup_logging
+
+log = logging.getLogger("frontend_server")
+
+
+def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
+    d = FrontendConfig()
+    env = os.environ.get
+    parser = argparse.ArgumentParser(prog="frontend_server", description=__doc__)
+    parser.add_argument("--address", default=env("DTERM_ADDRESS", d.address))
+    parser.add_argument("--port", type=int, default=int(env("DTERM_PORT", d.port)))
+    parser.add_argument(
+        "--worker",
+        action="append",
+        dest="workers",
+        help="ZeroMQ endpoint of an exec worker (repeatable)",
+    )
+    parser.add_argument("--token", default=env("DTERM_TOKEN", d.token))
+    parser.add_argument("--cookie-secret", default=env("DTERM_COOKIE_SECRET", d.cookie_secret))
+    parser.add_argument("--allowed-origin", action="append", dest="origins", default=[])
+    parser.add_argument("--ws-ping-interval", type=float, default=d.ws_ping_interval)
+    parser.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval)
+    parser.add_argument("--log-level", default=env("DTERM_LOG_LEVEL", "info"))
+    args = parser.parse_args(argv)
+    workers = args.workers or [w for w in env("DTERM_WORKERS", "").split(",") if w] or d.workers
+    config = FrontendConfig(
+        address=args.address,
+        port=args.port,
+        workers=tuple(workers),
+        token=args.token or secrets.token_urlsafe(24),
+        cookie_secret=args.cookie_secret or secrets.token_urlsafe(32),
+        allowed_origins=tuple(o.rstrip("/") for o in args.origins),
+        ws_ping_interval=args.ws_ping_interval,
+        heartbeat_interval=args.heartbeat_interval,
+    )
+    return config, args.log_level
+
+
+async def main(config: FrontendConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    context = zmq.asyncio.Context()
+    pool = WorkerPool(config, context)
+    pool.start()
+    app = make_app(config, pool, TokenAuth(config.token), config.cookie_secret)
+    server = HTTPServer(app, xheaders=False)
+    sockets = bind_sockets(config.port, config.address)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    host = f"[{config.address}]" if ":" in config.address else config.address
+    print(f"dterm frontend ready: open http://{host}:{port}/?token={config.token}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        server.stop()
+        await server.close_all_connections()
+        pool.close()
+        context.term()
+
+
+def run(argv: list[str] | None = None) -> int:
+    config, level = parse_config(sys.argv[1:] if argv is None else argv)
+    setup_logging(level)
+    asyncio.run(main(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

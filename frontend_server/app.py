@@ -1,0 +1,38 @@
+"""make_app(): the Tornado application of a front end. Routes are at the bottom."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tornado.web import Application, StaticFileHandler
+
+from frontend_server.api import ContainersHandler, HostsHandler, PageHandler
+from frontend_server.auth import TokenAuth
+from frontend_server.terminal_socket import TerminalSocket
+from frontend_server.workers import WorkerPool
+from shared.config import FrontendConfig
+
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+
+
+def make_app(
+    config: FrontendConfig, pool: WorkerPool, auth: TokenAuth, cookie_secret: str
+) -> Application:
+    page: dict[str, Any] = {"pool": pool, "auth": auth, "web_root": WEB_ROOT / "src"}
+    socket: dict[str, Any] = {"pool": pool, "config": config, "auth": auth}
+    routes: list[Any] = [
+        (r"/", PageHandler, page),
+        (r"/api/hosts", HostsHandler, page),
+        (r"/api/containers", ContainersHandler, page),
+        (r"/ws/exec", TerminalSocket, socket),
+        (r"/static/(.*)", StaticFileHandler, {"path": str(WEB_ROOT / "src")}),
+        (r"/vendor/(.*)", StaticFileHandler, {"path": str(WEB_ROOT / "node_modules" / "@xterm")}),
+    ]
+    return Application(
+        routes,
+        cookie_secret=cookie_secret,
+        websocket_ping_interval=config.ws_ping_interval,
+        websocket_ping_timeout=config.ws_ping_timeout,
+        websocket_max_message_size=4 * max(config.max_input_frame, config.max_control_frame),
+    )

@@ -1,0 +1,159 @@
+"""The browser protocol (v1, docs/protocol.md): parse what a browser sends, build replies.
+
+Text frames are JSON control messages; binary frames are keystrokes and need no
+parsing here. `parse_control()` is the allow-list: only the types below exist,
+every field is type- and bounds-checked, anything else raises ProtocolError with
+a sentence a person can act on. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import ErrorCode, ProtocolError
+from shared.protocol import MAX_OFFSET, ExitReason, check_size
+
+MAX_NAME = 256
+MAX_ARGS = 256
+MAX_ARG = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRequest:
+    host: str | None
+    container: str
+    cmd: list[str] | None
+    user: str | None
+    cols: int
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttachRequest:
+    session: str
+    offset: int
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResizeRequest:
+    cols: int
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class AckRequest:
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class CloseRequest:
+    pass
+
+
+ControlMessage = OpenRequest | AttachRequest | ResizeRequest | AckRequest | CloseRequest
+
+
+def _name(body: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME:
+        raise ProtocolError(f"{key} must be a non-empty string of at most {MAX_NAME} characters")
+    return value
+
+
+def _int(body: dict[str, Any], key: str, default: int | None = None) -> int:
+    value = body.get(key, default)
+    if type(value) is not int or not 0 <= value <= MAX_OFFSET:
+        raise ProtocolError(f"{key} must be a non-negative integer")
+    return value
+
+
+def _cmd(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= MAX_ARGS
+        or not all(isinstance(a, str) and len(a) <= MAX_ARG for a in value)
+        or not value[0]
+    ):
+        raise ProtocolError(f"cmd must be null or a list of 1 to {MAX_ARGS} strings")
+    return list(value)
+
+
+def _size(body: dict[str, Any]) -> tuple[int, int]:
+    cols, rows = _int(body, "cols", 80), _int(body, "rows", 24)
+    check_size(cols, rows)
+    return cols, rows
+
+
+def _open(body: dict[str, Any]) -> OpenRequest:
+    cols, rows = _size(body)
+    return OpenRequest(
+        host=_name(body, "host", optional=True),
+        container=_name(body, "container") or "",
+        cmd=_cmd(body.get("cmd")),
+        user=_name(body, "user", optional=True),
+        cols=cols,
+        rows=rows,
+    )
+
+
+def _attach(body: dict[str, Any]) -> AttachRequest:
+    mode = body.get("mode", "rw")
+    if mode not in ("rw", "ro"):
+        raise ProtocolError('mode must be "rw" or "ro"')
+    return AttachRequest(_name(body, "session") or "", _int(body, "offset", 0), mode)
+
+
+def parse_control(text: str) -> ControlMessage:
+    """One text frame from a browser, checked; raises ProtocolError."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise ProtocolError(
+            "text frames carry JSON control messages; send keystrokes as binary frames"
+        ) from None
+    if not isinstance(body, dict):
+        raise ProtocolError("a control message is a JSON object with a type")
+    match body.get("type"):
+        case "open":
+            return _open(body)
+        case "attach":
+            return _attach(body)
+        case "resize":
+            return ResizeRequest(*_size(body))
+        case "ack":
+            return AckRequest(_int(body, "offset"))
+        case "close":
+            return CloseRequest()
+        case other:
+            raise ProtocolError(f"unknown message type {str(other)[:40]!r}")
+
+
+# --- server to browser ---------------------------------------------------------------
+
+
+def opened(session: str, host: str, container: str, offset: int, window: int) -> str:
+    return json.dumps(
+        {
+            "type": "opened",
+            "session": session,
+            "host": host,
+            "container": container,
+            "offset": offset,
+            "window": window,
+        }
+    )
+
+
+def exited(code: int | None, reason: ExitReason) -> str:
+    return json.dumps({"type": "exit", "code": code, "reason": reason.value})
+
+
+def error(code: ErrorCode, message: str) -> str:
+    return json.dumps({"type": "error", "code": code.value, "message": message})

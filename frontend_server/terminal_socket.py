@@ -1,0 +1,99 @@
+"""The WebSocket handler of /ws/exec: auth, Origin, frame checks, then hand off.
+
+Thin by design: it refuses unauthenticated upgrades and foreign Origins, checks
+frame sizes, parses control frames with browser_protocol and passes everything to
+its SessionBridge. A bad frame is answered with an `error` message and ends only
+that message; the connection and its session go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from tornado.web import HTTPError
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from frontend_server import browser_protocol as bp
+from frontend_server.auth import TokenAuth
+from frontend_server.bridge import SessionBridge
+from frontend_server.workers import WorkerPool
+from shared.config import FrontendConfig
+from shared.errors import DtermError, TooLarge
+
+log = logging.getLogger(__name__)
+
+
+class TerminalSocket(WebSocketHandler):
+    def initialize(self, pool: WorkerPool, config: FrontendConfig, auth: TokenAuth) -> None:
+        self._pool = pool
+        self._config = config
+        self._auth = auth
+        self._bridge: SessionBridge | None = None
+
+    def get_current_user(self) -> str | None:
+        return self._auth.user_of(self)
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if not self.current_user:
+            raise HTTPError(401, "sign in first")
+        await super().get(*args, **kwargs)
+
+    def check_origin(self, origin: str) -> bool:
+        """Same origin as the page, or one of the configured origins."""
+        if origin.rstrip("/") in self._config.allowed_origins:
+            return True
+        return urlsplit(origin).netloc.lower() == self.request.host.lower()
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        self.set_nodelay(True)
+        self._bridge = SessionBridge(self, self._pool, self._config)
+
+    def on_message(self, message: str | bytes) -> None:
+        assert self._bridge is not None
+        try:
+            if isinstance(message, bytes):
+                if len(message) > self._config.max_input_frame:
+                    raise TooLarge(
+                        f"input frame of {len(message)} bytes; the limit is "
+                        f"{self._config.max_input_frame}"
+                    )
+                self._bridge.input(message)
+            else:
+                if len(message) > self._config.max_control_frame:
+                    raise TooLarge(f"control frame over {self._config.max_control_frame} bytes")
+                self._control(bp.parse_control(message))
+        except DtermError as exc:
+            log.info("connection %s: %s", self.request.remote_ip, exc)
+            self.send_text(bp.error(exc.code, str(exc)))
+
+    def _control(self, message: bp.ControlMessage) -> None:
+        assert self._bridge is not None
+        match message:
+            case bp.AckRequest(offset=offset):
+                self._bridge.ack(offset)
+            case bp.ResizeRequest(cols=cols, rows=rows):
+                self._bridge.resize(cols, rows)
+            case bp.OpenRequest():
+                self._bridge.open(message)
+            case bp.CloseRequest():
+                self._bridge.close()
+            case bp.AttachRequest():
+                raise DtermError("attach is not available in this version")
+
+    def on_close(self) -> None:
+        if self._bridge is not None:
+            self._bridge.detach()
+
+    def send_text(self, text: str) -> None:
+        try:
+            self.write_message(text)
+        except WebSocketClosedError:
+            log.debug("connection closed before a control message could be sent")
+
+    def send_bytes(self, data: bytes) -> None:
+        try:
+            self.write_message(data, binary=True)
+        except WebSocketClosedError:
+            log.debug("connection closed before output could be sent")

@@ -1,0 +1,93 @@
+"""Settings of both processes: frozen dataclasses, read once in __main__, passed down.
+
+Each field documents its default. Nothing here reads files or the environment by
+itself; the entry points build these from flags and environment variables.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from shared.errors import Forbidden
+
+DEFAULT_WINDOW = 256 * 1024
+"""Bytes of output a client may have unacknowledged (flow-control window)."""
+
+DEFAULT_DETACH_KEYS = "ctrl-^,ctrl-@,ctrl-_,ctrl-]"
+"""Docker's detach sequence for our execs. Docker's default (ctrl-p,ctrl-q) holds a
+lone Ctrl-P back; this sequence starts with the rarest control key instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    host_id: str = field(default_factory=socket.gethostname)
+    """Name of this Docker host as people see it (default: the machine's hostname)."""
+    bind: str = "tcp://127.0.0.1:7701"
+    """ZeroMQ endpoint of the ROUTER socket; port `*` picks a free one."""
+    docker_url: str = "unix:///var/run/docker.sock"
+    """The daemon this worker owns."""
+    docker_threads: int = 8
+    """Threads for blocking Docker control calls (create, inspect, resize, list)."""
+    window: int = DEFAULT_WINDOW
+    detach_keys: str = DEFAULT_DETACH_KEYS
+    max_pending_input: int = 1 << 20
+    """Keystrokes buffered for a session whose process does not read them, before
+    further input is refused with an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrontendConfig:
+    address: str = "127.0.0.1"
+    """HTTP bind address; loopback unless told otherwise."""
+    port: int = 8080
+    """HTTP port; 0 picks a free one (printed on the ready line)."""
+    workers: tuple[str, ...] = ("tcp://127.0.0.1:7701",)
+    """ZeroMQ endpoints of the exec workers."""
+    token: str = ""
+    """Login token for the dev sign-in; empty means a random one, printed at start."""
+    cookie_secret: str = ""
+    """Key that signs login cookies; front ends behind one balancer share it.
+    Empty means a random key (cookies then last as long as the process)."""
+    allowed_origins: tuple[str, ...] = ()
+    """Origins allowed besides the page's own (scheme://host[:port])."""
+    ws_ping_interval: float = 20.0
+    """Seconds between WebSocket pings: below the idle cut of nginx (60 s) and
+    Cloudflare (100 s)."""
+    ws_ping_timeout: float = 20.0
+    """Seconds without a pong before the connection counts as dead (at most the interval)."""
+    max_input_frame: int = 1 << 20
+    """Largest binary (keystroke) frame accepted from a browser."""
+    max_control_frame: int = 64 * 1024
+    """Largest JSON control frame accepted from a browser."""
+    request_timeout: float = 30.0
+    """Seconds to wait for a worker's answer to a request (list, open)."""
+    heartbeat_interval: float = 1.0
+    """Seconds between Hello messages to each worker."""
+
+
+def is_loopback_endpoint(endpoint: str) -> bool:
+    """True for ipc:// and inproc:// endpoints and tcp:// ones on a loopback address."""
+    parts = urlsplit(endpoint)
+    if parts.scheme in ("ipc", "inproc"):
+        return True
+    if parts.scheme != "tcp":
+        return False
+    host = parts.netloc.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_loopback(endpoint: str) -> None:
+    """Refuse a bind that other machines could reach while links are not encrypted."""
+    if not is_loopback_endpoint(endpoint):
+        raise Forbidden(
+            f"refusing to bind {endpoint}: only loopback endpoints are allowed "
+            "without CurveZMQ keys"
+        )

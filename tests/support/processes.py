@@ -1,0 +1,104 @@
+"""Real worker and front-end processes for tests, each with its own log file.
+
+A child prints a ready line once it has bound its port (it binds port 0); the
+starter waits for that line with a deadline and never guesses free ports. Stopping
+sends SIGTERM and fails the test if the process does not end in time. A process
+whose log holds a Python traceback fails the test at stop, unless told to allow it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+OUTPUT = REPO / "test-output"
+_counter = itertools.count(1)
+
+WORKER_READY = re.compile(r"dterm worker ready: host=(?P<host>\S+) endpoint=(?P<endpoint>\S+)")
+FRONTEND_READY = re.compile(r"dterm frontend ready: open (?P<url>http://\S+)")
+
+
+class ManagedProcess:
+    """A child process of the test, with its output in test-output/logs/."""
+
+    def __init__(self, name: str, argv: list[str], ready: re.Pattern[str], timeout: float = 30):
+        logs = OUTPUT / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.log_path = logs / f"{next(_counter):03d}-{name}.log"
+        self.allow_traceback = False
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+                start_new_session=True,
+            )
+        self.match = self._wait_ready(ready, timeout)
+
+    def _wait_ready(self, ready: re.Pattern[str], timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = ready.search(self.log())
+            if found:
+                return found
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log()}")
+            time.sleep(0.02)
+        self.kill()
+        raise TimeoutError(f"{self.name} not ready within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, pattern: str, timeout: float = 10) -> re.Match[str]:
+        """Wait until the log matches a regular expression."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.log())
+            if found:
+                return found
+            time.sleep(0.02)
+        raise TimeoutError(f"{self.name}: {pattern!r} not logged within {timeout}s")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError(f"{self.name} ignored SIGTERM for {timeout}s") from None
+        if not self.allow_traceback and "Traceback" in self.log():
+            raise AssertionError(f"{self.name} logged a traceback:\n{self.log()}")
+
+
+def start_worker(host_id: str, *extra: str, docker_url: str | None = None) -> ManagedProcess:
+    argv = [sys.executable, "-m", "exec_worker", "--host-id", host_id,
+            "--bind", "tcp://127.0.0.1:*", *extra]
+    if docker_url:
+        argv += ["--docker-url", docker_url]
+    return ManagedProcess(f"worker-{host_id}", argv, WORKER_READY)
+
+
+def start_frontend(workers: list[str], *extra: str) -> ManagedProcess:
+    argv = [sys.executable, "-m", "frontend_server", "--port", "0", *extra]
+    for endpoint in workers:
+        argv += ["--worker", endpoint]
+    return ManagedProcess("frontend", argv, FRONTEND_READY)
