@@ -13,7 +13,7 @@ import zmq.asyncio
 
 from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
-from shared.config import WorkerConfig
+from shared.config import WorkerConfig, require_loopback
 from shared.errors import DtermError
 from shared.logs import setup_logging
 
@@ -45,6 +45,7 @@ async def main(config: WorkerConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    require_loopback(config.bind)
     docker = await DockerHost.connect(config.docker_url, config.docker_threads)
     context = zmq.asyncio.Context()
     try:
@@ -53,7 +54,7 @@ async def main(config: WorkerConfig) -> None:
         print(f"dterm worker ready: host={config.host_id} endpoint={endpoint}", flush=True)
         await server.serve(stop)
     finally:
-        context.term()
+        context.destroy(linger=0)  # sockets still open here are on an error path
         docker.close()
 
 

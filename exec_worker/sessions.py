@@ -210,9 +210,19 @@ class ExecSession:
         if failure is not None:
             self._emit(Failed(self.id, failure.code, str(failure)))
             return exec_state.exit_code, ExitReason.EXITED
-        if not await self._docker.container_running(request.container):
+        if await self._container_stopped(request.container, exec_state.exit_code):
             return exec_state.exit_code, ExitReason.CONTAINER_STOPPED
         return exec_state.exit_code, ExitReason.EXITED
+
+    async def _container_stopped(self, container: str, exit_code: int | None) -> bool:
+        """Whether the container is down. A process killed by a signal may have died
+        with its container, whose state Docker records a moment later: ask again."""
+        delays = _EXIT_POLL if exit_code is None or exit_code > 128 else (0.0,)
+        for delay in delays:
+            await asyncio.sleep(delay)
+            if not await self._docker.container_running(container):
+                return True
+        return False
 
     async def _settled_exec_state(self) -> ExecState:
         """Exec inspect until Docker has recorded the exit (it usually has at once)."""

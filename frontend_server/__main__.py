@@ -40,6 +40,7 @@ def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
     parser.add_argument("--allowed-origin", action="append", dest="origins", default=[])
     parser.add_argument("--ws-ping-interval", type=float, default=d.ws_ping_interval)
     parser.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval)
+    parser.add_argument("--web-root", default=env("DTERM_WEB_ROOT", d.web_root))
     parser.add_argument("--log-level", default=env("DTERM_LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
     workers = args.workers or [w for w in env("DTERM_WORKERS", "").split(",") if w] or d.workers
@@ -52,6 +53,7 @@ def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
         allowed_origins=tuple(o.rstrip("/") for o in args.origins),
         ws_ping_interval=args.ws_ping_interval,
         heartbeat_interval=args.heartbeat_interval,
+        web_root=args.web_root,
     )
     return config, args.log_level
 
@@ -77,7 +79,7 @@ async def main(config: FrontendConfig) -> None:
         server.stop()
         await server.close_all_connections()
         pool.close()
-        context.term()
+        context.destroy(linger=0)
 
 
 def run(argv: list[str] | None = None) -> int:

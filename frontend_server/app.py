@@ -13,21 +13,22 @@ from frontend_server.terminal_socket import TerminalSocket
 from frontend_server.workers import WorkerPool
 from shared.config import FrontendConfig
 
-WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
 
 def make_app(
     config: FrontendConfig, pool: WorkerPool, auth: TokenAuth, cookie_secret: str
 ) -> Application:
-    page: dict[str, Any] = {"pool": pool, "auth": auth, "web_root": WEB_ROOT / "src"}
+    web_root = Path(config.web_root) if config.web_root else DEFAULT_WEB_ROOT
+    page: dict[str, Any] = {"pool": pool, "auth": auth, "web_root": web_root / "src"}
     socket: dict[str, Any] = {"pool": pool, "config": config, "auth": auth}
     routes: list[Any] = [
         (r"/", PageHandler, page),
         (r"/api/hosts", HostsHandler, page),
         (r"/api/containers", ContainersHandler, page),
         (r"/ws/exec", TerminalSocket, socket),
-        (r"/static/(.*)", StaticFileHandler, {"path": str(WEB_ROOT / "src")}),
-        (r"/vendor/(.*)", StaticFileHandler, {"path": str(WEB_ROOT / "node_modules" / "@xterm")}),
+        (r"/static/(.*)", StaticFileHandler, {"path": str(web_root / "src")}),
+        (r"/vendor/(.*)", StaticFileHandler, {"path": str(web_root / "node_modules" / "@xterm")}),
     ]
     return Application(
         routes,

@@ -85,14 +85,15 @@ def _cmd(value: Any) -> list[str] | None:
     return list(value)
 
 
-def _size(body: dict[str, Any]) -> tuple[int, int]:
-    cols, rows = _int(body, "cols", 80), _int(body, "rows", 24)
+def _size(body: dict[str, Any], default: tuple[int, int] | None = None) -> tuple[int, int]:
+    cols, rows = default or (None, None)
+    cols, rows = _int(body, "cols", cols), _int(body, "rows", rows)
     check_size(cols, rows)
     return cols, rows
 
 
 def _open(body: dict[str, Any]) -> OpenRequest:
-    cols, rows = _size(body)
+    cols, rows = _size(body, (80, 24))
     return OpenRequest(
         host=_name(body, "host", optional=True),
         container=_name(body, "container") or "",

@@ -18,7 +18,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import zmq
 import zmq.asyncio
@@ -126,10 +126,17 @@ class WorkerLink:
 
     def send(self, message: Message) -> None:
         """Send now or raise Unavailable; never queue for a worker that is not there."""
-        try:
-            self._socket.send_multipart(encode(message), flags=zmq.NOBLOCK)
-        except zmq.ZMQError as exc:
-            raise Unavailable(f"worker {self.host or self.endpoint} is not reachable") from exc
+        # zmq.asyncio reports a failed non-blocking send in the returned future.
+        sent = cast(asyncio.Future[Any], self._socket.send_multipart(encode(message), zmq.NOBLOCK))
+        if not sent.done():
+            sent.add_done_callback(self._check_sent)
+            return
+        if sent.exception() is not None:
+            raise Unavailable(f"worker {self.host or self.endpoint} is not reachable")
+
+    def _check_sent(self, sent: asyncio.Future[Any]) -> None:
+        if not sent.cancelled() and sent.exception() is not None:
+            log.warning("worker %s: a message was not sent: %s", self.endpoint, sent.exception())
 
     async def request(self, message: Message, request_id: str) -> Message:
         """Send a request and wait for its reply (or Failed, raised as its typed error)."""

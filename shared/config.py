@@ -66,6 +66,9 @@ class FrontendConfig:
     """Seconds to wait for a worker's answer to a request (list, open)."""
     heartbeat_interval: float = 1.0
     """Seconds between Hello messages to each worker."""
+    web_root: str = ""
+    """Folder holding the page (src/) and its npm packages (node_modules/);
+    empty means the web/ folder next to the installed packages."""
 
 
 def is_loopback_endpoint(endpoint: str) -> bool:

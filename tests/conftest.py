@@ -60,8 +60,12 @@ class Containers:
     def run(self, image: str = BUSYBOX_IMAGE, **kwargs: Any) -> Any:
         labels = {TEST_LABEL: "1", **kwargs.pop("labels", {})}
         return self.client.containers.run(
-            image, kwargs.pop("command", ["sleep", "1000000"]), detach=True,
-            network_mode="none", labels=labels, **kwargs,
+            image,
+            kwargs.pop("command", ["sleep", "1000000"]),
+            detach=True,
+            network_mode="none",
+            labels=labels,
+            **kwargs,
         )
 
 

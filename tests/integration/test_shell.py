@@ -92,9 +92,7 @@ async def test_explicit_command_and_user(client: TerminalClient, busybox: Any) -
     assert (await client.wait_exit())["code"] == 0
 
 
-async def test_line_editing_and_full_screen_programs(
-    client: TerminalClient, busybox: Any
-) -> None:
+async def test_line_editing_and_full_screen_programs(client: TerminalClient, busybox: Any) -> None:
     """Line editing (backspace) works and `top` draws with colours/escapes, quits on q."""
     await client.open(busybox.name, host="local", cols=100, rows=30)
     await client.expect(PROMPT)

@@ -18,6 +18,8 @@ import docker
 
 BUSYBOX_IMAGE = "dterm-test/busybox:2"
 BASH_IMAGE = "dterm-test/bash:2"
+NOSH_IMAGE = "dterm-test/nosh:2"
+"""Only /bin/busybox, no applet links: a container with no shell at all."""
 
 PASSWD = b"root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n"
 GROUP = b"root:x:0:\nalice:x:1000:\n"
@@ -43,7 +45,7 @@ def _busybox_path() -> Path:
     return path
 
 
-def rootfs_tar(with_bash: bool) -> bytes:
+def rootfs_tar(with_bash: bool = False, with_links: bool = True) -> bytes:
     """A root filesystem as a tar archive, ready for `docker import`."""
     busybox = _busybox_path()
     applets = subprocess.run(
@@ -51,13 +53,26 @@ def rootfs_tar(with_bash: bool) -> bytes:
     ).stdout.split()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for folder in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "root", "home", "proc",
-                       "sys", "dev", "lib", "lib64"):
+        for folder in (
+            "bin",
+            "sbin",
+            "usr",
+            "usr/bin",
+            "usr/sbin",
+            "etc",
+            "root",
+            "home",
+            "proc",
+            "sys",
+            "dev",
+            "lib",
+            "lib64",
+        ):
             _add_dir(tar, folder)
         _add_dir(tar, "tmp", 0o1777)
         _add_dir(tar, "home/alice", 0o755, uid=1000)
         _add_file(tar, "bin/busybox", busybox.read_bytes(), 0o755)
-        for applet in applets:
+        for applet in applets if with_links else []:
             if applet == "bin/busybox":
                 continue
             link = tarfile.TarInfo(applet)
@@ -84,7 +99,12 @@ def _add_bash(tar: tarfile.TarFile) -> None:
 
 def ensure_images(client: docker.DockerClient) -> None:
     """Build the test images unless this daemon already has them."""
-    for tag, with_bash in ((BUSYBOX_IMAGE, False), (BASH_IMAGE, True)):
+    builds = {
+        BUSYBOX_IMAGE: {},
+        BASH_IMAGE: {"with_bash": True},
+        NOSH_IMAGE: {"with_links": False},
+    }
+    for tag, options in builds.items():
         try:
             client.images.get(tag)
             continue
@@ -93,10 +113,10 @@ def ensure_images(client: docker.DockerClient) -> None:
         repository, version = tag.split(":")
         print(f"building test image {tag} with docker import", flush=True)
         client.api.import_image_from_data(
-            rootfs_tar(with_bash),
+            rootfs_tar(**options),
             repository=repository,
             tag=version,
-            changes=["CMD [\"/bin/sh\"]", "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+            changes=['CMD ["/bin/sh"]', "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
         )
 
 

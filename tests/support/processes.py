@@ -37,7 +37,11 @@ class ManagedProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=env,
                 start_new_session=True,
             )
         self.match = self._wait_ready(ready, timeout)
@@ -90,8 +94,16 @@ class ManagedProcess:
 
 
 def start_worker(host_id: str, *extra: str, docker_url: str | None = None) -> ManagedProcess:
-    argv = [sys.executable, "-m", "exec_worker", "--host-id", host_id,
-            "--bind", "tcp://127.0.0.1:*", *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "exec_worker",
+        "--host-id",
+        host_id,
+        "--bind",
+        "tcp://127.0.0.1:*",
+        *extra,
+    ]
     if docker_url:
         argv += ["--docker-url", docker_url]
     return ManagedProcess(f"worker-{host_id}", argv, WORKER_READY)

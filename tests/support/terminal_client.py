@@ -46,10 +46,16 @@ class TerminalClient:
 
     @classmethod
     async def connect(
-        cls, stack: Stack, *, token: str | None = None, headers: dict[str, str] | None = None,
+        cls,
+        stack: Stack,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
         auto_ack: bool = True,
     ) -> TerminalClient:
-        all_headers = {"Authorization": f"Bearer {token or stack.token}", **(headers or {})}
+        token = stack.token if token is None else token
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        all_headers = {**auth, **(headers or {})}
         request = HTTPRequest(stack.ws_url(), headers=all_headers, connect_timeout=10)
         conn = await websocket_connect(request, max_message_size=64 << 20)
         return cls(conn, auto_ack)
@@ -87,10 +93,8 @@ class TerminalClient:
                     f"output tail={bytes(self.output[-300:])!r} closed={self.closed}"
                 )
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
 
     # --- sending ----------------------------------------------------------------------
 
@@ -123,13 +127,18 @@ class TerminalClient:
         start = len(self.controls)
         self.send_control({"type": "open", "host": host, "container": container, **fields})
         reply: dict[str, Any] = await self.wait_for(
-            lambda: next((c for c in self.controls[start:] if c["type"] in ("opened", "error")), None),
-            20, "opened",
+            lambda: next(
+                (c for c in self.controls[start:] if c["type"] in ("opened", "error")), None
+            ),
+            20,
+            "opened",
         )
         assert reply["type"] == "opened", reply
         return reply
 
-    async def expect(self, pattern: bytes | str, timeout: float = 10, since: int = 0) -> re.Match[bytes]:
+    async def expect(
+        self, pattern: bytes | str, timeout: float = 10, since: int = 0
+    ) -> re.Match[bytes]:
         """Wait until the output (from byte `since`) matches a regular expression."""
         regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
         found: re.Match[bytes] = await self.wait_for(

@@ -1,0 +1,45 @@
+"""The page in a real Chromium: sign in, pick a container, type into a real shell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import artifacts
+from tests.support.terminal_client import Stack
+
+
+def screen(page: Page) -> str:
+    return str(page.evaluate("window.dterm.screenText()"))
+
+
+def test_open_a_shell_and_type(
+    page: Page, stack: Stack, busybox: Any, request: pytest.FixtureRequest
+) -> None:
+    """Click a container, type a command, see its output on the xterm screen, see the exit."""
+    page.goto(f"{stack.base}/?token={stack.token}")
+    assert page.url == f"{stack.base}/"
+    button = page.locator(f'button[data-container="{busybox.name}"]')
+    expect(button).to_be_visible(timeout=15_000)
+    button.click()
+    page.wait_for_function("window.dterm.state() === 'live'", timeout=15_000)
+    page.wait_for_function("/[#$] $/m.test(window.dterm.screenText())", timeout=15_000)
+    page.keyboard.type("echo hello-$((6*7))-$((1000+234))")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "window.dterm.screenText().split('\\n').includes('hello-42-1234')", timeout=15_000
+    )
+    page.screenshot(path=str(artifacts(request) / "shell.png"))
+    page.keyboard.type("exit 7")
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.dterm.state() === 'exited'", timeout=15_000)
+    assert "[session exited with code 7]" in screen(page)
+    page.screenshot(path=str(artifacts(request) / "exited.png"))
+
+
+def test_page_without_sign_in_says_how(page: Page, stack: Stack) -> None:
+    """Opened without the token, the page tells the person to use the printed URL."""
+    page.goto(f"{stack.base}/")
+    expect(page.locator("#containers")).to_contain_text("Not signed in", timeout=15_000)

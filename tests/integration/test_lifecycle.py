@@ -1,0 +1,80 @@
+"""How sessions end: exit, close, a stopped container, a resize that comes too late;
+and the connection's keep-alive pings."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.conftest import Containers, wait_hosts_up
+from tests.support.processes import ManagedProcess, start_frontend, start_worker
+from tests.support.terminal_client import Stack, TerminalClient
+
+PROMPT = rb"[#$] (?:\x1b\[6n)?$"
+
+
+async def test_container_stopped_while_open(client: TerminalClient, containers: Containers) -> None:
+    """Killing the container ends the session with reason `container-stopped`."""
+    doomed = containers.run()
+    await client.open(doomed.name, host="local")
+    await client.expect(PROMPT)
+    doomed.kill()
+    exit_message = await client.wait_exit()
+    assert exit_message["reason"] == "container-stopped"
+
+
+async def test_close_message_ends_the_session(client: TerminalClient, busybox: Any) -> None:
+    """A `close` message ends the session with reason `closed`."""
+    await client.open(busybox.name, host="local")
+    await client.expect(PROMPT)
+    client.send_control({"type": "close"})
+    exit_message = await client.wait_exit()
+    assert exit_message["reason"] == "closed"
+
+
+async def test_resize_after_exit_ends_quietly(
+    client: TerminalClient, busybox: Any, worker: ManagedProcess
+) -> None:
+    """Resizes racing the exit give no error: the session just reports its exit code."""
+    await client.open(busybox.name, host="local", cmd=["sh", "-c", "echo ready; read x; exit 5"])
+    await client.expect("ready")
+    client.send_keys(b"\r")
+    for cols in range(60, 100):
+        client.send_control({"type": "resize", "cols": cols, "rows": 30})
+    exit_message = await client.wait_exit()
+    assert exit_message == {"type": "exit", "code": 5, "reason": "exited"}
+    for cols in range(60, 70):  # after the exit, too
+        client.send_control({"type": "resize", "cols": cols, "rows": 30})
+    errors = [c for c in client.controls if c["type"] == "error"]
+    assert all(e["code"] == "bad_request" for e in errors)  # "no session", from the front end
+    assert "Traceback" not in worker.log()
+
+
+async def test_websocket_pings_every_20_seconds(stack: Stack) -> None:
+    """With default settings the server pings an idle connection after 20 s (proxies cut at 60)."""
+    started = time.monotonic()
+    terminal = await TerminalClient.connect(stack)
+    try:
+        await terminal.wait_for(lambda: terminal.pings >= 1, 30, "a ping")
+        elapsed = time.monotonic() - started
+        assert 19 <= elapsed <= 26, elapsed
+    finally:
+        await terminal.close()
+
+
+async def test_open_on_a_dead_worker_is_unavailable(busybox: Any) -> None:
+    """With its worker killed, opening a session on that host is refused as unavailable."""
+    worker = start_worker("doomed")
+    frontend = start_frontend([worker.match["endpoint"]])
+    try:
+        stack = Stack(frontend.match["url"])
+        wait_hosts_up(stack, {"doomed"})
+        worker.kill()
+        terminal = await TerminalClient.connect(stack)
+        terminal.send_control({"type": "open", "host": "doomed", "container": busybox.name})
+        error = await terminal.next_control("error", timeout=20)
+        assert error["code"] == "unavailable", error
+        await terminal.close()
+    finally:
+        worker.kill()
+        frontend.stop()

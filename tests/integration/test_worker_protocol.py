@@ -1,0 +1,87 @@
+"""The worker's ZeroMQ side, talked to by a raw pyzmq client as a broken peer would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import msgpack
+import pytest
+import zmq
+
+from shared.protocol import (
+    PROTOCOL_VERSION,
+    Failed,
+    Hello,
+    Input,
+    Message,
+    Welcome,
+    decode,
+    encode,
+)
+from tests.support.processes import REPO, ManagedProcess
+
+
+@pytest.fixture
+def dealer(worker: ManagedProcess) -> Iterator[zmq.Socket[bytes]]:
+    context = zmq.Context.instance()
+    socket = context.socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.RCVTIMEO, 10_000)
+    socket.connect(worker.match["endpoint"])
+    yield socket
+    socket.close()
+
+
+def ask(socket: zmq.Socket[bytes], frames: list[bytes]) -> Message:
+    socket.send_multipart(frames)
+    return decode(socket.recv_multipart())
+
+
+BROKEN = [
+    pytest.param([b"\xc1garbage"], id="not-msgpack"),
+    pytest.param([msgpack.packb({"type": "hello"})], id="a-map"),
+    pytest.param([msgpack.packb(["teleport", 1])], id="unknown-tag"),
+    pytest.param([msgpack.packb(["hello", "fe"])], id="too-few-fields"),
+    pytest.param([msgpack.packb(["hello", "fe", "1"])], id="wrong-type"),
+    pytest.param([msgpack.packb(["in", "s"])], id="missing-data-frame"),
+    pytest.param([msgpack.packb(["resize", "s", 0, 24])], id="zero-size"),
+    pytest.param([msgpack.packb(["welcome", "h", 1, "v", "1.41", 0, 0])], id="reply-type"),
+]
+
+
+@pytest.mark.parametrize("frames", BROKEN)
+def test_broken_message_is_answered_and_the_worker_goes_on(
+    dealer: zmq.Socket[bytes], frames: list[bytes]
+) -> None:
+    """A malformed message gets Failed(bad_request); the next Hello is still welcomed."""
+    reply = ask(dealer, frames)
+    assert isinstance(reply, Failed) and reply.code == "bad_request", reply
+    welcome = ask(dealer, encode(Hello("probe", PROTOCOL_VERSION)))
+    assert isinstance(welcome, Welcome) and welcome.host == "local"
+
+
+def test_other_protocol_version_is_refused(dealer: zmq.Socket[bytes]) -> None:
+    """A front end speaking another protocol version is told so."""
+    reply = ask(dealer, encode(Hello("future", PROTOCOL_VERSION + 1)))
+    assert isinstance(reply, Failed) and reply.code == "version_mismatch"
+
+
+def test_input_for_unknown_session_is_not_found(dealer: zmq.Socket[bytes]) -> None:
+    """Keystrokes for a session this peer does not own are refused."""
+    reply = ask(dealer, encode(Input("nobody", b"ls\r")))
+    assert isinstance(reply, Failed) and reply.code == "not_found" and reply.ref == "nobody"
+
+
+def test_worker_refuses_a_non_loopback_bind() -> None:
+    """Without CurveZMQ keys a worker will not listen where other machines reach it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "exec_worker", "--bind", "tcp://0.0.0.0:*"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+    )
+    assert result.returncode != 0
+    assert "only loopback" in result.stderr

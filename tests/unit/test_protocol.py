@@ -1,0 +1,123 @@
+"""The worker wire protocol: every message round-trips; anything off is rejected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import pytest
+
+from shared.errors import ErrorCode, ProtocolError, TooLarge
+from shared.protocol import (
+    MAX_DATA_BYTES,
+    Ack,
+    CloseSession,
+    ContainerInfo,
+    ContainersListed,
+    ExitReason,
+    Failed,
+    Hello,
+    Input,
+    ListContainers,
+    Message,
+    OpenSession,
+    Output,
+    Resize,
+    SessionExited,
+    SessionOpened,
+    Welcome,
+    decode,
+    encode,
+)
+
+EXAMPLES: list[Message] = [
+    Hello("fe-1", 1),
+    Welcome("host-a", 1, "20.10.24", "1.41", 3, 2),
+    ListContainers("r1"),
+    ContainersListed(
+        "r1", [ContainerInfo("abc", "web", "nginx", "running", "Up 2 min", 1700000000, {"a": "b"})]
+    ),
+    OpenSession("s1", "web", None, None, 80, 24),
+    OpenSession("s1", "web", ["top", "-b"], "alice", 200, 50),
+    SessionOpened("s1", "web", 262144, 0),
+    Input("s1", b"ls\r"),
+    Output("s1", 1234, b"\xff\xfe not utf-8 \xe2\x82"),
+    Resize("s1", 120, 40),
+    Ack("s1", 4096),
+    CloseSession("s1"),
+    SessionExited("s1", 0, ExitReason.EXITED),
+    SessionExited("s1", None, ExitReason.CONTAINER_STOPPED),
+    Failed("s1", ErrorCode.NOT_FOUND, "no such container"),
+]
+
+
+@pytest.mark.parametrize("message", EXAMPLES, ids=lambda m: type(m).__name__)
+def test_round_trip(message: Message) -> None:
+    """decode(encode(m)) == m for every message type."""
+    assert decode(encode(message)) == message
+
+
+def test_terminal_bytes_travel_as_their_own_raw_frame() -> None:
+    """Output bytes are the second frame, byte for byte, outside msgpack."""
+    frames = encode(Output("s", 7, b"\x00\xffraw"))
+    assert frames[1] == b"\x00\xffraw"
+    assert msgpack.unpackb(frames[0]) == ["out", "s", 7]
+
+
+def header(*fields: Any) -> bytes:
+    return bytes(msgpack.packb(list(fields)))
+
+
+REJECTED = [
+    pytest.param([b"\xc1"], id="not-msgpack"),
+    pytest.param([header()], id="empty-list"),
+    pytest.param([msgpack.packb({"t": 1})], id="map"),
+    pytest.param([msgpack.packb("hello")], id="bare-string"),
+    pytest.param([header(7, "x")], id="numeric-tag"),
+    pytest.param([header("nope")], id="unknown-tag"),
+    pytest.param([header("hello", "fe")], id="missing-field"),
+    pytest.param([header("hello", "fe", 1, 2)], id="extra-field"),
+    pytest.param([header("hello", "fe", "1")], id="string-for-int"),
+    pytest.param([header("hello", "fe", True)], id="bool-for-int"),
+    pytest.param([header("hello", b"fe", 1)], id="bytes-for-string"),
+    pytest.param([header("ack", "s", 2**63)], id="huge-int"),
+    pytest.param([header("in", "s")], id="missing-data-frame"),
+    pytest.param([header("ack", "s", 1), b"extra"], id="unexpected-data-frame"),
+    pytest.param([header("ack", "s", 1), b"", b""], id="three-frames"),
+    pytest.param([], id="no-frames"),
+    pytest.param([header("resize", "s", 0, 24)], id="zero-cols"),
+    pytest.param([header("resize", "s", 80, 100000)], id="huge-rows"),
+    pytest.param([header("open", "s", "c", [], None, 80, 24)], id="empty-cmd"),
+    pytest.param([header("open", "s", "", None, None, 80, 24)], id="empty-container"),
+    pytest.param([header("open", "s", "c", ["ls", 3], None, 80, 24)], id="non-string-arg"),
+    pytest.param([header("exited", "s", 0, "vanished")], id="unknown-reason"),
+    pytest.param([header("failed", "s", "made_up", "m")], id="unknown-error-code"),
+    pytest.param([header("listed", "r", [["id", "name"]])], id="short-record"),
+    pytest.param(
+        [header("listed", "r", [["i", "n", "im", "s", "st", 1, {"a": 1}]])], id="label-int"
+    ),
+]
+
+
+@pytest.mark.parametrize("frames", REJECTED)
+def test_rejected(frames: list[bytes]) -> None:
+    """Malformed frames raise ProtocolError, never anything else."""
+    with pytest.raises(ProtocolError):
+        decode(frames)
+
+
+def test_oversized_data_frame_is_too_large() -> None:
+    """A data frame over the limit is refused as too large."""
+    with pytest.raises(TooLarge):
+        decode([header("in", "s"), b"x" * (MAX_DATA_BYTES + 1)])
+
+
+def test_oversized_string_is_too_large() -> None:
+    with pytest.raises(TooLarge):
+        decode([header("hello", "x" * 70_000, 1)])
+
+
+def test_invalid_message_cannot_be_built() -> None:
+    """Bounds hold for messages built in code too, not only for decoded ones."""
+    with pytest.raises(ProtocolError):
+        Resize("s", 80, 0)
