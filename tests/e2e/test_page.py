@@ -15,6 +15,18 @@ def screen(page: Page) -> str:
     return str(page.evaluate("window.dterm.screenText()"))
 
 
+def stty_size(page: Page) -> str:
+    """Run `stty size` in the terminal and return what it printed ("rows cols")."""
+    marker = f"size-{len(screen(page))}"
+    page.keyboard.type(f"echo {marker}:$(stty size)")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"/^{marker}:\\d+ \\d+$/m.test(window.dterm.screenText())", timeout=15_000
+    )
+    line = next(x for x in screen(page).splitlines() if x.startswith(f"{marker}:"))
+    return line.split(":", 1)[1]
+
+
 def test_open_a_shell_and_type(
     page: Page, stack: Stack, busybox: Any, request: pytest.FixtureRequest
 ) -> None:
@@ -32,6 +44,11 @@ def test_open_a_shell_and_type(
         "window.dterm.screenText().split('\\n').includes('hello-42-1234')", timeout=15_000
     )
     page.screenshot(path=str(artifacts(request) / "shell.png"))
+    before = stty_size(page)
+    page.set_viewport_size({"width": 900, "height": 500})
+    page.wait_for_function(f"window.dterm.size() !== '{before}'", timeout=15_000)
+    after = str(page.evaluate("window.dterm.size()"))
+    assert stty_size(page) == after != before
     page.keyboard.type("exit 7")
     page.keyboard.press("Enter")
     page.wait_for_function("window.dterm.state() === 'exited'", timeout=15_000)

@@ -119,3 +119,15 @@ async def test_two_sessions_in_one_container_are_isolated(stack: Stack, busybox:
     finally:
         await first.close()
         await second.close()
+
+
+async def test_term_is_xterm_256color_and_vi_runs(client: TerminalClient, busybox: Any) -> None:
+    """Sessions get TERM=xterm-256color; vi draws full screen and quits back to the shell."""
+    await client.open(busybox.name, host="local", cols=90, rows=30)
+    await client.expect(PROMPT)
+    assert (await client.run("echo $TERM")).strip() == b"xterm-256color"
+    since = len(client.output)
+    client.send_keys("vi /tmp/notes\r")
+    await client.expect(rb"/tmp/notes", since=since)  # vi's status line
+    client.send_keys(":q!\r")  # vi starts in command mode
+    assert (await client.run("echo back")).strip() == b"back"

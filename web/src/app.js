@@ -98,6 +98,7 @@ window.dterm = {
     return lines.join('\n');
   },
   state() { return active ? active.session.state : null; },
+  size() { return active ? `${active.term.rows} ${active.term.cols}` : ''; },
 };
 
 loadContainers().catch((err) => { $('#status').textContent = `cannot list containers: ${err}`; });
