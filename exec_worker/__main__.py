@@ -15,7 +15,7 @@ from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
 from shared.config import WorkerConfig, require_loopback
 from shared.errors import DtermError
-from shared.logs import setup_logging
+from shared.process import raise_open_file_limit, setup_logging
 
 log = logging.getLogger("exec_worker")
 
@@ -61,6 +61,7 @@ async def main(config: WorkerConfig) -> None:
 def run(argv: list[str] | None = None) -> int:
     config, level = parse_config(sys.argv[1:] if argv is None else argv)
     setup_logging(level)
+    raise_open_file_limit()
     try:
         asyncio.run(main(config))
     except DtermError as exc:

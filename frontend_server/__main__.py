@@ -18,7 +18,7 @@ from frontend_server.app import make_app
 from frontend_server.auth import TokenAuth
 from frontend_server.workers import WorkerPool
 from shared.config import FrontendConfig
-from shared.logs import setup_logging
+from shared.process import raise_open_file_limit, setup_logging
 
 log = logging.getLogger("frontend_server")
 
@@ -85,6 +85,7 @@ async def main(config: FrontendConfig) -> None:
 def run(argv: list[str] | None = None) -> int:
     config, level = parse_config(sys.argv[1:] if argv is None else argv)
     setup_logging(level)
+    raise_open_file_limit()
     asyncio.run(main(config))
     return 0
 
