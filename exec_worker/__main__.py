@@ -49,7 +49,7 @@ async def main(config: WorkerConfig) -> None:
     docker = await DockerHost.connect(config.docker_url, config.docker_threads)
     context = zmq.asyncio.Context()
     try:
-        server = WorkerServer(config, context, docker)
+        server = WorkerServer(config, context, docker, await docker.facts())
         endpoint = server.bind()
         print(f"dterm worker ready: host={config.host_id} endpoint={endpoint}", flush=True)
         await server.serve(stop)

@@ -13,11 +13,14 @@ Docker errors become the typed errors of shared.errors here and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -50,8 +53,6 @@ class ExecState:
 class DaemonFacts:
     version: str
     api_version: str
-    containers: int
-    running: int
 
 
 def _translate(exc: Exception) -> DtermError:
@@ -104,17 +105,27 @@ class DockerHost:
             raise _translate(exc) from exc
 
     async def facts(self) -> DaemonFacts:
-        info = await self._call(self._api.info)
-        return DaemonFacts(
-            version=str(info.get("ServerVersion", "")),
-            api_version=self.api_version,
-            containers=int(info.get("Containers", 0)),
-            running=int(info.get("ContainersRunning", 0)),
-        )
+        version = await self._call(self._api.version)
+        return DaemonFacts(version=str(version.get("Version", "")), api_version=self.api_version)
 
-    async def list_containers(self) -> list[ContainerInfo]:
-        rows = await self._call(self._api.containers, all=True)
-        return [_container_info(row) for row in rows]
+    async def container_ids(self) -> list[str]:
+        rows = await self._call(self._api.containers, all=True, quiet=True)
+        return [str(row["Id"]) for row in rows]
+
+    async def container_info(self, container: str) -> ContainerInfo | None:
+        """The container as people see it, or None when it does not exist (any more)."""
+        try:
+            raw = await self._call(self._api.inspect_container, container)
+        except NotFound:
+            return None
+        return _container_info(raw)
+
+    def event_feed(
+        self,
+        on_event: Callable[[tuple[str, str]], None],
+        on_lost: Callable[[Exception | None], None],
+    ) -> EventFeed:
+        return EventFeed(self._api, on_event, on_lost)
 
     async def container_running(self, container: str) -> bool:
         """False when the container is stopped, paused or gone."""
@@ -198,17 +209,78 @@ class DockerHost:
         return transport
 
 
-def _container_info(row: dict[str, Any]) -> ContainerInfo:
-    names = row.get("Names") or [""]
+def _unix_time(stamp: str | None) -> int:
+    """Docker's RFC 3339 times (nanoseconds, `Z`) as Unix seconds; 0 for its zero time."""
+    if not stamp or stamp.startswith("0001-"):
+        return 0
+    try:
+        return int(datetime.fromisoformat(stamp[:19]).replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        return 0
+
+
+def _container_info(raw: dict[str, Any]) -> ContainerInfo:
+    state = raw.get("State") or {}
+    config = raw.get("Config") or {}
     return ContainerInfo(
-        id=str(row.get("Id", "")),
-        name=str(names[0]).lstrip("/"),
-        image=str(row.get("Image", "")),
-        state=str(row.get("State", "")),
-        status=str(row.get("Status", "")),
-        created=int(row.get("Created", 0)),
-        labels={str(k): str(v) for k, v in (row.get("Labels") or {}).items()},
+        id=str(raw.get("Id", "")),
+        name=str(raw.get("Name", "")).lstrip("/"),
+        image=str(config.get("Image", "")),
+        state=str(state.get("Status", "")),
+        created=_unix_time(raw.get("Created")),
+        started_at=_unix_time(state.get("StartedAt")),
+        finished_at=_unix_time(state.get("FinishedAt")),
+        exit_code=int(state.get("ExitCode") or 0),
+        labels={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
     )
+
+
+class EventFeed:
+    """Docker's container events, read by one dedicated thread because the SDK blocks.
+
+    One thread per daemon, never per session. Events, as (container id, action), are
+    handed to the loop with
+    call_soon_threadsafe; `on_lost` is called once when the stream ends for any
+    reason other than close().
+    """
+
+    def __init__(
+        self,
+        api: Any,
+        on_event: Callable[[tuple[str, str]], None],
+        on_lost: Callable[[Exception | None], None],
+    ) -> None:
+        self._api = api
+        self._loop = asyncio.get_running_loop()
+        self._on_event = on_event
+        self._on_lost = on_lost
+        self._stream: Any = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="docker-events", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._stream is not None:
+            self._stream.close()
+
+    def _run(self) -> None:
+        error: Exception | None = None
+        try:
+            self._stream = self._api.events(decode=True, filters={"type": "container"})
+            for event in self._stream:
+                action = str(event.get("Action", "")).split(":", 1)[0]
+                self._hand_over(self._on_event, (str(event.get("id", "")), action))
+        except Exception as exc:  # any end of the stream is reported, never raised here
+            error = exc
+        if not self._closed:
+            self._hand_over(self._on_lost, error)
+
+    def _hand_over(self, callback: Callable[[Any], None], value: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: we are shutting down
+            self._loop.call_soon_threadsafe(callback, value)
 
 
 class ExecStream(asyncio.BufferedProtocol):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Coroutine
 from functools import partial
@@ -22,6 +23,7 @@ from typing import Any, cast
 import zmq
 import zmq.asyncio
 
+from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
 from exec_worker.sessions import ExecSession
 from shared.config import WorkerConfig, require_loopback
@@ -46,25 +48,39 @@ from shared.protocol import (
 
 log = logging.getLogger(__name__)
 
-FACTS_TTL = 1.0  # seconds a daemon's facts are reused for Welcome answers
 SHUTDOWN_GRACE = 5.0
+PEER_TTL = 10.0
+"""Seconds after its last Hello that a front end still gets container changes."""
+HEARTBEAT_MS = 1000  # ZMTP heartbeats: a dead front end's connection is dropped
+HEARTBEAT_TIMEOUT_MS = 3000
 
 
 class WorkerServer:
     """Serves front ends for one Docker host."""
 
-    def __init__(self, config: WorkerConfig, context: zmq.asyncio.Context, docker: DockerHost):
+    def __init__(
+        self,
+        config: WorkerConfig,
+        context: zmq.asyncio.Context,
+        docker: DockerHost,
+        facts: DaemonFacts,
+    ) -> None:
         self._config = config
         self._docker = docker
+        self._facts = facts
+        self.instance = secrets.token_hex(8)
         self._socket = context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._socket.setsockopt(zmq.SNDHWM, 0)
         self._socket.setsockopt(zmq.RCVHWM, 0)
         self._socket.setsockopt(zmq.LINGER, 1000)
+        self._socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
+        self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         self._sessions: dict[str, ExecSession] = {}
         self._owners: dict[str, bytes] = {}
+        self._peers: dict[bytes, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._facts: tuple[float, DaemonFacts] | None = None
+        self.containers = ContainerWatcher(docker, self._broadcast)
 
     def bind(self) -> str:
         """Bind the ROUTER socket; returns the endpoint actually bound."""
@@ -75,8 +91,10 @@ class WorkerServer:
     async def serve(self, stop: asyncio.Event) -> None:
         """Answer front ends until `stop` is set, then end every session."""
         receiver = asyncio.create_task(self._receive_loop())
+        await self.containers.start()
         await stop.wait()
         receiver.cancel()
+        self.containers.close()
         await self._close_all()
         for task in self._tasks:
             task.cancel()
@@ -116,9 +134,19 @@ class WorkerServer:
         if exc is None:
             return
         log.warning("front end %s unreachable, %s not delivered: %s", peer.hex(), message.TAG, exc)
+        self._peers.pop(peer, None)
         for session_id, owner in list(self._owners.items()):
             if owner == peer:
                 self._sessions[session_id].close(ExitReason.CLOSED)
+
+    def _broadcast(self, message: Message) -> None:
+        """Send to every front end heard from within PEER_TTL."""
+        now = time.monotonic()
+        for peer, seen in list(self._peers.items()):
+            if now - seen > PEER_TTL:
+                del self._peers[peer]
+            else:
+                self.send(peer, message)
 
     def _fail(self, peer: bytes, ref: str, error: DtermError) -> None:
         self.send(peer, Failed(ref, error.code, str(error)))
@@ -151,15 +179,17 @@ class WorkerServer:
                 self._session(peer, sid).close(ExitReason.CLOSED)
             case OpenSession():
                 self._open(peer, message)
-            case ListContainers():
-                self._spawn(self._list(peer, message))
+            case ListContainers(request=request):
+                containers = list(self.containers.containers.values())
+                self.send(peer, ContainersListed(request, self.containers.seq, containers))
             case Hello():
                 if message.protocol != PROTOCOL_VERSION:
                     raise VersionMismatch(
                         f"front end speaks protocol {message.protocol}, "
                         f"this worker speaks {PROTOCOL_VERSION}"
                     )
-                self._spawn(self._welcome(peer))
+                self._peers[peer] = time.monotonic()
+                self.send(peer, self._welcome())
             case _:
                 raise ProtocolError(f"a worker does not accept {message.TAG!r} messages")
 
@@ -202,34 +232,14 @@ class WorkerServer:
             del self._sessions[session.id]
             del self._owners[session.id]
 
-    async def _list(self, peer: bytes, request: ListContainers) -> None:
-        try:
-            containers = await self._docker.list_containers()
-        except DtermError as exc:
-            self._fail(peer, request.request, exc)
-            return
-        self.send(peer, ContainersListed(request.request, containers))
-
-    async def _welcome(self, peer: bytes) -> None:
-        try:
-            facts = await self._daemon_facts()
-        except DtermError as exc:
-            log.warning("Docker daemon facts unavailable: %s", exc)
-            facts = DaemonFacts("", self._docker.api_version, 0, 0)
-        self.send(
-            peer,
-            Welcome(
-                self._config.host_id,
-                PROTOCOL_VERSION,
-                facts.version,
-                facts.api_version,
-                facts.containers,
-                facts.running,
-            ),
+    def _welcome(self) -> Welcome:
+        total, running = self.containers.counts()
+        return Welcome(
+            self._config.host_id,
+            self.instance,
+            PROTOCOL_VERSION,
+            self._facts.version,
+            self._facts.api_version,
+            total,
+            running,
         )
-
-    async def _daemon_facts(self) -> DaemonFacts:
-        now = time.monotonic()
-        if self._facts is None or now - self._facts[0] > FACTS_TTL:
-            self._facts = (now, await self._docker.facts())
-        return self._facts[1]

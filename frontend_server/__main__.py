@@ -16,7 +16,7 @@ from tornado.netutil import bind_sockets
 
 from frontend_server.app import make_app
 from frontend_server.auth import TokenAuth
-from frontend_server.workers import WorkerPool
+from frontend_server.pool import WorkerPool
 from shared.config import FrontendConfig
 from shared.process import raise_open_file_limit, setup_logging
 
@@ -35,6 +35,14 @@ def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
         dest="workers",
         help="ZeroMQ endpoint of an exec worker (repeatable)",
     )
+    parser.add_argument(
+        "--worker-dns",
+        action="append",
+        default=[],
+        help="DNS name of workers: name:port (A/AAAA records) or an SRV name (repeatable)",
+    )
+    parser.add_argument("--dns-interval", type=float, default=d.dns_interval)
+    parser.add_argument("--dns-nameserver", default=env("DTERM_DNS_NAMESERVER", d.dns_nameserver))
     parser.add_argument("--token", default=env("DTERM_TOKEN", d.token))
     parser.add_argument("--cookie-secret", default=env("DTERM_COOKIE_SECRET", d.cookie_secret))
     parser.add_argument("--allowed-origin", action="append", dest="origins", default=[])
@@ -43,11 +51,17 @@ def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
     parser.add_argument("--web-root", default=env("DTERM_WEB_ROOT", d.web_root))
     parser.add_argument("--log-level", default=env("DTERM_LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
-    workers = args.workers or [w for w in env("DTERM_WORKERS", "").split(",") if w] or d.workers
+    worker_dns = args.worker_dns or [n for n in env("DTERM_WORKER_DNS", "").split(",") if n]
+    workers = args.workers or [w for w in env("DTERM_WORKERS", "").split(",") if w]
+    if not workers and not worker_dns:
+        workers = list(d.workers)
     config = FrontendConfig(
         address=args.address,
         port=args.port,
         workers=tuple(workers),
+        worker_dns=tuple(worker_dns),
+        dns_interval=args.dns_interval,
+        dns_nameserver=args.dns_nameserver,
         token=args.token or secrets.token_urlsafe(24),
         cookie_secret=args.cookie_secret or secrets.token_urlsafe(32),
         allowed_origins=tuple(o.rstrip("/") for o in args.origins),

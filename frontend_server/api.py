@@ -13,8 +13,9 @@ from typing import Any
 from tornado.web import RequestHandler
 
 from frontend_server.auth import DEV_USER, TokenAuth
-from frontend_server.workers import HostStatus, WorkerPool
-from shared.errors import DtermError
+from frontend_server.pool import WorkerPool
+from frontend_server.workers import HostStatus
+from shared.protocol import ContainerInfo
 
 
 def _iso(timestamp: float) -> str:
@@ -33,6 +34,33 @@ def host_json(status: HostStatus) -> dict[str, Any]:
         "containers": facts.containers if facts else None,
         "running": facts.running if facts else None,
     }
+
+
+def container_json(host: str, c: ContainerInfo) -> dict[str, Any]:
+    return {
+        "host": host,
+        "id": c.id,
+        "name": c.name,
+        "image": c.image,
+        "state": c.state,
+        "created": c.created,
+        "started_at": c.started_at,
+        "finished_at": c.finished_at,
+        "exit_code": c.exit_code,
+        "labels": c.labels,
+    }
+
+
+def containers_json(pool: WorkerPool) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Containers of every up host, and an error entry for every host that is down."""
+    containers: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    for status, listed in pool.containers():
+        if not status.up:
+            name = status.host or status.endpoint
+            errors.append({"host": name, "code": "unavailable", "message": f"{name} is down"})
+        containers += [container_json(status.host, c) for c in listed]
+    return containers, errors
 
 
 class BaseHandler(RequestHandler):
@@ -77,26 +105,6 @@ class HostsHandler(BaseHandler):
 
 
 class ContainersHandler(BaseHandler):
-    async def get(self) -> None:
-        containers: list[dict[str, Any]] = []
-        errors: list[dict[str, str]] = []
-        for status, result in await self.pool.list_containers():
-            if isinstance(result, DtermError):
-                errors.append(
-                    {"host": status.host, "code": result.code.value, "message": str(result)}
-                )
-                continue
-            for c in result:
-                containers.append(
-                    {
-                        "host": status.host,
-                        "id": c.id,
-                        "name": c.name,
-                        "image": c.image,
-                        "state": c.state,
-                        "status": c.status,
-                        "created": c.created,
-                        "labels": c.labels,
-                    }
-                )
+    def get(self) -> None:
+        containers, errors = containers_json(self.pool)
         self.write_json({"containers": containers, "errors": errors})

@@ -9,8 +9,9 @@ from tornado.web import Application, StaticFileHandler
 
 from frontend_server.api import ContainersHandler, HostsHandler, PageHandler
 from frontend_server.auth import TokenAuth
+from frontend_server.events import EventsHandler
+from frontend_server.pool import WorkerPool
 from frontend_server.terminal_socket import TerminalSocket
-from frontend_server.workers import WorkerPool
 from shared.config import FrontendConfig
 
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -26,6 +27,7 @@ def make_app(
         (r"/", PageHandler, page),
         (r"/api/hosts", HostsHandler, page),
         (r"/api/containers", ContainersHandler, page),
+        (r"/api/events", EventsHandler, page),
         (r"/ws/exec", TerminalSocket, socket),
         (r"/static/(.*)", StaticFileHandler, {"path": str(web_root / "src")}),
         (r"/vendor/(.*)", StaticFileHandler, {"path": str(web_root / "node_modules" / "@xterm")}),

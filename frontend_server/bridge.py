@@ -19,12 +19,14 @@ from enum import Enum
 from typing import Protocol
 
 from frontend_server import browser_protocol as bp
-from frontend_server.workers import WorkerLink, WorkerPool
+from frontend_server.pool import WorkerPool
+from frontend_server.workers import WorkerLink
 from shared.config import FrontendConfig
 from shared.errors import ErrorCode, ProtocolError, Unavailable
 from shared.protocol import (
     Ack,
     CloseSession,
+    ExitReason,
     Failed,
     Input,
     OpenSession,
@@ -151,6 +153,10 @@ class SessionBridge:
 
     def on_exited(self, message: SessionExited) -> None:
         self._browser.send_text(bp.exited(message.code, message.reason))
+        self._forget()
+
+    def on_host_lost(self, why: str) -> None:
+        self._browser.send_text(bp.exited(None, ExitReason.HOST_LOST, why))
         self._forget()
 
     def on_failed(self, message: Failed) -> None:

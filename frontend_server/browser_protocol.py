@@ -152,8 +152,11 @@ def opened(session: str, host: str, container: str, offset: int, window: int) ->
     )
 
 
-def exited(code: int | None, reason: ExitReason) -> str:
-    return json.dumps({"type": "exit", "code": code, "reason": reason.value})
+def exited(code: int | None, reason: ExitReason, message: str = "") -> str:
+    body: dict[str, Any] = {"type": "exit", "code": code, "reason": reason.value}
+    if message:
+        body["message"] = message
+    return json.dumps(body)
 
 
 def error(code: ErrorCode, message: str) -> str:

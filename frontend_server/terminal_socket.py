@@ -18,7 +18,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from frontend_server import browser_protocol as bp
 from frontend_server.auth import TokenAuth
 from frontend_server.bridge import SessionBridge
-from frontend_server.workers import WorkerPool
+from frontend_server.pool import WorkerPool
 from shared.config import FrontendConfig
 from shared.errors import DtermError, TooLarge
 

@@ -1,13 +1,21 @@
-"""Links to exec workers: one DEALER socket per worker, replies routed to their waiters.
+"""Links to exec workers: one DEALER socket per worker, its liveness and its containers.
 
-A WorkerLink says Hello every heartbeat interval; the worker's Welcome carries its
-host id and daemon facts and is what marks the host up. Replies to requests
-(list, open) resolve futures keyed by request id; session traffic goes to the
-SessionListener registered under the session id. Sends never block: the DEALER
-has IMMEDIATE set, so with no live connection a send fails at once with
-Unavailable instead of queueing for a worker that may never come.
+A WorkerLink says Hello every heartbeat interval; each Welcome carries the host id,
+the worker's instance and daemon facts, and is what keeps the host "up". A host
+with no Welcome for MISSED_HEARTBEATS intervals is down; a Welcome from a new
+instance means the worker restarted. Either way its sessions are gone, and their
+listeners are told `host-lost`. ZMTP heartbeats run underneath, so a dead TCP
+connection is dropped and redialled by ZeroMQ without our help.
 
-Concurrency: one event loop; each link owns two tasks (receive, hello).
+Each link mirrors its host's containers: a snapshot (ContainersListed, numbered
+`seq`) plus the ContainerChanged pushes numbered after it; a gap in the numbers
+asks for a new snapshot. Changes go to the pool's subscribers (the page's event
+stream).
+
+Sends never block: the DEALER has IMMEDIATE set, so with no live connection a send
+fails at once with Unavailable instead of queueing for a worker that may never come.
+
+Concurrency: one event loop; each link owns two tasks (receive, heartbeat).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -24,10 +33,11 @@ import zmq
 import zmq.asyncio
 
 from shared.config import FrontendConfig
-from shared.errors import DtermError, NotFound, ProtocolError, Unavailable, error_from_code
+from shared.errors import DtermError, Unavailable, error_from_code
 from shared.protocol import (
     PROTOCOL_VERSION,
     CloseSession,
+    ContainerChanged,
     ContainerInfo,
     ContainersListed,
     Failed,
@@ -54,6 +64,7 @@ class SessionListener(Protocol):
     def on_output(self, message: Output) -> None: ...
     def on_exited(self, message: SessionExited) -> None: ...
     def on_failed(self, message: Failed) -> None: ...
+    def on_host_lost(self, why: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,60 +77,85 @@ class HostStatus:
     facts: Welcome | None
 
 
+@dataclass(frozen=True, slots=True)
+class HostChanged:
+    status: HostStatus
+    containers: list[ContainerInfo] | None
+    """All the host's containers when they were replaced wholesale, else None."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerUpdated:
+    host: str
+    id: str
+    container: ContainerInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class HostRemoved:
+    endpoint: str
+
+
+PoolEvent = HostChanged | ContainerUpdated | HostRemoved
+
+
 class WorkerLink:
     """One worker, reached through one DEALER socket."""
 
     def __init__(
-        self, endpoint: str, context: zmq.asyncio.Context, frontend_id: str, config: FrontendConfig
+        self,
+        endpoint: str,
+        context: zmq.asyncio.Context,
+        frontend_id: str,
+        config: FrontendConfig,
+        notify: Callable[[PoolEvent], None],
     ) -> None:
         self.endpoint = endpoint
         self.facts: Welcome | None = None
+        self.up = False
+        self.since = time.time()
         self.listeners: dict[str, SessionListener] = {}
+        self.containers: dict[str, ContainerInfo] = {}
+        self._seq = -1  # -1: no snapshot yet
+        self._sync_request = ""
         self._frontend_id = frontend_id
         self._config = config
+        self._notify = notify
         self._requests: dict[str, asyncio.Future[Message]] = {}
         self._last_welcome = 0.0
-        self._since = time.time()
-        self._was_up = False
         self._tasks: list[asyncio.Task[None]] = []
         self._socket = context.socket(zmq.DEALER)
-        self._socket.setsockopt(zmq.ROUTING_ID, frontend_id.encode())
-        self._socket.setsockopt(zmq.IMMEDIATE, 1)
-        self._socket.setsockopt(zmq.SNDHWM, 0)
-        self._socket.setsockopt(zmq.RCVHWM, 0)
-        self._socket.setsockopt(zmq.LINGER, 0)
+        for option, value in (
+            (zmq.ROUTING_ID, frontend_id.encode()),
+            (zmq.IMMEDIATE, 1),
+            (zmq.SNDHWM, 0),
+            (zmq.RCVHWM, 0),
+            (zmq.LINGER, 0),
+            (zmq.RECONNECT_IVL, 100),
+            (zmq.RECONNECT_IVL_MAX, 2000),
+            (zmq.HEARTBEAT_IVL, int(config.heartbeat_interval * 1000)),
+            (zmq.HEARTBEAT_TIMEOUT, int(config.heartbeat_interval * 1000 * MISSED_HEARTBEATS)),
+        ):
+            self._socket.setsockopt(option, value)
         self._socket.connect(endpoint)
 
     @property
     def host(self) -> str | None:
         return self.facts.host if self.facts else None
 
-    @property
-    def up(self) -> bool:
-        window = self._config.heartbeat_interval * MISSED_HEARTBEATS
-        return self.facts is not None and time.monotonic() - self._last_welcome < window
-
     def status(self) -> HostStatus:
-        self._note_change()
-        return HostStatus(self.host or "", self.endpoint, self.up, self._since, self.facts)
-
-    def _note_change(self) -> None:
-        up = self.up
-        if up != self._was_up:
-            self._was_up, self._since = up, time.time()
-            log.info("worker %s (%s) is %s", self.host, self.endpoint, "up" if up else "down")
+        return HostStatus(self.host or "", self.endpoint, self.up, self.since, self.facts)
 
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._receive_loop()),
-            asyncio.create_task(self._hello_loop()),
+            asyncio.create_task(self._heartbeat_loop()),
         ]
 
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for future in self._requests.values():
-            future.cancel()
+        self._lose_host("the front end no longer knows this worker")
         self._socket.close()
 
     # --- sending --------------------------------------------------------------------
@@ -153,22 +189,87 @@ class WorkerLink:
             raise error_from_code(reply.code, reply.message)
         return reply
 
-    async def list_containers(self) -> list[ContainerInfo]:
-        request_id = secrets.token_hex(8)
-        reply = await self.request(ListContainers(request_id), request_id)
-        if not isinstance(reply, ContainersListed):
-            raise ProtocolError(f"expected a container list, got {reply.TAG}")
-        return reply.containers
+    # --- liveness -------------------------------------------------------------------
 
-    # --- receiving ------------------------------------------------------------------
-
-    async def _hello_loop(self) -> None:
+    async def _heartbeat_loop(self) -> None:
         hello = Hello(self._frontend_id, PROTOCOL_VERSION)
         while True:
             with contextlib.suppress(Unavailable):  # not connected yet; ZeroMQ retries
                 self.send(hello)
-            self._note_change()
+            self._check_alive()
             await asyncio.sleep(self._config.heartbeat_interval)
+
+    def _check_alive(self) -> None:
+        silence = time.monotonic() - self._last_welcome
+        if self.up and silence > self._config.heartbeat_interval * MISSED_HEARTBEATS:
+            self._set_up(False)
+            self._lose_host(f"no heartbeat for {silence:.1f} s")
+
+    def _set_up(self, up: bool) -> None:
+        self.up, self.since = up, time.time()
+        log.info("worker %s (%s) is %s", self.host, self.endpoint, "up" if up else "down")
+        self._notify(HostChanged(self.status(), [] if not up else None))
+
+    def _lose_host(self, why: str) -> None:
+        """The worker's sessions and containers are gone from our view: say so."""
+        listeners, self.listeners = self.listeners, {}
+        for listener in listeners.values():
+            listener.on_host_lost(f"lost contact with host {self.host or self.endpoint}: {why}")
+        for future in self._requests.values():
+            if not future.done():
+                future.set_exception(Unavailable(f"host {self.host or self.endpoint} lost"))
+        self.containers.clear()
+        self._seq, self._sync_request = -1, ""
+
+    def _welcome(self, message: Welcome) -> None:
+        if message.protocol != PROTOCOL_VERSION:
+            log.error("worker %s speaks protocol %d", self.endpoint, message.protocol)
+            return
+        restarted = self.facts is not None and self.facts.instance != message.instance
+        if restarted:
+            log.info("worker %s (%s) restarted", message.host, self.endpoint)
+            self._lose_host("the worker restarted")
+        changed = self.facts != message
+        self.facts = message
+        self._last_welcome = time.monotonic()
+        if not self.up:
+            self._set_up(True)
+        elif changed:
+            self._notify(HostChanged(self.status(), None))
+        if self._seq < 0 and not self._sync_request:
+            self._ask_snapshot()
+
+    # --- containers -------------------------------------------------------------------
+
+    def _ask_snapshot(self) -> None:
+        self._sync_request = f"sync-{secrets.token_hex(4)}"
+        try:
+            self.send(ListContainers(self._sync_request))
+        except Unavailable:
+            self._sync_request = ""
+
+    def _apply_snapshot(self, message: ContainersListed) -> None:
+        self._sync_request = ""
+        self._seq = message.seq
+        self.containers = {c.id: c for c in message.containers}
+        self._notify(HostChanged(self.status(), list(self.containers.values())))
+
+    def _apply_change(self, message: ContainerChanged) -> None:
+        if self._seq < 0 or message.seq <= self._seq:
+            return  # no snapshot yet, or already part of it
+        if message.seq != self._seq + 1:
+            log.info("worker %s: missed container changes; asking for a snapshot", self.host)
+            self._seq = -1
+            self._ask_snapshot()
+            return
+        self._seq = message.seq
+        if message.container is None:
+            self.containers.pop(message.id, None)
+        else:
+            self.containers[message.id] = message.container
+        self._notify(ContainerUpdated(self.host or "", message.id, message.container))
+
+    # --- receiving ------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
         while True:
@@ -201,74 +302,13 @@ class WorkerLink:
                 self.listeners[ref].on_failed(message)
             case Failed():
                 log.warning("worker %s: %s: %s", self.host, message.code, message.message)
+            case ContainersListed(request=ref) if ref == self._sync_request:
+                self._apply_snapshot(message)
             case ContainersListed(request=ref) if ref in self._requests:
                 self._requests[ref].set_result(message)
+            case ContainerChanged():
+                self._apply_change(message)
             case Welcome():
                 self._welcome(message)
             case _:
                 log.debug("worker %s: unexpected %s", self.endpoint, message.TAG)
-
-    def _welcome(self, message: Welcome) -> None:
-        if message.protocol != PROTOCOL_VERSION:
-            log.error("worker %s speaks protocol %d", self.endpoint, message.protocol)
-            return
-        self.facts = message
-        self._last_welcome = time.monotonic()
-        self._note_change()
-
-
-class WorkerPool:
-    """Every worker this front end knows, by endpoint and by host id."""
-
-    def __init__(self, config: FrontendConfig, context: zmq.asyncio.Context) -> None:
-        self.frontend_id = f"fe-{secrets.token_hex(6)}"
-        self.links = [WorkerLink(ep, context, self.frontend_id, config) for ep in config.workers]
-
-    def start(self) -> None:
-        for link in self.links:
-            link.start()
-
-    def close(self) -> None:
-        for link in self.links:
-            link.close()
-
-    def statuses(self) -> list[HostStatus]:
-        return [link.status() for link in self.links]
-
-    def link_for(self, host: str | None) -> WorkerLink:
-        """The link serving `host`; None picks the only host when there is just one."""
-        known = [link for link in self.links if link.host is not None]
-        if host is None:
-            if len(known) != 1:
-                raise NotFound(f"say which host: this front end knows {len(known)}")
-            link = known[0]
-        else:
-            found = [link for link in known if link.host == host]
-            if not found:
-                raise NotFound(f"no host {host!r}")
-            link = found[0]
-        if not link.up:
-            raise Unavailable(f"host {link.host} is down")
-        return link
-
-    async def list_containers(self) -> list[tuple[HostStatus, list[ContainerInfo] | DtermError]]:
-        """Every up host's containers, gathered at once; a failing host gives its error."""
-
-        async def one(link: WorkerLink) -> list[ContainerInfo] | DtermError:
-            try:
-                return await link.list_containers()
-            except DtermError as exc:
-                return exc
-
-        statuses = self.statuses()
-        results: list[Any] = await asyncio.gather(
-            *(
-                one(link) if status.up else _down(status)
-                for link, status in zip(self.links, statuses, strict=True)
-            )
-        )
-        return list(zip(statuses, results, strict=True))
-
-
-async def _down(status: HostStatus) -> DtermError:
-    return Unavailable(f"host {status.host or status.endpoint} is down")

@@ -46,6 +46,12 @@ class FrontendConfig:
     """HTTP port; 0 picks a free one (printed on the ready line)."""
     workers: tuple[str, ...] = ("tcp://127.0.0.1:7701",)
     """ZeroMQ endpoints of the exec workers."""
+    worker_dns: tuple[str, ...] = ()
+    """DNS names whose records are workers: `name:port` (A/AAAA) or an SRV name."""
+    dns_interval: float = 10.0
+    """Seconds between lookups of `worker_dns`."""
+    dns_nameserver: str = ""
+    """`address:port` of the DNS server to ask; empty means the system's."""
     token: str = ""
     """Login token for the dev sign-in; empty means a random one, printed at start."""
     cookie_secret: str = ""

@@ -54,14 +54,16 @@ def check_size(cols: int, rows: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ContainerInfo:
-    """One container as listed by a worker."""
+    """One container as a worker knows it; times are Unix seconds, 0 when never."""
 
     id: str
     name: str
     image: str
     state: str
-    status: str
     created: int
+    started_at: int
+    finished_at: int
+    exit_code: int
     labels: dict[str, str]
 
 
@@ -76,10 +78,15 @@ class Hello:
 
 @dataclass(frozen=True, slots=True)
 class Welcome:
-    """Worker's answer to Hello: its host id and facts about its Docker daemon."""
+    """Worker's answer to Hello: its host id, its run, and facts about its Docker daemon.
+
+    `instance` changes whenever the worker process restarts: sessions of an earlier
+    instance are gone.
+    """
 
     TAG: ClassVar[str] = "welcome"
     host: str
+    instance: str
     protocol: int
     docker_version: str
     api_version: str
@@ -95,9 +102,22 @@ class ListContainers:
 
 @dataclass(frozen=True, slots=True)
 class ContainersListed:
+    """Every container of the host as of change number `seq`."""
+
     TAG: ClassVar[str] = "listed"
     request: str
+    seq: int
     containers: list[ContainerInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerChanged:
+    """Pushed to every front end: change number `seq` to one container (None: removed)."""
+
+    TAG: ClassVar[str] = "changed"
+    seq: int
+    id: str
+    container: ContainerInfo | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +219,7 @@ Message = (
     | Welcome
     | ListContainers
     | ContainersListed
+    | ContainerChanged
     | OpenSession
     | SessionOpened
     | Input
@@ -323,7 +344,10 @@ def _spec(cls: type) -> _Spec:
     has_data = names[-1] == "data"
     checked = _field_checks(cls)
     hints = get_type_hints(cls)
-    nested = any(get_origin(hints[n]) is list or dataclasses.is_dataclass(hints[n]) for n in names)
+    nested = any(
+        get_origin(hints[n]) in (list, Union, types.UnionType) or dataclasses.is_dataclass(hints[n])
+        for n in names
+    )
     return _Spec(
         cls,
         names[:-1] if has_data else names,

@@ -129,5 +129,7 @@ async def test_term_is_xterm_256color_and_vi_runs(client: TerminalClient, busybo
     since = len(client.output)
     client.send_keys("vi /tmp/notes\r")
     await client.expect(rb"/tmp/notes", since=since)  # vi's status line
+    since = len(client.output)
     client.send_keys(":q!\r")  # vi starts in command mode
+    await client.expect(PROMPT, since=since)
     assert (await client.run("echo back")).strip() == b"back"

@@ -47,7 +47,7 @@ BROKEN = [
     pytest.param([msgpack.packb(["hello", "fe", "1"])], id="wrong-type"),
     pytest.param([msgpack.packb(["in", "s"])], id="missing-data-frame"),
     pytest.param([msgpack.packb(["resize", "s", 0, 24])], id="zero-size"),
-    pytest.param([msgpack.packb(["welcome", "h", 1, "v", "1.41", 0, 0])], id="reply-type"),
+    pytest.param([msgpack.packb(["welcome", "h", "i", 1, "v", "1.41", 0, 0])], id="reply-type"),
 ]
 
 

@@ -12,6 +12,7 @@ from shared.protocol import (
     MAX_DATA_BYTES,
     Ack,
     CloseSession,
+    ContainerChanged,
     ContainerInfo,
     ContainersListed,
     ExitReason,
@@ -30,13 +31,15 @@ from shared.protocol import (
     encode,
 )
 
+WEB = ContainerInfo("abc", "web", "nginx", "running", 1700000000, 1700000100, 0, 0, {"a": "b"})
+
 EXAMPLES: list[Message] = [
     Hello("fe-1", 1),
-    Welcome("host-a", 1, "20.10.24", "1.41", 3, 2),
+    Welcome("host-a", "i-1", 1, "20.10.24", "1.41", 3, 2),
     ListContainers("r1"),
-    ContainersListed(
-        "r1", [ContainerInfo("abc", "web", "nginx", "running", "Up 2 min", 1700000000, {"a": "b"})]
-    ),
+    ContainersListed("r1", 7, [WEB]),
+    ContainerChanged(8, "abc", WEB),
+    ContainerChanged(9, "abc", None),
     OpenSession("s1", "web", None, None, 80, 24),
     OpenSession("s1", "web", ["top", "-b"], "alice", 200, 50),
     SessionOpened("s1", "web", 262144, 0),
@@ -92,10 +95,11 @@ REJECTED = [
     pytest.param([header("open", "s", "c", ["ls", 3], None, 80, 24)], id="non-string-arg"),
     pytest.param([header("exited", "s", 0, "vanished")], id="unknown-reason"),
     pytest.param([header("failed", "s", "made_up", "m")], id="unknown-error-code"),
-    pytest.param([header("listed", "r", [["id", "name"]])], id="short-record"),
+    pytest.param([header("listed", "r", 1, [["id", "name"]])], id="short-record"),
     pytest.param(
-        [header("listed", "r", [["i", "n", "im", "s", "st", 1, {"a": 1}]])], id="label-int"
+        [header("listed", "r", 1, [["i", "n", "im", "s", 1, 2, 3, 0, {"a": 1}]])], id="label-int"
     ),
+    pytest.param([header("changed", 1, "id", ["too", "short"])], id="bad-optional-record"),
 ]
 
 

@@ -4,6 +4,7 @@ import { FitAddon } from '/vendor/addon-fit/lib/addon-fit.mjs';
 import { Unicode11Addon } from '/vendor/addon-unicode11/lib/addon-unicode11.mjs';
 import { WebLinksAddon } from '/vendor/addon-web-links/lib/addon-web-links.mjs';
 import { TerminalSession } from '/static/terminal-session.js';
+import { ContainerList } from '/static/container-list.js';
 
 const $ = (selector) => document.querySelector(selector);
 const tabs = [];
@@ -13,38 +14,6 @@ function el(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
   node.append(...children);
   return node;
-}
-
-async function loadContainers() {
-  const response = await fetch('/api/containers');
-  if (response.status === 401) {
-    $('#containers').replaceChildren(el('p', { className: 'hint', textContent: 'Not signed in. Open the URL the server printed (it carries ?token=…).' }));
-    return;
-  }
-  const body = await response.json();
-  const byHost = new Map();
-  for (const c of body.containers) {
-    if (!byHost.has(c.host)) byHost.set(c.host, []);
-    byHost.get(c.host).push(c);
-  }
-  const nav = $('#containers');
-  nav.replaceChildren();
-  for (const [host, containers] of byHost) {
-    containers.sort((a, b) => a.name.localeCompare(b.name));
-    const list = el('ul');
-    for (const c of containers) {
-      const running = c.state === 'running';
-      const button = el('button', { disabled: !running, title: `${c.name} on ${host}: ${c.status}` },
-        el('span', { className: `state ${c.state}` }), c.name, el('span', { className: 'image', textContent: c.image }));
-      button.dataset.container = c.name;
-      button.dataset.host = host;
-      button.addEventListener('click', () => openTerminal(host, c.name));
-      list.append(el('li', {}, button));
-    }
-    nav.append(el('h2', { textContent: host }), list);
-  }
-  for (const e of body.errors) nav.append(el('p', { className: 'hint', textContent: `${e.host}: ${e.message}` }));
-  if (!byHost.size && !body.errors.length) nav.append(el('p', { className: 'hint', textContent: 'No containers.' }));
 }
 
 function openTerminal(host, container) {
@@ -101,4 +70,8 @@ window.dterm = {
   size() { return active ? `${active.term.rows} ${active.term.cols}` : ''; },
 };
 
-loadContainers().catch((err) => { $('#status').textContent = `cannot list containers: ${err}`; });
+const list = new ContainerList($('#containers'), {
+  onOpen: openTerminal,
+  onStatus: (text) => { $('#status').textContent = text; },
+});
+list.start().catch((err) => { $('#status').textContent = `cannot list containers: ${err}`; });

@@ -1,0 +1,137 @@
+"""The worker's view of its host's containers: a cache kept current by Docker events.
+
+Snapshots and changes both come from this one cache on the event loop, numbered by
+one counter, so a front end that applies the changes newer than its snapshot is
+exactly current. An event makes the watcher inspect that container again; inspects
+of one container never overlap, so a late answer cannot overwrite a newer one. When
+the event stream breaks (daemon restart), the watcher reopens it and re-reads every
+container, since events may have been missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from exec_worker.docker_exec import DockerHost, EventFeed
+from shared.errors import DtermError
+from shared.protocol import ContainerChanged, ContainerInfo
+
+log = logging.getLogger(__name__)
+
+# Actions that change what a container list shows; exec_* and the like do not.
+LISTED_ACTIONS = frozenset(
+    {
+        "create",
+        "start",
+        "restart",
+        "die",
+        "stop",
+        "kill",
+        "oom",
+        "pause",
+        "unpause",
+        "rename",
+        "update",
+        "destroy",
+        "health_status",
+    }
+)
+REOPEN_DELAYS = (0.5, 1.0, 2.0, 5.0)
+
+
+class ContainerWatcher:
+    """Keeps `containers` current and publishes every change, numbered."""
+
+    def __init__(self, docker: DockerHost, publish: Callable[[ContainerChanged], None]) -> None:
+        self.seq = 0
+        self.containers: dict[str, ContainerInfo] = {}
+        self._docker = docker
+        self._publish = publish
+        self._dirty: set[str] = set()
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._feed: EventFeed | None = None
+        self._reopen: asyncio.Task[None] | None = None
+        self._failures = 0
+
+    async def start(self) -> None:
+        """Open the event stream first, then read every container: nothing slips between."""
+        self._open_feed()
+        await self._resync()
+
+    def close(self) -> None:
+        if self._feed is not None:
+            self._feed.close()
+        for task in [*self._refreshing.values(), self._reopen]:
+            if task is not None:
+                task.cancel()
+
+    def counts(self) -> tuple[int, int]:
+        """(all containers, running ones)."""
+        running = sum(1 for c in self.containers.values() if c.state == "running")
+        return len(self.containers), running
+
+    # --- events ---------------------------------------------------------------------
+
+    def _open_feed(self) -> None:
+        self._feed = self._docker.event_feed(self._on_event, self._on_feed_lost)
+        self._feed.start()
+
+    def _on_event(self, event: tuple[str, str]) -> None:
+        container_id, action = event
+        if action in LISTED_ACTIONS and container_id:
+            self._failures = 0
+            self._mark(container_id)
+
+    def _on_feed_lost(self, error: Exception | None) -> None:
+        delay = REOPEN_DELAYS[min(self._failures, len(REOPEN_DELAYS) - 1)]
+        self._failures += 1
+        log.warning("Docker event stream ended (%s); reopening in %ss", error, delay)
+        self._reopen = asyncio.create_task(self._reopen_after(delay))
+
+    async def _reopen_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._open_feed()
+        try:
+            await self._resync()
+        except DtermError as exc:
+            log.warning("cannot list containers: %s", exc)
+
+    # --- cache ----------------------------------------------------------------------
+
+    async def _resync(self) -> None:
+        ids = set(await self._docker.container_ids())
+        for gone in set(self.containers) - ids:
+            self._apply(gone, None)
+        for container_id in ids:
+            self._mark(container_id)
+
+    def _mark(self, container_id: str) -> None:
+        self._dirty.add(container_id)
+        if container_id not in self._refreshing:
+            task = asyncio.create_task(self._refresh(container_id))
+            self._refreshing[container_id] = task
+
+    async def _refresh(self, container_id: str) -> None:
+        try:
+            while container_id in self._dirty:
+                self._dirty.discard(container_id)
+                try:
+                    info = await self._docker.container_info(container_id)
+                except DtermError as exc:
+                    log.warning("cannot inspect container %.12s: %s", container_id, exc)
+                    return
+                self._apply(container_id, info)
+        finally:
+            del self._refreshing[container_id]
+
+    def _apply(self, container_id: str, info: ContainerInfo | None) -> None:
+        if self.containers.get(container_id) == info:
+            return
+        if info is None:
+            del self.containers[container_id]
+        else:
+            self.containers[container_id] = info
+        self.seq += 1
+        self._publish(ContainerChanged(self.seq, container_id, info))

@@ -1,0 +1,95 @@
+"""GET /api/events: live hosts and containers for the page, as Server-Sent Events.
+
+The stream opens with a `snapshot` (every host and container) and goes on with
+`host`, `host-containers`, `container` and `host-removed` events as workers report
+changes. A client that falls more than MAX_BEHIND events behind is disconnected
+rather than buffered without bound; EventSource reconnects by itself and gets a
+fresh snapshot, so nothing is lost, only replaced. A comment line every
+KEEPALIVE seconds keeps proxies from cutting the idle stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from typing import Any
+
+from tornado.iostream import StreamClosedError
+
+from frontend_server.api import BaseHandler, container_json, containers_json, host_json
+from frontend_server.workers import ContainerUpdated, HostChanged, HostRemoved, PoolEvent
+
+log = logging.getLogger(__name__)
+
+MAX_BEHIND = 10_000
+KEEPALIVE = 15.0
+
+
+def event_json(event: PoolEvent) -> tuple[str, dict[str, Any]]:
+    match event:
+        case HostChanged(status=status, containers=None):
+            return "host", host_json(status)
+        case HostChanged(status=status, containers=list() as listed):
+            return "host-containers", {
+                **host_json(status),
+                "items": [container_json(status.host, c) for c in listed],
+            }
+        case ContainerUpdated(host=host, id=cid, container=info):
+            item = container_json(host, info) if info is not None else None
+            return "container", {"host": host, "id": cid, "container": item}
+        case HostRemoved(endpoint=endpoint):
+            return "host-removed", {"endpoint": endpoint}
+    raise TypeError(f"unknown pool event {event!r}")
+
+
+class Backlog:
+    """Events not yet written to one client, bounded: past the bound it gives up."""
+
+    def __init__(self) -> None:
+        self.events: deque[PoolEvent] = deque()
+        self.behind = False
+        self.ready = asyncio.Event()
+
+    def push(self, event: PoolEvent) -> None:
+        if len(self.events) >= MAX_BEHIND:
+            self.behind = True
+        else:
+            self.events.append(event)
+        self.ready.set()
+
+
+class EventsHandler(BaseHandler):
+    async def get(self) -> None:
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
+        backlog = Backlog()
+        self.pool.subscribe(backlog.push)
+        try:
+            containers, _ = containers_json(self.pool)
+            hosts = [host_json(s) for s in self.pool.statuses()]
+            await self._send("snapshot", {"hosts": hosts, "containers": containers})
+            await self._pump(backlog)
+        except StreamClosedError:
+            pass
+        finally:
+            self.pool.unsubscribe(backlog.push)
+
+    async def _pump(self, backlog: Backlog) -> None:
+        while not backlog.behind:
+            if not backlog.events:
+                backlog.ready.clear()
+                try:
+                    await asyncio.wait_for(backlog.ready.wait(), KEEPALIVE)
+                except TimeoutError:
+                    self.write(": keepalive\n\n")
+                    await self.flush()
+                continue
+            await self._send(*event_json(backlog.events.popleft()))
+        log.info("event stream of %s fell behind; closing it", self.request.remote_ip)
+
+    async def _send(self, name: str, body: dict[str, Any]) -> None:
+        self.write(f"event: {name}\ndata: {json.dumps(body)}\n\n")
+        await self.flush()
