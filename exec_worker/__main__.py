@@ -13,9 +13,10 @@ import zmq.asyncio
 
 from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
-from shared.config import WorkerConfig, require_loopback
+from shared.config import WorkerConfig, check_worker_security
 from shared.errors import DtermError
 from shared.process import raise_open_file_limit, setup_logging
+from shared.security import start_authenticator
 
 log = logging.getLogger("exec_worker")
 
@@ -28,6 +29,16 @@ def parse_config(argv: list[str]) -> tuple[WorkerConfig, str]:
     parser.add_argument("--docker-url", default=os.environ.get("DOCKER_HOST", defaults.docker_url))
     parser.add_argument("--docker-threads", type=int, default=defaults.docker_threads)
     parser.add_argument("--window", type=int, default=defaults.window)
+    parser.add_argument(
+        "--curve-secret-key",
+        default=os.environ.get("DTERM_CURVE_SECRET_KEY", ""),
+        help="this worker's CurveZMQ .key_secret file (encrypts links; allows non-loopback binds)",
+    )
+    parser.add_argument(
+        "--curve-allow",
+        default=os.environ.get("DTERM_CURVE_ALLOW", ""),
+        help="folder of front-end public keys (*.key) to accept",
+    )
     parser.add_argument("--log-level", default=os.environ.get("DTERM_LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
     config = WorkerConfig(
@@ -36,6 +47,8 @@ def parse_config(argv: list[str]) -> tuple[WorkerConfig, str]:
         docker_url=args.docker_url,
         docker_threads=args.docker_threads,
         window=args.window,
+        curve_secret_key=args.curve_secret_key,
+        curve_allow=args.curve_allow,
     )
     return config, args.log_level
 
@@ -45,10 +58,12 @@ async def main(config: WorkerConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    require_loopback(config.bind)
+    check_worker_security(config)
     docker = await DockerHost.connect(config.docker_url, config.docker_threads)
     context = zmq.asyncio.Context()
     try:
+        if config.curve_allow:
+            start_authenticator(context, config.curve_allow)
         server = WorkerServer(config, context, docker, await docker.facts())
         endpoint = server.bind()
         print(f"dterm worker ready: host={config.host_id} endpoint={endpoint}", flush=True)

@@ -26,7 +26,7 @@ import zmq.asyncio
 from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
 from exec_worker.sessions import ExecSession
-from shared.config import WorkerConfig, require_loopback
+from shared.config import WorkerConfig, check_worker_security
 from shared.errors import DtermError, NotFound, ProtocolError, VersionMismatch
 from shared.protocol import (
     PROTOCOL_VERSION,
@@ -45,6 +45,7 @@ from shared.protocol import (
     decode,
     encode,
 )
+from shared.security import make_curve_server
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,9 @@ class WorkerServer:
 
     def bind(self) -> str:
         """Bind the ROUTER socket; returns the endpoint actually bound."""
-        require_loopback(self._config.bind)
+        check_worker_security(self._config)
+        if self._config.curve_secret_key:
+            make_curve_server(self._socket, self._config.curve_secret_key)
         self._socket.bind(self._config.bind)
         return str(self._socket.getsockopt_string(zmq.LAST_ENDPOINT))
 

@@ -17,7 +17,7 @@ from tornado.netutil import bind_sockets
 from frontend_server.app import make_app
 from frontend_server.auth import TokenAuth
 from frontend_server.pool import WorkerPool
-from shared.config import FrontendConfig
+from shared.config import FrontendConfig, check_frontend_security
 from shared.process import raise_open_file_limit, setup_logging
 
 log = logging.getLogger("frontend_server")
@@ -48,6 +48,16 @@ def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
     parser.add_argument("--allowed-origin", action="append", dest="origins", default=[])
     parser.add_argument("--ws-ping-interval", type=float, default=d.ws_ping_interval)
     parser.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval)
+    parser.add_argument(
+        "--curve-secret-key",
+        default=env("DTERM_CURVE_SECRET_KEY", ""),
+        help="this front end's CurveZMQ .key_secret file (encrypted worker links)",
+    )
+    parser.add_argument(
+        "--worker-public-key",
+        default=env("DTERM_WORKER_PUBLIC_KEY", ""),
+        help="the workers' CurveZMQ public key file (.key)",
+    )
     parser.add_argument("--web-root", default=env("DTERM_WEB_ROOT", d.web_root))
     parser.add_argument("--log-level", default=env("DTERM_LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
@@ -68,6 +78,8 @@ def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
         ws_ping_interval=args.ws_ping_interval,
         heartbeat_interval=args.heartbeat_interval,
         web_root=args.web_root,
+        curve_secret_key=args.curve_secret_key,
+        worker_public_key=args.worker_public_key,
     )
     return config, args.log_level
 
@@ -77,6 +89,7 @@ async def main(config: FrontendConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    check_frontend_security(config)
     context = zmq.asyncio.Context()
     pool = WorkerPool(config, context)
     pool.start()

@@ -21,6 +21,7 @@ from frontend_server.workers import HostRemoved, HostStatus, PoolEvent, WorkerLi
 from shared.config import FrontendConfig
 from shared.errors import NotFound, Unavailable
 from shared.protocol import ContainerInfo
+from shared.security import ClientKeys
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ class WorkerPool:
             DnsDiscovery(config.worker_dns, config.dns_nameserver) if config.worker_dns else None
         )
         self._discovering: asyncio.Task[None] | None = None
+        self._keys = (
+            ClientKeys.load(config.curve_secret_key, config.worker_public_key)
+            if config.curve_secret_key
+            else None
+        )
 
     @property
     def links(self) -> list[WorkerLink]:
@@ -80,7 +86,7 @@ class WorkerPool:
         for endpoint in endpoints - set(self._links):
             log.info("worker endpoint %s added", endpoint)
             link = WorkerLink(
-                endpoint, self._context, self.frontend_id, self._config, self._publish
+                endpoint, self._context, self.frontend_id, self._config, self._publish, self._keys
             )
             self._links[endpoint] = link
             link.start()

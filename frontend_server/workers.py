@@ -51,6 +51,7 @@ from shared.protocol import (
     decode,
     encode,
 )
+from shared.security import ClientKeys
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class WorkerLink:
         frontend_id: str,
         config: FrontendConfig,
         notify: Callable[[PoolEvent], None],
+        keys: ClientKeys | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.facts: Welcome | None = None
@@ -137,6 +139,8 @@ class WorkerLink:
             (zmq.HEARTBEAT_TIMEOUT, int(config.heartbeat_interval * 1000 * MISSED_HEARTBEATS)),
         ):
             self._socket.setsockopt(option, value)
+        if keys is not None:
+            keys.apply(self._socket)
         self._socket.connect(endpoint)
 
     @property

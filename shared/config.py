@@ -33,6 +33,11 @@ class WorkerConfig:
     """Threads for blocking Docker control calls (create, inspect, resize, list)."""
     window: int = DEFAULT_WINDOW
     detach_keys: str = DEFAULT_DETACH_KEYS
+    curve_secret_key: str = ""
+    """This worker's CurveZMQ .key_secret file; with it, links are encrypted and
+    the worker may listen on a non-loopback address."""
+    curve_allow: str = ""
+    """Folder of the front ends' public keys (*.key) this worker accepts."""
     max_pending_input: int = 1 << 20
     """Keystrokes buffered for a session whose process does not read them, before
     further input is refused with an error."""
@@ -72,6 +77,10 @@ class FrontendConfig:
     """Seconds to wait for a worker's answer to a request (list, open)."""
     heartbeat_interval: float = 1.0
     """Seconds between Hello messages to each worker."""
+    curve_secret_key: str = ""
+    """This front end's CurveZMQ .key_secret file (encrypted worker links)."""
+    worker_public_key: str = ""
+    """The workers' public key file (.key), needed with `curve_secret_key`."""
     web_root: str = ""
     """Folder holding the page (src/) and its npm packages (node_modules/);
     empty means the web/ folder next to the installed packages."""
@@ -91,6 +100,19 @@ def is_loopback_endpoint(endpoint: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_worker_security(config: WorkerConfig) -> None:
+    """Keys come as a pair of settings; without them only loopback binds are allowed."""
+    if bool(config.curve_secret_key) != bool(config.curve_allow):
+        raise Forbidden("CurveZMQ needs both a secret key and a folder of allowed front-end keys")
+    if not config.curve_secret_key:
+        require_loopback(config.bind)
+
+
+def check_frontend_security(config: FrontendConfig) -> None:
+    if bool(config.curve_secret_key) != bool(config.worker_public_key):
+        raise Forbidden("CurveZMQ needs both this front end's secret key and the workers' key")
 
 
 def require_loopback(endpoint: str) -> None:

@@ -60,3 +60,18 @@ def test_page_without_sign_in_says_how(page: Page, stack: Stack) -> None:
     """Opened without the token, the page tells the person to use the printed URL."""
     page.goto(f"{stack.base}/")
     expect(page.locator("#containers")).to_contain_text("Not signed in", timeout=15_000)
+
+
+def test_new_container_appears_without_reload(
+    page: Page, stack: Stack, containers: Any, request: pytest.FixtureRequest
+) -> None:
+    """A container started on the host shows up in the open page by itself."""
+    page.goto(f"{stack.base}/?token={stack.token}")
+    expect(page.locator('h2[data-host="local"]')).to_be_visible(timeout=15_000)
+    fresh = containers.run()
+    button = page.locator(f'button[data-container="{fresh.name}"]')
+    expect(button).to_be_visible(timeout=5_000)
+    expect(button).to_be_enabled()
+    fresh.kill()
+    expect(button).to_be_disabled(timeout=5_000)
+    page.screenshot(path=str(artifacts(request) / "live-list.png"))

@@ -28,7 +28,14 @@ FRONTEND_READY = re.compile(r"dterm frontend ready: open (?P<url>http://\S+)")
 class ManagedProcess:
     """A child process of the test, with its output in test-output/logs/."""
 
-    def __init__(self, name: str, argv: list[str], ready: re.Pattern[str], timeout: float = 30):
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        ready: re.Pattern[str],
+        timeout: float = 30,
+        wait: bool = True,
+    ):
         logs = OUTPUT / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -44,9 +51,15 @@ class ManagedProcess:
                 env=env,
                 start_new_session=True,
             )
-        self.match = self._wait_ready(ready, timeout)
+        self._ready, self._timeout = ready, timeout
+        if wait:
+            self.wait_ready()
 
-    def _wait_ready(self, ready: re.Pattern[str], timeout: float) -> re.Match[str]:
+    def wait_ready(self) -> None:
+        """Wait for the ready line (spawn many with wait=False, then wait for each)."""
+        self.match = self._wait_for_line(self._ready, self._timeout)
+
+    def _wait_for_line(self, ready: re.Pattern[str], timeout: float) -> re.Match[str]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = ready.search(self.log())
@@ -93,20 +106,17 @@ class ManagedProcess:
             raise AssertionError(f"{self.name} logged a traceback:\n{self.log()}")
 
 
-def start_worker(host_id: str, *extra: str, docker_url: str | None = None) -> ManagedProcess:
-    argv = [
-        sys.executable,
-        "-m",
-        "exec_worker",
-        "--host-id",
-        host_id,
-        "--bind",
-        "tcp://127.0.0.1:*",
-        *extra,
-    ]
+def start_worker(
+    host_id: str,
+    *extra: str,
+    docker_url: str | None = None,
+    bind: str = "tcp://127.0.0.1:*",
+    wait: bool = True,
+) -> ManagedProcess:
+    argv = [sys.executable, "-m", "exec_worker", "--host-id", host_id, "--bind", bind, *extra]
     if docker_url:
         argv += ["--docker-url", docker_url]
-    return ManagedProcess(f"worker-{host_id}", argv, WORKER_READY)
+    return ManagedProcess(f"worker-{host_id}", argv, WORKER_READY, wait=wait)
 
 
 def start_frontend(workers: list[str], *extra: str) -> ManagedProcess:

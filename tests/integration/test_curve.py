@@ -1,0 +1,139 @@
+"""Encrypted, authenticated worker links: only front ends with an accepted key get in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+import zmq.auth
+
+from shared.protocol import PROTOCOL_VERSION, Hello, Welcome, decode, encode
+from tests.conftest import get_json, wait_hosts_up
+from tests.support.processes import REPO, ManagedProcess, start_frontend, start_worker
+from tests.support.terminal_client import Stack, TerminalClient
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("keys")
+    for name in ("worker", "frontend", "intruder"):
+        subprocess.run(
+            [sys.executable, "-m", "shared.keys", name, "--out", str(folder)],
+            check=True,
+            cwd=REPO,
+            capture_output=True,
+        )
+    allowed = folder / "allowed"
+    allowed.mkdir()
+    (allowed / "frontend.key").write_bytes((folder / "frontend.key").read_bytes())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def secure_worker(keys: Path, docker_client: Any) -> Iterator[ManagedProcess]:
+    worker = start_worker(
+        "secure",
+        "--curve-secret-key",
+        str(keys / "worker.key_secret"),
+        "--curve-allow",
+        str(keys / "allowed"),
+        bind="tcp://0.0.0.0:*",  # allowed with keys; the tests still connect over loopback
+    )
+    yield worker
+    worker.stop()
+
+
+def loopback(worker: ManagedProcess) -> str:
+    return "tcp://127.0.0.1:" + worker.match["endpoint"].rsplit(":", 1)[1]
+
+
+def hello(worker: ManagedProcess, keys: Path | None, name: str = "frontend") -> object | None:
+    """Say Hello with a raw pyzmq DEALER; return the reply, or None if none came in 1.5 s."""
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    if keys is not None:
+        public, secret = zmq.auth.load_certificate(str(keys / f"{name}.key_secret"))
+        socket.curve_publickey, socket.curve_secretkey = public, secret
+        socket.curve_serverkey = zmq.auth.load_certificate(str(keys / "worker.key"))[0]
+    socket.connect(loopback(worker))
+    try:
+        socket.send_multipart(encode(Hello("probe", PROTOCOL_VERSION)))
+        if socket.poll(1500, zmq.POLLIN):
+            return decode(socket.recv_multipart())
+        return None
+    finally:
+        socket.close()
+
+
+def test_accepted_key_is_welcomed(secure_worker: ManagedProcess, keys: Path) -> None:
+    """A client with an accepted key gets an answer (the control for the tests below)."""
+    assert isinstance(hello(secure_worker, keys), Welcome)
+
+
+def test_plain_client_gets_nothing(secure_worker: ManagedProcess) -> None:
+    """A client without CurveZMQ gets no answer at all."""
+    assert hello(secure_worker, None) is None
+
+
+def test_unknown_key_gets_nothing(secure_worker: ManagedProcess, keys: Path) -> None:
+    """A CurveZMQ client whose public key is not in the allowed folder gets nothing."""
+    assert hello(secure_worker, keys, name="intruder") is None
+
+
+async def test_front_end_with_keys_opens_sessions(
+    secure_worker: ManagedProcess, keys: Path, busybox: Any
+) -> None:
+    """A front end holding an accepted key sees the host and opens a session on it."""
+    frontend = start_frontend(
+        [loopback(secure_worker)],
+        "--curve-secret-key",
+        str(keys / "frontend.key_secret"),
+        "--worker-public-key",
+        str(keys / "worker.key"),
+    )
+    try:
+        stack = Stack(frontend.match["url"])
+        wait_hosts_up(stack, {"secure"})
+        terminal = await TerminalClient.connect(stack)
+        await terminal.open(busybox.name, host="secure", cmd=["echo", "encrypted"])
+        await terminal.expect("encrypted")
+        await terminal.close()
+    finally:
+        frontend.stop()
+
+
+def test_front_end_without_keys_never_sees_the_host(secure_worker: ManagedProcess) -> None:
+    """A front end without keys cannot reach a worker that requires them."""
+    frontend = start_frontend([loopback(secure_worker)])
+    try:
+        stack = Stack(frontend.match["url"])
+        with pytest.raises(AssertionError):
+            wait_hosts_up(stack, {"secure"}, timeout=3)
+        assert get_json(stack, "/api/hosts")["hosts"][0]["state"] == "down"
+    finally:
+        frontend.stop()
+
+
+def test_secret_key_without_allowed_keys_is_refused(keys: Path) -> None:
+    """Keys without an allow-list would admit any client: the worker refuses to start."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exec_worker",
+            "--bind",
+            "tcp://0.0.0.0:*",
+            "--curve-secret-key",
+            str(keys / "worker.key_secret"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+    )
+    assert result.returncode != 0 and "allowed front-end keys" in result.stderr

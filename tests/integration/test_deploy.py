@@ -1,0 +1,213 @@
+"""The deployment files: nginx really balances two front ends; Compose and Kubernetes
+files validate offline and only use flags the processes accept."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exec_worker.__main__ import parse_config as parse_worker_args
+from frontend_server.__main__ import parse_config as parse_frontend_args
+from tests.conftest import require, wait_hosts_up
+from tests.integration.test_http import request
+from tests.support.events_client import EventStream
+from tests.support.processes import OUTPUT, REPO, ManagedProcess, start_frontend
+from tests.support.terminal_client import Stack, TerminalClient
+
+NGINX_CONF = REPO / "deploy" / "nginx" / "dterm.conf"
+KUBERNETES = REPO / "deploy" / "kubernetes"
+COMPOSE = REPO / "docker-compose.yml"
+
+
+def nginx_config(folder: Path, upstreams: list[int], listen: int) -> Path:
+    """The repository's nginx file with this run's ports, inside a minimal nginx.conf."""
+    text = NGINX_CONF.read_text()
+    for default, port in zip(("127.0.0.1:8081", "127.0.0.1:8082"), upstreams, strict=True):
+        assert f"server {default};" in text
+        text = text.replace(f"server {default};", f"server 127.0.0.1:{port};")
+    assert "listen 127.0.0.1:8080;" in text
+    (folder / "dterm.conf").write_text(
+        text.replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{listen};")
+    )
+    temp = " ".join(
+        f"{kind}_temp_path {folder}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    main = folder / "nginx.conf"
+    main.write_text(
+        f"daemon off; pid {folder}/nginx.pid; error_log {folder}/error.log;\n"
+        f"events {{}}\nhttp {{ access_log {folder}/access.log; {temp}\n"
+        f"include {folder}/dterm.conf; }}\n"
+    )
+    return main
+
+
+def port_answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def balanced(worker: ManagedProcess) -> Iterator[tuple[Stack, list[ManagedProcess]]]:
+    """Two front ends sharing token and cookie secret, behind the repository's nginx config."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    require(Path(nginx).exists(), "nginx is missing: apt-get install nginx")
+    token, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+    frontends = [
+        start_frontend([worker.match["endpoint"]], "--token", token, "--cookie-secret", secret)
+        for _ in range(2)
+    ]
+    ports = [int(fe.match["url"].split(":")[2].split("/")[0]) for fe in frontends]
+    folder = OUTPUT / "nginx"
+    folder.mkdir(parents=True, exist_ok=True)
+    for _ in range(10):  # nginx cannot bind port 0: try ports until one is free
+        listen = random.randint(20000, 60000)
+        proc = subprocess.Popen(
+            [
+                nginx,
+                "-c",
+                str(nginx_config(folder, ports, listen)),
+                "-e",
+                str(folder / "error.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and not port_answers(listen) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None and port_answers(listen):
+            break
+        proc.kill()
+    else:
+        raise RuntimeError(f"nginx did not start: {(folder / 'error.log').read_text()[-1000:]}")
+    stack = Stack(f"http://127.0.0.1:{listen}/?token={token}", host="local")
+    wait_hosts_up(stack, {"local"})
+    yield stack, frontends
+    proc.terminate()
+    proc.wait(10)
+    for frontend in frontends:
+        frontend.stop()
+
+
+def test_sign_in_and_api_through_nginx_reach_both_front_ends(
+    balanced: tuple[Stack, list[ManagedProcess]],
+) -> None:
+    """One sign-in cookie works on whichever front end nginx picks."""
+    stack, frontends = balanced
+    cookie = request(stack, f"/?token={stack.token}").headers["Set-Cookie"].split(";")[0]
+    for _ in range(6):
+        assert request(stack, "/api/containers", {"Cookie": cookie}).status == 200
+    for frontend in frontends:
+        frontend.wait_log(r"200 GET /api/containers")
+
+
+async def test_sessions_and_events_through_nginx(
+    balanced: tuple[Stack, list[ManagedProcess]], busybox: Any
+) -> None:
+    """WebSockets (with the browser's Origin) and the event stream pass through nginx."""
+    stack, frontends = balanced
+    cookie = request(stack, f"/?token={stack.token}").headers["Set-Cookie"].split(";")[0]
+    headers = {"Cookie": cookie, "Origin": stack.base}
+    for i in range(4):
+        terminal = await TerminalClient.connect(stack, token="", headers=headers)
+        await terminal.open(busybox.name, host="local", cmd=["echo", f"via-nginx-{i}"])
+        await terminal.expect(f"via-nginx-{i}")
+        await terminal.close()
+    for frontend in frontends:
+        frontend.wait_log(r"101 GET /ws/exec")
+    stream = EventStream(stack)
+    try:
+        await stream.wait_for(lambda name, _: name == "snapshot", 10, "snapshot through nginx")
+    finally:
+        stream.close()
+
+
+def command_args(command: str) -> tuple[str, list[str]]:
+    words = command.split()
+    assert words[:2] == ["python", "-m"], command
+    return words[2], words[3:]
+
+
+def check_args(program: str, args: list[str]) -> None:
+    """The arguments parse with the program's own parser (no invented flags)."""
+    parse = {"exec_worker": parse_worker_args, "frontend_server": parse_frontend_args}[program]
+    parse(args)
+
+
+def test_compose_file_validates_and_uses_real_flags() -> None:
+    """docker-compose accepts the file; every command's flags are ones the programs know."""
+    compose = shutil.which("docker-compose")
+    require(compose is not None, "docker-compose is missing: apt-get install docker-compose")
+    env = {"DTERM_TOKEN": "t", "DTERM_COOKIE_SECRET": "s", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [str(compose), "-f", str(COMPOSE), "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {"worker", "frontend-1", "frontend-2", "nginx"} <= set(services)
+    assert "/var/run/docker.sock:/var/run/docker.sock" in str(services["worker"]["volumes"])
+    for name in ("worker", "frontend-1", "frontend-2"):
+        check_args(
+            *command_args(
+                " ".join(services[name]["command"])
+                if isinstance(services[name]["command"], list)
+                else services[name]["command"]
+            )
+        )
+
+
+def kubernetes_documents() -> list[dict[str, Any]]:
+    return [d for f in sorted(KUBERNETES.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())]
+
+
+def test_kubernetes_manifests_validate_offline() -> None:
+    """Every manifest passes strict schema validation for Kubernetes 1.30."""
+    import kubernetes_validate
+
+    documents = kubernetes_documents()
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    assert {
+        ("DaemonSet", "dterm-worker"),
+        ("Deployment", "dterm-frontend"),
+        ("Service", "dterm-workers"),
+    } <= kinds
+    for document in documents:
+        kubernetes_validate.validate(document, "1.30.0", strict=True)
+    broken = dict(documents[0], spec={"nonsense": True})
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, "1.30.0", strict=True)
+
+
+def test_kubernetes_wiring() -> None:
+    """Workers: host PID, Docker socket, headless Service; front ends find them by DNS."""
+    by_name = {d["metadata"]["name"]: d for d in kubernetes_documents()}
+    worker_pod = by_name["dterm-worker"]["spec"]["template"]["spec"]
+    assert worker_pod["hostPID"] is True
+    assert any(
+        v.get("hostPath", {}).get("path") == "/var/run/docker.sock" for v in worker_pod["volumes"]
+    )
+    assert by_name["dterm-workers"]["spec"]["clusterIP"] == "None"
+    worker = worker_pod["containers"][0]
+    frontend = by_name["dterm-frontend"]["spec"]["template"]["spec"]["containers"][0]
+    for container in (worker, frontend):
+        check_args(container["command"][2], container["args"])
+    assert "--worker-dns=dterm-workers.dterm.svc.cluster.local:7701" in frontend["args"]
