@@ -29,6 +29,21 @@ def parse_config(argv: list[str]) -> tuple[WorkerConfig, str]:
     parser.add_argument("--docker-url", default=os.environ.get("DOCKER_HOST", defaults.docker_url))
     parser.add_argument("--docker-threads", type=int, default=defaults.docker_threads)
     parser.add_argument("--window", type=int, default=defaults.window)
+    parser.add_argument("--ring-bytes", type=int, default=defaults.ring_bytes)
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=defaults.grace,
+        help="seconds a session waits for its owner to reconnect",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=defaults.idle_timeout,
+        help="seconds without keystrokes before a session ends (0: never)",
+    )
+    parser.add_argument("--idle-warning", type=float, default=defaults.idle_warning)
+    parser.add_argument("--kill-grace", type=float, default=defaults.kill_grace)
     parser.add_argument(
         "--curve-secret-key",
         default=os.environ.get("DTERM_CURVE_SECRET_KEY", ""),
@@ -47,6 +62,11 @@ def parse_config(argv: list[str]) -> tuple[WorkerConfig, str]:
         docker_url=args.docker_url,
         docker_threads=args.docker_threads,
         window=args.window,
+        ring_bytes=args.ring_bytes,
+        grace=args.grace,
+        idle_timeout=args.idle_timeout,
+        idle_warning=args.idle_warning,
+        kill_grace=args.kill_grace,
         curve_secret_key=args.curve_secret_key,
         curve_allow=args.curve_allow,
     )

@@ -75,6 +75,8 @@ class DockerHost:
         self._api = api
         self._url = url
         self._pool = pool
+        self.read_buffer = memoryview(bytearray(ExecStream.CHUNK))
+        """One read buffer for every exec stream of this host (see ExecStream)."""
 
     @classmethod
     async def connect(cls, url: str, threads: int) -> DockerHost:
@@ -294,10 +296,11 @@ class ExecStream(asyncio.BufferedProtocol):
 
     CHUNK = 64 * 1024
 
-    def __init__(self) -> None:
+    def __init__(self, buffer: memoryview | None = None) -> None:
         self.upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.limit = self.CHUNK
-        self._buffer = memoryview(bytearray(self.CHUNK))
+        # Reads are copied out at once, so every stream of a worker can share one buffer.
+        self._buffer = buffer if buffer is not None else memoryview(bytearray(self.CHUNK))
         self._head = bytearray()
         self._early: list[bytes] = []
         self._on_data: Callable[[bytes], None] | None = None

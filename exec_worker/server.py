@@ -4,7 +4,11 @@ Front ends connect DEALER sockets to it. Every request is answered on the peer i
 came from; a malformed or unknown message is logged with its peer and answered
 with Failed, and the loop goes on. The socket has ROUTER_MANDATORY set, so a reply
 to a vanished peer raises instead of vanishing, and no send high-water mark: the
-per-session flow-control window is what bounds the data in flight.
+per-attachment flow-control window is what bounds the data in flight.
+
+A front end is alive while it says Hello. One that has been silent for PEER_TIMEOUT
+seconds, or that cannot be reached, loses its attachments: the sessions go on, and
+their owners may resume them through any front end.
 
 Concurrency: one event loop; slow work (Docker calls) runs in tasks that this
 server keeps references to and cancels at shutdown.
@@ -25,22 +29,27 @@ import zmq.asyncio
 
 from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
-from exec_worker.sessions import ExecSession
+from exec_worker.sessions import Attachment, ExecSession
 from shared.config import WorkerConfig, check_worker_security
-from shared.errors import DtermError, NotFound, ProtocolError, VersionMismatch
+from shared.errors import Conflict, DtermError, NotFound, ProtocolError, VersionMismatch
 from shared.protocol import (
     PROTOCOL_VERSION,
     Ack,
+    AttachSession,
     CloseSession,
     ContainersListed,
+    DetachSession,
     ExitReason,
     Failed,
     Hello,
     Input,
     ListContainers,
+    ListSessions,
     Message,
+    Mode,
     OpenSession,
     Resize,
+    SessionsListed,
     Welcome,
     decode,
     encode,
@@ -50,8 +59,8 @@ from shared.security import make_curve_server
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
-PEER_TTL = 10.0
-"""Seconds after its last Hello that a front end still gets container changes."""
+PEER_TIMEOUT = 5.0
+"""Seconds after its last Hello that a front end counts as gone."""
 HEARTBEAT_MS = 1000  # ZMTP heartbeats: a dead front end's connection is dropped
 HEARTBEAT_TIMEOUT_MS = 3000
 
@@ -71,14 +80,17 @@ class WorkerServer:
         self._facts = facts
         self.instance = secrets.token_hex(8)
         self._socket = context.socket(zmq.ROUTER)
-        self._socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self._socket.setsockopt(zmq.SNDHWM, 0)
-        self._socket.setsockopt(zmq.RCVHWM, 0)
-        self._socket.setsockopt(zmq.LINGER, 1000)
-        self._socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
-        self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        for option, value in (
+            (zmq.ROUTER_MANDATORY, 1),
+            (zmq.SNDHWM, 0),
+            (zmq.RCVHWM, 0),
+            (zmq.LINGER, 1000),
+            (zmq.HEARTBEAT_IVL, HEARTBEAT_MS),
+            (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS),
+        ):
+            self._socket.setsockopt(option, value)
         self._sessions: dict[str, ExecSession] = {}
-        self._owners: dict[str, bytes] = {}
+        self._attachments: dict[str, tuple[ExecSession, Attachment]] = {}
         self._peers: dict[bytes, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.containers = ContainerWatcher(docker, self._broadcast)
@@ -93,10 +105,14 @@ class WorkerServer:
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Answer front ends until `stop` is set, then end every session."""
-        receiver = asyncio.create_task(self._receive_loop())
+        workers = [
+            asyncio.create_task(self._receive_loop()),
+            asyncio.create_task(self._sweep_loop()),
+        ]
         await self.containers.start()
         await stop.wait()
-        receiver.cancel()
+        for task in workers:
+            task.cancel()
         self.containers.close()
         await self._close_all()
         for task in self._tasks:
@@ -106,13 +122,13 @@ class WorkerServer:
     async def _close_all(self) -> None:
         sessions = list(self._sessions.values())
         for session in sessions:
-            session.close(ExitReason.CLOSED)
+            session.close(ExitReason.CLOSED, "the worker is shutting down")
         if sessions:
             done = asyncio.gather(*(s.wait_ended() for s in sessions))
             try:
-                await asyncio.wait_for(done, SHUTDOWN_GRACE)
+                await asyncio.wait_for(done, SHUTDOWN_GRACE + self._config.kill_grace)
             except TimeoutError:
-                log.warning("%d sessions did not end within %ss", len(sessions), SHUTDOWN_GRACE)
+                log.warning("%d sessions did not end in time", len(sessions))
 
     async def _receive_loop(self) -> None:
         while True:
@@ -121,6 +137,28 @@ class WorkerServer:
                 self._dispatch(frames[0], frames[1:])
             except Exception:
                 log.exception("unexpected error handling a message from %s", frames[0].hex())
+
+    # --- peers -----------------------------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for peer, seen in list(self._peers.items()):
+                if now - seen > PEER_TIMEOUT:
+                    log.info("front end %s silent for %.0f s", peer.hex(), now - seen)
+                    self._peer_gone(peer)
+
+    def _peer_gone(self, peer: bytes) -> None:
+        """Its connections are gone: detach them, the sessions go on."""
+        self._peers.pop(peer, None)
+        for attachment_id, (session, attachment) in list(self._attachments.items()):
+            if attachment.peer == peer:
+                self._detach(attachment_id, session)
+
+    def _detach(self, attachment_id: str, session: ExecSession) -> None:
+        self._attachments.pop(attachment_id, None)
+        session.detach(attachment_id)
 
     # --- sending --------------------------------------------------------------------
 
@@ -137,19 +175,12 @@ class WorkerServer:
         if exc is None:
             return
         log.warning("front end %s unreachable, %s not delivered: %s", peer.hex(), message.TAG, exc)
-        self._peers.pop(peer, None)
-        for session_id, owner in list(self._owners.items()):
-            if owner == peer:
-                self._sessions[session_id].close(ExitReason.CLOSED)
+        self._peer_gone(peer)
 
     def _broadcast(self, message: Message) -> None:
-        """Send to every front end heard from within PEER_TTL."""
-        now = time.monotonic()
-        for peer, seen in list(self._peers.items()):
-            if now - seen > PEER_TTL:
-                del self._peers[peer]
-            else:
-                self.send(peer, message)
+        """Send to every live front end."""
+        for peer in list(self._peers):
+            self.send(peer, message)
 
     def _fail(self, peer: bytes, ref: str, error: DtermError) -> None:
         self.send(peer, Failed(ref, error.code, str(error)))
@@ -166,25 +197,34 @@ class WorkerServer:
         try:
             self._handle(peer, message)
         except DtermError as exc:
-            ref = getattr(message, "session", "") or getattr(message, "request", "")
-            log.info("request %s from %s refused: %s", message.TAG, peer.hex(), exc)
+            ref = getattr(message, "attachment", "") or getattr(message, "request", "")
+            log.info("%s from %s refused: %s", message.TAG, peer.hex(), exc)
             self._fail(peer, ref, exc)
 
     def _handle(self, peer: bytes, message: Message) -> None:
         match message:
-            case Input(session=sid, data=data):
-                self._session(peer, sid).write(data)
-            case Ack(session=sid, offset=offset):
-                self._session(peer, sid).ack(offset)
-            case Resize(session=sid, cols=cols, rows=rows):
-                self._session(peer, sid).resize(cols, rows)
-            case CloseSession(session=sid):
-                self._session(peer, sid).close(ExitReason.CLOSED)
+            case Input(attachment=aid, data=data):
+                self._session_of(peer, aid).write(aid, data)
+            case Ack(attachment=aid, offset=offset):
+                self._session_of(peer, aid).ack(aid, offset)
+            case Resize(attachment=aid, cols=cols, rows=rows):
+                self._session_of(peer, aid).resize(aid, cols, rows)
+            case DetachSession(attachment=aid):
+                self._detach(aid, self._session_of(peer, aid))
+            case CloseSession(attachment=aid):
+                session = self._session_of(peer, aid)
+                session.require_owner(aid)
+                session.close(ExitReason.CLOSED)
             case OpenSession():
                 self._open(peer, message)
+            case AttachSession():
+                self._attach(peer, message)
             case ListContainers(request=request):
                 containers = list(self.containers.containers.values())
                 self.send(peer, ContainersListed(request, self.containers.seq, containers))
+            case ListSessions(request=request, person=person):
+                mine = [s.info() for s in self._sessions.values() if s.person == person]
+                self.send(peer, SessionsListed(request, mine))
             case Hello():
                 if message.protocol != PROTOCOL_VERSION:
                     raise VersionMismatch(
@@ -196,11 +236,11 @@ class WorkerServer:
             case _:
                 raise ProtocolError(f"a worker does not accept {message.TAG!r} messages")
 
-    def _session(self, peer: bytes, session_id: str) -> ExecSession:
-        session = self._sessions.get(session_id)
-        if session is None or self._owners.get(session_id) != peer:
-            raise NotFound(f"no session {session_id} on host {self._config.host_id}")
-        return session
+    def _session_of(self, peer: bytes, attachment_id: str) -> ExecSession:
+        found = self._attachments.get(attachment_id)
+        if found is None or found[1].peer != peer:
+            raise NotFound(f"no session for attachment {attachment_id}")
+        return found[0]
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -212,28 +252,51 @@ class WorkerServer:
         if not task.cancelled() and task.exception() is not None:
             log.error("task failed", exc_info=task.exception())
 
-    # --- requests ---------------------------------------------------------------------
+    def _new_attachment(
+        self, peer: bytes, attachment_id: str, person: str, mode: Mode
+    ) -> Attachment:
+        if attachment_id in self._attachments:
+            raise Conflict(f"attachment {attachment_id} already exists")
+        return Attachment(attachment_id, peer, person, mode, partial(self.send, peer), time.time())
+
+    # --- sessions ---------------------------------------------------------------------
 
     def _open(self, peer: bytes, request: OpenSession) -> None:
         if request.session in self._sessions:
-            raise ProtocolError(f"session {request.session} already exists")
-        session = ExecSession(request.session, partial(self.send, peer), self._docker, self._config)
-        self._sessions[request.session] = session
-        self._owners[request.session] = peer
-        self._spawn(self._run_session(peer, session, request))
+            raise Conflict(f"session {request.session} already exists")
+        owner = self._new_attachment(peer, request.attachment, request.person, Mode.RW)
+        session = ExecSession(request.session, request.person, self._docker, self._config)
+        self._sessions[session.id] = session
+        self._attachments[owner.id] = (session, owner)
+        self._spawn(self._run_session(session, request, owner))
 
-    async def _run_session(self, peer: bytes, session: ExecSession, request: OpenSession) -> None:
+    def _attach(self, peer: bytes, request: AttachSession) -> None:
+        session = self._sessions.get(request.session)
+        if session is None:
+            raise NotFound(f"no session {request.session} on host {self._config.host_id}")
+        attachment = self._new_attachment(peer, request.attachment, request.person, request.mode)
+        previous = session.owner if request.mode is Mode.RW else None
+        session.attach(attachment, request.offset, request.token)
+        if previous is not None:
+            self._attachments.pop(previous.id, None)
+        self._attachments[attachment.id] = (session, attachment)
+
+    async def _run_session(
+        self, session: ExecSession, request: OpenSession, owner: Attachment
+    ) -> None:
         try:
             try:
-                await session.open(request)
+                await session.open(request, owner)
             except DtermError as exc:
                 log.info("session %s: open failed: %s", session.id, exc)
-                self._fail(peer, session.id, exc)
+                self._fail(owner.peer, owner.id, exc)
                 return
             await session.wait_ended()
         finally:
             del self._sessions[session.id]
-            del self._owners[session.id]
+            for attachment_id, (owner_session, _) in list(self._attachments.items()):
+                if owner_session is session:
+                    del self._attachments[attachment_id]
 
     def _welcome(self) -> Welcome:
         total, running = self.containers.counts()

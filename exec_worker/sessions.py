@@ -1,35 +1,57 @@
-"""The exec session: one docker exec under a tty, from open to exit.
+"""The exec session: one docker exec under a tty, from open to the end of its processes.
 
-A session owns its stream connection, its flow-control window and its end. Output
-is read straight from the stream's callbacks and emitted as Output messages; when
-the client has `window` bytes unacknowledged the session stops reading, so the
-kernel buffers fill and the process in the container is slowed, and nothing is
-dropped. Keystrokes are written to the stream without waiting. Control calls
-(create, resize, inspect) go through DockerHost, off the loop.
+A session outlives connections. Its owner (read-write) and any number of watchers
+(read-only) are attachments, each with its own position in the output. Output goes
+into a bounded ring first, then to every attachment as its flow-control window
+allows, so a connection that drops can resume from the offset it had, and a slow
+watcher skips ahead rather than holding the session back.
 
-Concurrency: everything here runs on the worker's one event loop; a session
-holds no thread and at most one helper task at a time per concern (resize, end).
+While the owner is attached, the session reads the exec's output only while the
+owner has less than `window` bytes unacknowledged: the kernel buffers fill and the
+program in the container is slowed, nothing is dropped. Without an owner it reads
+freely into the ring, for `grace` seconds, waiting for the owner to come back.
+
+Ending a session ends its processes (teardown.py): on close, after the grace
+period, or after `idle_timeout` seconds without keystrokes (with a warning first).
+
+Concurrency: everything here runs on the worker's one event loop; a session holds
+no thread, and Docker and /proc calls run off the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
-from collections.abc import Callable
+import secrets
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
+from exec_worker import teardown
 from exec_worker.commands import exec_command, start_failure
 from exec_worker.docker_exec import DockerHost, ExecState, ExecStream
+from exec_worker.idle import IdleClock
+from exec_worker.ring import OutputRing
 from shared.config import WorkerConfig
-from shared.errors import DtermError, TooLarge
+from shared.errors import Conflict, DtermError, Forbidden, ProtocolError, TooLarge
 from shared.protocol import (
+    Detached,
     ExitReason,
     Failed,
+    IdleWarning,
     Message,
+    Mode,
     OpenSession,
     Output,
     SessionExited,
+    SessionInfo,
     SessionOpened,
+    SessionResized,
+    WatcherInfo,
+    WatchersChanged,
 )
 
 log = logging.getLogger(__name__)
@@ -47,66 +69,179 @@ class State(Enum):
     ENDED = "ended"
 
 
+@dataclass(eq=False)
+class Attachment:
+    """One connection taking part in a session, through one front end."""
+
+    id: str
+    peer: bytes
+    person: str
+    mode: Mode
+    emit: Emit
+    since: float
+    sent: int = 0
+    acked: int = 0
+
+
 class ExecSession:
-    """One terminal: a tty exec in one container, owned by one front-end peer."""
+    """One terminal: a tty exec in one container, owned by one person."""
 
     def __init__(
-        self, session_id: str, emit: Emit, docker: DockerHost, config: WorkerConfig
+        self, session_id: str, person: str, docker: DockerHost, config: WorkerConfig
     ) -> None:
         self.id = session_id
+        self.person = person
         self.state = State.STARTING
-        self._emit = emit
+        self.container = ""
+        self.command: list[str] = []
+        self.started = time.time()
+        self.size = (80, 24)
+        self.watch_token = secrets.token_urlsafe(16)
+        self.owner: Attachment | None = None
+        self.watchers: dict[str, Attachment] = {}
+        self.ring = OutputRing(max(config.ring_bytes, config.window))
         self._docker = docker
         self._config = config
-        self._request: OpenSession | None = None
+        self._cmd: list[str] | None = None
         self._exec_id = ""
         self._stream: ExecStream | None = None
         self._transport: asyncio.Transport | None = None
-        self._offset = 0
-        self._acked = 0
         self._paused = False
         self._said = bytearray()
         self._pending_input: list[bytes] = []
         self._pending_bytes = 0
-        self._close_reason: ExitReason | None = None
+        self._close: tuple[ExitReason, str] | None = None
         self._want_size: tuple[int, int] | None = None
-        self._resizer: asyncio.Task[None] | None = None
-        self._finisher: asyncio.Task[None] | None = None
+        self._process: teardown.ProcessRef | None = None
+        self._grace: asyncio.TimerHandle | None = None
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._ended = asyncio.Event()
+        self._idle = IdleClock(
+            config.idle_timeout, config.idle_warning, self._warn_idle, self._expire_idle
+        )
+
+    def attachments(self) -> list[Attachment]:
+        return [self.owner, *self.watchers.values()] if self.owner else [*self.watchers.values()]
+
+    def info(self) -> SessionInfo:
+        return SessionInfo(
+            self.id,
+            self.container,
+            self.command,
+            self.person,
+            int(self.started),
+            self.owner is not None,
+            len(self.watchers),
+        )
+
+    def _task(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        self._tasks[name] = asyncio.create_task(work, name=f"{name} {self.id}")
 
     # --- lifecycle ---------------------------------------------------------------
 
-    async def open(self, request: OpenSession) -> None:
-        """Create and start the exec, then emit SessionOpened; raises DtermError."""
-        self._request = request
-        argv = exec_command(request.cmd, request.cols, request.rows)
+    async def open(self, request: OpenSession, owner: Attachment) -> None:
+        """Create and start the exec; the owner gets SessionOpened. Raises DtermError."""
+        self.container, self._cmd = request.container, request.cmd
+        self.command = exec_command(request.cmd, request.cols, request.rows)
+        self.size = (request.cols, request.rows)
         self._exec_id = await self._docker.create_exec(
-            request.container, argv, request.user, self._config.detach_keys
+            request.container, self.command, request.user, self._config.detach_keys
         )
-        stream = ExecStream()
+        stream = ExecStream(self._docker.read_buffer)
         self._transport = await self._docker.start_exec(
             self._exec_id, request.cols, request.rows, stream
         )
-        self._stream = stream
-        self.state = State.RUNNING
-        log.info("session %s: started exec %.12s in %s", self.id, self._exec_id, request.container)
-        self._emit(SessionOpened(self.id, request.container, self._config.window, 0))
+        self._stream, self.state, self.owner = stream, State.RUNNING, owner
+        log.info(
+            "session %s: exec %.12s in %s for %s",
+            self.id,
+            self._exec_id,
+            request.container,
+            self.person,
+        )
+        owner.emit(self._opened(owner, 0))
         self._flush_pending_input()
         stream.attach(self._on_output, self._on_stream_closed)
+        self._update_flow()
         if not self._docker.supports_console_size:
-            self.resize(request.cols, request.rows)
-        if self._close_reason is not None:
-            self.close(self._close_reason)
+            self.resize(owner.id, request.cols, request.rows)
+        self._task("find-process", self._find_process())
+        self._idle.start()
+        if self._close is not None:
+            self.close(*self._close)
 
-    def close(self, reason: ExitReason = ExitReason.CLOSED) -> None:
-        """End the session; its SessionExited follows once the stream is down."""
-        if self._close_reason is None:
-            self._close_reason = reason
-        if self.state is State.RUNNING and self._transport is not None:
+    def attach(self, attachment: Attachment, offset: int, token: str) -> None:
+        """Join from `offset`: the owner takes over any earlier connection of theirs."""
+        if self.state is not State.RUNNING:
+            raise Conflict(f"session {self.id} is {self.state.value}")
+        if offset > self.ring.end:
+            raise ProtocolError(f"offset {offset} is beyond the {self.ring.end} bytes produced")
+        if attachment.mode is Mode.RW:
+            self._take_over(attachment)
+        elif attachment.person == self.person or hmac.compare_digest(token, self.watch_token):
+            self.watchers[attachment.id] = attachment
+        else:
+            raise Forbidden("watching needs the session's watch link")
+        start = max(offset, self.ring.start)
+        attachment.sent = attachment.acked = start
+        attachment.emit(self._opened(attachment, start - offset))
+        log.info(
+            "session %s: %s attached %s from %d (%d skipped)",
+            self.id,
+            attachment.person,
+            attachment.mode.value,
+            start,
+            start - offset,
+        )
+        self._pump(attachment)
+        self._update_flow()
+        self._tell_watchers()
+
+    def _take_over(self, attachment: Attachment) -> None:
+        if attachment.person != self.person:
+            raise Forbidden("only the session's owner may attach read-write")
+        if self.owner is not None:
+            self.owner.emit(Detached(self.owner.id, "the session was resumed elsewhere"))
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+        self.owner = attachment
+
+    def _opened(self, attachment: Attachment, skipped: int) -> SessionOpened:
+        owner = attachment.mode is Mode.RW
+        return SessionOpened(
+            attachment.id,
+            self.id,
+            self.container,
+            attachment.mode,
+            self._config.window,
+            attachment.sent,
+            skipped,
+            *self.size,
+            self.watch_token if owner else "",
+        )
+
+    def detach(self, attachment_id: str) -> None:
+        """A connection is gone; without its owner the session waits `grace` seconds."""
+        if self.owner is not None and self.owner.id == attachment_id:
+            self.owner = None
+            if self.state is State.RUNNING:
+                log.info("session %s: owner detached; %ss to resume", self.id, self._config.grace)
+                self._grace = asyncio.get_running_loop().call_later(
+                    self._config.grace, self.close, ExitReason.CLOSED, "nobody resumed it in time"
+                )
+            self._update_flow()
+        elif self.watchers.pop(attachment_id, None) is not None:
+            self._tell_watchers()
+
+    def close(self, reason: ExitReason = ExitReason.CLOSED, message: str = "") -> None:
+        """End the session and its processes; SessionExited follows once they are gone."""
+        if self._close is None:
+            self._close = (reason, message)
+        if self.state is State.RUNNING:
             self.state = State.ENDING
-            self._transport.close()
-        elif self.state is State.STARTING:
-            log.debug("session %s: close while starting; ends after start", self.id)
+            self._idle.stop()
+            self._task("end", self._end_processes())
 
     async def wait_ended(self) -> None:
         await self._ended.wait()
@@ -114,22 +249,41 @@ class ExecSession:
     # --- output and flow control ----------------------------------------------------
 
     def _on_output(self, data: bytes) -> None:
-        offset = self._offset
-        self._offset = offset + len(data)
-        if offset < _SAID_BYTES:
-            self._said += data[: _SAID_BYTES - offset]
-        self._emit(Output(self.id, offset, data))
+        start = self.ring.end
+        self.ring.append(data)
+        if start < _SAID_BYTES:
+            self._said += data[: _SAID_BYTES - start]
+        for attachment in self.attachments():
+            self._pump(attachment, start, data)
         self._update_flow()
 
-    def ack(self, offset: int) -> None:
-        """The client consumed output up to `offset`; acks beyond what was sent count as all."""
-        self._acked = max(self._acked, min(offset, self._offset))
-        self._update_flow()
+    def _pump(self, attachment: Attachment, fresh_at: int = -1, fresh: bytes = b"") -> None:
+        """Send what the attachment's window allows; bytes that left the ring are skipped."""
+        if attachment.sent < self.ring.start:
+            attachment.sent = attachment.acked = self.ring.start
+        end = min(self.ring.end, attachment.acked + self._config.window)
+        if end <= attachment.sent:
+            return
+        if attachment.sent == fresh_at and end == self.ring.end:
+            payload = fresh  # the common case: new output, window open; no copy
+        else:
+            payload = self.ring.read(attachment.sent, end)
+        attachment.emit(Output(attachment.id, attachment.sent, payload))
+        attachment.sent = end
+
+    def ack(self, attachment_id: str, offset: int) -> None:
+        attachment = self._attachment(attachment_id)
+        attachment.acked = max(attachment.acked, min(offset, attachment.sent))
+        self._pump(attachment)
+        if attachment is self.owner:
+            self._update_flow()
 
     def _update_flow(self) -> None:
-        if self._stream is None or self._transport is None:
+        if self._stream is None or self._transport is None or self.state is State.ENDED:
             return
-        room = self._config.window - (self._offset - self._acked)
+        room = ExecStream.CHUNK
+        if self.owner is not None:
+            room = self._config.window - (self.ring.end - self.owner.acked)
         self._stream.limit = room
         if room <= 0 and not self._paused:
             self._paused = True
@@ -138,10 +292,28 @@ class ExecSession:
             self._paused = False
             self._transport.resume_reading()
 
+    def _attachment(self, attachment_id: str) -> Attachment:
+        if self.owner is not None and self.owner.id == attachment_id:
+            return self.owner
+        return self.watchers[attachment_id]
+
+    def require_owner(self, attachment_id: str) -> Attachment:
+        if self.owner is None or self.owner.id != attachment_id:
+            raise Forbidden("this connection only watches the session (read-only)")
+        return self.owner
+
+    def _tell_watchers(self) -> None:
+        if self.owner is not None:
+            watchers = [WatcherInfo(w.person, int(w.since)) for w in self.watchers.values()]
+            self.owner.emit(WatchersChanged(self.owner.id, watchers))
+
     # --- input and resize --------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        """Send keystrokes; raises TooLarge when the process has stopped reading them."""
+    def write(self, attachment_id: str, data: bytes) -> None:
+        """Keystrokes of the owner; TooLarge when the program has stopped reading them."""
+        if self.state is not State.STARTING:
+            self.require_owner(attachment_id)
+        self._idle.touch()
         limit = self._config.max_pending_input
         if self._transport is None:
             if self._pending_bytes + len(data) > limit:
@@ -162,11 +334,17 @@ class ExecSession:
             self._pending_input.clear()
             self._pending_bytes = 0
 
-    def resize(self, cols: int, rows: int) -> None:
-        """Ask for a size; bursts collapse into one call with the latest size."""
+    def resize(self, attachment_id: str, cols: int, rows: int) -> None:
+        """The owner's size; bursts collapse into one Docker call with the latest size."""
+        self.require_owner(attachment_id)
+        self._idle.touch()
+        self.size = (cols, rows)
+        for watcher in self.watchers.values():
+            watcher.emit(SessionResized(watcher.id, cols, rows))
         self._want_size = (cols, rows)
-        if self._exec_id and (self._resizer is None or self._resizer.done()):
-            self._resizer = asyncio.create_task(self._apply_resizes())
+        resizer = self._tasks.get("resize")
+        if self._exec_id and (resizer is None or resizer.done()):
+            self._task("resize", self._apply_resizes())
 
     async def _apply_resizes(self) -> None:
         while self._want_size is not None and self.state is State.RUNNING:
@@ -179,57 +357,117 @@ class ExecSession:
                 log.debug("session %s: resize not applied: %s", self.id, exc)
                 return
 
+    # --- idleness ----------------------------------------------------------------------
+
+    def _warn_idle(self, seconds: int) -> None:
+        log.info("session %s: idle; ends in %d s", self.id, seconds)
+        for attachment in self.attachments():
+            attachment.emit(IdleWarning(attachment.id, seconds))
+
+    def _expire_idle(self) -> None:
+        self.close(ExitReason.IDLE, f"no keystrokes for {self._config.idle_timeout:g} s")
+
     # --- the end -------------------------------------------------------------------
+
+    async def _find_process(self) -> None:
+        """Remember the exec's host process, to end it and its children later.
+        Docker starts the process just after answering exec start: ask until it has."""
+        try:
+            state = await self._docker.inspect_exec(self._exec_id)
+            for delay in _EXIT_POLL:
+                if state.pid:
+                    break
+                await asyncio.sleep(delay)
+                state = await self._docker.inspect_exec(self._exec_id)
+        except DtermError as exc:
+            log.warning("session %s: cannot inspect its exec: %s", self.id, exc)
+            return
+        if state.pid:
+            self._process = await asyncio.to_thread(teardown.process_ref, state.pid)
+        if self._process is None and state.pid:
+            log.warning(
+                "session %s: cannot see process %d; it will outlive the session "
+                "(run the worker in the host's PID namespace)",
+                self.id,
+                state.pid,
+            )
+
+    async def _end_processes(self) -> None:
+        finder = self._tasks.get("find-process")
+        if finder is not None:
+            await asyncio.gather(finder, return_exceptions=True)
+        root = self._process
+        if root is not None:
+            targets = await asyncio.to_thread(teardown.hang_up, root)
+            deadline = time.monotonic() + self._config.kill_grace
+            # /proc has no event for the end of a process that is not our child: poll.
+            while time.monotonic() < deadline and await asyncio.to_thread(  # noqa: ASYNC110
+                teardown.any_alive, targets
+            ):
+                await asyncio.sleep(0.05)
+            killed = await asyncio.to_thread(teardown.kill_rest, root, targets)
+            log.info(
+                "session %s: ended %d processes (%d needed SIGKILL)", self.id, len(targets), killed
+            )
+        if self._transport is not None:
+            self._transport.close()
 
     def _on_stream_closed(self) -> None:
         if self.state is State.RUNNING:
             self.state = State.ENDING
-        self._finisher = asyncio.create_task(self._finish())
+        self._task("finish", self._finish())
 
     async def _finish(self) -> None:
+        ender = self._tasks.get("end")
+        if ender is not None:
+            try:
+                await ender
+            except Exception:
+                log.exception("session %s: ending its processes failed", self.id)
         try:
-            code, reason = await self._exit_status()
+            code, reason, message = await self._exit_status()
         except Exception as exc:  # the exit must be reported whatever went wrong
             log.warning("session %s: exit status unknown: %r", self.id, exc)
-            code, reason = None, self._close_reason or ExitReason.EXITED
-        self._emit(SessionExited(self.id, code, reason))
+            code, reason, message = None, ExitReason.EXITED, ""
+        for attachment in self.attachments():
+            attachment.emit(SessionExited(attachment.id, code, reason, message))
         self.state = State.ENDED
+        self._idle.stop()
+        if self._grace is not None:
+            self._grace.cancel()
         self._ended.set()
         log.info("session %s: ended (%s, code %s)", self.id, reason.value, code)
 
-    async def _exit_status(self) -> tuple[int | None, ExitReason]:
+    async def _exit_status(self) -> tuple[int | None, ExitReason, str]:
         exec_state = await self._settled_exec_state()
-        request = self._request
-        assert request is not None
-        if self._close_reason is not None:
+        if self._close is not None:
             code = None if exec_state.running else exec_state.exit_code
-            return code, self._close_reason
-        failure = start_failure(
-            request.cmd, exec_state.pid, exec_state.exit_code, bytes(self._said)
-        )
+            return code, *self._close
+        failure = start_failure(self._cmd, exec_state.pid, exec_state.exit_code, bytes(self._said))
         if failure is not None:
-            self._emit(Failed(self.id, failure.code, str(failure)))
-            return exec_state.exit_code, ExitReason.EXITED
-        if await self._container_stopped(request.container, exec_state.exit_code):
-            return exec_state.exit_code, ExitReason.CONTAINER_STOPPED
-        return exec_state.exit_code, ExitReason.EXITED
-
-    async def _container_stopped(self, container: str, exit_code: int | None) -> bool:
-        """Whether the container is down. A process killed by a signal may have died
-        with its container, whose state Docker records a moment later: ask again."""
-        delays = _EXIT_POLL if exit_code is None or exit_code > 128 else (0.0,)
-        for delay in delays:
-            await asyncio.sleep(delay)
-            if not await self._docker.container_running(container):
-                return True
-        return False
+            for attachment in self.attachments():
+                attachment.emit(Failed(attachment.id, failure.code, str(failure)))
+            return exec_state.exit_code, ExitReason.EXITED, str(failure)
+        if await self._container_stopped(exec_state.exit_code):
+            return exec_state.exit_code, ExitReason.CONTAINER_STOPPED, ""
+        return exec_state.exit_code, ExitReason.EXITED, ""
 
     async def _settled_exec_state(self) -> ExecState:
         """Exec inspect until Docker has recorded the exit (it usually has at once)."""
         state = await self._docker.inspect_exec(self._exec_id)
         for delay in _EXIT_POLL:
-            if not state.running or self._close_reason is not None:
+            if not state.running or self._close is not None:
                 break
             await asyncio.sleep(delay)
             state = await self._docker.inspect_exec(self._exec_id)
         return state
+
+    async def _container_stopped(self, exit_code: int | None) -> bool:
+        """Whether the container is down. A process killed by a signal may have died
+        with its container, whose state Docker records a moment later: ask again."""
+        delays = _EXIT_POLL if exit_code is None or exit_code > 128 else (0.0,)
+        for delay in delays:
+            await asyncio.sleep(delay)
+            if not await self._docker.container_running(self.container):
+                return True
+        return False

@@ -5,6 +5,7 @@ Handlers only read the pool and shape JSON; they hold no state of their own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,8 @@ from tornado.web import RequestHandler
 from frontend_server.auth import DEV_USER, TokenAuth
 from frontend_server.pool import WorkerPool
 from frontend_server.workers import HostStatus
-from shared.protocol import ContainerInfo
+from shared.errors import DtermError
+from shared.protocol import ContainerInfo, SessionInfo
 
 
 def _iso(timestamp: float) -> str:
@@ -48,6 +50,18 @@ def container_json(host: str, c: ContainerInfo) -> dict[str, Any]:
         "finished_at": c.finished_at,
         "exit_code": c.exit_code,
         "labels": c.labels,
+    }
+
+
+def session_json(host: str, s: SessionInfo) -> dict[str, Any]:
+    return {
+        "session": s.session,
+        "host": host,
+        "container": s.container,
+        "command": s.command,
+        "started": s.started,
+        "attached": s.attached,
+        "watchers": s.watchers,
     }
 
 
@@ -102,6 +116,29 @@ class PageHandler(BaseHandler):
 class HostsHandler(BaseHandler):
     def get(self) -> None:
         self.write_json({"hosts": [host_json(s) for s in self.pool.statuses()]})
+
+
+class SessionsHandler(BaseHandler):
+    """The signed-in person's running sessions on every up host, to offer reattaching."""
+
+    async def get(self) -> None:
+        person = self.current_user or ""
+        links = [link for link in self.pool.links if link.up]
+        results = await asyncio.gather(
+            *(link.list_sessions(person) for link in links), return_exceptions=True
+        )
+        sessions: list[dict[str, Any]] = []
+        errors: list[dict[str, str]] = []
+        for link, result in zip(links, results, strict=True):
+            if isinstance(result, DtermError):
+                errors.append(
+                    {"host": link.host or "", "code": result.code.value, "message": str(result)}
+                )
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                sessions += [session_json(link.host or "", s) for s in result]
+        self.write_json({"sessions": sessions, "errors": errors})
 
 
 class ContainersHandler(BaseHandler):

@@ -7,7 +7,7 @@ from typing import Any
 
 from tornado.web import Application, StaticFileHandler
 
-from frontend_server.api import ContainersHandler, HostsHandler, PageHandler
+from frontend_server.api import ContainersHandler, HostsHandler, PageHandler, SessionsHandler
 from frontend_server.auth import TokenAuth
 from frontend_server.events import EventsHandler
 from frontend_server.pool import WorkerPool
@@ -28,6 +28,7 @@ def make_app(
         (r"/api/hosts", HostsHandler, page),
         (r"/api/containers", ContainersHandler, page),
         (r"/api/events", EventsHandler, page),
+        (r"/api/sessions", SessionsHandler, page),
         (r"/ws/exec", TerminalSocket, socket),
         (r"/static/(.*)", StaticFileHandler, {"path": str(web_root / "src")}),
         (r"/vendor/(.*)", StaticFileHandler, {"path": str(web_root / "node_modules" / "@xterm")}),

@@ -1,39 +1,53 @@
-"""SessionBridge: one browser connection's session, between its WebSocket and its worker.
+"""SessionBridge: one browser connection's part in a session, between WebSocket and worker.
 
-The bridge turns checked browser requests into worker messages and worker
-messages into browser frames. Output bytes go to the WebSocket untouched as
-binary frames. It needs no buffer of its own: the worker never has more than
-the flow-control window unacknowledged, and the browser's acks are forwarded
-as they come, so at most one window per session is ever in flight here.
+The bridge turns checked browser requests into worker messages and worker messages
+into browser frames. Output bytes go to the WebSocket untouched as binary frames.
+It needs no buffer of its own: the worker never has more than the flow-control
+window unacknowledged, and the browser's acks are forwarded as they come.
 
-Concurrency: called only from the event loop, by the WebSocket handler and by
-the worker link's receive task.
+A connection takes part as the owner (open, or attach read-write to resume) or as
+a watcher (attach read-only). When the WebSocket goes, the bridge detaches: the
+session goes on, and can be resumed through any front end, because the session id
+names its host (`<token>@<host>`).
+
+Concurrency: called only from the event loop, by the WebSocket handler and by the
+worker link's receive task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import secrets
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from frontend_server import browser_protocol as bp
 from frontend_server.pool import WorkerPool
 from frontend_server.workers import WorkerLink
 from shared.config import FrontendConfig
-from shared.errors import ErrorCode, ProtocolError, Unavailable
+from shared.errors import ErrorCode, NotFound, ProtocolError, Unavailable
 from shared.protocol import (
     Ack,
+    AttachSession,
     CloseSession,
+    Detached,
+    DetachSession,
     ExitReason,
     Failed,
+    IdleWarning,
     Input,
+    Message,
+    Mode,
     OpenSession,
     Output,
     Resize,
     SessionExited,
     SessionOpened,
+    SessionResized,
+    WatchersChanged,
 )
 
 log = logging.getLogger(__name__)
@@ -47,74 +61,112 @@ class BrowserPeer(Protocol):
 
 
 class Phase(Enum):
-    IDLE = "idle"  # no session yet, or the last one ended: `open` is allowed
+    IDLE = "idle"  # no session yet, or the last one ended: open/attach allowed
     OPENING = "opening"
     OPEN = "open"
 
 
-class SessionBridge:
-    """At most one live session per browser connection (protocol v1)."""
+def session_host(session_id: str) -> str:
+    token, at, host = session_id.rpartition("@")
+    if not at or not token or not host:
+        raise NotFound(f"no session {session_id!r}")
+    return host
 
-    def __init__(self, browser: BrowserPeer, pool: WorkerPool, config: FrontendConfig) -> None:
+
+class SessionBridge:
+    """At most one session per browser connection (protocol v1)."""
+
+    def __init__(
+        self, browser: BrowserPeer, pool: WorkerPool, config: FrontendConfig, person: str
+    ) -> None:
         self._browser = browser
         self._pool = pool
         self._config = config
+        self._person = person
         self.phase = Phase.IDLE
-        self.session_id = ""
+        self.attachment = ""
         self._link: WorkerLink | None = None
-        self._container = ""
+        self._opening_new = False
+        self._next_offset = 0
         self._open_timer: asyncio.TimerHandle | None = None
 
     # --- from the browser -------------------------------------------------------------
 
     def open(self, request: bp.OpenRequest) -> None:
+        link = self._start(request.host)
+        session = f"{secrets.token_urlsafe(18)}@{link.host}"
+        self._send_first(
+            link,
+            True,
+            OpenSession(
+                session,
+                self.attachment,
+                self._person,
+                request.container,
+                request.cmd,
+                request.user,
+                request.cols,
+                request.rows,
+            ),
+        )
+        log.info("session %s: opening %s for %s", session, request.container, self._person)
+
+    def attach(self, request: bp.AttachRequest) -> None:
+        link = self._start(session_host(request.session))
+        self._send_first(
+            link,
+            False,
+            AttachSession(
+                request.session,
+                self.attachment,
+                self._person,
+                request.offset,
+                Mode(request.mode),
+                request.token,
+            ),
+        )
+
+    def _start(self, host: str | None) -> WorkerLink:
         if self.phase is not Phase.IDLE:
             raise ProtocolError("this connection already has a session; open another WebSocket")
-        link = self._pool.link_for(request.host)
-        session_id = secrets.token_urlsafe(18)
-        link.listeners[session_id] = self
+        link = self._pool.link_for(host)
+        self.attachment = secrets.token_urlsafe(12)
+        return link
+
+    def _send_first(self, link: WorkerLink, new: bool, message: Message) -> None:
+        link.listeners[self.attachment] = self
         try:
-            link.send(
-                OpenSession(
-                    session_id,
-                    request.container,
-                    request.cmd,
-                    request.user,
-                    request.cols,
-                    request.rows,
-                )
-            )
+            link.send(message)
         except Unavailable:
-            del link.listeners[session_id]
+            del link.listeners[self.attachment]
             raise
-        self._link, self.session_id, self._container = link, session_id, request.container
-        self.phase = Phase.OPENING
+        self._link, self._opening_new, self.phase = link, new, Phase.OPENING
         self._open_timer = asyncio.get_running_loop().call_later(
             self._config.request_timeout, self._open_timed_out
         )
-        log.info("session %s: opening %s on %s", session_id, request.container, link.host)
 
     def input(self, data: bytes) -> None:
-        self._live_link().send(Input(self.session_id, data))
+        self._live_link().send(Input(self.attachment, data))
 
     def resize(self, cols: int, rows: int) -> None:
-        self._live_link().send(Resize(self.session_id, cols, rows))
+        self._live_link().send(Resize(self.attachment, cols, rows))
 
     def ack(self, offset: int) -> None:
-        self._live_link().send(Ack(self.session_id, offset))
+        self._live_link().send(Ack(self.attachment, offset))
 
     def close(self) -> None:
-        """End the session at the person's request; the worker answers with its exit."""
-        self._live_link().send(CloseSession(self.session_id))
+        """End the session at the owner's request; the worker answers with its exit."""
+        self._live_link().send(CloseSession(self.attachment))
 
     def detach(self) -> None:
-        """The WebSocket is gone: end the session and forget it."""
+        """The WebSocket is gone: the session goes on without this connection.
+        A session this connection was still creating is closed: nobody knows its id."""
         if self.phase is Phase.IDLE or self._link is None:
             return
-        try:
-            self._link.send(CloseSession(self.session_id))
-        except Unavailable:
-            log.info("session %s: worker unreachable while closing", self.session_id)
+        closing = self.phase is Phase.OPENING and self._opening_new
+        message = CloseSession(self.attachment) if closing else DetachSession(self.attachment)
+        with contextlib.suppress(Unavailable):
+            self._link.send(message)
         self._forget()
 
     def _live_link(self) -> WorkerLink:
@@ -124,7 +176,7 @@ class SessionBridge:
 
     def _forget(self) -> None:
         if self._link is not None:
-            self._link.listeners.pop(self.session_id, None)
+            self._link.listeners.pop(self.attachment, None)
         if self._open_timer is not None:
             self._open_timer.cancel()
             self._open_timer = None
@@ -138,28 +190,58 @@ class SessionBridge:
 
     # --- from the worker -----------------------------------------------------------
 
-    def on_opened(self, message: SessionOpened) -> None:
+    def on_message(self, message: Message) -> None:
+        match message:
+            case Output(offset=offset, data=data):
+                if offset > self._next_offset:
+                    self._send({"type": "skipped", "bytes": offset - self._next_offset})
+                self._next_offset = offset + len(data)
+                self._browser.send_bytes(data)
+            case SessionOpened():
+                self._on_opened(message)
+            case SessionExited(code=code, reason=reason, message=text):
+                self._browser.send_text(bp.exited(code, reason, text))
+                self._forget()
+            case Failed(code=code, message=text):
+                self._browser.send_text(bp.error(code, text))
+                if self.phase is Phase.OPENING:
+                    self._forget()
+            case Detached(message=text):
+                self._send({"type": "detached", "message": text})
+                self._forget()
+            case WatchersChanged(watchers=watchers):
+                listed = [{"user": w.person, "since": w.since} for w in watchers]
+                self._send({"type": "watchers", "watchers": listed})
+            case IdleWarning(seconds=seconds):
+                self._send({"type": "idle-warning", "seconds": seconds})
+            case SessionResized(cols=cols, rows=rows):
+                self._send({"type": "size", "cols": cols, "rows": rows})
+
+    def _on_opened(self, message: SessionOpened) -> None:
         if self._open_timer is not None:
             self._open_timer.cancel()
             self._open_timer = None
         self.phase = Phase.OPEN
-        host = self._link.host if self._link else ""
-        self._browser.send_text(
-            bp.opened(self.session_id, host or "", self._container, message.offset, message.window)
-        )
-
-    def on_output(self, message: Output) -> None:
-        self._browser.send_bytes(message.data)
-
-    def on_exited(self, message: SessionExited) -> None:
-        self._browser.send_text(bp.exited(message.code, message.reason))
-        self._forget()
+        self._next_offset = message.offset
+        body: dict[str, Any] = {
+            "type": "opened",
+            "session": message.session,
+            "host": self._link.host if self._link else "",
+            "container": message.container,
+            "mode": message.mode.value,
+            "offset": message.offset,
+            "skipped": message.skipped,
+            "window": message.window,
+            "cols": message.cols,
+            "rows": message.rows,
+        }
+        if message.watch_token:
+            body["watch"] = message.watch_token
+        self._send(body)
 
     def on_host_lost(self, why: str) -> None:
         self._browser.send_text(bp.exited(None, ExitReason.HOST_LOST, why))
         self._forget()
 
-    def on_failed(self, message: Failed) -> None:
-        self._browser.send_text(bp.error(message.code, message.message))
-        if self.phase is Phase.OPENING:
-            self._forget()
+    def _send(self, body: dict[str, Any]) -> None:
+        self._browser.send_text(json.dumps(body))

@@ -35,6 +35,7 @@ class AttachRequest:
     session: str
     offset: int
     mode: str
+    token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,10 @@ def _attach(body: dict[str, Any]) -> AttachRequest:
     mode = body.get("mode", "rw")
     if mode not in ("rw", "ro"):
         raise ProtocolError('mode must be "rw" or "ro"')
-    return AttachRequest(_name(body, "session") or "", _int(body, "offset", 0), mode)
+    token = body.get("token", "")
+    if not isinstance(token, str) or len(token) > MAX_NAME:
+        raise ProtocolError("token must be a string (the watch link's token)")
+    return AttachRequest(_name(body, "session") or "", _int(body, "offset", 0), mode, token)
 
 
 def parse_control(text: str) -> ControlMessage:
@@ -137,19 +141,6 @@ def parse_control(text: str) -> ControlMessage:
 
 
 # --- server to browser ---------------------------------------------------------------
-
-
-def opened(session: str, host: str, container: str, offset: int, window: int) -> str:
-    return json.dumps(
-        {
-            "type": "opened",
-            "session": session,
-            "host": host,
-            "container": container,
-            "offset": offset,
-            "window": window,
-        }
-    )
 
 
 def exited(code: int | None, reason: ExitReason, message: str = "") -> str:

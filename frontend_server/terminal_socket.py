@@ -48,7 +48,7 @@ class TerminalSocket(WebSocketHandler):
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.set_nodelay(True)
-        self._bridge = SessionBridge(self, self._pool, self._config)
+        self._bridge = SessionBridge(self, self._pool, self._config, self.current_user)
 
     def on_message(self, message: str | bytes) -> None:
         assert self._bridge is not None
@@ -80,7 +80,7 @@ class TerminalSocket(WebSocketHandler):
             case bp.CloseRequest():
                 self._bridge.close()
             case bp.AttachRequest():
-                raise DtermError("attach is not available in this version")
+                self._bridge.attach(message)
 
     def on_close(self) -> None:
         if self._bridge is not None:

@@ -36,17 +36,24 @@ from shared.config import FrontendConfig
 from shared.errors import DtermError, Unavailable, error_from_code
 from shared.protocol import (
     PROTOCOL_VERSION,
-    CloseSession,
     ContainerChanged,
     ContainerInfo,
     ContainersListed,
+    Detached,
+    DetachSession,
     Failed,
     Hello,
+    IdleWarning,
     ListContainers,
+    ListSessions,
     Message,
     Output,
     SessionExited,
+    SessionInfo,
     SessionOpened,
+    SessionResized,
+    SessionsListed,
+    WatchersChanged,
     Welcome,
     decode,
     encode,
@@ -59,12 +66,9 @@ MISSED_HEARTBEATS = 3  # Welcome answers missed before a host counts as down
 
 
 class SessionListener(Protocol):
-    """What a link calls for traffic of one session (implemented by SessionBridge)."""
+    """What a link calls for one attachment's traffic (implemented by SessionBridge)."""
 
-    def on_opened(self, message: SessionOpened) -> None: ...
-    def on_output(self, message: Output) -> None: ...
-    def on_exited(self, message: SessionExited) -> None: ...
-    def on_failed(self, message: Failed) -> None: ...
+    def on_message(self, message: Message) -> None: ...
     def on_host_lost(self, why: str) -> None: ...
 
 
@@ -193,6 +197,12 @@ class WorkerLink:
             raise error_from_code(reply.code, reply.message)
         return reply
 
+    async def list_sessions(self, person: str) -> list[SessionInfo]:
+        request_id = secrets.token_hex(8)
+        reply = await self.request(ListSessions(request_id, person), request_id)
+        assert isinstance(reply, SessionsListed)
+        return reply.sessions
+
     # --- liveness -------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
@@ -287,28 +297,22 @@ class WorkerLink:
 
     def _dispatch(self, message: Message) -> None:
         match message:
-            case Output(session=sid):
-                listener = self.listeners.get(sid)
-                if listener is not None:
-                    listener.on_output(message)
-            case SessionOpened(session=sid) if sid in self.listeners:
-                self.listeners[sid].on_opened(message)
-            case SessionOpened(session=sid):
-                log.info("session %s: opened after its browser left; closing it", sid)
-                self.send(CloseSession(sid))
-            case SessionExited(session=sid):
-                listener = self.listeners.pop(sid, None)
-                if listener is not None:
-                    listener.on_exited(message)
+            case Output() | SessionOpened() | SessionResized() | WatchersChanged() | IdleWarning():
+                self._to_listener(message.attachment, message)
+            case SessionExited() | Detached():
+                self._to_listener(message.attachment, message)
+                self.listeners.pop(message.attachment, None)
             case Failed(ref=ref) if ref in self._requests:
                 self._requests[ref].set_result(message)
             case Failed(ref=ref) if ref in self.listeners:
-                self.listeners[ref].on_failed(message)
+                self.listeners[ref].on_message(message)
             case Failed():
                 log.warning("worker %s: %s: %s", self.host, message.code, message.message)
             case ContainersListed(request=ref) if ref == self._sync_request:
                 self._apply_snapshot(message)
-            case ContainersListed(request=ref) if ref in self._requests:
+            case ContainersListed(request=ref) | SessionsListed(request=ref) if (
+                ref in self._requests
+            ):
                 self._requests[ref].set_result(message)
             case ContainerChanged():
                 self._apply_change(message)
@@ -316,3 +320,12 @@ class WorkerLink:
                 self._welcome(message)
             case _:
                 log.debug("worker %s: unexpected %s", self.endpoint, message.TAG)
+
+    def _to_listener(self, attachment: str, message: Message) -> None:
+        listener = self.listeners.get(attachment)
+        if listener is not None:
+            listener.on_message(message)
+        elif isinstance(message, SessionOpened):
+            log.info("session %s: attached after its browser left; detaching", message.session)
+            with contextlib.suppress(Unavailable):
+                self.send(DetachSession(attachment))

@@ -38,6 +38,16 @@ class WorkerConfig:
     the worker may listen on a non-loopback address."""
     curve_allow: str = ""
     """Folder of the front ends' public keys (*.key) this worker accepts."""
+    ring_bytes: int = 1 << 20
+    """Recent output kept per session for resuming and watchers (at least `window`)."""
+    grace: float = 300.0
+    """Seconds a session lives on without its owner's connection, waiting to resume."""
+    idle_timeout: float = 0.0
+    """Seconds without keystrokes after which a session ends; 0 never ends it."""
+    idle_warning: float = 60.0
+    """Seconds before the idle end at which everyone attached is warned."""
+    kill_grace: float = 2.0
+    """Seconds between SIGHUP and SIGKILL when a session's processes are ended."""
     max_pending_input: int = 1 << 20
     """Keystrokes buffered for a session whose process does not read them, before
     further input is refused with an error."""

@@ -22,7 +22,7 @@ import msgpack
 
 from shared.errors import ErrorCode, ProtocolError, TooLarge
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 MAX_HEADER_BYTES = 4 << 20  # a packed header frame; container lists are the big ones
 MAX_DATA_BYTES = 1 << 20  # one frame of terminal bytes
@@ -120,12 +120,60 @@ class ContainerChanged:
     container: ContainerInfo | None
 
 
+class Mode(StrEnum):
+    """How an attachment takes part: the owner reads and writes, a watcher only reads."""
+
+    RW = "rw"
+    RO = "ro"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A running session, as listed for its owner."""
+
+    session: str
+    container: str
+    command: list[str]
+    person: str
+    started: int
+    attached: bool
+    watchers: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherInfo:
+    person: str
+    since: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListSessions:
+    """The sessions of `person` on this host."""
+
+    TAG: ClassVar[str] = "sessions"
+    request: str
+    person: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsListed:
+    TAG: ClassVar[str] = "sessions-listed"
+    request: str
+    sessions: list[SessionInfo]
+
+
 @dataclass(frozen=True, slots=True)
 class OpenSession:
-    """Start a tty exec; `cmd` None means bash if the container has it, else sh."""
+    """Start a tty exec owned by `person`; `cmd` None means bash if present, else sh.
+
+    Every later message about it names the `attachment`: one browser connection
+    taking part in one session.
+    """
 
     TAG: ClassVar[str] = "open"
     session: str
+    attachment: str
+    person: str
     container: str
     cmd: list[str] | None
     user: str | None
@@ -141,29 +189,53 @@ class OpenSession:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionOpened:
-    TAG: ClassVar[str] = "opened"
+class AttachSession:
+    """Join a running session from byte `offset`: as its owner (rw, taking over any
+    earlier owner connection) or as a watcher (ro, with the session's watch token)."""
+
+    TAG: ClassVar[str] = "attach"
     session: str
-    container_id: str
+    attachment: str
+    person: str
+    offset: int
+    mode: Mode
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOpened:
+    """The attachment is live; output follows from `offset` (`skipped` bytes before it
+    were no longer kept). `watch_token` is given to the owner only."""
+
+    TAG: ClassVar[str] = "opened"
+    attachment: str
+    session: str
+    container: str
+    mode: Mode
     window: int
     offset: int
+    skipped: int
+    cols: int
+    rows: int
+    watch_token: str
 
 
 @dataclass(frozen=True, slots=True)
 class Input:
-    """Keystrokes for a session, carried as a raw second frame."""
+    """Keystrokes from the owner, carried as a raw second frame."""
 
     TAG: ClassVar[str] = "in"
-    session: str
+    attachment: str
     data: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """Terminal output starting at byte `offset` of the session, as a raw second frame."""
+    """Terminal output starting at byte `offset` of the session, as a raw second frame.
+    An offset past the attachment's last one means the bytes between were skipped."""
 
     TAG: ClassVar[str] = "out"
-    session: str
+    attachment: str
     offset: int
     data: bytes
 
@@ -171,7 +243,7 @@ class Output:
 @dataclass(frozen=True, slots=True)
 class Resize:
     TAG: ClassVar[str] = "resize"
-    session: str
+    attachment: str
     cols: int
     rows: int
 
@@ -180,33 +252,81 @@ class Resize:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionResized:
+    """The owner resized: watchers draw at the owner's size."""
+
+    TAG: ClassVar[str] = "resized"
+    attachment: str
+    cols: int
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
 class Ack:
-    """The client has consumed output up to `offset`: the worker may send more."""
+    """The client consumed output up to `offset`: the worker may send more."""
 
     TAG: ClassVar[str] = "ack"
-    session: str
+    attachment: str
     offset: int
 
 
 @dataclass(frozen=True, slots=True)
+class DetachSession:
+    """The connection is gone; the session goes on (for the owner: for a grace period)."""
+
+    TAG: ClassVar[str] = "detach"
+    attachment: str
+
+
+@dataclass(frozen=True, slots=True)
 class CloseSession:
+    """The owner ends the session: its processes are ended."""
+
     TAG: ClassVar[str] = "close"
-    session: str
+    attachment: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detached:
+    """This attachment no longer takes part (another connection took the session over)."""
+
+    TAG: ClassVar[str] = "detached"
+    attachment: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatchersChanged:
+    """To the owner: who is watching now."""
+
+    TAG: ClassVar[str] = "watchers"
+    attachment: str
+    watchers: list[WatcherInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class IdleWarning:
+    """The session ends for idleness in `seconds` unless someone types."""
+
+    TAG: ClassVar[str] = "idle"
+    attachment: str
+    seconds: int
 
 
 @dataclass(frozen=True, slots=True)
 class SessionExited:
-    """Sent after the last Output of a session; `code` is None when it is unknown."""
+    """Sent after the last Output; `code` is None when it is unknown."""
 
     TAG: ClassVar[str] = "exited"
-    session: str
+    attachment: str
     code: int | None
     reason: ExitReason
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """A request or session failed; `ref` is its request or session id."""
+    """A request failed; `ref` is its request or attachment id."""
 
     TAG: ClassVar[str] = "failed"
     ref: str
@@ -220,13 +340,21 @@ Message = (
     | ListContainers
     | ContainersListed
     | ContainerChanged
+    | ListSessions
+    | SessionsListed
     | OpenSession
+    | AttachSession
     | SessionOpened
     | Input
     | Output
     | Resize
+    | SessionResized
     | Ack
+    | DetachSession
     | CloseSession
+    | Detached
+    | WatchersChanged
+    | IdleWarning
     | SessionExited
     | Failed
 )
@@ -254,6 +382,12 @@ def _check_int(value: Any, name: str) -> int:
         raise _fail(name, "an integer", value)
     if not -MAX_OFFSET <= value <= MAX_OFFSET:
         raise ProtocolError(f"{name}: integer out of range")
+    return value
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if type(value) is not bool:
+        raise _fail(name, "true or false", value)
     return value
 
 
@@ -310,6 +444,8 @@ def _check_for(tp: Any) -> Check:
         return _check_str
     if tp is int:
         return _check_int
+    if tp is bool:
+        return _check_bool
     if origin in (Union, types.UnionType) and len(args) == 2 and type(None) in args:
         return _optional(_check_for(next(a for a in args if a is not type(None))))
     if origin is list:

@@ -88,7 +88,7 @@ def bash_box(containers: Containers) -> Any:
 
 @pytest.fixture(scope="session")
 def worker(docker_client: docker.DockerClient) -> Iterator[ManagedProcess]:
-    process = start_worker("local")
+    process = start_worker("local", "--grace", "10")
     yield process
     process.stop()
 

@@ -94,8 +94,9 @@ def balanced(worker: ManagedProcess) -> Iterator[tuple[Stack, list[ManagedProces
         proc.kill()
     else:
         raise RuntimeError(f"nginx did not start: {(folder / 'error.log').read_text()[-1000:]}")
+    for frontend in frontends:
+        wait_hosts_up(Stack(frontend.match["url"]), {"local"})
     stack = Stack(f"http://127.0.0.1:{listen}/?token={token}", host="local")
-    wait_hosts_up(stack, {"local"})
     yield stack, frontends
     proc.terminate()
     proc.wait(10)

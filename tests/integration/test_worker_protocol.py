@@ -47,7 +47,7 @@ BROKEN = [
     pytest.param([msgpack.packb(["hello", "fe", "1"])], id="wrong-type"),
     pytest.param([msgpack.packb(["in", "s"])], id="missing-data-frame"),
     pytest.param([msgpack.packb(["resize", "s", 0, 24])], id="zero-size"),
-    pytest.param([msgpack.packb(["welcome", "h", "i", 1, "v", "1.41", 0, 0])], id="reply-type"),
+    pytest.param([msgpack.packb(["welcome", "h", "i", 2, "v", "1.41", 0, 0])], id="reply-type"),
 ]
 
 
@@ -69,7 +69,7 @@ def test_other_protocol_version_is_refused(dealer: zmq.Socket[bytes]) -> None:
 
 
 def test_input_for_unknown_session_is_not_found(dealer: zmq.Socket[bytes]) -> None:
-    """Keystrokes for a session this peer does not own are refused."""
+    """Keystrokes for an attachment this peer does not hold are refused."""
     reply = ask(dealer, encode(Input("nobody", b"ls\r")))
     assert isinstance(reply, Failed) and reply.code == "not_found" and reply.ref == "nobody"
 

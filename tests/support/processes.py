@@ -88,6 +88,13 @@ class ManagedProcess:
     def pid(self) -> int:
         return self.proc.pid
 
+    def rss(self) -> int:
+        """Resident memory in bytes, from /proc."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError(f"{self.name} has no VmRSS")
+
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
         if self.proc.poll() is None:

@@ -37,6 +37,9 @@ class TerminalClient:
         self.conn = conn
         self.auto_ack = auto_ack
         self.output = bytearray()
+        self.offset = 0
+        """Session offset after the last byte received (what acks and resumes name)."""
+        self.acked = 0
         self.controls: list[dict[str, Any]] = []
         self.pings = 0
         self.closed = False
@@ -73,10 +76,16 @@ class TerminalClient:
                 return
             if isinstance(message, bytes):
                 self.output += message
+                self.offset += len(message)
                 if self.auto_ack:
-                    self.ack(len(self.output))
+                    self.ack(self.offset)
             else:
-                self.controls.append(json.loads(message))
+                control = json.loads(message)
+                if control["type"] == "opened":
+                    self.offset = control["offset"]
+                elif control["type"] == "skipped":
+                    self.offset += control["bytes"]
+                self.controls.append(control)
             self._changed.set()
 
     async def wait_for(self, condition: Any, timeout: float = 10, what: str = "condition") -> Any:
@@ -102,6 +111,7 @@ class TerminalClient:
         self.conn.write_message(json.dumps(message))
 
     def ack(self, offset: int) -> None:
+        self.acked = offset
         with contextlib.suppress(WebSocketClosedError):  # output may race our own close
             self.conn.write_message(json.dumps({"type": "ack", "offset": offset}))
 
@@ -124,8 +134,19 @@ class TerminalClient:
 
     async def open(self, container: str, host: str | None = None, **fields: Any) -> dict[str, Any]:
         """Open a session and wait for `opened`; fails the test on `error`."""
+        return await self._join({"type": "open", "host": host, "container": container, **fields})
+
+    async def attach(
+        self, session: str, offset: int = 0, mode: str = "rw", token: str = ""
+    ) -> dict[str, Any]:
+        """Resume (rw) or watch (ro) a session; fails the test on `error`."""
+        return await self._join(
+            {"type": "attach", "session": session, "offset": offset, "mode": mode, "token": token}
+        )
+
+    async def _join(self, request: dict[str, Any]) -> dict[str, Any]:
         start = len(self.controls)
-        self.send_control({"type": "open", "host": host, "container": container, **fields})
+        self.send_control(request)
         reply: dict[str, Any] = await self.wait_for(
             lambda: next(
                 (c for c in self.controls[start:] if c["type"] in ("opened", "error")), None

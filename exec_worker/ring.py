@@ -1,0 +1,48 @@
+"""OutputRing: the last `capacity` bytes of a session's output, addressed by offset.
+
+Offsets count every byte the session ever produced; the byte at offset `o` lives
+at `o % capacity`. The ring keeps the bytes from `start` to `end` and overwrites
+older ones. Its buffer grows on demand up to the capacity, so a quiet session
+costs almost nothing. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+
+class OutputRing:
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        self.capacity = capacity
+        self.end = 0
+        self._buffer = bytearray()
+
+    @property
+    def start(self) -> int:
+        """Offset of the oldest byte still kept."""
+        return max(0, self.end - self.capacity)
+
+    def append(self, data: bytes) -> None:
+        capacity = self.capacity
+        if len(data) > capacity:
+            self.end += len(data) - capacity  # those bytes were never kept
+            data = data[-capacity:]
+        if self.end > len(self._buffer) < capacity:
+            self._buffer.extend(bytes(capacity - len(self._buffer)))
+        view = memoryview(data)
+        while view:
+            at = self.end % capacity
+            size = min(len(view), capacity - at)
+            self._buffer[at : at + size] = view[:size]
+            self.end += size
+            view = view[size:]
+
+    def read(self, start: int, end: int) -> bytes:
+        """A copy of the bytes [start, end); both must lie within [self.start, self.end]."""
+        if not self.start <= start <= end <= self.end:
+            raise ValueError(f"range {start}-{end} is outside the ring's {self.start}-{self.end}")
+        at, size = start % self.capacity, end - start
+        if at + size <= self.capacity:
+            return bytes(self._buffer[at : at + size])
+        first = self.capacity - at
+        return bytes(self._buffer[at:]) + bytes(self._buffer[: size - first])

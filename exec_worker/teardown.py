@@ -1,0 +1,128 @@
+"""Ending what a session started: the exec's processes, signalled from the host.
+
+Docker has no API to kill an exec (moby#9098), and closing its connection leaves
+the process running. Exec inspect gives the host PID of the exec's first process;
+the worker runs in the host's PID namespace and signals that process and all it
+started: its descendants, and every process of its session (a tty exec leads its
+own session), which catches children that were re-parented when their parent died
+and programs that ignore stdin EOF (`sleep`, `top`). SIGHUP first, SIGKILL for what
+is left after a grace period (the caller waits, so no thread sleeps). A process is
+matched by PID *and* start time, and must share the exec's PID namespace, so a
+recycled PID is never signalled.
+
+Reading /proc is blocking file I/O: callers run these functions off the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRef:
+    """A process that cannot be confused with a later one reusing its PID."""
+
+    pid: int
+    start_time: int
+    pid_namespace: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Stat:
+    state: str
+    ppid: int
+    session: int
+    start_time: int
+
+
+def _stat(pid: int) -> _Stat | None:
+    try:
+        text = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces
+    return _Stat(fields[0], int(fields[1]), int(fields[3]), int(fields[19]))
+
+
+def _namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(PROC / str(pid) / "ns" / "pid")
+    except OSError:
+        return None
+
+
+def process_ref(pid: int) -> ProcessRef | None:
+    """The process as it is now, or None if this worker cannot see it."""
+    stat, namespace = _stat(pid), _namespace(pid)
+    if stat is None or namespace is None:
+        return None
+    return ProcessRef(pid, stat.start_time, namespace)
+
+
+def _alive(ref: ProcessRef) -> bool:
+    """Still running and still the same process (a zombie has ended already)."""
+    stat = _stat(ref.pid)
+    return stat is not None and stat.start_time == ref.start_time and stat.state not in "ZX"
+
+
+def session_processes(root: ProcessRef) -> list[ProcessRef]:
+    """The root, its descendants and the members of its session, in its PID namespace."""
+    stats: dict[int, _Stat] = {}
+    for entry in PROC.iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = stat
+    found = {pid for pid, s in stats.items() if s.session == root.pid}
+    if _alive(root):
+        found.add(root.pid)
+    frontier = list(found)
+    while frontier:
+        parent = frontier.pop()
+        for pid, s in stats.items():
+            if s.ppid == parent and pid not in found:
+                found.add(pid)
+                frontier.append(pid)
+    refs = [
+        ProcessRef(pid, stats[pid].start_time, _namespace(pid) or "")
+        for pid in found
+        if pid in stats
+    ]
+    return [r for r in refs if r.pid_namespace == root.pid_namespace]
+
+
+def _signal(refs: list[ProcessRef], signum: int) -> list[ProcessRef]:
+    """Signal the processes that are still the ones we mean; return those."""
+    hit = []
+    for ref in refs:
+        if _alive(ref):
+            try:
+                os.kill(ref.pid, signum)
+                hit.append(ref)
+            except ProcessLookupError:
+                pass
+    return hit
+
+
+def hang_up(root: ProcessRef) -> list[ProcessRef]:
+    """SIGHUP (and SIGCONT, so a stopped one sees it) every process of the session."""
+    targets = session_processes(root)
+    _signal(targets, signal.SIGHUP)
+    _signal(targets, signal.SIGCONT)
+    return targets
+
+
+def any_alive(refs: list[ProcessRef]) -> bool:
+    return any(_alive(ref) for ref in refs)
+
+
+def kill_rest(root: ProcessRef, refs: list[ProcessRef]) -> int:
+    """SIGKILL what is left, looking again for processes forked since the hangup."""
+    survivors = {*(ref for ref in refs if _alive(ref)), *session_processes(root)}
+    return len(_signal(list(survivors), signal.SIGKILL))
