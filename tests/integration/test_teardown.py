@@ -110,6 +110,8 @@ async def test_fifty_sessions_ended_every_way_leave_nothing_behind(
             assert 0 < warning["seconds"] <= 2
         took = await wait_no_sleepers(box, timeout=30)
         print(f"all 50 sessions' processes gone {took:.1f} s after the last exits")
+        for terminal in orphans:  # their front end is gone, so is their connection
+            assert terminal.closed
         for terminal in [*closing, *idle]:
             await terminal.close()
     finally:
