@@ -1,4 +1,4 @@
-// The page: list containers by host, open terminals in tabs.
+// The page: containers by host on the left, terminals in tabs on the right.
 import { Terminal } from '/vendor/xterm/lib/xterm.mjs';
 import { FitAddon } from '/vendor/addon-fit/lib/addon-fit.mjs';
 import { Unicode11Addon } from '/vendor/addon-unicode11/lib/addon-unicode11.mjs';
@@ -16,7 +16,12 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-function openTerminal(host, container) {
+function watchLink(opened) {
+  return `${location.origin}/#/watch/${encodeURIComponent(opened.session)}/${encodeURIComponent(opened.watch)}`;
+}
+
+// A tab: one xterm.js terminal and its session. target as TerminalSession takes it.
+function openTab(target, title) {
   const pane = el('div', { className: 'terminal-pane' });
   $('#terminals').append(pane);
   const term = new Terminal({ cursorBlink: true, allowProposedApi: true, scrollback: 10000,
@@ -27,21 +32,61 @@ function openTerminal(host, container) {
   term.unicode.activeVersion = '11';
   term.loadAddon(new WebLinksAddon());
   term.open(pane);
-  fit.fit();
-  const tab = el('button', { role: 'tab' }, el('span', { className: 'state' }), `${container}@${host}`);
-  const entry = { host, container, term, fit, pane, tab };
+  if (target.mode !== 'ro') fit.fit();
+  const dot = el('span', { className: 'state' });
+  const label = el('span', { className: 'label', textContent: title });
+  const eye = el('span', { className: 'watchers', hidden: true });
+  const share = el('button', { className: 'share', textContent: 'share', hidden: true, title: 'Copy a read-only watch link' });
+  const close = el('button', { className: 'close', textContent: '×', title: 'End this session' });
+  const tab = el('div', { className: 'tab', role: 'tab' }, dot, label, eye, share, close);
+  const entry = { term, fit, pane, tab, title };
   entry.session = new TerminalSession({
-    term, host, container,
+    term, target,
     onState: (state, detail) => {
-      tab.querySelector('.state').className = `state ${state}`;
+      dot.className = `state ${state}`;
       tab.title = detail ? `${state}: ${detail}` : state;
+      tab.dataset.state = state;
+    },
+    onInfo: ({ opened, watchers }) => {
+      if (opened) {
+        label.textContent = `${opened.container}@${opened.host}${opened.mode === 'ro' ? ' (watching)' : ''}`;
+        if (opened.watch) { share.hidden = false; entry.watchLink = watchLink(opened); }
+      }
+      if (watchers) {
+        eye.hidden = watchers.length === 0;
+        eye.textContent = `👁 ${watchers.length}`;
+        eye.title = watchers.map((w) => w.user).join(', ');
+      }
     },
   });
   tab.addEventListener('click', () => activate(entry));
+  share.addEventListener('click', (event) => {
+    event.stopPropagation();
+    navigator.clipboard?.writeText(entry.watchLink).catch(() => {});
+    $('#status').textContent = `watch link copied: ${entry.watchLink}`;
+  });
+  close.addEventListener('click', (event) => {
+    event.stopPropagation();
+    closeTab(entry);
+  });
   $('#tabs').append(tab);
   tabs.push(entry);
   activate(entry);
   entry.session.connect();
+  return entry;
+}
+
+function closeTab(entry) {
+  const live = entry.session.state === 'live' && entry.session.mode === 'rw';
+  if (live && !confirm('End this session and the programs running in it?')) return;
+  entry.session.close();
+  entry.session.dispose();
+  entry.pane.remove();
+  entry.tab.remove();
+  tabs.splice(tabs.indexOf(entry), 1);
+  if (active === entry) active = null;
+  if (tabs.length) activate(tabs[tabs.length - 1]);
+  else $('#empty').hidden = false;
 }
 
 function activate(entry) {
@@ -51,13 +96,46 @@ function activate(entry) {
     t.tab.setAttribute('aria-selected', String(t === entry));
   }
   $('#empty').hidden = true;
-  entry.fit.fit();
+  if (entry.session.mode !== 'ro') entry.fit.fit();
   entry.term.focus();
 }
 
-new ResizeObserver(() => active && active.fit.fit()).observe($('#terminals'));
+new ResizeObserver(() => active && active.session.mode !== 'ro' && active.fit.fit()).observe($('#terminals'));
 
-// Read-only view of the screen for tests and tools: the visible lines of the active terminal.
+// Sessions of this person that run with no tab attached (e.g. after a reload).
+async function offerReattach() {
+  const response = await fetch('/api/sessions');
+  if (!response.ok) return;
+  const { sessions } = await response.json();
+  const waiting = sessions.filter((s) => !s.attached);
+  const box = $('#reattach');
+  box.replaceChildren();
+  box.hidden = waiting.length === 0;
+  if (!waiting.length) return;
+  box.append(el('h2', { textContent: 'Your running sessions' }));
+  for (const s of waiting) {
+    const button = el('button', { textContent: `${s.container}@${s.host}`,
+      title: `${s.command.join(' ')} — started ${new Date(s.started * 1000).toLocaleString()}` });
+    button.dataset.session = s.session;
+    button.addEventListener('click', () => {
+      button.parentElement.remove();
+      openTab({ session: s.session, mode: 'rw', offset: 0 }, `${s.container}@${s.host}`);
+      if (!box.querySelector('li')) box.hidden = true;
+    });
+    box.append(el('li', {}, button));
+  }
+}
+
+function route() {
+  const watch = location.hash.match(/^#\/watch\/([^/]+)\/([^/]+)$/);
+  if (watch) {
+    const [session, token] = [decodeURIComponent(watch[1]), decodeURIComponent(watch[2])];
+    openTab({ session, mode: 'ro', token, offset: 0 }, 'watching');
+    history.replaceState(null, '', '/');
+  }
+}
+
+// Read-only views for tests and tools.
 window.dterm = {
   screenText() {
     if (!active) return '';
@@ -68,10 +146,15 @@ window.dterm = {
   },
   state() { return active ? active.session.state : null; },
   size() { return active ? `${active.term.rows} ${active.term.cols}` : ''; },
+  watchLink() { return active ? active.watchLink || '' : ''; },
+  session() { return active ? active.session.session : null; },
+  drop() { if (active) active.session.drop(); },
 };
 
 const list = new ContainerList($('#containers'), {
-  onOpen: openTerminal,
+  onOpen: (host, container) => openTab({ host, container }, `${container}@${host}`),
   onStatus: (text) => { $('#status').textContent = text; },
 });
-list.start().catch((err) => { $('#status').textContent = `cannot list containers: ${err}`; });
+list.start().then(offerReattach).catch((err) => { $('#status').textContent = `cannot list containers: ${err}`; });
+route();
+window.addEventListener('hashchange', route);
