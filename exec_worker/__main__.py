@@ -44,6 +44,13 @@ def parse_config(argv: list[str]) -> tuple[WorkerConfig, str]:
     )
     parser.add_argument("--idle-warning", type=float, default=defaults.idle_warning)
     parser.add_argument("--kill-grace", type=float, default=defaults.kill_grace)
+    parser.add_argument("--deny-label", default=defaults.deny_label)
+    parser.add_argument("--allow-label", default=defaults.allow_label)
+    parser.add_argument("--max-sessions", type=int, default=defaults.max_sessions)
+    parser.add_argument(
+        "--max-sessions-per-person", type=int, default=defaults.max_sessions_per_person
+    )
+    parser.add_argument("--audit-log", default=os.environ.get("DTERM_AUDIT_LOG", ""))
     parser.add_argument(
         "--curve-secret-key",
         default=os.environ.get("DTERM_CURVE_SECRET_KEY", ""),
@@ -67,6 +74,11 @@ def parse_config(argv: list[str]) -> tuple[WorkerConfig, str]:
         idle_timeout=args.idle_timeout,
         idle_warning=args.idle_warning,
         kill_grace=args.kill_grace,
+        deny_label=args.deny_label,
+        allow_label=args.allow_label,
+        max_sessions=args.max_sessions,
+        max_sessions_per_person=args.max_sessions_per_person,
+        audit_log=args.audit_log,
         curve_secret_key=args.curve_secret_key,
         curve_allow=args.curve_allow,
     )

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 
 from exec_worker.docker_exec import DockerHost, EventFeed
+from exec_worker.host_rules import HostRules
 from shared.errors import DtermError
 from shared.protocol import ContainerChanged, ContainerInfo
 
@@ -44,8 +45,14 @@ REOPEN_DELAYS = (0.5, 1.0, 2.0, 5.0)
 class ContainerWatcher:
     """Keeps `containers` current and publishes every change, numbered."""
 
-    def __init__(self, docker: DockerHost, publish: Callable[[ContainerChanged], None]) -> None:
+    def __init__(
+        self,
+        docker: DockerHost,
+        rules: HostRules,
+        publish: Callable[[ContainerChanged], None],
+    ) -> None:
         self.seq = 0
+        self._rules = rules
         self.containers: dict[str, ContainerInfo] = {}
         self._docker = docker
         self._publish = publish
@@ -127,10 +134,13 @@ class ContainerWatcher:
             del self._refreshing[container_id]
 
     def _apply(self, container_id: str, info: ContainerInfo | None) -> None:
+        """Record the container as it is now; containers this host refuses stay hidden."""
+        if info is not None and self._rules.refusal(info):
+            info = None  # this host never shows it
         if self.containers.get(container_id) == info:
             return
         if info is None:
-            del self.containers[container_id]
+            self.containers.pop(container_id, None)
         else:
             self.containers[container_id] = info
         self.seq += 1

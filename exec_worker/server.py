@@ -29,14 +29,25 @@ import zmq.asyncio
 
 from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
+from exec_worker.host_rules import HostRules, own_container_id
 from exec_worker.sessions import Attachment, ExecSession
+from shared.audit import AuditLog
 from shared.config import WorkerConfig, check_worker_security
-from shared.errors import Conflict, DtermError, NotFound, ProtocolError, VersionMismatch
+from shared.errors import (
+    Conflict,
+    DtermError,
+    Forbidden,
+    LimitReached,
+    NotFound,
+    ProtocolError,
+    VersionMismatch,
+)
 from shared.protocol import (
     PROTOCOL_VERSION,
     Ack,
     AttachSession,
     CloseSession,
+    ContainerInfo,
     ContainersListed,
     DetachSession,
     ExitReason,
@@ -93,7 +104,9 @@ class WorkerServer:
         self._attachments: dict[str, tuple[ExecSession, Attachment]] = {}
         self._peers: dict[bytes, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.containers = ContainerWatcher(docker, self._broadcast)
+        self.rules = HostRules(config.deny_label, config.allow_label, own_container_id())
+        self.audit = AuditLog(config.audit_log)
+        self.containers = ContainerWatcher(docker, self.rules, self._broadcast)
 
     def bind(self) -> str:
         """Bind the ROUTER socket; returns the endpoint actually bound."""
@@ -264,6 +277,7 @@ class WorkerServer:
     def _open(self, peer: bytes, request: OpenSession) -> None:
         if request.session in self._sessions:
             raise Conflict(f"session {request.session} already exists")
+        self._check_limits(request.person)
         owner = self._new_attachment(peer, request.attachment, request.person, Mode.RW)
         session = ExecSession(request.session, request.person, self._docker, self._config)
         self._sessions[session.id] = session
@@ -277,26 +291,92 @@ class WorkerServer:
         attachment = self._new_attachment(peer, request.attachment, request.person, request.mode)
         previous = session.owner if request.mode is Mode.RW else None
         session.attach(attachment, request.offset, request.token)
+        self.audit.record(
+            "attach",
+            session=session.id,
+            person=request.person,
+            address=request.address,
+            mode=request.mode.value,
+            host=self._config.host_id,
+            container=session.container_name,
+        )
         if previous is not None:
             self._attachments.pop(previous.id, None)
         self._attachments[attachment.id] = (session, attachment)
+
+    def _check_limits(self, person: str) -> None:
+        host = self._config.host_id
+        if len(self._sessions) >= self._config.max_sessions:
+            raise LimitReached(
+                f"host {host} runs its limit of {self._config.max_sessions} sessions"
+            )
+        mine = sum(1 for s in self._sessions.values() if s.person == person)
+        if mine >= self._config.max_sessions_per_person:
+            raise LimitReached(f"{person} runs {mine} sessions on host {host}, the limit")
+
+    async def _resolve(self, reference: str, person: str) -> ContainerInfo:
+        """The container by name or id, if this host allows sessions in it."""
+        host = self._config.host_id
+        info = await self._docker.container_info(reference)
+        if info is None:
+            raise NotFound(f"no container {reference!r} on host {host}")
+        refusal = self.rules.refusal(info)
+        if refusal:
+            self.audit.record(
+                "denied",
+                person=person,
+                host=host,
+                container=info.name,
+                reason=refusal,
+                by="host rules",
+            )
+            raise Forbidden(f"host {host} refuses: {refusal}")
+        return info
 
     async def _run_session(
         self, session: ExecSession, request: OpenSession, owner: Attachment
     ) -> None:
         try:
             try:
-                await session.open(request, owner)
+                container = await self._resolve(request.container, request.person)
+                await session.open(request, owner, container)
             except DtermError as exc:
                 log.info("session %s: open failed: %s", session.id, exc)
                 self._fail(owner.peer, owner.id, exc)
                 return
+            self._audit_session("session-start", session)
             await session.wait_ended()
+            self._audit_session("session-end", session)
         finally:
             del self._sessions[session.id]
             for attachment_id, (owner_session, _) in list(self._attachments.items()):
                 if owner_session is session:
                     del self._attachments[attachment_id]
+
+    def _audit_session(self, event: str, session: ExecSession) -> None:
+        fields: dict[str, Any] = {}
+        if session.exit is not None:
+            fields = {
+                "exit_code": session.exit[0],
+                "reason": session.exit[1].value,
+                "duration": round(time.time() - session.started, 3),
+                "bytes_in": session.bytes_in,
+                "bytes_out": session.ring.end,
+                "watchers": sorted(session.watched_by),
+            }
+        self.audit.record(
+            event,
+            session=session.id,
+            person=session.person,
+            address=session.address,
+            host=self._config.host_id,
+            container=session.container_name,
+            container_id=session.container,
+            command=session.command,
+            run_as=session.run_as or None,
+            started=int(session.started),
+            **fields,
+        )
 
     def _welcome(self) -> Welcome:
         total, running = self.containers.counts()

@@ -38,6 +38,7 @@ from exec_worker.ring import OutputRing
 from shared.config import WorkerConfig
 from shared.errors import Conflict, DtermError, Forbidden, ProtocolError, TooLarge
 from shared.protocol import (
+    ContainerInfo,
     Detached,
     ExitReason,
     Failed,
@@ -93,7 +94,13 @@ class ExecSession:
         self.person = person
         self.state = State.STARTING
         self.container = ""
+        self.container_name = ""
+        self.run_as = ""
+        self.address = ""
         self.command: list[str] = []
+        self.bytes_in = 0
+        self.watched_by: set[str] = set()
+        self.exit: tuple[int | None, ExitReason] | None = None
         self.started = time.time()
         self.size = (80, 24)
         self.watch_token = secrets.token_urlsafe(16)
@@ -126,7 +133,7 @@ class ExecSession:
     def info(self) -> SessionInfo:
         return SessionInfo(
             self.id,
-            self.container,
+            self.container_name,
             self.command,
             self.person,
             int(self.started),
@@ -139,13 +146,14 @@ class ExecSession:
 
     # --- lifecycle ---------------------------------------------------------------
 
-    async def open(self, request: OpenSession, owner: Attachment) -> None:
+    async def open(self, request: OpenSession, owner: Attachment, container: ContainerInfo) -> None:
         """Create and start the exec; the owner gets SessionOpened. Raises DtermError."""
-        self.container, self._cmd = request.container, request.cmd
+        self.container, self.container_name, self._cmd = container.id, container.name, request.cmd
+        self.run_as, self.address = request.user or "", request.address
         self.command = exec_command(request.cmd, request.cols, request.rows)
         self.size = (request.cols, request.rows)
         self._exec_id = await self._docker.create_exec(
-            request.container, self.command, request.user, self._config.detach_keys
+            container.id, self.command, request.user, self._config.detach_keys
         )
         stream = ExecStream(self._docker.read_buffer)
         self._transport = await self._docker.start_exec(
@@ -156,7 +164,7 @@ class ExecSession:
             "session %s: exec %.12s in %s for %s",
             self.id,
             self._exec_id,
-            request.container,
+            container.name,
             self.person,
         )
         owner.emit(self._opened(owner, 0))
@@ -180,6 +188,7 @@ class ExecSession:
             self._take_over(attachment)
         elif attachment.person == self.person or hmac.compare_digest(token, self.watch_token):
             self.watchers[attachment.id] = attachment
+            self.watched_by.add(attachment.person)
         else:
             raise Forbidden("watching needs the session's watch link")
         start = max(offset, self.ring.start)
@@ -212,7 +221,7 @@ class ExecSession:
         return SessionOpened(
             attachment.id,
             self.id,
-            self.container,
+            self.container_name,
             attachment.mode,
             self._config.window,
             attachment.sent,
@@ -325,6 +334,7 @@ class ExecSession:
             return
         if self._transport.get_write_buffer_size() + len(data) > limit:
             raise TooLarge(f"the program has not read the last {limit} bytes of input")
+        self.bytes_in += len(data)
         self._transport.write(data)
 
     def _flush_pending_input(self) -> None:
@@ -431,6 +441,7 @@ class ExecSession:
             code, reason, message = None, ExitReason.EXITED, ""
         for attachment in self.attachments():
             attachment.emit(SessionExited(attachment.id, code, reason, message))
+        self.exit = (code, reason)
         self.state = State.ENDED
         self._idle.stop()
         if self._grace is not None:

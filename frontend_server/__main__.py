@@ -14,10 +14,16 @@ import zmq.asyncio
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from frontend_server.app import make_app
-from frontend_server.auth import TokenAuth
+from frontend_server.app import make_app, web_root
+from frontend_server.auth import Authenticator
+from frontend_server.context import Services
+from frontend_server.guard import Guard
+from frontend_server.policy import Policy, PolicyError
 from frontend_server.pool import WorkerPool
+from frontend_server.throttle import LoginThrottle
+from shared.audit import AuditLog
 from shared.config import FrontendConfig, check_frontend_security
+from shared.errors import DtermError
 from shared.process import raise_open_file_limit, setup_logging
 
 log = logging.getLogger("frontend_server")
@@ -44,6 +50,17 @@ def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
     parser.add_argument("--dns-interval", type=float, default=d.dns_interval)
     parser.add_argument("--dns-nameserver", default=env("DTERM_DNS_NAMESERVER", d.dns_nameserver))
     parser.add_argument("--token", default=env("DTERM_TOKEN", d.token))
+    parser.add_argument("--users-file", default=env("DTERM_USERS_FILE", d.users_file))
+    parser.add_argument("--tokens-file", default=env("DTERM_TOKENS_FILE", d.tokens_file))
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        help="address or network of a reverse proxy whose X-Forwarded-* headers to believe",
+    )
+    parser.add_argument("--login-ttl", type=float, default=d.login_ttl)
+    parser.add_argument("--policy", default=env("DTERM_POLICY", d.policy_file))
+    parser.add_argument("--audit-log", default=env("DTERM_AUDIT_LOG", d.audit_log))
     parser.add_argument("--cookie-secret", default=env("DTERM_COOKIE_SECRET", d.cookie_secret))
     parser.add_argument("--allowed-origin", action="append", dest="origins", default=[])
     parser.add_argument("--ws-ping-interval", type=float, default=d.ws_ping_interval)
@@ -61,6 +78,7 @@ def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
     parser.add_argument("--web-root", default=env("DTERM_WEB_ROOT", d.web_root))
     parser.add_argument("--log-level", default=env("DTERM_LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
+    accounts = bool(args.users_file or args.tokens_file or args.trusted_proxy)
     worker_dns = args.worker_dns or [n for n in env("DTERM_WORKER_DNS", "").split(",") if n]
     workers = args.workers or [w for w in env("DTERM_WORKERS", "").split(",") if w]
     if not workers and not worker_dns:
@@ -72,7 +90,13 @@ def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
         worker_dns=tuple(worker_dns),
         dns_interval=args.dns_interval,
         dns_nameserver=args.dns_nameserver,
-        token=args.token or secrets.token_urlsafe(24),
+        token=args.token or ("" if accounts else secrets.token_urlsafe(24)),
+        users_file=args.users_file,
+        tokens_file=args.tokens_file,
+        trusted_proxies=tuple(args.trusted_proxy),
+        login_ttl=args.login_ttl,
+        policy_file=args.policy,
+        audit_log=args.audit_log,
         cookie_secret=args.cookie_secret or secrets.token_urlsafe(32),
         allowed_origins=tuple(o.rstrip("/") for o in args.origins),
         ws_ping_interval=args.ws_ping_interval,
@@ -90,30 +114,50 @@ async def main(config: FrontendConfig) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     check_frontend_security(config)
+    policy = load_policy(config)
+    audit = AuditLog(config.audit_log)
     context = zmq.asyncio.Context()
     pool = WorkerPool(config, context)
     pool.start()
-    app = make_app(config, pool, TokenAuth(config.token), config.cookie_secret)
-    server = HTTPServer(app, xheaders=False)
+    services = Services(
+        config, pool, Authenticator(config), Guard(policy, audit), audit, LoginThrottle(),
+        web_root(config.web_root) / "src",
+    )  # fmt: skip
+    server = HTTPServer(make_app(services, config.cookie_secret), xheaders=False)
     sockets = bind_sockets(config.port, config.address)
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     host = f"[{config.address}]" if ":" in config.address else config.address
-    print(f"dterm frontend ready: open http://{host}:{port}/?token={config.token}", flush=True)
+    sign_in = f"?token={config.token}" if config.token else ""
+    print(f"dterm frontend ready: open http://{host}:{port}/{sign_in}", flush=True)
     try:
         await stop.wait()
     finally:
         server.stop()
         await server.close_all_connections()
         pool.close()
+        audit.close()
         context.destroy(linger=0)
+
+
+def load_policy(config: FrontendConfig) -> Policy:
+    """The policy file; required once people sign in with accounts (deny by default)."""
+    if config.policy_file:
+        return Policy.load(config.policy_file)
+    if config.users_file or config.tokens_file or config.trusted_proxies:
+        raise PolicyError("a policy file (--policy) is required when people sign in with accounts")
+    return Policy.allow_all()
 
 
 def run(argv: list[str] | None = None) -> int:
     config, level = parse_config(sys.argv[1:] if argv is None else argv)
     setup_logging(level)
     raise_open_file_limit()
-    asyncio.run(main(config))
+    try:
+        asyncio.run(main(config))
+    except DtermError as exc:
+        log.error("%s", exc)
+        return 1
     return 0
 
 

@@ -1,23 +1,29 @@
-"""REST handlers: the page, sign-in by token, hosts and containers as JSON.
+"""REST handlers: the page, sign-in by dev token, hosts, containers and sessions as JSON.
 
 Handlers only read the pool and shape JSON; they hold no state of their own.
+Every /api/ handler needs a signed-in person unless it says `public = True`, and
+every container list is cut down to what that person may see.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from tornado.web import RequestHandler
 
-from frontend_server.auth import DEV_USER, TokenAuth
+from frontend_server.auth import DEV_USER, client_address
+from frontend_server.context import Services
+from frontend_server.policy import Person
 from frontend_server.pool import WorkerPool
 from frontend_server.workers import HostStatus
 from shared.errors import DtermError
 from shared.protocol import ContainerInfo, SessionInfo
+
+Visible = Callable[[str, ContainerInfo], bool]
 
 
 def _iso(timestamp: float) -> str:
@@ -65,26 +71,51 @@ def session_json(host: str, s: SessionInfo) -> dict[str, Any]:
     }
 
 
-def containers_json(pool: WorkerPool) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Containers of every up host, and an error entry for every host that is down."""
+def containers_json(
+    pool: WorkerPool, visible: Visible
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Visible containers of every up host, and an error entry for every host that is down."""
     containers: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for status, listed in pool.containers():
         if not status.up:
             name = status.host or status.endpoint
             errors.append({"host": name, "code": "unavailable", "message": f"{name} is down"})
-        containers += [container_json(status.host, c) for c in listed]
+        containers += [container_json(status.host, c) for c in listed if visible(status.host, c)]
     return containers, errors
 
 
 class BaseHandler(RequestHandler):
-    def initialize(self, pool: WorkerPool, auth: TokenAuth, web_root: Path) -> None:
-        self.pool = pool
-        self.auth = auth
-        self.web_root = web_root
+    public = False
+    """True for handlers that answer without a signed-in person."""
 
-    def get_current_user(self) -> str | None:
-        return self.auth.user_of(self)
+    def initialize(self, services: Services) -> None:
+        self.services = services
+        self.pool = services.pool
+        self.auth = services.auth
+        self.audit = services.audit
+        self.throttle = services.throttle
+
+    def get_current_user(self) -> Person | None:
+        return self.auth.person_of(self)
+
+    @property
+    def person(self) -> Person | None:
+        person: Person | None = self.current_user
+        return person
+
+    @property
+    def client_address(self) -> str:
+        return client_address(self, self.auth)
+
+    def visible_to(self, person: Person) -> Visible:
+        guard = self.services.guard
+        return lambda host, info: guard.visible(person, host, info)
+
+    def check_xsrf_cookie(self) -> None:
+        """Bearer requests carry no cookie, so they cannot be forged cross-site."""
+        if not self.request.headers.get("Authorization", "").startswith("Bearer "):
+            super().check_xsrf_cookie()
 
     def write_json(self, body: dict[str, Any], status: int = 200) -> None:
         self.set_status(status)
@@ -93,24 +124,35 @@ class BaseHandler(RequestHandler):
         self.finish(json.dumps(body))
 
     def prepare(self) -> None:
-        if self.request.path.startswith("/api/") and not self.current_user:
+        if not self.public and self.request.path.startswith("/api/") and not self.person:
             self.write_json({"error": "unauthorized", "message": "sign in first"}, 401)
 
 
 class PageHandler(BaseHandler):
-    """The page; `?token=` signs in once and redirects to a clean URL."""
+    """The page; `?token=` signs in with the dev token once and redirects to a clean URL."""
+
+    public = True
 
     def get(self) -> None:
         token = self.get_query_argument("token", None)
         if token is not None:
-            if self.auth.accepts(token):
-                self.auth.sign_in(self, DEV_USER)
+            address = self.client_address
+            keys = [f"address:{address}"]
+            if self.throttle.wait(keys) <= 0 and self.auth.accepts_dev_token(token):
+                self.throttle.succeeded(keys)
+                self.auth.sign_in(self, Person(DEV_USER))
+                self.audit.record(
+                    "sign-in", user=DEV_USER, address=address, ok=True, method="token"
+                )
                 self.redirect("/")
                 return
+            self.throttle.failed(keys)
+            self.audit.record("sign-in", user=None, address=address, ok=False, method="token")
             self.set_status(403)
+        _ = self.xsrf_token  # sets the _xsrf cookie the page sends back on POSTs
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish((self.web_root / "index.html").read_bytes())
+        self.finish((self.services.web_root / "index.html").read_bytes())
 
 
 class HostsHandler(BaseHandler):
@@ -118,14 +160,21 @@ class HostsHandler(BaseHandler):
         self.write_json({"hosts": [host_json(s) for s in self.pool.statuses()]})
 
 
+class ContainersHandler(BaseHandler):
+    def get(self) -> None:
+        assert self.person is not None
+        containers, errors = containers_json(self.pool, self.visible_to(self.person))
+        self.write_json({"containers": containers, "errors": errors})
+
+
 class SessionsHandler(BaseHandler):
     """The signed-in person's running sessions on every up host, to offer reattaching."""
 
     async def get(self) -> None:
-        person = self.current_user or ""
+        assert self.person is not None
         links = [link for link in self.pool.links if link.up]
         results = await asyncio.gather(
-            *(link.list_sessions(person) for link in links), return_exceptions=True
+            *(link.list_sessions(self.person.name) for link in links), return_exceptions=True
         )
         sessions: list[dict[str, Any]] = []
         errors: list[dict[str, str]] = []
@@ -139,9 +188,3 @@ class SessionsHandler(BaseHandler):
             else:
                 sessions += [session_json(link.host or "", s) for s in result]
         self.write_json({"sessions": sessions, "errors": errors})
-
-
-class ContainersHandler(BaseHandler):
-    def get(self) -> None:
-        containers, errors = containers_json(self.pool)
-        self.write_json({"containers": containers, "errors": errors})

@@ -8,34 +8,40 @@ from typing import Any
 from tornado.web import Application, StaticFileHandler
 
 from frontend_server.api import ContainersHandler, HostsHandler, PageHandler, SessionsHandler
-from frontend_server.auth import TokenAuth
+from frontend_server.context import Services
 from frontend_server.events import EventsHandler
-from frontend_server.pool import WorkerPool
+from frontend_server.login import AuthInfoHandler, LoginHandler, LogoutHandler
 from frontend_server.terminal_socket import TerminalSocket
-from shared.config import FrontendConfig
 
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
 
-def make_app(
-    config: FrontendConfig, pool: WorkerPool, auth: TokenAuth, cookie_secret: str
-) -> Application:
-    web_root = Path(config.web_root) if config.web_root else DEFAULT_WEB_ROOT
-    page: dict[str, Any] = {"pool": pool, "auth": auth, "web_root": web_root / "src"}
-    socket: dict[str, Any] = {"pool": pool, "config": config, "auth": auth}
+def web_root(configured: str) -> Path:
+    return Path(configured) if configured else DEFAULT_WEB_ROOT
+
+
+def make_app(services: Services, cookie_secret: str) -> Application:
+    config = services.config
+    root = web_root(config.web_root)
+    handlers: dict[str, Any] = {"services": services}
     routes: list[Any] = [
-        (r"/", PageHandler, page),
-        (r"/api/hosts", HostsHandler, page),
-        (r"/api/containers", ContainersHandler, page),
-        (r"/api/events", EventsHandler, page),
-        (r"/api/sessions", SessionsHandler, page),
-        (r"/ws/exec", TerminalSocket, socket),
-        (r"/static/(.*)", StaticFileHandler, {"path": str(web_root / "src")}),
-        (r"/vendor/(.*)", StaticFileHandler, {"path": str(web_root / "node_modules" / "@xterm")}),
+        (r"/", PageHandler, handlers),
+        (r"/login", LoginHandler, handlers),
+        (r"/logout", LogoutHandler, handlers),
+        (r"/api/auth", AuthInfoHandler, handlers),
+        (r"/api/hosts", HostsHandler, handlers),
+        (r"/api/containers", ContainersHandler, handlers),
+        (r"/api/events", EventsHandler, handlers),
+        (r"/api/sessions", SessionsHandler, handlers),
+        (r"/ws/exec", TerminalSocket, handlers),
+        (r"/static/(.*)", StaticFileHandler, {"path": str(root / "src")}),
+        (r"/vendor/(.*)", StaticFileHandler, {"path": str(root / "node_modules" / "@xterm")}),
     ]
     return Application(
         routes,
         cookie_secret=cookie_secret,
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"samesite": "Strict"},
         websocket_ping_interval=config.ws_ping_interval,
         websocket_ping_timeout=config.ws_ping_timeout,
         websocket_max_message_size=4 * max(config.max_input_frame, config.max_control_frame),

@@ -25,10 +25,10 @@ from enum import Enum
 from typing import Any, Protocol
 
 from frontend_server import browser_protocol as bp
-from frontend_server.pool import WorkerPool
+from frontend_server.context import Services
+from frontend_server.policy import Person
 from frontend_server.workers import WorkerLink
-from shared.config import FrontendConfig
-from shared.errors import ErrorCode, NotFound, ProtocolError, Unavailable
+from shared.errors import DtermError, ErrorCode, NotFound, ProtocolError, Unavailable
 from shared.protocol import (
     Ack,
     AttachSession,
@@ -77,12 +77,14 @@ class SessionBridge:
     """At most one session per browser connection (protocol v1)."""
 
     def __init__(
-        self, browser: BrowserPeer, pool: WorkerPool, config: FrontendConfig, person: str
+        self, browser: BrowserPeer, services: Services, person: Person, address: str
     ) -> None:
         self._browser = browser
-        self._pool = pool
-        self._config = config
+        self._pool = services.pool
+        self._guard = services.guard
+        self._config = services.config
         self._person = person
+        self._address = address
         self.phase = Phase.IDLE
         self.attachment = ""
         self._link: WorkerLink | None = None
@@ -94,37 +96,24 @@ class SessionBridge:
 
     def open(self, request: bp.OpenRequest) -> None:
         link = self._start(request.host)
-        session = f"{secrets.token_urlsafe(18)}@{link.host}"
-        self._send_first(
-            link,
-            True,
-            OpenSession(
-                session,
-                self.attachment,
-                self._person,
-                request.container,
-                request.cmd,
-                request.user,
-                request.cols,
-                request.rows,
-            ),
+        container = self._guard.for_open(
+            self._person, link, request.container, request.cmd, request.user, self._address
         )
-        log.info("session %s: opening %s for %s", session, request.container, self._person)
+        session = f"{secrets.token_urlsafe(18)}@{link.host}"
+        message = OpenSession(
+            session, self.attachment, self._person.name, self._address, container.id,
+            request.cmd, request.user, request.cols, request.rows,
+        )  # fmt: skip
+        self._send_first(link, True, message)
+        log.info("session %s: opening %s for %s", session, container.name, self._person.name)
 
     def attach(self, request: bp.AttachRequest) -> None:
         link = self._start(session_host(request.session))
-        self._send_first(
-            link,
-            False,
-            AttachSession(
-                request.session,
-                self.attachment,
-                self._person,
-                request.offset,
-                Mode(request.mode),
-                request.token,
-            ),
-        )
+        message = AttachSession(
+            request.session, self.attachment, self._person.name, self._address,
+            request.offset, Mode(request.mode), request.token,
+        )  # fmt: skip
+        self._send_first(link, False, message)
 
     def _start(self, host: str | None) -> WorkerLink:
         if self.phase is not Phase.IDLE:
@@ -221,6 +210,15 @@ class SessionBridge:
         if self._open_timer is not None:
             self._open_timer.cancel()
             self._open_timer = None
+        if not self._opening_new and self._link is not None:
+            try:  # before any output is passed on
+                self._guard.for_join(
+                    self._person, self._link, message.container, message.mode.value, self._address
+                )
+            except DtermError as exc:
+                self._browser.send_text(bp.error(exc.code, str(exc)))
+                self.detach()
+                return
         self.phase = Phase.OPEN
         self._next_offset = message.offset
         body: dict[str, Any] = {

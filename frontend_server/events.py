@@ -18,7 +18,7 @@ from typing import Any
 
 from tornado.iostream import StreamClosedError
 
-from frontend_server.api import BaseHandler, container_json, containers_json, host_json
+from frontend_server.api import BaseHandler, Visible, container_json, containers_json, host_json
 from frontend_server.workers import ContainerUpdated, HostChanged, HostRemoved, PoolEvent
 
 log = logging.getLogger(__name__)
@@ -27,17 +27,22 @@ MAX_BEHIND = 10_000
 KEEPALIVE = 15.0
 
 
-def event_json(event: PoolEvent) -> tuple[str, dict[str, Any]]:
+def event_json(event: PoolEvent, visible: Visible) -> tuple[str, dict[str, Any]]:
+    """The event as the page gets it; containers the person may not see are left out
+    (a container that becomes hidden is sent as removed)."""
     match event:
         case HostChanged(status=status, containers=None):
             return "host", host_json(status)
         case HostChanged(status=status, containers=list() as listed):
             return "host-containers", {
                 **host_json(status),
-                "items": [container_json(status.host, c) for c in listed],
+                "items": [
+                    container_json(status.host, c) for c in listed if visible(status.host, c)
+                ],
             }
         case ContainerUpdated(host=host, id=cid, container=info):
-            item = container_json(host, info) if info is not None else None
+            shown = info is not None and visible(host, info)
+            item = container_json(host, info) if shown and info is not None else None
             return "container", {"host": host, "id": cid, "container": item}
         case HostRemoved(endpoint=endpoint):
             return "host-removed", {"endpoint": endpoint}
@@ -65,19 +70,21 @@ class EventsHandler(BaseHandler):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
+        assert self.person is not None
+        visible = self.visible_to(self.person)
         backlog = Backlog()
         self.pool.subscribe(backlog.push)
         try:
-            containers, _ = containers_json(self.pool)
+            containers, _ = containers_json(self.pool, visible)
             hosts = [host_json(s) for s in self.pool.statuses()]
             await self._send("snapshot", {"hosts": hosts, "containers": containers})
-            await self._pump(backlog)
+            await self._pump(backlog, visible)
         except StreamClosedError:
             pass
         finally:
             self.pool.unsubscribe(backlog.push)
 
-    async def _pump(self, backlog: Backlog) -> None:
+    async def _pump(self, backlog: Backlog, visible: Visible) -> None:
         while not backlog.behind:
             if not backlog.events:
                 backlog.ready.clear()
@@ -87,7 +94,7 @@ class EventsHandler(BaseHandler):
                     self.write(": keepalive\n\n")
                     await self.flush()
                 continue
-            await self._send(*event_json(backlog.events.popleft()))
+            await self._send(*event_json(backlog.events.popleft(), visible))
         log.info("event stream of %s fell behind; closing it", self.request.remote_ip)
 
     async def _send(self, name: str, body: dict[str, Any]) -> None:

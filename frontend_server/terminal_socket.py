@@ -1,9 +1,10 @@
 """The WebSocket handler of /ws/exec: auth, Origin, frame checks, then hand off.
 
-Thin by design: it refuses unauthenticated upgrades and foreign Origins, checks
-frame sizes, parses control frames with browser_protocol and passes everything to
-its SessionBridge. A bad frame is answered with an `error` message and ends only
-that message; the connection and its session go on.
+Thin by design: it refuses unauthenticated upgrades and foreign Origins (cross-site
+WebSocket hijacking is the classic hole of web terminals), checks frame sizes,
+parses control frames with browser_protocol and passes everything to its
+SessionBridge. A bad frame is answered with an `error` message and ends only that
+message; the connection and its session go on.
 """
 
 from __future__ import annotations
@@ -16,24 +17,23 @@ from tornado.web import HTTPError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from frontend_server import browser_protocol as bp
-from frontend_server.auth import TokenAuth
+from frontend_server.auth import client_address
 from frontend_server.bridge import SessionBridge
-from frontend_server.pool import WorkerPool
-from shared.config import FrontendConfig
+from frontend_server.context import Services
+from frontend_server.policy import Person
 from shared.errors import DtermError, TooLarge
 
 log = logging.getLogger(__name__)
 
 
 class TerminalSocket(WebSocketHandler):
-    def initialize(self, pool: WorkerPool, config: FrontendConfig, auth: TokenAuth) -> None:
-        self._pool = pool
-        self._config = config
-        self._auth = auth
+    def initialize(self, services: Services) -> None:
+        self._services = services
+        self._config = services.config
         self._bridge: SessionBridge | None = None
 
-    def get_current_user(self) -> str | None:
-        return self._auth.user_of(self)
+    def get_current_user(self) -> Person | None:
+        return self._services.auth.person_of(self)
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if not self.current_user:
@@ -44,11 +44,15 @@ class TerminalSocket(WebSocketHandler):
         """Same origin as the page, or one of the configured origins."""
         if origin.rstrip("/") in self._config.allowed_origins:
             return True
-        return urlsplit(origin).netloc.lower() == self.request.host.lower()
+        allowed = urlsplit(origin).netloc.lower() == self.request.host.lower()
+        if not allowed:
+            log.warning("refused a WebSocket from origin %s", origin)
+        return allowed
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.set_nodelay(True)
-        self._bridge = SessionBridge(self, self._pool, self._config, self.current_user)
+        address = client_address(self, self._services.auth)
+        self._bridge = SessionBridge(self, self._services, self.current_user, address)
 
     def on_message(self, message: str | bytes) -> None:
         assert self._bridge is not None
@@ -77,10 +81,10 @@ class TerminalSocket(WebSocketHandler):
                 self._bridge.resize(cols, rows)
             case bp.OpenRequest():
                 self._bridge.open(message)
-            case bp.CloseRequest():
-                self._bridge.close()
             case bp.AttachRequest():
                 self._bridge.attach(message)
+            case bp.CloseRequest():
+                self._bridge.close()
 
     def on_close(self) -> None:
         if self._bridge is not None:

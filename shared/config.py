@@ -48,6 +48,16 @@ class WorkerConfig:
     """Seconds before the idle end at which everyone attached is warned."""
     kill_grace: float = 2.0
     """Seconds between SIGHUP and SIGKILL when a session's processes are ended."""
+    deny_label: str = "dterm.deny"
+    """Containers with this label (any value but false/0/no/off) are never listed or opened."""
+    allow_label: str = ""
+    """If set, only containers with this label (true) are listed and opened."""
+    max_sessions: int = 500
+    """Sessions this host runs at once."""
+    max_sessions_per_person: int = 50
+    """Sessions one person runs at once on this host."""
+    audit_log: str = ""
+    """File for the JSON-lines audit log of sessions; empty: none."""
     max_pending_input: int = 1 << 20
     """Keystrokes buffered for a session whose process does not read them, before
     further input is refused with an error."""
@@ -68,7 +78,24 @@ class FrontendConfig:
     dns_nameserver: str = ""
     """`address:port` of the DNS server to ask; empty means the system's."""
     token: str = ""
-    """Login token for the dev sign-in; empty means a random one, printed at start."""
+    """Dev sign-in token. Empty: a random one, printed at start, when no other sign-in
+    method is configured; none otherwise."""
+    users_file: str = ""
+    """JSON users file (argon2id hashes) for password sign-in."""
+    tokens_file: str = ""
+    """JSON file of admin-issued bearer tokens."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of reverse proxies whose X-Forwarded-* headers are believed
+    (single sign-on through X-Forwarded-User / X-Forwarded-Groups, client address)."""
+    proxy_user_header: str = "X-Forwarded-User"
+    proxy_groups_header: str = "X-Forwarded-Groups"
+    login_ttl: float = 12 * 3600.0
+    """Seconds a sign-in lasts."""
+    policy_file: str = ""
+    """TOML policy: who may open or watch which containers. Required with accounts;
+    without accounts (dev token only) everyone signed in may do everything."""
+    audit_log: str = ""
+    """File for the JSON-lines audit log of sign-ins and denials; empty: none."""
     cookie_secret: str = ""
     """Key that signs login cookies; front ends behind one balancer share it.
     Empty means a random key (cookies then last as long as the process)."""

@@ -9,7 +9,8 @@
     ├── StartFailed            start_failed       Docker could not start the exec (bad user, ...)
     ├── Forbidden              forbidden          the person may not do this
     ├── Conflict               conflict           the request clashes with the current state
-    └── Unavailable            unavailable        a worker or a Docker daemon cannot be reached
+    ├── Unavailable            unavailable        a worker or a Docker daemon cannot be reached
+    └── LimitReached           limit_reached      too many sessions for a person or a host
 
 Raise these; never return error strings. Both processes map an error to a wire
 message with `code` and `str(error)`, so messages must be fit for a person to read.
@@ -34,6 +35,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
     VERSION_MISMATCH = "version_mismatch"
+    LIMIT_REACHED = "limit_reached"
     INTERNAL = "internal"
 
 
@@ -83,6 +85,10 @@ class VersionMismatch(DtermError):
     code = ErrorCode.VERSION_MISMATCH
 
 
+class LimitReached(DtermError):
+    code = ErrorCode.LIMIT_REACHED
+
+
 _BY_CODE: dict[str, type[DtermError]] = {
     cls.code.value: cls
     for cls in (
@@ -97,6 +103,7 @@ _BY_CODE: dict[str, type[DtermError]] = {
         Conflict,
         Unavailable,
         VersionMismatch,
+        LimitReached,
     )
 }
 

@@ -174,6 +174,7 @@ class OpenSession:
     session: str
     attachment: str
     person: str
+    address: str
     container: str
     cmd: list[str] | None
     user: str | None
@@ -197,6 +198,7 @@ class AttachSession:
     session: str
     attachment: str
     person: str
+    address: str
     offset: int
     mode: Mode
     token: str

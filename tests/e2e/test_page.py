@@ -75,3 +75,52 @@ def test_new_container_appears_without_reload(
     fresh.kill()
     expect(button).to_be_disabled(timeout=5_000)
     page.screenshot(path=str(artifacts(request) / "live-list.png"))
+
+
+def test_password_sign_in_page(
+    page: Page, worker: Any, busybox: Any, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """With a users file, the page asks for name and password, then lists containers."""
+    import subprocess
+    import sys
+
+    from tests.support.processes import REPO, start_frontend
+
+    users, policy = tmp_path / "users.json", tmp_path / "policy.toml"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "frontend_server.accounts_cli",
+            "--users-file",
+            str(users),
+            "users",
+            "add",
+            "alice",
+            "--password-stdin",
+        ],
+        input="s3cret-pass\n",
+        text=True,
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
+    policy.write_text('[[roles]]\nusers = ["alice"]\n  [[roles.rules]]\n  access = "rw"\n')
+    frontend = start_frontend(
+        [worker.match["endpoint"]], "--users-file", str(users), "--policy", str(policy)
+    )
+    try:
+        page.goto(frontend.match["url"])
+        page.fill("input[name=user]", "alice")
+        page.fill("input[name=password]", "wrong-pass")
+        page.click("form.sign-in button")
+        expect(page.locator("form.sign-in [role=alert]")).to_have_text("Wrong name or password.")
+        page.fill("input[name=password]", "s3cret-pass")
+        page.screenshot(path=str(artifacts(request) / "sign-in.png"))
+        page.click("form.sign-in button")
+        expect(page.locator(f'button[data-container="{busybox.name}"]')).to_be_visible(
+            timeout=15_000
+        )
+        expect(page.locator("button.sign-out")).to_have_text("sign out alice")
+    finally:
+        frontend.stop()

@@ -16,13 +16,13 @@ from tests.support.terminal_client import Stack
 class EventStream:
     """Collects (arrival time, event name, data) while the stream is open."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, headers: dict[str, str] | None = None) -> None:
         self.events: list[tuple[float, str, Any]] = []
         self._buffer = b""
         self._changed = asyncio.Event()
         request = HTTPRequest(
             stack.base + "/api/events",
-            headers={"Authorization": f"Bearer {stack.token}"},
+            headers=headers or {"Authorization": f"Bearer {stack.token}"},
             streaming_callback=self._on_chunk,
             request_timeout=3600,
         )

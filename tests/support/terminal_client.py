@@ -25,7 +25,7 @@ class Stack:
     def __init__(self, url: str, host: str = "") -> None:
         parts = urlsplit(url)
         self.base = f"{parts.scheme}://{parts.netloc}"
-        self.token = parse_qs(parts.query)["token"][0]
+        self.token = parse_qs(parts.query).get("token", [""])[0]
         self.host = host
 
     def ws_url(self) -> str:

@@ -53,9 +53,9 @@ EXAMPLES: list[Message] = [
     ContainerChanged(9, "abc", None),
     ListSessions("r2", "alice"),
     SessionsListed("r2", [SessionInfo("s@h", "web", ["sh"], "alice", 1700000000, True, 2)]),
-    OpenSession("s1@h", "a1", "alice", "web", None, None, 80, 24),
-    OpenSession("s1@h", "a1", "alice", "web", ["top", "-b"], "root", 200, 50),
-    AttachSession("s1@h", "a2", "bob", 1024, Mode.RO, "watch-token"),
+    OpenSession("s1@h", "a1", "alice", "10.0.0.7", "web", None, None, 80, 24),
+    OpenSession("s1@h", "a1", "alice", "::1", "web", ["top", "-b"], "root", 200, 50),
+    AttachSession("s1@h", "a2", "bob", "10.0.0.8", 1024, Mode.RO, "watch-token"),
     SessionOpened("a1", "s1@h", "web", Mode.RW, 262144, 0, 0, 80, 24, "watch-token"),
     Input("a1", b"ls\r"),
     Output("a1", 1234, b"\xff\xfe not utf-8 \xe2\x82"),
@@ -109,13 +109,13 @@ REJECTED = [
     pytest.param([], id="no-frames"),
     pytest.param([header("resize", "s", 0, 24)], id="zero-cols"),
     pytest.param([header("resize", "s", 80, 100000)], id="huge-rows"),
-    pytest.param([header("open", "s", "a", "p", "c", [], None, 80, 24)], id="empty-cmd"),
-    pytest.param([header("open", "s", "a", "p", "", None, None, 80, 24)], id="empty-container"),
+    pytest.param([header("open", "s", "a", "p", "", "c", [], None, 80, 24)], id="empty-cmd"),
+    pytest.param([header("open", "s", "a", "p", "", "", None, None, 80, 24)], id="empty-container"),
     pytest.param(
-        [header("open", "s", "a", "p", "c", ["ls", 3], None, 80, 24)], id="non-string-arg"
+        [header("open", "s", "a", "p", "", "c", ["ls", 3], None, 80, 24)], id="non-string-arg"
     ),
     pytest.param([header("exited", "s", 0, "vanished", "")], id="unknown-reason"),
-    pytest.param([header("attach", "s", "a", "p", 0, "admin", "")], id="unknown-mode"),
+    pytest.param([header("attach", "s", "a", "p", "", 0, "admin", "")], id="unknown-mode"),
     pytest.param(
         [header("sessions-listed", "r", [["s", "c", ["sh"], "p", 1, 1, 0]])], id="int-for-bool"
     ),

@@ -5,6 +5,7 @@ import { Unicode11Addon } from '/vendor/addon-unicode11/lib/addon-unicode11.mjs'
 import { WebLinksAddon } from '/vendor/addon-web-links/lib/addon-web-links.mjs';
 import { TerminalSession } from '/static/terminal-session.js';
 import { ContainerList } from '/static/container-list.js';
+import { signInForm, signOutButton, whoAmI } from '/static/sign-in.js';
 
 const $ = (selector) => document.querySelector(selector);
 const tabs = [];
@@ -151,10 +152,21 @@ window.dterm = {
   drop() { if (active) active.session.drop(); },
 };
 
-const list = new ContainerList($('#containers'), {
-  onOpen: (host, container) => openTab({ host, container }, `${container}@${host}`),
-  onStatus: (text) => { $('#status').textContent = text; },
-});
-list.start().then(offerReattach).catch((err) => { $('#status').textContent = `cannot list containers: ${err}`; });
-route();
-window.addEventListener('hashchange', route);
+async function main() {
+  let auth = await whoAmI();
+  if (!auth.user) {
+    await signInForm($('#containers'), auth);
+    auth = await whoAmI();
+  }
+  $('header').append(signOutButton(auth));
+  const list = new ContainerList($('#containers'), {
+    onOpen: (host, container) => openTab({ host, container }, `${container}@${host}`),
+    onStatus: (text) => { $('#status').textContent = text; },
+  });
+  await list.start();
+  await offerReattach();
+  route();
+  window.addEventListener('hashchange', route);
+}
+
+main().catch((err) => { $('#status').textContent = `cannot start: ${err}`; });

@@ -1,0 +1,102 @@
+"""Manage users and bearer tokens: python -m frontend_server.accounts_cli --help.
+
+    users add NAME [--groups a,b]     (asks for the password, or --password-stdin)
+    users passwd NAME                 users remove NAME          users list
+    tokens issue USER [--groups a,b] [--days N]
+    tokens revoke ID                  tokens list
+
+A running front end picks the changes up by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from frontend_server.accounts import AccountsError, Tokens, Users
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise AccountsError("the passwords differ")
+    if len(password) < 8:
+        raise AccountsError("use at least 8 characters")
+    return password
+
+
+def _groups(text: str | None) -> list[str] | None:
+    return None if text is None else [g for g in text.split(",") if g]
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="dterm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    main.add_argument("--users-file", default="users.json")
+    main.add_argument("--tokens-file", default="tokens.json")
+    kinds = main.add_subparsers(dest="kind", required=True)
+    users = kinds.add_parser("users", help="people who sign in with a password")
+    users_do = users.add_subparsers(dest="action", required=True)
+    for action in ("add", "passwd"):
+        sub = users_do.add_parser(action)
+        sub.add_argument("name")
+        sub.add_argument("--groups", help="comma-separated groups")
+        sub.add_argument("--password-stdin", action="store_true")
+    users_do.add_parser("remove").add_argument("name")
+    users_do.add_parser("list")
+    tokens = kinds.add_parser("tokens", help="bearer tokens for scripts")
+    tokens_do = tokens.add_subparsers(dest="action", required=True)
+    issue = tokens_do.add_parser("issue")
+    issue.add_argument("user")
+    issue.add_argument("--groups", default="")
+    issue.add_argument("--days", type=float, help="expires after this many days")
+    tokens_do.add_parser("revoke").add_argument("id")
+    tokens_do.add_parser("list")
+    return main
+
+
+def run(args: argparse.Namespace) -> None:
+    users, tokens = Users(args.users_file), Tokens(args.tokens_file)
+    match args.kind, args.action:
+        case "users", "add" | "passwd":
+            users.set(args.name, _password(args.password_stdin), _groups(args.groups))
+            print(f"{args.name}: password set")
+        case "users", "remove":
+            users.remove(args.name)
+            print(f"{args.name}: removed")
+        case "users", "list":
+            for account in users.list():
+                print(account.name, ",".join(sorted(account.groups)))
+        case "tokens", "issue":
+            token = tokens.issue(args.user, _groups(args.groups) or [], args.days)
+            print(token)
+        case "tokens", "revoke":
+            tokens.revoke(args.id)
+            print(f"{args.id}: revoked")
+        case "tokens", "list":
+            for token_id, entry in sorted(tokens.list().items()):
+                print(
+                    token_id,
+                    entry["user"],
+                    ",".join(entry["groups"]),
+                    f"expires={entry['expires'] or 'never'}",
+                )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        run(args)
+    except AccountsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Services: what every handler of a front end shares, made once in __main__."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from frontend_server.auth import Authenticator
+from frontend_server.guard import Guard
+from frontend_server.pool import WorkerPool
+from frontend_server.throttle import LoginThrottle
+from shared.audit import AuditLog
+from shared.config import FrontendConfig
+
+
+@dataclass
+class Services:
+    config: FrontendConfig
+    pool: WorkerPool
+    auth: Authenticator
+    guard: Guard
+    audit: AuditLog
+    throttle: LoginThrottle
+    web_root: Path

@@ -1,0 +1,99 @@
+"""Guard: the policy applied to real containers, with every denial audited.
+
+It finds the container a request names (by name, full id or a unique id prefix,
+so a container is judged the same whichever way it is named), decides with the
+policy, and answers `not_found` for containers the person may not even see, so
+their existence does not leak. Pure decisions over the pool's container mirrors.
+"""
+
+from __future__ import annotations
+
+from frontend_server.policy import Access, Person, Policy, Target
+from frontend_server.workers import WorkerLink
+from shared.audit import AuditLog
+from shared.errors import Forbidden, NotFound
+from shared.protocol import ContainerInfo
+
+MIN_ID_PREFIX = 4
+
+
+def find_container(link: WorkerLink, reference: str) -> ContainerInfo | None:
+    for info in link.containers.values():
+        if reference in (info.name, info.id):
+            return info
+    if len(reference) >= MIN_ID_PREFIX:
+        matches = [i for i in link.containers.values() if i.id.startswith(reference)]
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+class Guard:
+    def __init__(self, policy: Policy, audit: AuditLog) -> None:
+        self.policy = policy
+        self.audit = audit
+
+    def access(self, person: Person, host: str, info: ContainerInfo) -> Access:
+        return self.policy.access(person, Target(host, info.name, info.labels))
+
+    def visible(self, person: Person, host: str, info: ContainerInfo) -> bool:
+        return self.access(person, host, info) >= Access.RO
+
+    def _seen(self, person: Person, link: WorkerLink, reference: str) -> ContainerInfo:
+        info = find_container(link, reference)
+        if info is None or not self.visible(person, link.host or "", info):
+            raise NotFound(f"no container {reference!r} on host {link.host}")
+        return info
+
+    def for_open(
+        self,
+        person: Person,
+        link: WorkerLink,
+        reference: str,
+        cmd: list[str] | None,
+        user: str | None,
+        address: str,
+    ) -> ContainerInfo:
+        """The container to open a session in, if the policy allows this command there."""
+        info = self._seen(person, link, reference)
+        target = Target(link.host or "", info.name, info.labels)
+        if not self.policy.may_open(person, target, cmd, user):
+            self.deny(person, address, "open", link.host or "", info.name, cmd=cmd, run_as=user)
+            what = " ".join(cmd) if cmd else "a shell"
+            raise Forbidden(
+                f"the policy does not let {person.name} run {what} in {info.name}"
+                + (f" as {user}" if user else "")
+            )
+        return info
+
+    def for_join(
+        self, person: Person, link: WorkerLink, container: str, mode: str, address: str
+    ) -> None:
+        """May this person resume (rw) or watch (ro) a session in this container?"""
+        info = self._seen(person, link, container)
+        needed = Access.RW if mode == "rw" else Access.RO
+        if self.access(person, link.host or "", info) < needed:
+            self.deny(person, address, f"attach-{mode}", link.host or "", info.name)
+            raise Forbidden(
+                f"the policy does not let {person.name} "
+                f"{'use' if mode == 'rw' else 'watch'} sessions in {info.name}"
+            )
+
+    def deny(
+        self,
+        person: Person,
+        address: str,
+        action: str,
+        host: str,
+        container: str,
+        **details: object,
+    ) -> None:
+        self.audit.record(
+            "denied",
+            user=person.name,
+            address=address,
+            action=action,
+            host=host,
+            container=container,
+            **details,
+        )

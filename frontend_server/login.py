@@ -1,0 +1,78 @@
+"""Signing in and out with a password, and what the page needs to know about it.
+
+POST /login takes {"user", "password"} (JSON or a form) and needs the _xsrf token
+like every state-changing request; failures are counted per address and per name,
+and past a few free failures each further attempt must wait twice as long as the last
+(429 with Retry-After), which slows brute force to a crawl without locking anyone
+out for good. Every attempt is audited.
+"""
+
+from __future__ import annotations
+
+import json
+
+from frontend_server.api import BaseHandler
+
+
+class AuthInfoHandler(BaseHandler):
+    """GET /api/auth: who is signed in and how one signs in here."""
+
+    public = True
+
+    def get(self) -> None:
+        person = self.person
+        self.write_json(
+            {
+                "user": person.name if person else None,
+                "groups": sorted(person.groups) if person else [],
+                "methods": self.auth.methods,
+                "xsrf": self.xsrf_token.decode(),
+            }
+        )
+
+
+class LoginHandler(BaseHandler):
+    public = True
+
+    async def post(self) -> None:
+        name, password = self._credentials()
+        address = self.client_address
+        keys = [f"address:{address}", f"user:{name}"]
+        wait = self.throttle.wait(keys)
+        if wait > 0:
+            self.set_header("Retry-After", str(int(wait) + 1))
+            self.audit.record("sign-in", user=name, address=address, ok=False, reason="throttled")
+            self.write_json({"error": "too_many_attempts", "retry_after": round(wait, 1)}, 429)
+            return
+        person = await self.auth.check_password(name, password) if name and password else None
+        if person is None:
+            self.throttle.failed(keys)
+            self.audit.record("sign-in", user=name, address=address, ok=False, method="password")
+            self.write_json({"error": "bad_credentials", "message": "wrong name or password"}, 401)
+            return
+        self.throttle.succeeded(keys)
+        self.auth.sign_in(self, person)
+        self.audit.record("sign-in", user=name, address=address, ok=True, method="password")
+        self.write_json({"user": person.name})
+
+    def _credentials(self) -> tuple[str, str]:
+        if self.request.headers.get("Content-Type", "").startswith("application/json"):
+            try:
+                body = json.loads(self.request.body)
+                return str(body.get("user", ""))[:256], str(body.get("password", ""))[:1024]
+            except (ValueError, AttributeError):
+                return "", ""
+        return self.get_body_argument("user", "")[:256], self.get_body_argument("password", "")[
+            :1024
+        ]
+
+
+class LogoutHandler(BaseHandler):
+    public = True
+
+    def post(self) -> None:
+        person = self.person
+        self.auth.sign_out(self)
+        if person is not None:
+            self.audit.record("sign-out", user=person.name, address=self.client_address)
+        self.write_json({"user": None})

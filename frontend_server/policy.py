@@ -1,0 +1,188 @@
+"""Who may do what: roles that bind people and groups to rules about containers.
+
+Deny by default: a person may do only what some rule of one of their roles grants.
+A rule names hosts (globs), containers (name globs and a label selector whose
+values are globs; all must match), the commands it allows (globs over the whole
+command line; the default shell counts as `sh`), the in-container users it allows
+(`default` for the image's own user) and its access: `rw` (open sessions, watch)
+or `ro` (watch only). A container is listed to a person when any rule grants any
+access to it. The policy file is TOML; see deploy/policy.example.toml.
+
+Pure: no I/O beyond reading the file in `load`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from shared.errors import DtermError
+
+DEFAULT_SHELL = "sh"  # what a rule's command globs are matched against for `cmd: null`
+DEFAULT_USER = "default"  # what run_as globs are matched against for `user: null`
+
+
+class PolicyError(DtermError):
+    """The policy file cannot be used; the message says where and why."""
+
+
+class Access(IntEnum):
+    NONE = 0
+    RO = 1
+    RW = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    name: str
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A container as the policy sees it."""
+
+    host: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    hosts: tuple[str, ...] = ("*",)
+    containers: tuple[str, ...] = ("*",)
+    labels: tuple[tuple[str, str], ...] = ()
+    commands: tuple[str, ...] = ("*",)
+    run_as: tuple[str, ...] = ("*",)
+    access: Access = Access.RW
+
+    def covers(self, target: Target) -> bool:
+        return (
+            any(fnmatchcase(target.host, g) for g in self.hosts)
+            and any(fnmatchcase(target.name, g) for g in self.containers)
+            and all(
+                key in target.labels and fnmatchcase(target.labels[key], value)
+                for key, value in self.labels
+            )
+        )
+
+    def allows_command(self, cmd: list[str] | None, user: str | None) -> bool:
+        line = " ".join(cmd) if cmd is not None else DEFAULT_SHELL
+        return any(fnmatchcase(line, g) for g in self.commands) and any(
+            fnmatchcase(user or DEFAULT_USER, g) for g in self.run_as
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    name: str
+    users: frozenset[str]
+    groups: frozenset[str]
+    rules: tuple[Rule, ...]
+
+    def binds(self, person: Person) -> bool:
+        return person.name in self.users or "*" in self.users or bool(person.groups & self.groups)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    roles: tuple[Role, ...]
+
+    @classmethod
+    def allow_all(cls) -> Policy:
+        """The single-user dev mode: whoever signed in may do everything."""
+        return cls((Role("everyone", frozenset({"*"}), frozenset(), (Rule(),)),))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise PolicyError(f"policy file {path}: {exc}") from None
+        return cls.parse(data, str(path))
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], where: str = "policy") -> Policy:
+        roles = data.get("roles")
+        if not isinstance(roles, list) or not roles:
+            raise PolicyError(f"{where}: needs at least one [[roles]] table")
+        return cls(tuple(_role(r, f"{where}: roles[{i}]") for i, r in enumerate(roles)))
+
+    def _rules(self, person: Person, target: Target) -> list[Rule]:
+        return [
+            rule
+            for role in self.roles
+            if role.binds(person)
+            for rule in role.rules
+            if rule.covers(target)
+        ]
+
+    def access(self, person: Person, target: Target) -> Access:
+        """The most any rule grants this person on this container."""
+        return max((r.access for r in self._rules(person, target)), default=Access.NONE)
+
+    def may_open(
+        self, person: Person, target: Target, cmd: list[str] | None, user: str | None
+    ) -> bool:
+        return any(
+            rule.access is Access.RW and rule.allows_command(cmd, user)
+            for rule in self._rules(person, target)
+        )
+
+
+def _strings(value: Any, where: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(f"{where}: expected a string or a list of strings")
+    return tuple(value)
+
+
+RULE_KEYS = {"hosts", "containers", "labels", "commands", "run_as", "access"}
+
+
+def _rule(data: Any, where: str) -> Rule:
+    if not isinstance(data, dict):
+        raise PolicyError(f"{where}: a rule is a table")
+    unknown = set(data) - RULE_KEYS
+    if unknown:
+        raise PolicyError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(RULE_KEYS)}")
+    labels = data.get("labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise PolicyError(f"{where}.labels: expected a table of strings")
+    access = data.get("access", "rw")
+    if access not in ("rw", "ro"):
+        raise PolicyError(f'{where}.access: expected "rw" or "ro", got {access!r}')
+    return Rule(
+        hosts=_strings(data.get("hosts"), f"{where}.hosts", ("*",)),
+        containers=_strings(data.get("containers"), f"{where}.containers", ("*",)),
+        labels=tuple(sorted(labels.items())),
+        commands=_strings(data.get("commands"), f"{where}.commands", ("*",)),
+        run_as=_strings(data.get("run_as"), f"{where}.run_as", ("*",)),
+        access=Access.RW if access == "rw" else Access.RO,
+    )
+
+
+def _role(data: Any, where: str) -> Role:
+    if not isinstance(data, dict):
+        raise PolicyError(f"{where}: a role is a table")
+    users = _strings(data.get("users"), f"{where}.users", ())
+    groups = _strings(data.get("groups"), f"{where}.groups", ())
+    if not users and not groups:
+        raise PolicyError(f"{where}: a role needs users or groups")
+    rules = data.get("rules")
+    if not isinstance(rules, list) or not rules:
+        raise PolicyError(f"{where}: needs at least one [[roles.rules]] table")
+    return Role(
+        name=str(data.get("name", where)),
+        users=frozenset(users),
+        groups=frozenset(groups),
+        rules=tuple(_rule(r, f"{where}.rules[{i}]") for i, r in enumerate(rules)),
+    )

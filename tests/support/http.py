@@ -1,0 +1,69 @@
+"""Plain HTTP requests for tests, with sign-in helpers (cookie, XSRF token)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.support.terminal_client import Stack
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def cookies(self) -> dict[str, str]:
+        found = {}
+        for header in self.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            found[name] = rest.split(";", 1)[0]
+        return found
+
+
+def call(
+    stack: Stack,
+    path: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+    source: str = "",
+) -> Reply:
+    """One request that does not follow redirects; `source` picks the local address."""
+    parts = urlsplit(stack.base)
+    conn = http.client.HTTPConnection(
+        parts.hostname or "",
+        parts.port,
+        timeout=10,
+        source_address=(source, 0) if source else None,
+    )
+    payload = json.dumps(body).encode() if body is not None else None
+    all_headers = {**({"Content-Type": "application/json"} if payload else {}), **(headers or {})}
+    conn.request(method, path, body=payload, headers=all_headers)
+    response = conn.getresponse()
+    reply = Reply(response.status, response.headers, response.read())
+    conn.close()
+    return reply
+
+
+def xsrf(stack: Stack) -> dict[str, str]:
+    """Headers that pass the XSRF check: the _xsrf cookie and its token."""
+    info = call(stack, "/api/auth")
+    token = info.cookies()["_xsrf"]
+    return {"Cookie": f"_xsrf={token}", "X-XSRFToken": token}
+
+
+def sign_in(stack: Stack, user: str, password: str, source: str = "") -> Reply:
+    body = {"user": user, "password": password}
+    return call(stack, "/login", "POST", xsrf(stack), body, source=source)
+
+
+def cookie_of(reply: Reply) -> str:
+    return f"dterm_login={reply.cookies()['dterm_login']}"

@@ -1,0 +1,69 @@
+"""Users (argon2id), bearer tokens, and the sign-in throttle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from frontend_server.accounts import AccountsError, Tokens, Users
+from frontend_server.throttle import FREE_FAILURES, LoginThrottle
+
+
+def test_password_round_trip_and_argon2id(tmp_path: Path) -> None:
+    users = Users(tmp_path / "users.json")
+    users.set("alice", "correct horse", ["ops"])
+    stored = json.loads((tmp_path / "users.json").read_text())["users"]["alice"]
+    assert stored["hash"].startswith("$argon2id$") and "correct horse" not in stored["hash"]
+    assert (tmp_path / "users.json").stat().st_mode & 0o077 == 0
+    account = users.check_password("alice", "correct horse")
+    assert account is not None and account.groups == {"ops"}
+    assert users.check_password("alice", "wrong") is None
+    assert users.check_password("nobody", "correct horse") is None
+
+
+def test_changes_on_disk_are_seen_without_restart(tmp_path: Path) -> None:
+    reader, writer = Users(tmp_path / "u.json"), Users(tmp_path / "u.json")
+    assert reader.check_password("bob", "pw123456") is None
+    writer.set("bob", "pw123456")
+    assert reader.check_password("bob", "pw123456") is not None
+    writer.remove("bob")
+    assert reader.check_password("bob", "pw123456") is None
+
+
+def test_bad_names_and_missing_users(tmp_path: Path) -> None:
+    users = Users(tmp_path / "u.json")
+    with pytest.raises(AccountsError):
+        users.set("../etc", "pw123456")
+    with pytest.raises(AccountsError):
+        users.remove("ghost")
+
+
+def test_tokens_issue_check_revoke_expire(tmp_path: Path) -> None:
+    tokens = Tokens(tmp_path / "t.json")
+    token = tokens.issue("ci-bot", ["ops"], days=None)
+    account = tokens.check(token)
+    assert account is not None and account.name == "ci-bot" and account.groups == {"ops"}
+    assert token.split("_")[2] not in (tmp_path / "t.json").read_text()
+    assert tokens.check(token[:-1] + ("a" if token[-1] != "a" else "b")) is None
+    assert tokens.check("dterm_nope_nope") is None and tokens.check("garbage") is None
+    tokens.revoke(token.split("_")[1])
+    assert tokens.check(token) is None
+    expired = tokens.issue("old", [], days=-1)
+    assert tokens.check(expired) is None
+
+
+def test_throttle_doubles_the_wait_after_free_failures() -> None:
+    throttle = LoginThrottle()
+    keys = ["address:1.2.3.4", "user:alice"]
+    for _ in range(FREE_FAILURES - 1):
+        throttle.failed(keys, now=100.0)
+    assert throttle.wait(keys, now=100.0) == 0
+    throttle.failed(keys, now=100.0)
+    assert throttle.wait(keys, now=100.0) == 1.0
+    throttle.failed(keys, now=100.0)
+    assert throttle.wait(keys, now=100.5) == 1.5
+    assert throttle.wait(["user:alice"], now=2000.0) == 0  # forgotten after a while
+    throttle.succeeded(keys)
+    assert throttle.wait(keys, now=100.0) == 0

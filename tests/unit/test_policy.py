@@ -1,0 +1,104 @@
+"""The policy: each kind of rule allows and denies exactly as written; deny by default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from frontend_server.policy import Access, Person, Policy, PolicyError, Target
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.toml"
+alice = Person("alice")
+carol_ops = Person("carol", frozenset({"ops"}))
+dave_audit = Person("dave", frozenset({"audit"}))
+eve = Person("eve")
+payments = {"team": "payments"}
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return Policy.load(EXAMPLE)
+
+
+def test_deny_by_default(policy: Policy) -> None:
+    """Someone no role names gets nothing anywhere."""
+    assert policy.access(eve, Target("staging-1", "api", payments)) is Access.NONE
+    assert not policy.may_open(eve, Target("staging-1", "api", payments), None, None)
+
+
+def test_host_glob(policy: Policy) -> None:
+    assert policy.access(alice, Target("staging-7", "api", payments)) is Access.RW
+    assert policy.access(alice, Target("dev-1", "api", payments)) is Access.NONE
+
+
+def test_label_selector(policy: Policy) -> None:
+    """All labels of the selector must match; other labels do not matter."""
+    assert policy.access(alice, Target("staging-1", "x", {**payments, "tier": "web"})) is Access.RW
+    assert policy.access(alice, Target("staging-1", "x", {"team": "search"})) is Access.NONE
+    assert policy.access(alice, Target("staging-1", "x", {})) is Access.NONE
+
+
+def test_name_glob() -> None:
+    rules = Policy.parse({"roles": [{"users": ["alice"], "rules": [{"containers": ["web-*"]}]}]})
+    assert rules.access(alice, Target("h", "web-1")) is Access.RW
+    assert rules.access(alice, Target("h", "db-1")) is Access.NONE
+
+
+def test_command_list(policy: Policy) -> None:
+    """Listed commands only; the default shell counts as `sh`; globs cover arguments."""
+    staging = Target("staging-1", "api", payments)
+    assert policy.may_open(alice, staging, None, None)
+    assert policy.may_open(alice, staging, ["bash"], "app")
+    assert policy.may_open(alice, staging, ["psql", "-U", "reports"], None)
+    assert not policy.may_open(alice, staging, ["rm", "-rf", "/"], None)
+    assert not policy.may_open(alice, staging, ["bash", "-c", "rm -rf /"], None)
+
+
+def test_run_as_users(policy: Policy) -> None:
+    staging = Target("staging-1", "api", payments)
+    assert policy.may_open(alice, staging, ["sh"], "app")
+    assert not policy.may_open(alice, staging, ["sh"], "root")
+
+
+def test_read_only(policy: Policy) -> None:
+    """A read-only rule lists and lets watch, never open."""
+    prod = Target("prod-3", "api", payments)
+    assert policy.access(alice, prod) is Access.RO
+    assert not policy.may_open(alice, prod, None, None)
+    assert policy.access(dave_audit, Target("any", "thing")) is Access.RO
+    assert not policy.may_open(dave_audit, Target("any", "thing"), None, None)
+
+
+def test_groups_bind_roles(policy: Policy) -> None:
+    assert policy.may_open(carol_ops, Target("prod-1", "db", {}), ["rm", "x"], "root")
+
+
+def test_best_rule_wins(policy: Policy) -> None:
+    """Access is the most any rule grants (rules never take access away)."""
+    both = Person("bob", frozenset({"audit"}))
+    assert policy.access(both, Target("staging-1", "api", payments)) is Access.RW
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ({}, "at least one"),
+        ({"roles": [{"rules": [{}]}]}, "users or groups"),
+        ({"roles": [{"users": ["a"]}]}, "rules"),
+        ({"roles": [{"users": ["a"], "rules": [{"acess": "ro"}]}]}, "unknown keys"),
+        ({"roles": [{"users": ["a"], "rules": [{"access": "admin"}]}]}, "access"),
+        ({"roles": [{"users": ["a"], "rules": [{"hosts": 3}]}]}, "hosts"),
+        ({"roles": [{"users": ["a"], "rules": [{"labels": {"a": 1}}]}]}, "labels"),
+    ],
+)
+def test_bad_policies_say_what_is_wrong(data: dict[str, object], says: str) -> None:
+    with pytest.raises(PolicyError, match=says):
+        Policy.parse(data)
+
+
+def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+    broken = tmp_path / "p.toml"
+    broken.write_text("[[roles]\nname = 'x'")
+    with pytest.raises(PolicyError, match="line 1"):
+        Policy.load(broken)

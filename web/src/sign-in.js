@@ -1,0 +1,62 @@
+// Who is signed in, the sign-in form when nobody is, and signing out.
+// POSTs carry the XSRF token the server hands out in /api/auth.
+
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+};
+
+export async function whoAmI() {
+  const response = await fetch('/api/auth');
+  return response.json();
+}
+
+async function post(path, xsrf, body) {
+  return fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-XSRFToken': xsrf },
+    body: JSON.stringify(body),
+  });
+}
+
+// Shows the way to sign in that this server offers; resolves when signed in.
+export function signInForm(container, auth) {
+  if (!auth.methods.includes('password')) {
+    const how = auth.methods.includes('token')
+      ? 'Open the URL the server printed (it carries ?token=…).'
+      : 'Sign in through your organisation\'s login page.';
+    container.replaceChildren(el('p', { className: 'hint', textContent: `Not signed in. ${how}` }));
+    return new Promise(() => {});
+  }
+  const user = el('input', { name: 'user', autocomplete: 'username', required: true });
+  const password = el('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const message = el('p', { className: 'hint', role: 'alert' });
+  const form = el('form', { className: 'sign-in' },
+    el('h2', { textContent: 'Sign in' }),
+    el('label', {}, 'Name ', user), el('label', {}, 'Password ', password),
+    el('button', { type: 'submit', textContent: 'Sign in' }), message);
+  container.replaceChildren(form);
+  user.focus();
+  return new Promise((resolve) => {
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const response = await post('/login', auth.xsrf, { user: user.value, password: password.value });
+      if (response.ok) { resolve(await response.json()); return; }
+      const body = await response.json().catch(() => ({}));
+      message.textContent = response.status === 429
+        ? `Too many attempts: wait ${Math.ceil(body.retry_after)} s.`
+        : 'Wrong name or password.';
+      password.value = '';
+    });
+  });
+}
+
+export function signOutButton(auth) {
+  const button = el('button', { className: 'sign-out', textContent: `sign out ${auth.user}` });
+  button.addEventListener('click', async () => {
+    await post('/logout', auth.xsrf, {});
+    location.reload();
+  });
+  return button;
+}
