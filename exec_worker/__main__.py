@@ -50,6 +50,7 @@ def parse_config(argv: list[str]) -> tuple[WorkerConfig, str]:
     parser.add_argument(
         "--max-sessions-per-person", type=int, default=defaults.max_sessions_per_person
     )
+    parser.add_argument("--max-upload-bytes", type=int, default=defaults.max_upload_bytes)
     parser.add_argument("--audit-log", default=os.environ.get("DTERM_AUDIT_LOG", ""))
     parser.add_argument(
         "--curve-secret-key",
@@ -79,6 +80,7 @@ def parse_config(argv: list[str]) -> tuple[WorkerConfig, str]:
         max_sessions=args.max_sessions,
         max_sessions_per_person=args.max_sessions_per_person,
         audit_log=args.audit_log,
+        max_upload_bytes=args.max_upload_bytes,
         curve_secret_key=args.curve_secret_key,
         curve_allow=args.curve_allow,
     )

@@ -33,6 +33,8 @@ def start_failure(
     if pid != 0 or exit_code not in (126, 127):
         return None
     text = said.decode("utf-8", "replace").strip() or f"exit code {exit_code}"
+    if "chdir to cwd" in text:
+        return StartFailed(f"the working directory does not exist in the container: {text}")
     if "executable file not found" in text or "no such file or directory" in text:
         if cmd is None:
             return CommandNotFound(f"the container has no shell (/bin/sh): {text}")

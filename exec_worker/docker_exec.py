@@ -17,12 +17,12 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 import docker
@@ -47,6 +47,17 @@ class ExecState:
     exit_code: int | None
     pid: int
     container_id: str
+
+
+GO_MODE_DIR = 1 << 31  # os.ModeDir in the Go FileMode Docker reports
+
+
+@dataclass(frozen=True, slots=True)
+class PathStat:
+    name: str
+    size: int
+    is_dir: bool
+    link_target: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +149,12 @@ class DockerHost:
         return bool(state.get("Running")) and not state.get("Paused")
 
     async def create_exec(
-        self, container: str, cmd: list[str], user: str | None, detach_keys: str
+        self,
+        container: str,
+        cmd: list[str],
+        user: str | None,
+        workdir: str | None,
+        detach_keys: str,
     ) -> str:
         """Create a tty exec with every stream attached; returns its id."""
         created = await self._call(
@@ -151,9 +167,31 @@ class DockerHost:
             tty=True,
             environment={"TERM": "xterm-256color"},
             user=user or "",
+            workdir=workdir,
             detach_keys=detach_keys,
         )
         return str(created["Id"])
+
+    async def put_archive(self, container: str, directory: str, tar: IO[bytes]) -> None:
+        """Unpack a tar stream into a directory of the container."""
+        done = await self._call(self._api.put_archive, container, directory, tar)
+        if not done:
+            raise StartFailed(f"Docker did not unpack the upload into {directory}")
+
+    async def get_archive(self, container: str, path: str) -> tuple[Iterator[bytes], PathStat]:
+        """A tar stream of one path (read it off the loop) and what Docker says of it."""
+        stream, stat = await self._call(self._api.get_archive, container, path)
+        mode = int(stat.get("mode", 0))
+        return stream, PathStat(
+            name=str(stat.get("name", "")),
+            size=int(stat.get("size", 0)),
+            is_dir=bool(mode & GO_MODE_DIR),
+            link_target=str(stat.get("linkTarget", "")),
+        )
+
+    async def read_blocking(self, read: Callable[[], T]) -> T:
+        """Run a blocking read (of an archive stream) on the Docker threads."""
+        return await self._call(read)
 
     async def inspect_exec(self, exec_id: str) -> ExecState:
         raw = await self._call(self._api.exec_inspect, exec_id)

@@ -29,6 +29,7 @@ import zmq.asyncio
 
 from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
+from exec_worker.file_requests import FileRequests
 from exec_worker.host_rules import HostRules, own_container_id
 from exec_worker.sessions import Attachment, ExecSession
 from shared.audit import AuditLog
@@ -52,6 +53,11 @@ from shared.protocol import (
     DetachSession,
     ExitReason,
     Failed,
+    FileAbort,
+    FileAck,
+    FileData,
+    FileEnd,
+    GetFile,
     Hello,
     Input,
     ListContainers,
@@ -59,6 +65,7 @@ from shared.protocol import (
     Message,
     Mode,
     OpenSession,
+    PutFile,
     Resize,
     SessionsListed,
     Welcome,
@@ -107,6 +114,10 @@ class WorkerServer:
         self.rules = HostRules(config.deny_label, config.allow_label, own_container_id())
         self.audit = AuditLog(config.audit_log)
         self.containers = ContainerWatcher(docker, self.rules, self._broadcast)
+        self.files = FileRequests(
+            docker, config.max_upload_bytes, self._resolve, self._sessions, self.send,
+            self.audit, self._spawn, config.host_id,
+        )  # fmt: skip
 
     def bind(self) -> str:
         """Bind the ROUTER socket; returns the endpoint actually bound."""
@@ -228,6 +239,8 @@ class WorkerServer:
                 session = self._session_of(peer, aid)
                 session.require_owner(aid)
                 session.close(ExitReason.CLOSED)
+            case PutFile() | GetFile() | FileData() | FileEnd() | FileAck() | FileAbort():
+                self.files.handle(peer, message)
             case OpenSession():
                 self._open(peer, message)
             case AttachSession():
@@ -255,10 +268,11 @@ class WorkerServer:
             raise NotFound(f"no session for attachment {attachment_id}")
         return found[0]
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable, Coroutine
@@ -36,7 +37,7 @@ from exec_worker.docker_exec import DockerHost, ExecState, ExecStream
 from exec_worker.idle import IdleClock
 from exec_worker.ring import OutputRing
 from shared.config import WorkerConfig
-from shared.errors import Conflict, DtermError, Forbidden, ProtocolError, TooLarge
+from shared.errors import Conflict, DtermError, Forbidden, NotFound, ProtocolError, TooLarge
 from shared.protocol import (
     ContainerInfo,
     Detached,
@@ -153,7 +154,7 @@ class ExecSession:
         self.command = exec_command(request.cmd, request.cols, request.rows)
         self.size = (request.cols, request.rows)
         self._exec_id = await self._docker.create_exec(
-            container.id, self.command, request.user, self._config.detach_keys
+            container.id, self.command, request.user, request.workdir, self._config.detach_keys
         )
         stream = ExecStream(self._docker.read_buffer)
         self._transport = await self._docker.start_exec(
@@ -376,6 +377,15 @@ class ExecSession:
 
     def _expire_idle(self) -> None:
         self.close(ExitReason.IDLE, f"no keystrokes for {self._config.idle_timeout:g} s")
+
+    async def working_directory(self) -> str:
+        """Where the session's shell is now (inside the container)."""
+        if self._process is None:
+            raise NotFound("the shell's directory is unknown: this worker cannot see its process")
+        try:
+            return await asyncio.to_thread(os.readlink, f"/proc/{self._process.pid}/cwd")
+        except OSError:
+            raise NotFound("the session's shell has ended") from None
 
     # --- the end -------------------------------------------------------------------
 

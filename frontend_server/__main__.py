@@ -59,6 +59,7 @@ def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
         help="address or network of a reverse proxy whose X-Forwarded-* headers to believe",
     )
     parser.add_argument("--login-ttl", type=float, default=d.login_ttl)
+    parser.add_argument("--max-upload-bytes", type=int, default=d.max_upload_bytes)
     parser.add_argument("--policy", default=env("DTERM_POLICY", d.policy_file))
     parser.add_argument("--audit-log", default=env("DTERM_AUDIT_LOG", d.audit_log))
     parser.add_argument("--cookie-secret", default=env("DTERM_COOKIE_SECRET", d.cookie_secret))
@@ -95,6 +96,7 @@ def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
         tokens_file=args.tokens_file,
         trusted_proxies=tuple(args.trusted_proxy),
         login_ttl=args.login_ttl,
+        max_upload_bytes=args.max_upload_bytes,
         policy_file=args.policy,
         audit_log=args.audit_log,
         cookie_secret=args.cookie_secret or secrets.token_urlsafe(32),

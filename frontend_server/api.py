@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -123,9 +123,22 @@ class BaseHandler(RequestHandler):
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(body))
 
-    def prepare(self) -> None:
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors of the API are JSON too (a missing query argument, say)."""
+        if not self.request.path.startswith("/api/"):
+            super().write_error(status_code, **kwargs)
+            return
+        message = self._reason
+        exc_info = kwargs.get("exc_info")
+        if exc_info and hasattr(exc_info[1], "log_message") and exc_info[1].log_message:
+            message = exc_info[1].log_message % exc_info[1].args
+        self.finish(json.dumps({"error": "bad_request" if status_code == 400 else "internal",
+                                "message": message}))  # fmt: skip
+
+    def prepare(self) -> Awaitable[None] | None:
         if not self.public and self.request.path.startswith("/api/") and not self.person:
             self.write_json({"error": "unauthorized", "message": "sign in first"}, 401)
+        return None
 
 
 class PageHandler(BaseHandler):

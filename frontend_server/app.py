@@ -10,6 +10,7 @@ from tornado.web import Application, StaticFileHandler
 from frontend_server.api import ContainersHandler, HostsHandler, PageHandler, SessionsHandler
 from frontend_server.context import Services
 from frontend_server.events import EventsHandler
+from frontend_server.files import FilesHandler
 from frontend_server.login import AuthInfoHandler, LoginHandler, LogoutHandler
 from frontend_server.terminal_socket import TerminalSocket
 
@@ -33,6 +34,7 @@ def make_app(services: Services, cookie_secret: str) -> Application:
         (r"/api/containers", ContainersHandler, handlers),
         (r"/api/events", EventsHandler, handlers),
         (r"/api/sessions", SessionsHandler, handlers),
+        (r"/api/files", FilesHandler, handlers),
         (r"/ws/exec", TerminalSocket, handlers),
         (r"/static/(.*)", StaticFileHandler, {"path": str(root / "src")}),
         (r"/vendor/(.*)", StaticFileHandler, {"path": str(root / "node_modules" / "@xterm")}),

@@ -102,7 +102,7 @@ class SessionBridge:
         session = f"{secrets.token_urlsafe(18)}@{link.host}"
         message = OpenSession(
             session, self.attachment, self._person.name, self._address, container.id,
-            request.cmd, request.user, request.cols, request.rows,
+            request.cmd, request.user, request.workdir, request.cols, request.rows,
         )  # fmt: skip
         self._send_first(link, True, message)
         log.info("session %s: opening %s for %s", session, container.name, self._person.name)

@@ -26,6 +26,7 @@ class OpenRequest:
     container: str
     cmd: list[str] | None
     user: str | None
+    workdir: str | None
     cols: int
     rows: int
 
@@ -86,6 +87,14 @@ def _cmd(value: Any) -> list[str] | None:
     return list(value)
 
 
+def _workdir(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > MAX_ARG:
+        raise ProtocolError("workdir must be null or an absolute path")
+    return value
+
+
 def _size(body: dict[str, Any], default: tuple[int, int] | None = None) -> tuple[int, int]:
     cols, rows = default or (None, None)
     cols, rows = _int(body, "cols", cols), _int(body, "rows", rows)
@@ -100,6 +109,7 @@ def _open(body: dict[str, Any]) -> OpenRequest:
         container=_name(body, "container") or "",
         cmd=_cmd(body.get("cmd")),
         user=_name(body, "user", optional=True),
+        workdir=_workdir(body.get("workdir")),
         cols=cols,
         rows=rows,
     )

@@ -26,6 +26,7 @@ class AuthInfoHandler(BaseHandler):
                 "user": person.name if person else None,
                 "groups": sorted(person.groups) if person else [],
                 "methods": self.auth.methods,
+                "max_upload_bytes": self.services.config.max_upload_bytes,
                 "xsrf": self.xsrf_token.decode(),
             }
         )

@@ -42,6 +42,11 @@ from shared.protocol import (
     Detached,
     DetachSession,
     Failed,
+    FileAbort,
+    FileData,
+    FileEnd,
+    FileOpened,
+    FileStored,
     Hello,
     IdleWarning,
     ListContainers,
@@ -302,6 +307,8 @@ class WorkerLink:
             case SessionExited() | Detached():
                 self._to_listener(message.attachment, message)
                 self.listeners.pop(message.attachment, None)
+            case FileOpened() | FileData() | FileEnd() | FileStored() | FileAbort():
+                self._to_listener(message.request, message)
             case Failed(ref=ref) if ref in self._requests:
                 self._requests[ref].set_result(message)
             case Failed(ref=ref) if ref in self.listeners:

@@ -58,6 +58,8 @@ class WorkerConfig:
     """Sessions one person runs at once on this host."""
     audit_log: str = ""
     """File for the JSON-lines audit log of sessions; empty: none."""
+    max_upload_bytes: int = 100 << 20
+    """Largest file this host accepts into a container."""
     max_pending_input: int = 1 << 20
     """Keystrokes buffered for a session whose process does not read them, before
     further input is refused with an error."""
@@ -118,6 +120,8 @@ class FrontendConfig:
     """This front end's CurveZMQ .key_secret file (encrypted worker links)."""
     worker_public_key: str = ""
     """The workers' public key file (.key), needed with `curve_secret_key`."""
+    max_upload_bytes: int = 100 << 20
+    """Largest file a person may upload through this front end."""
     web_root: str = ""
     """Folder holding the page (src/) and its npm packages (node_modules/);
     empty means the web/ folder next to the installed packages."""

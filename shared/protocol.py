@@ -178,11 +178,14 @@ class OpenSession:
     container: str
     cmd: list[str] | None
     user: str | None
+    workdir: str | None
     cols: int
     rows: int
 
     def __post_init__(self) -> None:
         check_size(self.cols, self.rows)
+        if self.workdir is not None and not self.workdir.startswith("/"):
+            raise ProtocolError("workdir must be an absolute path")
         if self.cmd is not None and not self.cmd:
             raise ProtocolError("cmd must be null or a non-empty list of strings")
         if not self.container:
@@ -336,6 +339,89 @@ class Failed:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class PutFile:
+    """Start an upload into `container` at `path`, or into the working directory of
+    `session`'s shell under the name `path`. FileData frames and FileEnd follow."""
+
+    TAG: ClassVar[str] = "put-file"
+    request: str
+    person: str
+    address: str
+    container: str
+    session: str
+    path: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetFile:
+    """Download one regular file; answered by FileOpened, FileData frames, FileEnd."""
+
+    TAG: ClassVar[str] = "get-file"
+    request: str
+    person: str
+    address: str
+    container: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileOpened:
+    TAG: ClassVar[str] = "file-opened"
+    request: str
+    name: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileData:
+    """Bytes of a file transfer, in order, as a raw second frame."""
+
+    TAG: ClassVar[str] = "file-data"
+    request: str
+    offset: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FileAck:
+    """The downloader has passed on bytes up to `offset`; the worker may send more."""
+
+    TAG: ClassVar[str] = "file-ack"
+    request: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileEnd:
+    """All bytes of the transfer were sent (`size` of them)."""
+
+    TAG: ClassVar[str] = "file-end"
+    request: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileStored:
+    """An upload is in place."""
+
+    TAG: ClassVar[str] = "file-stored"
+    request: str
+    container: str
+    path: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileAbort:
+    """Either side gives up a transfer (the other forgets it)."""
+
+    TAG: ClassVar[str] = "file-abort"
+    request: str
+    reason: str
+
+
 Message = (
     Hello
     | Welcome
@@ -359,6 +445,14 @@ Message = (
     | IdleWarning
     | SessionExited
     | Failed
+    | PutFile
+    | GetFile
+    | FileOpened
+    | FileData
+    | FileAck
+    | FileEnd
+    | FileStored
+    | FileAbort
 )
 
 

@@ -35,8 +35,10 @@ def call(
     headers: dict[str, str] | None = None,
     body: Any = None,
     source: str = "",
+    raw: bytes | None = None,
 ) -> Reply:
-    """One request that does not follow redirects; `source` picks the local address."""
+    """One request that does not follow redirects; `source` picks the local address;
+    `body` is sent as JSON, `raw` as it is."""
     parts = urlsplit(stack.base)
     conn = http.client.HTTPConnection(
         parts.hostname or "",
@@ -44,8 +46,9 @@ def call(
         timeout=10,
         source_address=(source, 0) if source else None,
     )
-    payload = json.dumps(body).encode() if body is not None else None
-    all_headers = {**({"Content-Type": "application/json"} if payload else {}), **(headers or {})}
+    payload = json.dumps(body).encode() if body is not None else raw
+    kind = {"Content-Type": "application/json"} if body is not None else {}
+    all_headers = {**kind, **(headers or {})}
     conn.request(method, path, body=payload, headers=all_headers)
     response = conn.getresponse()
     reply = Reply(response.status, response.headers, response.read())

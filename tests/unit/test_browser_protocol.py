@@ -14,7 +14,7 @@ from shared.protocol import ExitReason
 def test_open_with_defaults() -> None:
     """`open` needs only a container; size defaults to 80x24, cmd and user to null."""
     parsed = bp.parse_control(json.dumps({"type": "open", "container": "web"}))
-    assert parsed == bp.OpenRequest(None, "web", None, None, 80, 24)
+    assert parsed == bp.OpenRequest(None, "web", None, None, None, 80, 24)
 
 
 def test_each_type_parses() -> None:

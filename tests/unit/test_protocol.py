@@ -20,6 +20,13 @@ from shared.protocol import (
     DetachSession,
     ExitReason,
     Failed,
+    FileAbort,
+    FileAck,
+    FileData,
+    FileEnd,
+    FileOpened,
+    FileStored,
+    GetFile,
     Hello,
     IdleWarning,
     Input,
@@ -29,6 +36,7 @@ from shared.protocol import (
     Mode,
     OpenSession,
     Output,
+    PutFile,
     Resize,
     SessionExited,
     SessionInfo,
@@ -53,8 +61,17 @@ EXAMPLES: list[Message] = [
     ContainerChanged(9, "abc", None),
     ListSessions("r2", "alice"),
     SessionsListed("r2", [SessionInfo("s@h", "web", ["sh"], "alice", 1700000000, True, 2)]),
-    OpenSession("s1@h", "a1", "alice", "10.0.0.7", "web", None, None, 80, 24),
-    OpenSession("s1@h", "a1", "alice", "::1", "web", ["top", "-b"], "root", 200, 50),
+    OpenSession("s1@h", "a1", "alice", "10.0.0.7", "web", None, None, None, 80, 24),
+    OpenSession("s1@h", "a1", "alice", "::1", "web", ["top", "-b"], "root", "/srv", 200, 50),
+    PutFile("r3", "alice", "::1", "c0ffee", "", "/tmp/x", 12),
+    PutFile("r4", "alice", "::1", "", "s1@h", "notes.txt", 12),
+    GetFile("r5", "alice", "::1", "c0ffee", "/etc/hostname"),
+    FileOpened("r5", "hostname", 13),
+    FileData("r5", 0, b"\x00\x01binary"),
+    FileAck("r5", 9),
+    FileEnd("r5", 13),
+    FileStored("r3", "web", "/tmp/x", 12),
+    FileAbort("r3", "the browser went away"),
     AttachSession("s1@h", "a2", "bob", "10.0.0.8", 1024, Mode.RO, "watch-token"),
     SessionOpened("a1", "s1@h", "web", Mode.RW, 262144, 0, 0, 80, 24, "watch-token"),
     Input("a1", b"ls\r"),
@@ -109,13 +126,18 @@ REJECTED = [
     pytest.param([], id="no-frames"),
     pytest.param([header("resize", "s", 0, 24)], id="zero-cols"),
     pytest.param([header("resize", "s", 80, 100000)], id="huge-rows"),
-    pytest.param([header("open", "s", "a", "p", "", "c", [], None, 80, 24)], id="empty-cmd"),
-    pytest.param([header("open", "s", "a", "p", "", "", None, None, 80, 24)], id="empty-container"),
+    pytest.param([header("open", "s", "a", "p", "", "c", [], None, None, 80, 24)], id="empty-cmd"),
     pytest.param(
-        [header("open", "s", "a", "p", "", "c", ["ls", 3], None, 80, 24)], id="non-string-arg"
+        [header("open", "s", "a", "p", "", "", None, None, None, 80, 24)], id="empty-container"
+    ),
+    pytest.param(
+        [header("open", "s", "a", "p", "", "c", ["ls", 3], None, None, 80, 24)], id="non-string-arg"
     ),
     pytest.param([header("exited", "s", 0, "vanished", "")], id="unknown-reason"),
     pytest.param([header("attach", "s", "a", "p", "", 0, "admin", "")], id="unknown-mode"),
+    pytest.param(
+        [header("open", "s", "a", "p", "", "c", None, None, "tmp", 80, 24)], id="relative-workdir"
+    ),
     pytest.param(
         [header("sessions-listed", "r", [["s", "c", ["sh"], "p", 1, 1, 0]])], id="int-for-bool"
     ),
