@@ -1,0 +1,12 @@
+"""One module per metric; each exposes `async def run(bench) -> MetricResult`.
+
+They run in the order of METRICS. The idle sessions come first: their baseline is
+then the fresh processes, and no memory that another metric's peak left behind
+can be reused by the sessions and hide their cost.
+"""
+
+from __future__ import annotations
+
+from bench.metrics import idle, load, opening, rtt, stall, tail, throughput
+
+METRICS = (idle, rtt, opening, tail, throughput, load, stall)
