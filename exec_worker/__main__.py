@@ -9,7 +9,8 @@ import os
 import signal
 import sys
 
-import zmq.asyncio
+import uvloop
+import zmq
 
 from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
@@ -94,7 +95,7 @@ async def main(config: WorkerConfig) -> None:
         loop.add_signal_handler(signum, stop.set)
     check_worker_security(config)
     docker = await DockerHost.connect(config.docker_url, config.docker_threads)
-    context = zmq.asyncio.Context()
+    context = zmq.Context()
     try:
         if config.curve_allow:
             start_authenticator(context, config.curve_allow)
@@ -112,7 +113,7 @@ def run(argv: list[str] | None = None) -> int:
     setup_logging(level)
     raise_open_file_limit()
     try:
-        asyncio.run(main(config))
+        uvloop.run(main(config))
     except DtermError as exc:
         log.error("%s", exc)
         return 1

@@ -22,10 +22,9 @@ import secrets
 import time
 from collections.abc import Coroutine
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import zmq
-import zmq.asyncio
 
 from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
@@ -73,6 +72,7 @@ from shared.protocol import (
     encode,
 )
 from shared.security import make_curve_server
+from shared.zmq_io import SocketPump
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class WorkerServer:
     def __init__(
         self,
         config: WorkerConfig,
-        context: zmq.asyncio.Context,
+        context: zmq.Context[Any],
         docker: DockerHost,
         facts: DaemonFacts,
     ) -> None:
@@ -129,19 +129,16 @@ class WorkerServer:
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Answer front ends until `stop` is set, then end every session."""
-        workers = [
-            asyncio.create_task(self._receive_loop()),
-            asyncio.create_task(self._sweep_loop()),
-        ]
+        self._pump = SocketPump(self._socket, self._receive)
+        sweeper = asyncio.create_task(self._sweep_loop())
         await self.containers.start()
         await stop.wait()
-        for task in workers:
-            task.cancel()
+        sweeper.cancel()
         self.containers.close()
         await self._close_all()
         for task in self._tasks:
             task.cancel()
-        self._socket.close()
+        self._pump.close()
 
     async def _close_all(self) -> None:
         sessions = list(self._sessions.values())
@@ -154,13 +151,8 @@ class WorkerServer:
             except TimeoutError:
                 log.warning("%d sessions did not end in time", len(sessions))
 
-    async def _receive_loop(self) -> None:
-        while True:
-            frames = await self._socket.recv_multipart()
-            try:
-                self._dispatch(frames[0], frames[1:])
-            except Exception:
-                log.exception("unexpected error handling a message from %s", frames[0].hex())
+    def _receive(self, frames: list[bytes]) -> None:
+        self._dispatch(frames[0], frames[1:])
 
     # --- peers -----------------------------------------------------------------------
 
@@ -188,18 +180,11 @@ class WorkerServer:
 
     def send(self, peer: bytes, message: Message) -> None:
         """Queue a message for a peer; a vanished peer is logged, never silently lost."""
-        sent = cast(asyncio.Future[Any], self._socket.send_multipart([peer, *encode(message)]))
-        if sent.done():
-            self._check_sent(peer, message, sent)
-        else:
-            sent.add_done_callback(partial(self._check_sent, peer, message))
-
-    def _check_sent(self, peer: bytes, message: Message, sent: asyncio.Future[Any]) -> None:
-        exc = None if sent.cancelled() else sent.exception()
-        if exc is None:
-            return
-        log.warning("front end %s unreachable, %s not delivered: %s", peer.hex(), message.TAG, exc)
-        self._peer_gone(peer)
+        try:
+            self._pump.send([peer, *encode(message)])
+        except zmq.ZMQError as exc:  # EHOSTUNREACH: ROUTER_MANDATORY at work
+            log.warning("front end %s unreachable, %s not sent: %s", peer.hex(), message.TAG, exc)
+            self._peer_gone(peer)
 
     def _broadcast(self, message: Message) -> None:
         """Send to every live front end."""
@@ -229,8 +214,10 @@ class WorkerServer:
         match message:
             case Input(attachment=aid, data=data):
                 self._session_of(peer, aid).write(aid, data)
-            case Ack(attachment=aid, offset=offset):
+            case Ack(attachment=aid, offset=offset) if aid in self._attachments:
                 self._session_of(peer, aid).ack(aid, offset)
+            case Ack():
+                pass  # an ack racing the end of its session: nothing left to pace
             case Resize(attachment=aid, cols=cols, rows=rows):
                 self._session_of(peer, aid).resize(aid, cols, rows)
             case DetachSession(attachment=aid):

@@ -404,7 +404,7 @@ class ExecSession:
             return
         if state.pid:
             self._process = await asyncio.to_thread(teardown.process_ref, state.pid)
-        if self._process is None and state.pid:
+        if self._process is None and state.pid and self.state is State.RUNNING:
             log.warning(
                 "session %s: cannot see process %d; it will outlive the session "
                 "(run the worker in the host's PID namespace)",

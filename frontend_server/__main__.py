@@ -10,7 +10,8 @@ import secrets
 import signal
 import sys
 
-import zmq.asyncio
+import uvloop
+import zmq
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
@@ -118,7 +119,7 @@ async def main(config: FrontendConfig) -> None:
     check_frontend_security(config)
     policy = load_policy(config)
     audit = AuditLog(config.audit_log)
-    context = zmq.asyncio.Context()
+    context = zmq.Context()
     pool = WorkerPool(config, context)
     pool.start()
     services = Services(
@@ -156,7 +157,7 @@ def run(argv: list[str] | None = None) -> int:
     setup_logging(level)
     raise_open_file_limit()
     try:
-        asyncio.run(main(config))
+        uvloop.run(main(config))
     except DtermError as exc:
         log.error("%s", exc)
         return 1

@@ -90,6 +90,8 @@ class SessionBridge:
         self._link: WorkerLink | None = None
         self._opening_new = False
         self._next_offset = 0
+        self._acked = 0
+        self._window = 0
         self._open_timer: asyncio.TimerHandle | None = None
 
     # --- from the browser -------------------------------------------------------------
@@ -141,7 +143,14 @@ class SessionBridge:
         self._live_link().send(Resize(self.attachment, cols, rows))
 
     def ack(self, offset: int) -> None:
-        self._live_link().send(Ack(self.attachment, offset))
+        """Pass acks on only every quarter window: the worker needs them to keep going,
+        not one per keystroke echo. Safe: the worker stops only with a whole window
+        unacknowledged, and consuming that window crosses the quarter mark."""
+        if self.phase is Phase.IDLE:
+            return  # an ack racing the session's end: nothing left to pace
+        if offset - self._acked >= self._window // 4:
+            self._acked = offset
+            self._live_link().send(Ack(self.attachment, offset))
 
     def close(self) -> None:
         """End the session at the owner's request; the worker answers with its exit."""
@@ -220,7 +229,8 @@ class SessionBridge:
                 self.detach()
                 return
         self.phase = Phase.OPEN
-        self._next_offset = message.offset
+        self._next_offset = self._acked = message.offset
+        self._window = message.window
         body: dict[str, Any] = {
             "type": "opened",
             "session": message.session,

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
+from typing import Any
 
-import zmq.asyncio
+import zmq
 
 from frontend_server.discovery import DnsDiscovery
 from frontend_server.workers import HostRemoved, HostStatus, PoolEvent, WorkerLink
@@ -29,7 +30,7 @@ Subscriber = Callable[[PoolEvent], None]
 
 
 class WorkerPool:
-    def __init__(self, config: FrontendConfig, context: zmq.asyncio.Context) -> None:
+    def __init__(self, config: FrontendConfig, context: zmq.Context[Any]) -> None:
         self.frontend_id = f"fe-{secrets.token_hex(6)}"
         self._config = config
         self._context = context

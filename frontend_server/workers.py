@@ -15,7 +15,7 @@ stream).
 Sends never block: the DEALER has IMMEDIATE set, so with no live connection a send
 fails at once with Unavailable instead of queueing for a worker that may never come.
 
-Concurrency: one event loop; each link owns two tasks (receive, heartbeat).
+Concurrency: one event loop; each link owns one task (heartbeat) and a SocketPump.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import zmq
-import zmq.asyncio
 
 from shared.config import FrontendConfig
 from shared.errors import DtermError, Unavailable, error_from_code
@@ -64,6 +63,7 @@ from shared.protocol import (
     encode,
 )
 from shared.security import ClientKeys
+from shared.zmq_io import SocketPump
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class WorkerLink:
     def __init__(
         self,
         endpoint: str,
-        context: zmq.asyncio.Context,
+        context: zmq.Context[Any],
         frontend_id: str,
         config: FrontendConfig,
         notify: Callable[[PoolEvent], None],
@@ -160,32 +160,23 @@ class WorkerLink:
         return HostStatus(self.host or "", self.endpoint, self.up, self.since, self.facts)
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._receive_loop()),
-            asyncio.create_task(self._heartbeat_loop()),
-        ]
+        self._pump = SocketPump(self._socket, self._receive)
+        self._tasks = [asyncio.create_task(self._heartbeat_loop())]
 
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
         self._lose_host("the front end no longer knows this worker")
-        self._socket.close()
+        self._pump.close()
 
     # --- sending --------------------------------------------------------------------
 
     def send(self, message: Message) -> None:
         """Send now or raise Unavailable; never queue for a worker that is not there."""
-        # zmq.asyncio reports a failed non-blocking send in the returned future.
-        sent = cast(asyncio.Future[Any], self._socket.send_multipart(encode(message), zmq.NOBLOCK))
-        if not sent.done():
-            sent.add_done_callback(self._check_sent)
-            return
-        if sent.exception() is not None:
-            raise Unavailable(f"worker {self.host or self.endpoint} is not reachable")
-
-    def _check_sent(self, sent: asyncio.Future[Any]) -> None:
-        if not sent.cancelled() and sent.exception() is not None:
-            log.warning("worker %s: a message was not sent: %s", self.endpoint, sent.exception())
+        try:
+            self._pump.send(encode(message))
+        except zmq.ZMQError as exc:
+            raise Unavailable(f"worker {self.host or self.endpoint} is not reachable") from exc
 
     async def request(self, message: Message, request_id: str) -> Message:
         """Send a request and wait for its reply (or Failed, raised as its typed error)."""
@@ -290,15 +281,11 @@ class WorkerLink:
 
     # --- receiving ------------------------------------------------------------------
 
-    async def _receive_loop(self) -> None:
-        while True:
-            frames = await self._socket.recv_multipart()
-            try:
-                self._dispatch(decode(frames))
-            except DtermError as exc:
-                log.warning("bad message from worker %s: %s", self.endpoint, exc)
-            except Exception:
-                log.exception("unexpected error handling a message from %s", self.endpoint)
+    def _receive(self, frames: list[bytes]) -> None:
+        try:
+            self._dispatch(decode(frames))
+        except DtermError as exc:
+            log.warning("bad message from worker %s: %s", self.endpoint, exc)
 
     def _dispatch(self, message: Message) -> None:
         match message:

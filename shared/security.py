@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-import zmq.asyncio
 import zmq.auth
 from zmq.auth.asyncio import AsyncioAuthenticator
 
@@ -78,7 +77,7 @@ class ClientKeys:
         socket.curve_serverkey = self.server
 
 
-def start_authenticator(context: zmq.asyncio.Context, allowed_folder: str) -> AsyncioAuthenticator:
+def start_authenticator(context: zmq.Context[Any], allowed_folder: str) -> AsyncioAuthenticator:
     """Admit only CURVE clients whose public key file is in `allowed_folder`."""
     folder = Path(allowed_folder)
     keys = sorted(folder.glob("*.key")) if folder.is_dir() else []

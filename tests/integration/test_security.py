@@ -368,6 +368,7 @@ async def test_worker_deny_label_wins_over_the_front_end(secured: Secured) -> No
                     secured.boxes["denied"].id,
                     None,
                     None,
+                    None,
                     80,
                     24,
                 )

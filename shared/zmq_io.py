@@ -1,0 +1,72 @@
+"""SocketPump: a ZeroMQ socket read straight from the event loop, without futures.
+
+pyzmq's asyncio sockets wrap every receive and send in a future, which costs more
+than the message itself on the keystroke path. A pump registers the socket's FD
+with the loop and, on each wake-up, takes every waiting message in one go (at most
+BATCH, then it yields to the loop and comes back). Sends are plain non-blocking
+sends. ZeroMQ's FD signals edge-like: a send may consume the notice of a message
+that arrived meanwhile, so after every send the pump looks at EVENTS and schedules
+a drain if something is waiting.
+
+Concurrency: one loop; the handler runs in the loop's callback and must not block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+log = logging.getLogger(__name__)
+
+BATCH = 256
+
+
+class SocketPump:
+    def __init__(self, socket: zmq.Socket[Any], on_frames: Callable[[list[bytes]], None]) -> None:
+        self.socket = socket
+        self._on_frames = on_frames
+        self._loop = asyncio.get_running_loop()
+        self._scheduled = False
+        self._closed = False
+        self._fd = int(socket.getsockopt(zmq.FD))
+        self._loop.add_reader(self._fd, self._drain)
+        self._schedule()
+
+    def send(self, frames: list[bytes]) -> None:
+        """Send now; raises zmq.Again when the message cannot be queued, and other
+        ZMQErrors (EHOSTUNREACH on a ROUTER) as ZeroMQ reports them."""
+        try:
+            self.socket.send_multipart(frames, zmq.NOBLOCK, copy=False)
+        finally:
+            if int(self.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+                self._schedule()
+
+    def close(self) -> None:
+        self._closed = True
+        self._loop.remove_reader(self._fd)
+        self.socket.close()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._scheduled = False
+        for _ in range(BATCH if not self._closed else 0):
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except zmq.ZMQError as exc:
+                log.warning("receive failed: %s", exc)
+                return
+            try:
+                self._on_frames(frames)
+            except Exception:
+                log.exception("unexpected error handling a message")
+        self._schedule()  # more may be waiting: come back after others had their turn
