@@ -21,7 +21,7 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 
 # One worker and one front end on loopback against the local Docker socket.
 run: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	$(BIN)/dterm up
 
 lint: install
 	$(BIN)/ruff check .

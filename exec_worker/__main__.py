@@ -1,4 +1,4 @@
-"""Entry point: `python -m exec_worker`. Parses settings, runs one event loop."""
+"""dterm worker: the exec worker of one Docker host, next to the daemon socket it owns."""
 
 from __future__ import annotations
 
@@ -8,84 +8,41 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 
 import uvloop
 import zmq
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 
+from exec_worker import metrics
 from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
 from shared.config import WorkerConfig, check_worker_security
 from shared.errors import DtermError
 from shared.process import raise_open_file_limit, setup_logging
 from shared.security import start_authenticator
+from shared.settings import Settings, SettingsError, add_common_flags, config_file_of
 
 log = logging.getLogger("exec_worker")
 
 
-def parse_config(argv: list[str]) -> tuple[WorkerConfig, str]:
-    defaults = WorkerConfig()
-    parser = argparse.ArgumentParser(prog="exec_worker", description=__doc__)
-    parser.add_argument("--host-id", default=os.environ.get("DTERM_HOST_ID", defaults.host_id))
-    parser.add_argument("--bind", default=os.environ.get("DTERM_WORKER_BIND", defaults.bind))
-    parser.add_argument("--docker-url", default=os.environ.get("DOCKER_HOST", defaults.docker_url))
-    parser.add_argument("--docker-threads", type=int, default=defaults.docker_threads)
-    parser.add_argument("--window", type=int, default=defaults.window)
-    parser.add_argument("--ring-bytes", type=int, default=defaults.ring_bytes)
-    parser.add_argument(
-        "--grace",
-        type=float,
-        default=defaults.grace,
-        help="seconds a session waits for its owner to reconnect",
-    )
-    parser.add_argument(
-        "--idle-timeout",
-        type=float,
-        default=defaults.idle_timeout,
-        help="seconds without keystrokes before a session ends (0: never)",
-    )
-    parser.add_argument("--idle-warning", type=float, default=defaults.idle_warning)
-    parser.add_argument("--kill-grace", type=float, default=defaults.kill_grace)
-    parser.add_argument("--deny-label", default=defaults.deny_label)
-    parser.add_argument("--allow-label", default=defaults.allow_label)
-    parser.add_argument("--max-sessions", type=int, default=defaults.max_sessions)
-    parser.add_argument(
-        "--max-sessions-per-person", type=int, default=defaults.max_sessions_per_person
-    )
-    parser.add_argument("--max-upload-bytes", type=int, default=defaults.max_upload_bytes)
-    parser.add_argument("--audit-log", default=os.environ.get("DTERM_AUDIT_LOG", ""))
-    parser.add_argument(
-        "--curve-secret-key",
-        default=os.environ.get("DTERM_CURVE_SECRET_KEY", ""),
-        help="this worker's CurveZMQ .key_secret file (encrypts links; allows non-loopback binds)",
-    )
-    parser.add_argument(
-        "--curve-allow",
-        default=os.environ.get("DTERM_CURVE_ALLOW", ""),
-        help="folder of front-end public keys (*.key) to accept",
-    )
-    parser.add_argument("--log-level", default=os.environ.get("DTERM_LOG_LEVEL", "info"))
-    args = parser.parse_args(argv)
-    config = WorkerConfig(
-        host_id=args.host_id,
-        bind=args.bind,
-        docker_url=args.docker_url,
-        docker_threads=args.docker_threads,
-        window=args.window,
-        ring_bytes=args.ring_bytes,
-        grace=args.grace,
-        idle_timeout=args.idle_timeout,
-        idle_warning=args.idle_warning,
-        kill_grace=args.kill_grace,
-        deny_label=args.deny_label,
-        allow_label=args.allow_label,
-        max_sessions=args.max_sessions,
-        max_sessions_per_person=args.max_sessions_per_person,
-        audit_log=args.audit_log,
-        max_upload_bytes=args.max_upload_bytes,
-        curve_secret_key=args.curve_secret_key,
-        curve_allow=args.curve_allow,
-    )
-    return config, args.log_level
+SETTINGS = Settings(WorkerConfig, "worker")
+
+
+def parser() -> argparse.ArgumentParser:
+    made = argparse.ArgumentParser(prog="dterm worker", description=__doc__)
+    add_common_flags(made)
+    SETTINGS.add_flags(made)
+    return made
+
+
+def parse_config(
+    argv: list[str], env: Mapping[str, str] = os.environ
+) -> tuple[WorkerConfig, argparse.Namespace]:
+    flags = parser().parse_args(argv)
+    config: WorkerConfig = SETTINGS.build(flags, env, config_file_of(flags, env))
+    return config, flags
 
 
 async def main(config: WorkerConfig) -> None:
@@ -101,16 +58,29 @@ async def main(config: WorkerConfig) -> None:
             start_authenticator(context, config.curve_allow)
         server = WorkerServer(config, context, docker, await docker.facts())
         endpoint = server.bind()
-        print(f"dterm worker ready: host={config.host_id} endpoint={endpoint}", flush=True)
+        http = HTTPServer(metrics.make_app(docker.facts))
+        sockets = bind_sockets(config.http_port, config.http_address)
+        http.add_sockets(sockets)
+        address, port = sockets[0].getsockname()[:2]
+        print(
+            f"dterm worker ready: host={config.host_id} endpoint={endpoint} "
+            f"http=http://{address}:{port}",
+            flush=True,
+        )
         await server.serve(stop)
+        http.stop()
     finally:
         context.destroy(linger=0)  # sockets still open here are on an error path
         docker.close()
 
 
 def run(argv: list[str] | None = None) -> int:
-    config, level = parse_config(sys.argv[1:] if argv is None else argv)
-    setup_logging(level)
+    try:
+        config, flags = parse_config(sys.argv[1:] if argv is None else argv)
+    except SettingsError as exc:
+        print(f"dterm worker: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(flags.log_level, flags.log_format)
     raise_open_file_limit()
     try:
         uvloop.run(main(config))

@@ -29,6 +29,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from exec_worker.metrics import DOCKER_ERRORS
 from shared.errors import DtermError, NotFound, NotRunning, StartFailed, Unavailable
 from shared.protocol import ContainerInfo
 
@@ -115,6 +116,7 @@ class DockerHost:
         try:
             return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
         except Exception as exc:
+            DOCKER_ERRORS.labels(getattr(fn, "__name__", "call")).inc()
             raise _translate(exc) from exc
 
     async def facts(self) -> DaemonFacts:

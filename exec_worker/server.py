@@ -26,6 +26,7 @@ from typing import Any
 
 import zmq
 
+from exec_worker import metrics
 from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
 from exec_worker.file_requests import FileRequests
@@ -40,6 +41,7 @@ from shared.errors import (
     LimitReached,
     NotFound,
     ProtocolError,
+    Unavailable,
     VersionMismatch,
 )
 from shared.protocol import (
@@ -110,6 +112,7 @@ class WorkerServer:
         self._sessions: dict[str, ExecSession] = {}
         self._attachments: dict[str, tuple[ExecSession, Attachment]] = {}
         self._peers: dict[bytes, float] = {}
+        self.draining = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.rules = HostRules(config.deny_label, config.allow_label, own_container_id())
         self.audit = AuditLog(config.audit_log)
@@ -133,12 +136,25 @@ class WorkerServer:
         sweeper = asyncio.create_task(self._sweep_loop())
         await self.containers.start()
         await stop.wait()
+        await self._drain()
         sweeper.cancel()
         self.containers.close()
         await self._close_all()
         for task in self._tasks:
             task.cancel()
         self._pump.close()
+
+    async def _drain(self) -> None:
+        """Let sessions end by themselves for up to drain_timeout seconds."""
+        self.draining = True
+        if not self._sessions or self._config.drain_timeout <= 0:
+            return
+        log.info("draining %d sessions for up to %ss", len(self._sessions),
+                 self._config.drain_timeout)  # fmt: skip
+        ends = [asyncio.ensure_future(s.wait_ended()) for s in self._sessions.values()]
+        _, pending = await asyncio.wait(ends, timeout=self._config.drain_timeout)
+        for waiter in pending:
+            waiter.cancel()
 
     async def _close_all(self) -> None:
         sessions = list(self._sessions.values())
@@ -160,6 +176,7 @@ class WorkerServer:
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
+            metrics.FRONTENDS.set(len(self._peers))
             for peer, seen in list(self._peers.items()):
                 if now - seen > PEER_TIMEOUT:
                     log.info("front end %s silent for %.0f s", peer.hex(), now - seen)
@@ -278,6 +295,8 @@ class WorkerServer:
     def _open(self, peer: bytes, request: OpenSession) -> None:
         if request.session in self._sessions:
             raise Conflict(f"session {request.session} already exists")
+        if self.draining:
+            raise Unavailable(f"host {self._config.host_id} is shutting down")
         self._check_limits(request.person)
         owner = self._new_attachment(peer, request.attachment, request.person, Mode.RW)
         session = ExecSession(request.session, request.person, self._docker, self._config)
@@ -337,16 +356,21 @@ class WorkerServer:
     async def _run_session(
         self, session: ExecSession, request: OpenSession, owner: Attachment
     ) -> None:
+        started = time.perf_counter()
         try:
             try:
                 container = await self._resolve(request.container, request.person)
                 await session.open(request, owner, container)
             except DtermError as exc:
-                log.info("session %s: open failed: %s", session.id, exc)
+                session.log.info("open failed: %s", exc)
                 self._fail(owner.peer, owner.id, exc)
                 return
+            metrics.OPEN_SECONDS.observe(time.perf_counter() - started)
+            metrics.SESSIONS_OPENED.inc()
             self._audit_session("session-start", session)
-            await session.wait_ended()
+            with metrics.SESSIONS_OPEN.track_inprogress():
+                await session.wait_ended()
+            metrics.SESSIONS_CLOSED.labels(session.exit[1].value if session.exit else "").inc()
             self._audit_session("session-end", session)
         finally:
             del self._sessions[session.id]

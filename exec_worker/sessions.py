@@ -35,9 +35,11 @@ from exec_worker import teardown
 from exec_worker.commands import exec_command, start_failure
 from exec_worker.docker_exec import DockerHost, ExecState, ExecStream
 from exec_worker.idle import IdleClock
+from exec_worker.metrics import BYTES
 from exec_worker.ring import OutputRing
 from shared.config import WorkerConfig
 from shared.errors import Conflict, DtermError, Forbidden, NotFound, ProtocolError, TooLarge
+from shared.process import SessionLog
 from shared.protocol import (
     ContainerInfo,
     Detached,
@@ -57,6 +59,7 @@ from shared.protocol import (
 )
 
 log = logging.getLogger(__name__)
+BYTES_IN, BYTES_OUT = BYTES.labels("in"), BYTES.labels("out")
 
 Emit = Callable[[Message], None]
 
@@ -124,6 +127,7 @@ class ExecSession:
         self._grace: asyncio.TimerHandle | None = None
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._ended = asyncio.Event()
+        self.log = SessionLog(log, session_id)
         self._idle = IdleClock(
             config.idle_timeout, config.idle_warning, self._warn_idle, self._expire_idle
         )
@@ -161,9 +165,8 @@ class ExecSession:
             self._exec_id, request.cols, request.rows, stream
         )
         self._stream, self.state, self.owner = stream, State.RUNNING, owner
-        log.info(
-            "session %s: exec %.12s in %s for %s",
-            self.id,
+        self.log.info(
+            "exec %.12s in %s for %s",
             self._exec_id,
             container.name,
             self.person,
@@ -195,9 +198,8 @@ class ExecSession:
         start = max(offset, self.ring.start)
         attachment.sent = attachment.acked = start
         attachment.emit(self._opened(attachment, start - offset))
-        log.info(
-            "session %s: %s attached %s from %d (%d skipped)",
-            self.id,
+        self.log.info(
+            "%s attached %s from %d (%d skipped)",
             attachment.person,
             attachment.mode.value,
             start,
@@ -236,7 +238,7 @@ class ExecSession:
         if self.owner is not None and self.owner.id == attachment_id:
             self.owner = None
             if self.state is State.RUNNING:
-                log.info("session %s: owner detached; %ss to resume", self.id, self._config.grace)
+                self.log.info("owner detached; %ss to resume", self._config.grace)
                 self._grace = asyncio.get_running_loop().call_later(
                     self._config.grace, self.close, ExitReason.CLOSED, "nobody resumed it in time"
                 )
@@ -259,6 +261,7 @@ class ExecSession:
     # --- output and flow control ----------------------------------------------------
 
     def _on_output(self, data: bytes) -> None:
+        BYTES_OUT.inc(len(data))
         start = self.ring.end
         self.ring.append(data)
         if start < _SAID_BYTES:
@@ -336,6 +339,7 @@ class ExecSession:
         if self._transport.get_write_buffer_size() + len(data) > limit:
             raise TooLarge(f"the program has not read the last {limit} bytes of input")
         self.bytes_in += len(data)
+        BYTES_IN.inc(len(data))
         self._transport.write(data)
 
     def _flush_pending_input(self) -> None:
@@ -365,13 +369,13 @@ class ExecSession:
                 await self._docker.resize_exec(self._exec_id, cols, rows)
             except DtermError as exc:
                 # Docker answers 500 once the exec has exited: the session is over.
-                log.debug("session %s: resize not applied: %s", self.id, exc)
+                self.log.debug("resize not applied: %s", exc)
                 return
 
     # --- idleness ----------------------------------------------------------------------
 
     def _warn_idle(self, seconds: int) -> None:
-        log.info("session %s: idle; ends in %d s", self.id, seconds)
+        self.log.info("idle; ends in %d s", seconds)
         for attachment in self.attachments():
             attachment.emit(IdleWarning(attachment.id, seconds))
 
@@ -400,15 +404,14 @@ class ExecSession:
                 await asyncio.sleep(delay)
                 state = await self._docker.inspect_exec(self._exec_id)
         except DtermError as exc:
-            log.warning("session %s: cannot inspect its exec: %s", self.id, exc)
+            self.log.warning("cannot inspect its exec: %s", exc)
             return
         if state.pid:
             self._process = await asyncio.to_thread(teardown.process_ref, state.pid)
         if self._process is None and state.pid and self.state is State.RUNNING:
-            log.warning(
-                "session %s: cannot see process %d; it will outlive the session "
+            self.log.warning(
+                "cannot see process %d; it will outlive the session "
                 "(run the worker in the host's PID namespace)",
-                self.id,
                 state.pid,
             )
 
@@ -426,9 +429,7 @@ class ExecSession:
             ):
                 await asyncio.sleep(0.05)
             killed = await asyncio.to_thread(teardown.kill_rest, root, targets)
-            log.info(
-                "session %s: ended %d processes (%d needed SIGKILL)", self.id, len(targets), killed
-            )
+            self.log.info("ended %d processes (%d needed SIGKILL)", len(targets), killed)
         if self._transport is not None:
             self._transport.close()
 
@@ -443,11 +444,11 @@ class ExecSession:
             try:
                 await ender
             except Exception:
-                log.exception("session %s: ending its processes failed", self.id)
+                self.log.exception("ending its processes failed")
         try:
             code, reason, message = await self._exit_status()
         except Exception as exc:  # the exit must be reported whatever went wrong
-            log.warning("session %s: exit status unknown: %r", self.id, exc)
+            self.log.warning("exit status unknown: %r", exc)
             code, reason, message = None, ExitReason.EXITED, ""
         for attachment in self.attachments():
             attachment.emit(SessionExited(attachment.id, code, reason, message))
@@ -457,7 +458,7 @@ class ExecSession:
         if self._grace is not None:
             self._grace.cancel()
         self._ended.set()
-        log.info("session %s: ended (%s, code %s)", self.id, reason.value, code)
+        self.log.info("ended (%s, code %s)", reason.value, code)
 
     async def _exit_status(self) -> tuple[int | None, ExitReason, str]:
         exec_state = await self._settled_exec_state()

@@ -1,14 +1,16 @@
-"""Entry point: `python -m frontend_server`. Parses settings, runs one event loop."""
+"""dterm frontend: the page, its API and WebSockets, in front of the exec workers."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
 import signal
 import sys
+from collections.abc import Mapping
 
 import uvloop
 import zmq
@@ -23,92 +25,40 @@ from frontend_server.policy import Policy, PolicyError
 from frontend_server.pool import WorkerPool
 from frontend_server.throttle import LoginThrottle
 from shared.audit import AuditLog
-from shared.config import FrontendConfig, check_frontend_security
+from shared.config import DEFAULT_WORKER, FrontendConfig, check_frontend_security
 from shared.errors import DtermError
 from shared.process import raise_open_file_limit, setup_logging
+from shared.settings import Settings, SettingsError, add_common_flags, config_file_of
 
 log = logging.getLogger("frontend_server")
+SHUTDOWN_GRACE = 10.0
 
 
-def parse_config(argv: list[str]) -> tuple[FrontendConfig, str]:
-    d = FrontendConfig()
-    env = os.environ.get
-    parser = argparse.ArgumentParser(prog="frontend_server", description=__doc__)
-    parser.add_argument("--address", default=env("DTERM_ADDRESS", d.address))
-    parser.add_argument("--port", type=int, default=int(env("DTERM_PORT", d.port)))
-    parser.add_argument(
-        "--worker",
-        action="append",
-        dest="workers",
-        help="ZeroMQ endpoint of an exec worker (repeatable)",
+SETTINGS = Settings(FrontendConfig, "frontend")
+
+
+def parser() -> argparse.ArgumentParser:
+    made = argparse.ArgumentParser(prog="dterm frontend", description=__doc__)
+    add_common_flags(made)
+    SETTINGS.add_flags(made)
+    return made
+
+
+def parse_config(
+    argv: list[str], env: Mapping[str, str] = os.environ
+) -> tuple[FrontendConfig, argparse.Namespace]:
+    """Settings from file, environment and flags, with what dev mode fills in."""
+    flags = parser().parse_args(argv)
+    config: FrontendConfig = SETTINGS.build(flags, env, config_file_of(flags, env))
+    accounts = bool(config.users_file or config.tokens_file or config.trusted_proxies)
+    config = dataclasses.replace(
+        config,
+        workers=config.workers or (() if config.worker_dns else (DEFAULT_WORKER,)),
+        token=config.token or ("" if accounts else secrets.token_urlsafe(24)),
+        cookie_secret=config.cookie_secret or secrets.token_urlsafe(32),
+        allowed_origins=tuple(origin.rstrip("/") for origin in config.allowed_origins),
     )
-    parser.add_argument(
-        "--worker-dns",
-        action="append",
-        default=[],
-        help="DNS name of workers: name:port (A/AAAA records) or an SRV name (repeatable)",
-    )
-    parser.add_argument("--dns-interval", type=float, default=d.dns_interval)
-    parser.add_argument("--dns-nameserver", default=env("DTERM_DNS_NAMESERVER", d.dns_nameserver))
-    parser.add_argument("--token", default=env("DTERM_TOKEN", d.token))
-    parser.add_argument("--users-file", default=env("DTERM_USERS_FILE", d.users_file))
-    parser.add_argument("--tokens-file", default=env("DTERM_TOKENS_FILE", d.tokens_file))
-    parser.add_argument(
-        "--trusted-proxy",
-        action="append",
-        default=[],
-        help="address or network of a reverse proxy whose X-Forwarded-* headers to believe",
-    )
-    parser.add_argument("--login-ttl", type=float, default=d.login_ttl)
-    parser.add_argument("--max-upload-bytes", type=int, default=d.max_upload_bytes)
-    parser.add_argument("--policy", default=env("DTERM_POLICY", d.policy_file))
-    parser.add_argument("--audit-log", default=env("DTERM_AUDIT_LOG", d.audit_log))
-    parser.add_argument("--cookie-secret", default=env("DTERM_COOKIE_SECRET", d.cookie_secret))
-    parser.add_argument("--allowed-origin", action="append", dest="origins", default=[])
-    parser.add_argument("--ws-ping-interval", type=float, default=d.ws_ping_interval)
-    parser.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval)
-    parser.add_argument(
-        "--curve-secret-key",
-        default=env("DTERM_CURVE_SECRET_KEY", ""),
-        help="this front end's CurveZMQ .key_secret file (encrypted worker links)",
-    )
-    parser.add_argument(
-        "--worker-public-key",
-        default=env("DTERM_WORKER_PUBLIC_KEY", ""),
-        help="the workers' CurveZMQ public key file (.key)",
-    )
-    parser.add_argument("--web-root", default=env("DTERM_WEB_ROOT", d.web_root))
-    parser.add_argument("--log-level", default=env("DTERM_LOG_LEVEL", "info"))
-    args = parser.parse_args(argv)
-    accounts = bool(args.users_file or args.tokens_file or args.trusted_proxy)
-    worker_dns = args.worker_dns or [n for n in env("DTERM_WORKER_DNS", "").split(",") if n]
-    workers = args.workers or [w for w in env("DTERM_WORKERS", "").split(",") if w]
-    if not workers and not worker_dns:
-        workers = list(d.workers)
-    config = FrontendConfig(
-        address=args.address,
-        port=args.port,
-        workers=tuple(workers),
-        worker_dns=tuple(worker_dns),
-        dns_interval=args.dns_interval,
-        dns_nameserver=args.dns_nameserver,
-        token=args.token or ("" if accounts else secrets.token_urlsafe(24)),
-        users_file=args.users_file,
-        tokens_file=args.tokens_file,
-        trusted_proxies=tuple(args.trusted_proxy),
-        login_ttl=args.login_ttl,
-        max_upload_bytes=args.max_upload_bytes,
-        policy_file=args.policy,
-        audit_log=args.audit_log,
-        cookie_secret=args.cookie_secret or secrets.token_urlsafe(32),
-        allowed_origins=tuple(o.rstrip("/") for o in args.origins),
-        ws_ping_interval=args.ws_ping_interval,
-        heartbeat_interval=args.heartbeat_interval,
-        web_root=args.web_root,
-        curve_secret_key=args.curve_secret_key,
-        worker_public_key=args.worker_public_key,
-    )
-    return config, args.log_level
+    return config, flags
 
 
 async def main(config: FrontendConfig) -> None:
@@ -136,8 +86,11 @@ async def main(config: FrontendConfig) -> None:
     try:
         await stop.wait()
     finally:
+        log.info("stopping: %d connections told to resume elsewhere", len(services.connections))
         server.stop()
-        await server.close_all_connections()
+        for connection in list(services.connections):
+            connection.restart()
+        await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
         pool.close()
         audit.close()
         context.destroy(linger=0)
@@ -153,8 +106,12 @@ def load_policy(config: FrontendConfig) -> Policy:
 
 
 def run(argv: list[str] | None = None) -> int:
-    config, level = parse_config(sys.argv[1:] if argv is None else argv)
-    setup_logging(level)
+    try:
+        config, flags = parse_config(sys.argv[1:] if argv is None else argv)
+    except SettingsError as exc:
+        print(f"dterm frontend: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(flags.log_level, flags.log_format)
     raise_open_file_limit()
     try:
         uvloop.run(main(config))

@@ -1,9 +1,10 @@
-"""Manage users and bearer tokens: python -m frontend_server.accounts_cli --help.
+"""Manage users and bearer tokens (`dterm users ...`, `dterm tokens ...`).
 
-    users add NAME [--groups a,b]     (asks for the password, or --password-stdin)
-    users passwd NAME                 users remove NAME          users list
-    tokens issue USER [--groups a,b] [--days N]
-    tokens revoke ID                  tokens list
+    users [--users-file F] add NAME [--groups a,b]   (asks for the password, or
+                                                      --password-stdin)
+    users [--users-file F] passwd NAME | remove NAME | list
+    tokens [--tokens-file F] issue USER [--groups a,b] [--days N]
+    tokens [--tokens-file F] revoke ID | list
 
 A running front end picks the changes up by itself.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 
 from frontend_server.accounts import AccountsError, Tokens, Users
@@ -37,10 +39,9 @@ def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="dterm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    main.add_argument("--users-file", default="users.json")
-    main.add_argument("--tokens-file", default="tokens.json")
     kinds = main.add_subparsers(dest="kind", required=True)
     users = kinds.add_parser("users", help="people who sign in with a password")
+    users.add_argument("--users-file", default=os.environ.get("DTERM_USERS_FILE", "users.json"))
     users_do = users.add_subparsers(dest="action", required=True)
     for action in ("add", "passwd"):
         sub = users_do.add_parser(action)
@@ -50,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
     users_do.add_parser("remove").add_argument("name")
     users_do.add_parser("list")
     tokens = kinds.add_parser("tokens", help="bearer tokens for scripts")
+    tokens.add_argument("--tokens-file", default=os.environ.get("DTERM_TOKENS_FILE", "tokens.json"))
     tokens_do = tokens.add_subparsers(dest="action", required=True)
     issue = tokens_do.add_parser("issue")
     issue.add_argument("user")
@@ -61,7 +63,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> None:
-    users, tokens = Users(args.users_file), Tokens(args.tokens_file)
+    users = Users(getattr(args, "users_file", "users.json"))
+    tokens = Tokens(getattr(args, "tokens_file", "tokens.json"))
     match args.kind, args.action:
         case "users", "add" | "passwd":
             users.set(args.name, _password(args.password_stdin), _groups(args.groups))

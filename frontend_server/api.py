@@ -17,6 +17,7 @@ from tornado.web import RequestHandler
 
 from frontend_server.auth import DEV_USER, client_address
 from frontend_server.context import Services
+from frontend_server.metrics import SIGN_INS
 from frontend_server.policy import Person
 from frontend_server.pool import WorkerPool
 from frontend_server.workers import HostStatus
@@ -153,6 +154,7 @@ class PageHandler(BaseHandler):
             keys = [f"address:{address}"]
             if self.throttle.wait(keys) <= 0 and self.auth.accepts_dev_token(token):
                 self.throttle.succeeded(keys)
+                SIGN_INS.labels("ok").inc()
                 self.auth.sign_in(self, Person(DEV_USER))
                 self.audit.record(
                     "sign-in", user=DEV_USER, address=address, ok=True, method="token"
@@ -160,6 +162,7 @@ class PageHandler(BaseHandler):
                 self.redirect("/")
                 return
             self.throttle.failed(keys)
+            SIGN_INS.labels("failed").inc()
             self.audit.record("sign-in", user=None, address=address, ok=False, method="token")
             self.set_status(403)
         _ = self.xsrf_token  # sets the _xsrf cookie the page sends back on POSTs

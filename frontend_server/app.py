@@ -11,6 +11,7 @@ from frontend_server.api import ContainersHandler, HostsHandler, PageHandler, Se
 from frontend_server.context import Services
 from frontend_server.events import EventsHandler
 from frontend_server.files import FilesHandler
+from frontend_server.health import HealthHandler, MetricsHandler, ReadyHandler
 from frontend_server.login import AuthInfoHandler, LoginHandler, LogoutHandler
 from frontend_server.terminal_socket import TerminalSocket
 
@@ -36,6 +37,9 @@ def make_app(services: Services, cookie_secret: str) -> Application:
         (r"/api/sessions", SessionsHandler, handlers),
         (r"/api/files", FilesHandler, handlers),
         (r"/ws/exec", TerminalSocket, handlers),
+        (r"/metrics", MetricsHandler, {"pool": services.pool}),
+        (r"/healthz", HealthHandler),
+        (r"/readyz", ReadyHandler, {"pool": services.pool}),
         (r"/static/(.*)", StaticFileHandler, {"path": str(root / "src")}),
         (r"/vendor/(.*)", StaticFileHandler, {"path": str(root / "node_modules" / "@xterm")}),
     ]

@@ -21,10 +21,12 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from enum import Enum
 from typing import Any, Protocol
 
 from frontend_server import browser_protocol as bp
+from frontend_server import metrics
 from frontend_server.context import Services
 from frontend_server.policy import Person
 from frontend_server.workers import WorkerLink
@@ -51,6 +53,7 @@ from shared.protocol import (
 )
 
 log = logging.getLogger(__name__)
+BYTES_IN, BYTES_OUT = metrics.BYTES.labels("in"), metrics.BYTES.labels("out")
 
 
 class BrowserPeer(Protocol):
@@ -92,6 +95,8 @@ class SessionBridge:
         self._next_offset = 0
         self._acked = 0
         self._window = 0
+        self._typed_at = 0.0
+        self._asked_at = 0.0
         self._open_timer: asyncio.TimerHandle | None = None
 
     # --- from the browser -------------------------------------------------------------
@@ -132,12 +137,16 @@ class SessionBridge:
             del link.listeners[self.attachment]
             raise
         self._link, self._opening_new, self.phase = link, new, Phase.OPENING
+        self._asked_at = time.perf_counter()
         self._open_timer = asyncio.get_running_loop().call_later(
             self._config.request_timeout, self._open_timed_out
         )
 
     def input(self, data: bytes) -> None:
         self._live_link().send(Input(self.attachment, data))
+        BYTES_IN.inc(len(data))
+        if not self._typed_at:
+            self._typed_at = time.perf_counter()
 
     def resize(self, cols: int, rows: int) -> None:
         self._live_link().send(Resize(self.attachment, cols, rows))
@@ -173,6 +182,8 @@ class SessionBridge:
         return self._link
 
     def _forget(self) -> None:
+        if self.phase is Phase.OPEN:
+            metrics.SESSIONS_OPEN.dec()
         if self._link is not None:
             self._link.listeners.pop(self.attachment, None)
         if self._open_timer is not None:
@@ -191,6 +202,10 @@ class SessionBridge:
     def on_message(self, message: Message) -> None:
         match message:
             case Output(offset=offset, data=data):
+                BYTES_OUT.inc(len(data))
+                if self._typed_at:
+                    metrics.KEYSTROKE_SECONDS.observe(time.perf_counter() - self._typed_at)
+                    self._typed_at = 0.0
                 if offset > self._next_offset:
                     self._send({"type": "skipped", "bytes": offset - self._next_offset})
                 self._next_offset = offset + len(data)
@@ -198,6 +213,7 @@ class SessionBridge:
             case SessionOpened():
                 self._on_opened(message)
             case SessionExited(code=code, reason=reason, message=text):
+                metrics.SESSIONS_CLOSED.labels(reason.value).inc()
                 self._browser.send_text(bp.exited(code, reason, text))
                 self._forget()
             case Failed(code=code, message=text):
@@ -229,6 +245,9 @@ class SessionBridge:
                 self.detach()
                 return
         self.phase = Phase.OPEN
+        metrics.SESSIONS_OPEN.inc()
+        metrics.SESSIONS_OPENED.labels(message.mode.value).inc()
+        metrics.OPEN_SECONDS.observe(time.perf_counter() - self._asked_at)
         self._next_offset = self._acked = message.offset
         self._window = message.window
         body: dict[str, Any] = {

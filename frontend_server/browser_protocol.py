@@ -160,5 +160,9 @@ def exited(code: int | None, reason: ExitReason, message: str = "") -> str:
     return json.dumps(body)
 
 
+def reconnect(message: str) -> str:
+    return json.dumps({"type": "reconnect", "message": message})
+
+
 def error(code: ErrorCode, message: str) -> str:
     return json.dumps({"type": "error", "code": code.value, "message": message})

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from frontend_server.auth import Authenticator
 from frontend_server.guard import Guard
@@ -11,6 +12,10 @@ from frontend_server.pool import WorkerPool
 from frontend_server.throttle import LoginThrottle
 from shared.audit import AuditLog
 from shared.config import FrontendConfig
+
+
+class Connection(Protocol):
+    def restart(self) -> None: ...
 
 
 @dataclass
@@ -22,3 +27,5 @@ class Services:
     audit: AuditLog
     throttle: LoginThrottle
     web_root: Path
+    connections: set[Connection] = field(default_factory=set)
+    """Open terminal WebSockets, told to reconnect elsewhere when this process stops."""

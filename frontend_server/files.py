@@ -147,38 +147,37 @@ class FilesHandler(BaseHandler):
     async def get(self) -> None:
         try:
             link, container, path = await self._target("")
-            self.transfer = Transfer(link)
+            self.transfer = transfer = Transfer(link)
             assert self.person is not None
-            link.send(GetFile(self.transfer.id, self.person.name, self.client_address,
+            link.send(GetFile(transfer.id, self.person.name, self.client_address,
                               container, path))  # fmt: skip
-            opened: FileOpened = await self.transfer.next(FileOpened)
+            opened: FileOpened = await transfer.next(FileOpened)
         except DtermError as exc:
             self.fail(exc)
             return
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(opened.name)}")
         self.set_header("Content-Length", str(opened.size))
-        await self._stream_download()
+        await self._stream_download(transfer, opened.size)
 
-    async def _stream_download(self) -> None:
-        assert self.transfer is not None
+    async def _stream_download(self, transfer: Transfer, size: int) -> None:
+        """Pass the bytes on, acking each chunk once it is flushed to the browser."""
+        sent = 0
         try:
-            while True:
-                message = await self.transfer.next(FileData, FileEnd)
+            while sent < size:
+                message = await transfer.next(FileData, FileEnd)
                 if isinstance(message, FileEnd):
                     break
                 self.write(message.data)
                 await self.flush()
-                self.transfer.link.send(
-                    FileAck(self.transfer.id, message.offset + len(message.data))
-                )
+                sent += len(message.data)
+                transfer.link.send(FileAck(transfer.id, sent))
         except (DtermError, StreamClosedError):
-            self.transfer.close(abort=True)
-            self.transfer = None
             self.request.connection.close()  # type: ignore[union-attr]
             return
-        self.transfer.close(abort=False)
-        self.transfer = None
+        finally:
+            transfer.close(abort=sent < size)
+            self.transfer = None
         self.finish()
 
     async def _target(self, session: str) -> tuple[WorkerLink, str, str]:
@@ -202,6 +201,8 @@ class FilesHandler(BaseHandler):
                         HTTP_STATUS.get(error.code, 500))  # fmt: skip
 
     def on_connection_close(self) -> None:
+        """The browser went away: stop the transfer, and wake whoever waits on it."""
         if self.transfer is not None:
             self.transfer.close(abort=True)
+            self.transfer.on_host_lost("the browser went away")
             self.transfer = None

@@ -8,6 +8,7 @@ their existence does not leak. Pure decisions over the pool's container mirrors.
 
 from __future__ import annotations
 
+from frontend_server.metrics import DENIALS
 from frontend_server.policy import Access, Person, Policy, Target
 from frontend_server.workers import WorkerLink
 from shared.audit import AuditLog
@@ -88,6 +89,7 @@ class Guard:
         container: str,
         **details: object,
     ) -> None:
+        DENIALS.inc()
         self.audit.record(
             "denied",
             user=person.name,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from frontend_server.api import BaseHandler
+from frontend_server.metrics import SIGN_INS
 
 
 class AuthInfoHandler(BaseHandler):
@@ -42,16 +43,19 @@ class LoginHandler(BaseHandler):
         wait = self.throttle.wait(keys)
         if wait > 0:
             self.set_header("Retry-After", str(int(wait) + 1))
+            SIGN_INS.labels("throttled").inc()
             self.audit.record("sign-in", user=name, address=address, ok=False, reason="throttled")
             self.write_json({"error": "too_many_attempts", "retry_after": round(wait, 1)}, 429)
             return
         person = await self.auth.check_password(name, password) if name and password else None
         if person is None:
             self.throttle.failed(keys)
+            SIGN_INS.labels("failed").inc()
             self.audit.record("sign-in", user=name, address=address, ok=False, method="password")
             self.write_json({"error": "bad_credentials", "message": "wrong name or password"}, 401)
             return
         self.throttle.succeeded(keys)
+        SIGN_INS.labels("ok").inc()
         self.auth.sign_in(self, person)
         self.audit.record("sign-in", user=name, address=address, ok=True, method="password")
         self.write_json({"user": person.name})

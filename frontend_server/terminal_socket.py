@@ -17,6 +17,7 @@ from tornado.web import HTTPError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from frontend_server import browser_protocol as bp
+from frontend_server import metrics
 from frontend_server.auth import client_address
 from frontend_server.bridge import SessionBridge
 from frontend_server.context import Services
@@ -51,11 +52,14 @@ class TerminalSocket(WebSocketHandler):
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.set_nodelay(True)
+        metrics.CONNECTIONS.inc()
+        self._services.connections.add(self)
         address = client_address(self, self._services.auth)
         self._bridge = SessionBridge(self, self._services, self.current_user, address)
 
     def on_message(self, message: str | bytes) -> None:
-        assert self._bridge is not None
+        if self._bridge is None:
+            return  # closing: the session is already handed back
         try:
             if isinstance(message, bytes):
                 if len(message) > self._config.max_input_frame:
@@ -87,8 +91,17 @@ class TerminalSocket(WebSocketHandler):
                 self._bridge.close()
 
     def on_close(self) -> None:
+        self._services.connections.discard(self)
         if self._bridge is not None:
+            metrics.CONNECTIONS.dec()
             self._bridge.detach()
+            self._bridge = None
+
+    def restart(self) -> None:
+        """This front end is stopping: the session goes on, the page resumes elsewhere."""
+        self.send_text(bp.reconnect("this front end is restarting; resume through another"))
+        self.on_close()
+        self.close(1012, "service restart")
 
     def send_text(self, text: str) -> None:
         try:

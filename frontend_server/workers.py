@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import zmq
+from zmq.utils.monitor import parse_monitor_message
 
+from frontend_server.metrics import RECONNECTS
 from shared.config import FrontendConfig
 from shared.errors import DtermError, Unavailable, error_from_code
 from shared.protocol import (
@@ -134,6 +136,7 @@ class WorkerLink:
         self._notify = notify
         self._requests: dict[str, asyncio.Future[Message]] = {}
         self._last_welcome = 0.0
+        self._connected_before = False
         self._tasks: list[asyncio.Task[None]] = []
         self._socket = context.socket(zmq.DEALER)
         for option, value in (
@@ -161,13 +164,25 @@ class WorkerLink:
 
     def start(self) -> None:
         self._pump = SocketPump(self._socket, self._receive)
+        events = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
+        self._monitor = SocketPump(self._socket.get_monitor_socket(events), self._on_monitor)
         self._tasks = [asyncio.create_task(self._heartbeat_loop())]
 
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
         self._lose_host("the front end no longer knows this worker")
+        self._socket.disable_monitor()
+        self._monitor.close()
         self._pump.close()
+
+    def _on_monitor(self, frames: list[bytes]) -> None:
+        """Count connections made again after they dropped (for the metrics)."""
+        event = parse_monitor_message(frames)["event"]
+        if event == zmq.EVENT_CONNECTED:
+            if self._connected_before:
+                RECONNECTS.inc()
+            self._connected_before = True
 
     # --- sending --------------------------------------------------------------------
 

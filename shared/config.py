@@ -1,7 +1,8 @@
 """Settings of both processes: frozen dataclasses, read once in __main__, passed down.
 
-Each field documents its default. Nothing here reads files or the environment by
-itself; the entry points build these from flags and environment variables.
+Every field is a setting: a flag, a `DTERM_<NAME>` environment variable and a key
+of the config file (shared/settings.py reads them); the docstring under a field is
+its help text. Nothing here reads files or the environment by itself.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from shared.errors import Forbidden
+
+DEFAULT_WORKER = "tcp://127.0.0.1:7701"
 
 DEFAULT_WINDOW = 256 * 1024
 """Bytes of output a client may have unacknowledged (flow-control window)."""
@@ -29,10 +32,16 @@ class WorkerConfig:
     """ZeroMQ endpoint of the ROUTER socket; port `*` picks a free one."""
     docker_url: str = "unix:///var/run/docker.sock"
     """The daemon this worker owns."""
+    http_address: str = "127.0.0.1"
+    """Address of /metrics, /healthz and /readyz."""
+    http_port: int = 7702
+    """Port of /metrics, /healthz and /readyz; 0 picks a free one (on the ready line)."""
     docker_threads: int = 8
     """Threads for blocking Docker control calls (create, inspect, resize, list)."""
     window: int = DEFAULT_WINDOW
+    """Bytes of output a connection may have unacknowledged before the program is held."""
     detach_keys: str = DEFAULT_DETACH_KEYS
+    """Docker's detach sequence for our execs (a lone first key is held back by Docker)."""
     curve_secret_key: str = ""
     """This worker's CurveZMQ .key_secret file; with it, links are encrypted and
     the worker may listen on a non-loopback address."""
@@ -60,6 +69,9 @@ class WorkerConfig:
     """File for the JSON-lines audit log of sessions; empty: none."""
     max_upload_bytes: int = 100 << 20
     """Largest file this host accepts into a container."""
+    drain_timeout: float = 0.0
+    """On SIGTERM, seconds to let running sessions finish by themselves (no new ones
+    start meanwhile) before the rest are ended with a message saying why."""
     max_pending_input: int = 1 << 20
     """Keystrokes buffered for a session whose process does not read them, before
     further input is refused with an error."""
@@ -71,8 +83,9 @@ class FrontendConfig:
     """HTTP bind address; loopback unless told otherwise."""
     port: int = 8080
     """HTTP port; 0 picks a free one (printed on the ready line)."""
-    workers: tuple[str, ...] = ("tcp://127.0.0.1:7701",)
-    """ZeroMQ endpoints of the exec workers."""
+    workers: tuple[str, ...] = ()
+    """ZeroMQ endpoints of the exec workers (default, without worker_dns either:
+    tcp://127.0.0.1:7701)."""
     worker_dns: tuple[str, ...] = ()
     """DNS names whose records are workers: `name:port` (A/AAAA) or an SRV name."""
     dns_interval: float = 10.0
@@ -90,7 +103,9 @@ class FrontendConfig:
     """Addresses or networks of reverse proxies whose X-Forwarded-* headers are believed
     (single sign-on through X-Forwarded-User / X-Forwarded-Groups, client address)."""
     proxy_user_header: str = "X-Forwarded-User"
+    """Header in which a trusted proxy names the signed-in person."""
     proxy_groups_header: str = "X-Forwarded-Groups"
+    """Header in which a trusted proxy lists the person's groups, comma-separated."""
     login_ttl: float = 12 * 3600.0
     """Seconds a sign-in lasts."""
     policy_file: str = ""

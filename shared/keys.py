@@ -1,4 +1,4 @@
-"""Generate a CurveZMQ key pair: python -m shared.keys NAME --out FOLDER.
+"""Generate a CurveZMQ key pair: dterm keys NAME --out FOLDER.
 
 Writes FOLDER/NAME.key (public: give it to the other side) and
 FOLDER/NAME.key_secret (keep it private to this process).
@@ -15,7 +15,7 @@ import zmq.auth
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.keys", description=__doc__)
+    parser = argparse.ArgumentParser(prog="dterm keys", description=__doc__)
     parser.add_argument("name", help="file name stem, e.g. worker or frontend-1")
     parser.add_argument("--out", default=".", help="folder to write into (created if missing)")
     args = parser.parse_args(argv)

@@ -91,10 +91,10 @@ def test_password_sign_in_page(
         [
             sys.executable,
             "-m",
-            "frontend_server.accounts_cli",
+            "shared.cli",
+            "users",
             "--users-file",
             str(users),
-            "users",
             "add",
             "alice",
             "--password-stdin",

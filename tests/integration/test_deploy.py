@@ -3,7 +3,9 @@ files validate offline and only use flags the processes accept."""
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import secrets
 import shutil
 import socket
@@ -18,6 +20,7 @@ import yaml
 
 from exec_worker.__main__ import parse_config as parse_worker_args
 from frontend_server.__main__ import parse_config as parse_frontend_args
+from shared.settings import SettingsError
 from tests.conftest import require, wait_hosts_up
 from tests.integration.test_http import request
 from tests.support.events_client import EventStream
@@ -139,13 +142,13 @@ async def test_sessions_and_events_through_nginx(
 
 def command_args(command: str) -> tuple[str, list[str]]:
     words = command.split()
-    assert words[:2] == ["python", "-m"], command
-    return words[2], words[3:]
+    assert words[0] == "dterm", command
+    return words[1], words[2:]
 
 
 def check_args(program: str, args: list[str]) -> None:
     """The arguments parse with the program's own parser (no invented flags)."""
-    parse = {"exec_worker": parse_worker_args, "frontend_server": parse_frontend_args}[program]
+    parse = {"worker": parse_worker_args, "frontend": parse_frontend_args}[program]
     parse(args)
 
 
@@ -210,5 +213,39 @@ def test_kubernetes_wiring() -> None:
     worker = worker_pod["containers"][0]
     frontend = by_name["dterm-frontend"]["spec"]["template"]["spec"]["containers"][0]
     for container in (worker, frontend):
-        check_args(container["command"][2], container["args"])
+        check_args(container["command"][1], container["args"])
     assert "--worker-dns=dterm-workers.dterm.svc.cluster.local:7701" in frontend["args"]
+
+
+def test_example_config_and_systemd_units_use_real_settings() -> None:
+    """The example config parses for both processes; the units run real commands."""
+    example = str(REPO / "deploy" / "dterm.example.toml")
+    worker, _ = parse_worker_args(["--config", example])
+    frontend, _ = parse_frontend_args(["--config", example])
+    assert worker.host_id == "db-1" and frontend.port == 8080
+    for unit in ("dterm-worker", "dterm-frontend"):
+        text = (REPO / "deploy" / "systemd" / f"{unit}.service").read_text()
+        command = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+        words = command.removeprefix("ExecStart=").split()
+        assert words[0].endswith("/dterm")
+        parse = parse_worker_args if words[1] == "worker" else parse_frontend_args
+        with pytest.raises(SettingsError, match="No such file"):
+            parse(words[2:])  # the config file is not on this machine, the flags are valid
+
+
+def test_grafana_dashboard_uses_metrics_that_exist(stack: Stack, worker: ManagedProcess) -> None:
+    """Every dterm metric a panel queries is one the processes export."""
+    import urllib.request
+
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "dterm.json").read_text())
+    queried = {
+        re.sub(r"_(bucket|count|sum)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"dterm_[a-z_]+", target["expr"])
+    }
+    exported = ""
+    for url in (f"{stack.base}/metrics", f"{worker.match['http']}/metrics"):
+        with urllib.request.urlopen(url, timeout=10) as response:
+            exported += response.read().decode()
+    assert queried and all(f"# TYPE {name} " in exported for name in queried), queried

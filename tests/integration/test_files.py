@@ -106,3 +106,21 @@ async def test_open_in_a_working_directory_as_a_user(stack: Stack, busybox: Any)
     error = await missing.next_control("error")
     assert error["code"] == "start_failed" and "working directory" in error["message"]
     await missing.close()
+
+
+def test_download_abandoned_half_way_harms_nothing(stack: Stack, busybox: Any) -> None:
+    """A browser that leaves in the middle of a download ends only that transfer."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    data = os.urandom(4_000_000)
+    assert put(stack, file_url(busybox, "/tmp/abandoned.bin"), data).status == 200
+    parts = urlsplit(stack.base)
+    for _ in range(3):
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+        conn.request("GET", file_url(busybox, "/tmp/abandoned.bin"), headers=bearer(stack))
+        response = conn.getresponse()
+        assert response.read(100_000)
+        conn.close()
+    fetched = call(stack, file_url(busybox, "/tmp/abandoned.bin"), headers=bearer(stack))
+    assert fetched.body == data

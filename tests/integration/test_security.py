@@ -52,7 +52,7 @@ groups = ["admins"]
 
 def accounts(*args: str, stdin: str = "") -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "frontend_server.accounts_cli", *args],
+        [sys.executable, "-m", "shared.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -88,9 +88,9 @@ def secured(containers: Containers, tmp_path_factory: pytest.TempPathFactory) ->
         ("frank", ""),
     ):
         accounts(
+            "users",
             "--users-file",
             str(users),
-            "users",
             "add",
             name,
             "--password-stdin",
@@ -243,12 +243,12 @@ def test_proxy_headers_only_from_trusted_proxies(secured: Secured) -> None:
 async def test_bearer_tokens_are_issued_and_revoked(secured: Secured) -> None:
     """An admin-issued token works for the API and the WebSocket until it is revoked."""
     tokens = str(secured.folder / "tokens.json")
-    token = accounts("--tokens-file", tokens, "tokens", "issue", "alice", "--groups", "payments")
+    token = accounts("tokens", "--tokens-file", tokens, "issue", "alice", "--groups", "payments")
     bearer = {"Authorization": f"Bearer {token}"}
     assert "dterm-test-pay-1" in listed(secured, bearer)
     answer = await try_open(secured, bearer, "dterm-test-pay-1", cmd=["echo", "by-token"])
     assert answer["type"] == "opened"
-    accounts("--tokens-file", tokens, "tokens", "revoke", token.split("_")[1])
+    accounts("tokens", "--tokens-file", tokens, "revoke", token.split("_")[1])
     assert call(secured.stack, "/api/containers", headers=bearer).status == 401
 
 

@@ -61,8 +61,9 @@ class ExtraDaemon:
         raise TimeoutError(f"dockerd not ready within {timeout}s:\n{log.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        for container in self.client.containers.list(all=True):
-            container.remove(force=True)
+        if self.proc.poll() is None:
+            for container in self.client.containers.list(all=True):
+                container.remove(force=True)
         self.client.close()
         self.proc.send_signal(signal.SIGTERM)
         try:

@@ -20,8 +20,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output"
 _counter = itertools.count(1)
+RUN = time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid())
+"""This test run's log folder: runs side by side never share log files."""
 
-WORKER_READY = re.compile(r"dterm worker ready: host=(?P<host>\S+) endpoint=(?P<endpoint>\S+)")
+WORKER_READY = re.compile(
+    r"dterm worker ready: host=(?P<host>\S+) endpoint=(?P<endpoint>\S+) http=(?P<http>\S+)"
+)
 FRONTEND_READY = re.compile(r"dterm frontend ready: open (?P<url>http://\S+)")
 
 
@@ -35,13 +39,14 @@ class ManagedProcess:
         ready: re.Pattern[str],
         timeout: float = 30,
         wait: bool = True,
+        env: dict[str, str] | None = None,
     ):
-        logs = OUTPUT / "logs"
+        logs = OUTPUT / "logs" / RUN
         logs.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.log_path = logs / f"{next(_counter):03d}-{name}.log"
         self.allow_traceback = False
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 argv,
@@ -120,7 +125,8 @@ def start_worker(
     bind: str = "tcp://127.0.0.1:*",
     wait: bool = True,
 ) -> ManagedProcess:
-    argv = [sys.executable, "-m", "exec_worker", "--host-id", host_id, "--bind", bind, *extra]
+    argv = [sys.executable, "-m", "exec_worker", "--host-id", host_id, "--bind", bind,
+            "--http-port", "0", *extra]  # fmt: skip
     if docker_url:
         argv += ["--docker-url", docker_url]
     return ManagedProcess(f"worker-{host_id}", argv, WORKER_READY, wait=wait)

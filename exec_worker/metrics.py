@@ -1,0 +1,65 @@
+"""Prometheus metrics of a worker, and its /metrics, /healthz and /readyz endpoints.
+
+Ready means the Docker daemon answers; healthy means the process runs its loop.
+The small HTTP server runs on the worker's own event loop (Tornado), on
+`http_address:http_port`, separate from the ZeroMQ socket front ends use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from tornado.web import Application, RequestHandler
+
+SESSIONS_OPEN = Gauge("dterm_worker_sessions_open", "Sessions running on this host")
+SESSIONS_OPENED = Counter("dterm_worker_sessions_opened_total", "Sessions started")
+SESSIONS_CLOSED = Counter(
+    "dterm_worker_sessions_closed_total", "Sessions ended, by reason", ["reason"]
+)
+BYTES = Counter("dterm_worker_bytes_total", "Terminal bytes, by direction", ["direction"])
+OPEN_SECONDS = Histogram(
+    "dterm_worker_open_seconds",
+    "From an open request to the exec running",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+DOCKER_ERRORS = Counter("dterm_worker_docker_errors_total", "Failed Docker API calls", ["call"])
+FRONTENDS = Gauge("dterm_worker_frontends", "Front ends heard from lately")
+
+READY_TIMEOUT = 3.0
+
+
+class MetricsHandler(RequestHandler):
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest())
+
+
+class HealthHandler(RequestHandler):
+    def get(self) -> None:
+        self.finish({"status": "ok"})
+
+
+class ReadyHandler(RequestHandler):
+    def initialize(self, probe: Callable[[], Awaitable[object]]) -> None:
+        self.probe = probe
+
+    async def get(self) -> None:
+        try:
+            await asyncio.wait_for(self.probe(), READY_TIMEOUT)
+        except Exception as exc:  # any failure means: not ready
+            self.set_status(503)
+            self.finish({"status": "not ready", "reason": f"Docker does not answer: {exc}"})
+            return
+        self.finish({"status": "ready"})
+
+
+def make_app(probe: Callable[[], Awaitable[object]]) -> Application:
+    return Application(
+        [
+            (r"/metrics", MetricsHandler),
+            (r"/healthz", HealthHandler),
+            (r"/readyz", ReadyHandler, {"probe": probe}),
+        ]
+    )

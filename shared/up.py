@@ -1,0 +1,123 @@
+"""dterm up: a worker and a front end on this machine, on loopback, for one person.
+
+What `make run` starts. It checks the Docker daemon first (saying so), starts the
+worker, waits for its ready line, starts the front end pointed at it, and prints
+the sign-in URL. Ctrl-C or SIGTERM stops both; if one of them dies, so does the
+other. The children's output is passed through, each line marked with its name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import IO
+
+import docker
+
+READY = {
+    "worker": re.compile(r"dterm worker ready: host=\S+ endpoint=(\S+)"),
+    "frontend": re.compile(r"dterm frontend ready: open (\S+)"),
+}
+
+
+def say(text: str) -> None:
+    print(f"dterm up: {text}", flush=True)
+
+
+def check_docker(url: str) -> None:
+    say(f"checking the Docker daemon at {url}")
+    try:
+        client = docker.DockerClient(base_url=url, timeout=10)
+        version = client.version().get("Version", "?")
+        client.close()
+    except Exception as exc:
+        raise SystemExit(
+            f"dterm up: cannot reach Docker at {url}: {exc}\n"
+            "Is dockerd running, and may this user use its socket?"
+        ) from None
+    say(f"Docker {version} answers")
+
+
+class Child:
+    """One child process whose output is passed on; `ready` holds its ready-line match."""
+
+    def __init__(self, name: str, argv: list[str]) -> None:
+        self.name = name
+        self.ready: re.Match[str] | None = None
+        self._seen = threading.Event()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1)  # fmt: skip
+        threading.Thread(target=self._pass_on, args=(self.proc.stdout,), daemon=True).start()
+
+    def _pass_on(self, stream: IO[str] | None) -> None:
+        assert stream is not None
+        for line in stream:
+            found = READY[self.name].search(line)
+            if found and self.ready is None:
+                self.ready = found
+                self._seen.set()
+            print(f"{self.name:8} | {line}", end="", flush=True)
+        self._seen.set()
+
+    def wait_ready(self, timeout: float) -> str:
+        if not self._seen.wait(timeout) or self.ready is None:
+            self.stop()
+            raise SystemExit(f"dterm up: the {self.name} did not start (see its lines above)")
+        return self.ready.group(1)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def parser() -> argparse.ArgumentParser:
+    made = argparse.ArgumentParser(
+        prog="dterm up", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    made.add_argument("--port", type=int, default=8080, help="HTTP port of the page [8080]")
+    made.add_argument("--worker-port", default="7701", help="ZeroMQ port of the worker [7701]")
+    made.add_argument("--docker-url", default="unix:///var/run/docker.sock")
+    made.add_argument("--config", help="TOML config file, passed to both processes")
+    return made
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    check_docker(args.docker_url)
+    shared = ["--config", args.config] if args.config else []
+    say("starting the worker")
+    worker = Child("worker", [sys.executable, "-m", "exec_worker", *shared,
+                              "--bind", f"tcp://127.0.0.1:{args.worker_port}",
+                              "--docker-url", args.docker_url])  # fmt: skip
+    children = [worker]
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        endpoint = worker.wait_ready(60)
+        say("starting the front end")
+        frontend = Child("frontend", [sys.executable, "-m", "frontend_server", *shared,
+                                      "--port", str(args.port), "--worker", endpoint])  # fmt: skip
+        children.append(frontend)
+        say(f"open {frontend.wait_ready(60)}")
+        _wait(stopping, lambda: any(c.proc.poll() is not None for c in children))
+    finally:
+        say("stopping")
+        for child in reversed(children):
+            child.stop()
+    return 0
+
+
+def _wait(stopping: threading.Event, ended: Callable[[], bool]) -> None:
+    while not stopping.is_set() and not ended():
+        time.sleep(0.2)
