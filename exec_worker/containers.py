@@ -17,7 +17,7 @@ from collections.abc import Callable
 from exec_worker.docker_exec import DockerHost, EventFeed
 from exec_worker.host_rules import HostRules
 from shared.errors import DtermError
-from shared.protocol import ContainerChanged, ContainerInfo
+from shared.messages import ContainerChanged, ContainerInfo
 
 log = logging.getLogger(__name__)
 

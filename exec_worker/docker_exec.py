@@ -31,7 +31,7 @@ import requests.exceptions
 
 from exec_worker.metrics import DOCKER_ERRORS
 from shared.errors import DtermError, NotFound, NotRunning, StartFailed, Unavailable
-from shared.protocol import ContainerInfo
+from shared.messages import ContainerInfo
 
 log = logging.getLogger(__name__)
 

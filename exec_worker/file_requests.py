@@ -22,7 +22,7 @@ from exec_worker.files import Download, Transfers, Upload, check_path
 from exec_worker.sessions import ExecSession
 from shared.audit import AuditLog
 from shared.errors import DtermError, Forbidden, NotFound, ProtocolError
-from shared.protocol import (
+from shared.messages import (
     ContainerInfo,
     Failed,
     FileAbort,

@@ -26,14 +26,7 @@ from typing import IO, Any
 
 from exec_worker.docker_exec import DockerHost
 from shared.errors import DtermError, NotFound, ProtocolError, TooLarge
-from shared.protocol import (
-    ContainerInfo,
-    FileData,
-    FileEnd,
-    FileOpened,
-    FileStored,
-    Message,
-)
+from shared.messages import ContainerInfo, FileData, FileEnd, FileOpened, FileStored, Message
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.protocol import ContainerInfo
+from shared.messages import ContainerInfo
 
 _CONTAINER_ID = re.compile(r"/(?:docker|containers)/([0-9a-f]{64})")
 FALSE = {"", "0", "false", "no", "off"}

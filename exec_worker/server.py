@@ -44,8 +44,7 @@ from shared.errors import (
     Unavailable,
     VersionMismatch,
 )
-from shared.protocol import (
-    PROTOCOL_VERSION,
+from shared.messages import (
     Ack,
     AttachSession,
     CloseSession,
@@ -70,9 +69,8 @@ from shared.protocol import (
     Resize,
     SessionsListed,
     Welcome,
-    decode,
-    encode,
 )
+from shared.protocol import PROTOCOL_VERSION, decode, encode
 from shared.security import make_curve_server
 from shared.zmq_io import SocketPump
 

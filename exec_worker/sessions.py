@@ -39,8 +39,7 @@ from exec_worker.metrics import BYTES
 from exec_worker.ring import OutputRing
 from shared.config import WorkerConfig
 from shared.errors import Conflict, DtermError, Forbidden, NotFound, ProtocolError, TooLarge
-from shared.process import SessionLog
-from shared.protocol import (
+from shared.messages import (
     ContainerInfo,
     Detached,
     ExitReason,
@@ -57,6 +56,7 @@ from shared.protocol import (
     WatcherInfo,
     WatchersChanged,
 )
+from shared.process import SessionLog
 
 log = logging.getLogger(__name__)
 BYTES_IN, BYTES_OUT = BYTES.labels("in"), BYTES.labels("out")

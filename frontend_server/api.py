@@ -22,7 +22,7 @@ from frontend_server.policy import Person
 from frontend_server.pool import WorkerPool
 from frontend_server.workers import HostStatus
 from shared.errors import DtermError
-from shared.protocol import ContainerInfo, SessionInfo
+from shared.messages import ContainerInfo, SessionInfo
 
 Visible = Callable[[str, ContainerInfo], bool]
 

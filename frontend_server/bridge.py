@@ -31,7 +31,7 @@ from frontend_server.context import Services
 from frontend_server.policy import Person
 from frontend_server.workers import WorkerLink
 from shared.errors import DtermError, ErrorCode, NotFound, ProtocolError, Unavailable
-from shared.protocol import (
+from shared.messages import (
     Ack,
     AttachSession,
     CloseSession,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ErrorCode, ProtocolError
-from shared.protocol import MAX_OFFSET, ExitReason, check_size
+from shared.messages import MAX_OFFSET, ExitReason, check_size
 
 MAX_NAME = 256
 MAX_ARGS = 256

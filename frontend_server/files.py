@@ -34,7 +34,7 @@ from shared.errors import (
     Unavailable,
     error_from_code,
 )
-from shared.protocol import (
+from shared.messages import (
     Failed,
     FileAbort,
     FileAck,

@@ -13,7 +13,7 @@ from frontend_server.policy import Access, Person, Policy, Target
 from frontend_server.workers import WorkerLink
 from shared.audit import AuditLog
 from shared.errors import Forbidden, NotFound
-from shared.protocol import ContainerInfo
+from shared.messages import ContainerInfo
 
 MIN_ID_PREFIX = 4
 

@@ -21,7 +21,7 @@ from frontend_server.discovery import DnsDiscovery
 from frontend_server.workers import HostRemoved, HostStatus, PoolEvent, WorkerLink
 from shared.config import FrontendConfig
 from shared.errors import NotFound, Unavailable
-from shared.protocol import ContainerInfo
+from shared.messages import ContainerInfo
 from shared.security import ClientKeys
 
 log = logging.getLogger(__name__)

@@ -35,8 +35,7 @@ from zmq.utils.monitor import parse_monitor_message
 from frontend_server.metrics import RECONNECTS
 from shared.config import FrontendConfig
 from shared.errors import DtermError, Unavailable, error_from_code
-from shared.protocol import (
-    PROTOCOL_VERSION,
+from shared.messages import (
     ContainerChanged,
     ContainerInfo,
     ContainersListed,
@@ -61,9 +60,8 @@ from shared.protocol import (
     SessionsListed,
     WatchersChanged,
     Welcome,
-    decode,
-    encode,
 )
+from shared.protocol import PROTOCOL_VERSION, decode, encode
 from shared.security import ClientKeys
 from shared.zmq_io import SocketPump
 

@@ -12,7 +12,8 @@ import pytest
 import zmq
 import zmq.auth
 
-from shared.protocol import PROTOCOL_VERSION, Hello, Welcome, decode, encode
+from shared.messages import Hello, Welcome
+from shared.protocol import PROTOCOL_VERSION, decode, encode
 from tests.conftest import get_json, wait_hosts_up
 from tests.support.processes import REPO, ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient

@@ -12,7 +12,8 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.protocol import _SPECS, PROTOCOL_VERSION, Hello, Welcome, decode, encode
+from shared.messages import Hello, Welcome
+from shared.protocol import _SPECS, PROTOCOL_VERSION, decode, encode
 from tests.support.processes import ManagedProcess
 from tests.unit.test_fuzz_decoders import json_values, packable
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import zmq
 
-from shared.protocol import Failed, OpenSession, decode, encode
+from shared.messages import Failed, OpenSession
+from shared.protocol import decode, encode
 from tests.conftest import Containers
 from tests.support.events_client import EventStream
 from tests.support.http import call, cookie_of, sign_in, xsrf

@@ -10,16 +10,8 @@ import msgpack
 import pytest
 import zmq
 
-from shared.protocol import (
-    PROTOCOL_VERSION,
-    Failed,
-    Hello,
-    Input,
-    Message,
-    Welcome,
-    decode,
-    encode,
-)
+from shared.messages import Failed, Hello, Input, Message, Welcome
+from shared.protocol import PROTOCOL_VERSION, decode, encode
 from tests.support.processes import REPO, ManagedProcess
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from frontend_server import browser_protocol as bp
 from shared.errors import ProtocolError
-from shared.protocol import ExitReason
+from shared.messages import ExitReason
 
 
 def test_open_with_defaults() -> None:

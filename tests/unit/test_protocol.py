@@ -8,8 +8,7 @@ import msgpack
 import pytest
 
 from shared.errors import ErrorCode, ProtocolError, TooLarge
-from shared.protocol import (
-    MAX_DATA_BYTES,
+from shared.messages import (
     Ack,
     AttachSession,
     CloseSession,
@@ -46,9 +45,8 @@ from shared.protocol import (
     WatcherInfo,
     WatchersChanged,
     Welcome,
-    decode,
-    encode,
 )
+from shared.protocol import MAX_DATA_BYTES, decode, encode
 
 WEB = ContainerInfo("abc", "web", "nginx", "running", 1700000000, 1700000100, 0, 0, {"a": "b"})
 

@@ -1,0 +1,441 @@
+"""Every message of the worker protocol, declared once (the spec is docs/protocol.md).
+
+A frozen dataclass per message type, with its wire tag; bounds that hold however a
+message is built are checked in __post_init__. The codec is shared/protocol.py.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+from shared.errors import ErrorCode, ProtocolError
+
+MAX_COLS = 1000
+MAX_ROWS = 1000
+MAX_OFFSET = 1 << 62
+
+
+class ExitReason(StrEnum):
+    """Why a session ended, as the browser's `exit` message tells it."""
+
+    EXITED = "exited"
+    CONTAINER_STOPPED = "container-stopped"
+    HOST_LOST = "host-lost"
+    CLOSED = "closed"
+    IDLE = "idle"
+
+
+def check_size(cols: int, rows: int) -> None:
+    """Reject terminal sizes no real screen has; shared by both protocols."""
+    if not (1 <= cols <= MAX_COLS and 1 <= rows <= MAX_ROWS):
+        raise ProtocolError(f"terminal size {cols}x{rows} is outside 1x1 to {MAX_COLS}x{MAX_ROWS}")
+
+
+# --- message declarations -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    """One container as a worker knows it; times are Unix seconds, 0 when never."""
+
+    id: str
+    name: str
+    image: str
+    state: str
+    created: int
+    started_at: int
+    finished_at: int
+    exit_code: int
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Front end to worker, first and then periodically: who I am, which protocol I speak."""
+
+    TAG: ClassVar[str] = "hello"
+    frontend: str
+    protocol: int
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """Worker's answer to Hello: its host id, its run, and facts about its Docker daemon.
+
+    `instance` changes whenever the worker process restarts: sessions of an earlier
+    instance are gone.
+    """
+
+    TAG: ClassVar[str] = "welcome"
+    host: str
+    instance: str
+    protocol: int
+    docker_version: str
+    api_version: str
+    containers: int
+    running: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListContainers:
+    TAG: ClassVar[str] = "list"
+    request: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContainersListed:
+    """Every container of the host as of change number `seq`."""
+
+    TAG: ClassVar[str] = "listed"
+    request: str
+    seq: int
+    containers: list[ContainerInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerChanged:
+    """Pushed to every front end: change number `seq` to one container (None: removed)."""
+
+    TAG: ClassVar[str] = "changed"
+    seq: int
+    id: str
+    container: ContainerInfo | None
+
+
+class Mode(StrEnum):
+    """How an attachment takes part: the owner reads and writes, a watcher only reads."""
+
+    RW = "rw"
+    RO = "ro"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A running session, as listed for its owner."""
+
+    session: str
+    container: str
+    command: list[str]
+    person: str
+    started: int
+    attached: bool
+    watchers: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherInfo:
+    person: str
+    since: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListSessions:
+    """The sessions of `person` on this host."""
+
+    TAG: ClassVar[str] = "sessions"
+    request: str
+    person: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsListed:
+    TAG: ClassVar[str] = "sessions-listed"
+    request: str
+    sessions: list[SessionInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSession:
+    """Start a tty exec owned by `person`; `cmd` None means bash if present, else sh.
+
+    Every later message about it names the `attachment`: one browser connection
+    taking part in one session.
+    """
+
+    TAG: ClassVar[str] = "open"
+    session: str
+    attachment: str
+    person: str
+    address: str
+    container: str
+    cmd: list[str] | None
+    user: str | None
+    workdir: str | None
+    cols: int
+    rows: int
+
+    def __post_init__(self) -> None:
+        check_size(self.cols, self.rows)
+        if self.workdir is not None and not self.workdir.startswith("/"):
+            raise ProtocolError("workdir must be an absolute path")
+        if self.cmd is not None and not self.cmd:
+            raise ProtocolError("cmd must be null or a non-empty list of strings")
+        if not self.container:
+            raise ProtocolError("container must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class AttachSession:
+    """Join a running session from byte `offset`: as its owner (rw, taking over any
+    earlier owner connection) or as a watcher (ro, with the session's watch token)."""
+
+    TAG: ClassVar[str] = "attach"
+    session: str
+    attachment: str
+    person: str
+    address: str
+    offset: int
+    mode: Mode
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOpened:
+    """The attachment is live; output follows from `offset` (`skipped` bytes before it
+    were no longer kept). `watch_token` is given to the owner only."""
+
+    TAG: ClassVar[str] = "opened"
+    attachment: str
+    session: str
+    container: str
+    mode: Mode
+    window: int
+    offset: int
+    skipped: int
+    cols: int
+    rows: int
+    watch_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """Keystrokes from the owner, carried as a raw second frame."""
+
+    TAG: ClassVar[str] = "in"
+    attachment: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """Terminal output starting at byte `offset` of the session, as a raw second frame.
+    An offset past the attachment's last one means the bytes between were skipped."""
+
+    TAG: ClassVar[str] = "out"
+    attachment: str
+    offset: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Resize:
+    TAG: ClassVar[str] = "resize"
+    attachment: str
+    cols: int
+    rows: int
+
+    def __post_init__(self) -> None:
+        check_size(self.cols, self.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResized:
+    """The owner resized: watchers draw at the owner's size."""
+
+    TAG: ClassVar[str] = "resized"
+    attachment: str
+    cols: int
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The client consumed output up to `offset`: the worker may send more."""
+
+    TAG: ClassVar[str] = "ack"
+    attachment: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class DetachSession:
+    """The connection is gone; the session goes on (for the owner: for a grace period)."""
+
+    TAG: ClassVar[str] = "detach"
+    attachment: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSession:
+    """The owner ends the session: its processes are ended."""
+
+    TAG: ClassVar[str] = "close"
+    attachment: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detached:
+    """This attachment no longer takes part (another connection took the session over)."""
+
+    TAG: ClassVar[str] = "detached"
+    attachment: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatchersChanged:
+    """To the owner: who is watching now."""
+
+    TAG: ClassVar[str] = "watchers"
+    attachment: str
+    watchers: list[WatcherInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class IdleWarning:
+    """The session ends for idleness in `seconds` unless someone types."""
+
+    TAG: ClassVar[str] = "idle"
+    attachment: str
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionExited:
+    """Sent after the last Output; `code` is None when it is unknown."""
+
+    TAG: ClassVar[str] = "exited"
+    attachment: str
+    code: int | None
+    reason: ExitReason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A request failed; `ref` is its request or attachment id."""
+
+    TAG: ClassVar[str] = "failed"
+    ref: str
+    code: ErrorCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PutFile:
+    """Start an upload into `container` at `path`, or into the working directory of
+    `session`'s shell under the name `path`. FileData frames and FileEnd follow."""
+
+    TAG: ClassVar[str] = "put-file"
+    request: str
+    person: str
+    address: str
+    container: str
+    session: str
+    path: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetFile:
+    """Download one regular file; answered by FileOpened, FileData frames, FileEnd."""
+
+    TAG: ClassVar[str] = "get-file"
+    request: str
+    person: str
+    address: str
+    container: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileOpened:
+    TAG: ClassVar[str] = "file-opened"
+    request: str
+    name: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileData:
+    """Bytes of a file transfer, in order, as a raw second frame."""
+
+    TAG: ClassVar[str] = "file-data"
+    request: str
+    offset: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FileAck:
+    """The downloader has passed on bytes up to `offset`; the worker may send more."""
+
+    TAG: ClassVar[str] = "file-ack"
+    request: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileEnd:
+    """All bytes of the transfer were sent (`size` of them)."""
+
+    TAG: ClassVar[str] = "file-end"
+    request: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileStored:
+    """An upload is in place."""
+
+    TAG: ClassVar[str] = "file-stored"
+    request: str
+    container: str
+    path: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileAbort:
+    """Either side gives up a transfer (the other forgets it)."""
+
+    TAG: ClassVar[str] = "file-abort"
+    request: str
+    reason: str
+
+
+Message = (
+    Hello
+    | Welcome
+    | ListContainers
+    | ContainersListed
+    | ContainerChanged
+    | ListSessions
+    | SessionsListed
+    | OpenSession
+    | AttachSession
+    | SessionOpened
+    | Input
+    | Output
+    | Resize
+    | SessionResized
+    | Ack
+    | DetachSession
+    | CloseSession
+    | Detached
+    | WatchersChanged
+    | IdleWarning
+    | SessionExited
+    | Failed
+    | PutFile
+    | GetFile
+    | FileOpened
+    | FileData
+    | FileAck
+    | FileEnd
+    | FileStored
+    | FileAbort
+)
