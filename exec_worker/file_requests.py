@@ -19,12 +19,15 @@ from typing import Any
 
 from exec_worker.docker_exec import DockerHost
 from exec_worker.files import Download, Transfers, Upload, check_path
+from exec_worker.recordings import Recordings
+from exec_worker.recordings_store import read_chunks
 from exec_worker.sessions import ExecSession
 from shared.audit import AuditLog
 from shared.errors import DtermError, Forbidden, NotFound, ProtocolError
 from shared.messages import (
     ContainerInfo,
     Failed,
+    FetchRecording,
     FileAbort,
     FileAck,
     FileData,
@@ -47,6 +50,7 @@ class FileRequests:
         self,
         docker: DockerHost,
         max_upload: int,
+        recordings: Recordings,
         resolve: Resolve,
         sessions: dict[str, ExecSession],
         send: Send,
@@ -55,6 +59,7 @@ class FileRequests:
         host: str,
     ) -> None:
         self.transfers = Transfers(docker, max_upload)
+        self._recordings = recordings
         self._docker = docker
         self._resolve = resolve
         self._sessions = sessions
@@ -72,8 +77,10 @@ class FileRequests:
                 self.transfers.add(peer, message)
             case FileEnd():
                 self._spawn(self._guarded(peer, message.request, self._stored(peer, message)))
-            case GetFile():
-                task = self._spawn(self._guarded(peer, message.request, self._get(peer, message)))
+            case GetFile() | FetchRecording():
+                work = self._get(peer, message) if isinstance(message, GetFile) else (
+                    self._fetch(peer, message))  # fmt: skip
+                task = self._spawn(self._guarded(peer, message.request, work))
                 self._downloads[message.request] = task
                 task.add_done_callback(lambda _: self._downloads.pop(message.request, None))
             case FileAck(request=request, offset=offset):
@@ -128,6 +135,19 @@ class FileRequests:
             path=posixpath.join(upload.directory, upload.name),
             size=upload.received,
         )
+
+    async def _fetch(self, peer: bytes, request: FetchRecording) -> None:
+        """Stream a recording of this host (the front end has checked who may)."""
+        folder = self._recordings.folder
+        chunks = await asyncio.to_thread(read_chunks, folder, request.name)
+        size = (folder / request.name).stat().st_size
+        download = Download(peer, request.request, partial(self._send, peer))
+        self.transfers.downloads[request.request] = download
+        try:
+            await download.send(request.name, size,
+                                lambda: asyncio.to_thread(next, chunks, b""))  # fmt: skip
+        finally:
+            self.transfers.downloads.pop(request.request, None)
 
     async def _get(self, peer: bytes, request: GetFile) -> None:
         container = await self._resolve(request.container, request.person)

@@ -20,7 +20,7 @@ import logging
 import posixpath
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -125,19 +125,25 @@ class Download:
         self.more.set()
 
     async def run(self, docker: DockerHost, container: ContainerInfo, path: str) -> int:
+        """Send one file of a container; returns its size."""
         stream, stat = await docker.get_archive(container.id, path)
         if stat.is_dir:
             raise ProtocolError(f"{path} is a directory; download files one by one")
         if stat.link_target:
             raise ProtocolError(f"{path} is a link to {stat.link_target}; download that")
         member = await docker.read_blocking(lambda: _first_member(stream))
-        self.emit(FileOpened(self.request, stat.name, stat.size))
+        return await self.send(stat.name, stat.size, lambda: docker.read_blocking(
+            lambda: member.read(CHUNK)))  # fmt: skip
+
+    async def send(self, name: str, size: int, read: Callable[[], Awaitable[bytes]]) -> int:
+        """FileOpened, the bytes `read` gives (never more than WINDOW unacked), FileEnd."""
+        self.emit(FileOpened(self.request, name, size))
         offset = 0
         while True:
             while offset - self.acked >= WINDOW:
                 self.more.clear()
                 await self.more.wait()
-            chunk = await docker.read_blocking(lambda: member.read(CHUNK))
+            chunk = await read()
             if not chunk:
                 break
             self.emit(FileData(self.request, offset, chunk))

@@ -31,6 +31,7 @@ from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
 from exec_worker.file_requests import FileRequests
 from exec_worker.host_rules import HostRules, own_container_id
+from exec_worker.recordings import Recordings
 from exec_worker.sessions import Attachment, ExecSession
 from shared.audit import AuditLog
 from shared.config import WorkerConfig, check_worker_security
@@ -53,6 +54,7 @@ from shared.messages import (
     DetachSession,
     ExitReason,
     Failed,
+    FetchRecording,
     FileAbort,
     FileAck,
     FileData,
@@ -61,11 +63,13 @@ from shared.messages import (
     Hello,
     Input,
     ListContainers,
+    ListRecordings,
     ListSessions,
     Message,
     Mode,
     OpenSession,
     PutFile,
+    RecordingsListed,
     Resize,
     SessionsListed,
     Welcome,
@@ -115,8 +119,12 @@ class WorkerServer:
         self.rules = HostRules(config.deny_label, config.allow_label, own_container_id())
         self.audit = AuditLog(config.audit_log)
         self.containers = ContainerWatcher(docker, self.rules, self._broadcast)
+        self.recordings = Recordings(
+            config, lambda: [s.recorder for s in self._sessions.values() if s.recorder]
+        )
         self.files = FileRequests(
-            docker, config.max_upload_bytes, self._resolve, self._sessions, self.send,
+            docker, config.max_upload_bytes, self.recordings, self._resolve, self._sessions,
+            self.send,
             self.audit, self._spawn, config.host_id,
         )  # fmt: skip
 
@@ -133,11 +141,13 @@ class WorkerServer:
         self._pump = SocketPump(self._socket, self._receive)
         sweeper = asyncio.create_task(self._sweep_loop())
         await self.containers.start()
+        self.recordings.start()
         await stop.wait()
         await self._drain()
         sweeper.cancel()
         self.containers.close()
         await self._close_all()
+        self.recordings.close()
         for task in self._tasks:
             task.cancel()
         self._pump.close()
@@ -241,8 +251,13 @@ class WorkerServer:
                 session = self._session_of(peer, aid)
                 session.require_owner(aid)
                 session.close(ExitReason.CLOSED)
-            case PutFile() | GetFile() | FileData() | FileEnd() | FileAck() | FileAbort():
+            case (
+                PutFile() | GetFile() | FetchRecording() | FileData() | FileEnd() | FileAck()
+                | FileAbort()
+            ):  # fmt: skip
                 self.files.handle(peer, message)
+            case ListRecordings():
+                self._spawn(self._list_recordings(peer, message))
             case OpenSession():
                 self._open(peer, message)
             case AttachSession():
@@ -297,7 +312,9 @@ class WorkerServer:
             raise Unavailable(f"host {self._config.host_id} is shutting down")
         self._check_limits(request.person)
         owner = self._new_attachment(peer, request.attachment, request.person, Mode.RW)
-        session = ExecSession(request.session, request.person, self._docker, self._config)
+        session = ExecSession(
+            request.session, request.person, self._docker, self._config, self.recordings
+        )
         self._sessions[session.id] = session
         self._attachments[owner.id] = (session, owner)
         self._spawn(self._run_session(session, request, owner))
@@ -400,6 +417,10 @@ class WorkerServer:
             started=int(session.started),
             **fields,
         )
+
+    async def _list_recordings(self, peer: bytes, request: ListRecordings) -> None:
+        found = await self.recordings.list(request)
+        self.send(peer, RecordingsListed(request.request, found))
 
     def _welcome(self) -> Welcome:
         total, running = self.containers.counts()

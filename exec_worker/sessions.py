@@ -36,6 +36,8 @@ from exec_worker.commands import exec_command, start_failure
 from exec_worker.docker_exec import DockerHost, ExecState, ExecStream
 from exec_worker.idle import IdleClock
 from exec_worker.metrics import BYTES
+from exec_worker.recording import Recorder
+from exec_worker.recordings import Recordings, header_for
 from exec_worker.ring import OutputRing
 from shared.config import WorkerConfig
 from shared.errors import Conflict, DtermError, Forbidden, NotFound, ProtocolError, TooLarge
@@ -92,7 +94,12 @@ class ExecSession:
     """One terminal: a tty exec in one container, owned by one person."""
 
     def __init__(
-        self, session_id: str, person: str, docker: DockerHost, config: WorkerConfig
+        self,
+        session_id: str,
+        person: str,
+        docker: DockerHost,
+        config: WorkerConfig,
+        recordings: Recordings,
     ) -> None:
         self.id = session_id
         self.person = person
@@ -105,6 +112,8 @@ class ExecSession:
         self.bytes_in = 0
         self.watched_by: set[str] = set()
         self.exit: tuple[int | None, ExitReason] | None = None
+        self.recorder: Recorder | None = None
+        self._recordings = recordings
         self.started = time.time()
         self.size = (80, 24)
         self.watch_token = secrets.token_urlsafe(16)
@@ -157,13 +166,21 @@ class ExecSession:
         self.run_as, self.address = request.user or "", request.address
         self.command = exec_command(request.cmd, request.cols, request.rows)
         self.size = (request.cols, request.rows)
-        self._exec_id = await self._docker.create_exec(
-            container.id, self.command, request.user, request.workdir, self._config.detach_keys
-        )
-        stream = ExecStream(self._docker.read_buffer)
-        self._transport = await self._docker.start_exec(
-            self._exec_id, request.cols, request.rows, stream
-        )
+        header = header_for(self.id, self._config.host_id, container.id, container.name,
+                            self.person, self.run_as, request.cmd, *self.size)  # fmt: skip
+        self.recorder = self._recordings.open(header, request.recording, request.record_input)
+        try:
+            self._exec_id = await self._docker.create_exec(
+                container.id, self.command, request.user, request.workdir, self._config.detach_keys
+            )
+            stream = ExecStream(self._docker.read_buffer)
+            self._transport = await self._docker.start_exec(
+                self._exec_id, request.cols, request.rows, stream
+            )
+        except BaseException:
+            if self.recorder is not None:
+                self.recorder.close(None, "not started")
+            raise
         self._stream, self.state, self.owner = stream, State.RUNNING, owner
         self.log.info(
             "exec %.12s in %s for %s",
@@ -176,7 +193,7 @@ class ExecSession:
         stream.attach(self._on_output, self._on_stream_closed)
         self._update_flow()
         if not self._docker.supports_console_size:
-            self.resize(owner.id, request.cols, request.rows)
+            self._request_resize(request.cols, request.rows)
         self._task("find-process", self._find_process())
         self._idle.start()
         if self._close is not None:
@@ -262,6 +279,8 @@ class ExecSession:
 
     def _on_output(self, data: bytes) -> None:
         BYTES_OUT.inc(len(data))
+        if self.recorder is not None:
+            self.recorder.output(data)
         start = self.ring.end
         self.ring.append(data)
         if start < _SAID_BYTES:
@@ -340,22 +359,33 @@ class ExecSession:
             raise TooLarge(f"the program has not read the last {limit} bytes of input")
         self.bytes_in += len(data)
         BYTES_IN.inc(len(data))
+        if self.recorder is not None:
+            self.recorder.input(data)
         self._transport.write(data)
 
     def _flush_pending_input(self) -> None:
         assert self._transport is not None
         if self._pending_input:
-            self._transport.write(b"".join(self._pending_input))
+            held = b"".join(self._pending_input)
+            if self.recorder is not None:
+                self.recorder.input(held)
+            self._transport.write(held)
             self._pending_input.clear()
             self._pending_bytes = 0
 
     def resize(self, attachment_id: str, cols: int, rows: int) -> None:
-        """The owner's size; bursts collapse into one Docker call with the latest size."""
+        """The owner's new size: recorded, shown to watchers, given to the exec."""
         self.require_owner(attachment_id)
         self._idle.touch()
         self.size = (cols, rows)
+        if self.recorder is not None:
+            self.recorder.resize(cols, rows)
         for watcher in self.watchers.values():
             watcher.emit(SessionResized(watcher.id, cols, rows))
+        self._request_resize(cols, rows)
+
+    def _request_resize(self, cols: int, rows: int) -> None:
+        """Bursts collapse into one Docker call with the latest size."""
         self._want_size = (cols, rows)
         resizer = self._tasks.get("resize")
         if self._exec_id and (resizer is None or resizer.done()):
@@ -453,6 +483,8 @@ class ExecSession:
         for attachment in self.attachments():
             attachment.emit(SessionExited(attachment.id, code, reason, message))
         self.exit = (code, reason)
+        if self.recorder is not None:
+            self.recorder.close(code, reason.value)
         self.state = State.ENDED
         self._idle.stop()
         if self._grace is not None:

@@ -13,6 +13,7 @@ from frontend_server.events import EventsHandler
 from frontend_server.files import FilesHandler
 from frontend_server.health import HealthHandler, MetricsHandler, ReadyHandler
 from frontend_server.login import AuthInfoHandler, LoginHandler, LogoutHandler
+from frontend_server.recordings import RecordingFileHandler, RecordingsHandler
 from frontend_server.terminal_socket import TerminalSocket
 
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -36,11 +37,18 @@ def make_app(services: Services, cookie_secret: str) -> Application:
         (r"/api/events", EventsHandler, handlers),
         (r"/api/sessions", SessionsHandler, handlers),
         (r"/api/files", FilesHandler, handlers),
+        (r"/api/recordings", RecordingsHandler, handlers),
+        (r"/api/recordings/([^/]+)/([^/]+\.cast)", RecordingFileHandler, handlers),
         (r"/ws/exec", TerminalSocket, handlers),
         (r"/metrics", MetricsHandler, {"pool": services.pool}),
         (r"/healthz", HealthHandler),
         (r"/readyz", ReadyHandler, {"pool": services.pool}),
         (r"/static/(.*)", StaticFileHandler, {"path": str(root / "src")}),
+        (
+            r"/vendor/asciinema-player/(.*)",
+            StaticFileHandler,
+            {"path": str(root / "node_modules" / "asciinema-player")},
+        ),
         (r"/vendor/(.*)", StaticFileHandler, {"path": str(root / "node_modules" / "@xterm")}),
     ]
     return Application(

@@ -103,16 +103,17 @@ class SessionBridge:
 
     def open(self, request: bp.OpenRequest) -> None:
         link = self._start(request.host)
-        container = self._guard.for_open(
+        grant = self._guard.for_open(
             self._person, link, request.container, request.cmd, request.user, self._address
         )
         session = f"{secrets.token_urlsafe(18)}@{link.host}"
         message = OpenSession(
-            session, self.attachment, self._person.name, self._address, container.id,
+            session, self.attachment, self._person.name, self._address, grant.container.id,
             request.cmd, request.user, request.workdir, request.cols, request.rows,
+            grant.recording, grant.record_input,
         )  # fmt: skip
         self._send_first(link, True, message)
-        log.info("session %s: opening %s for %s", session, container.name, self._person.name)
+        log.info("session %s: opening %s for %s", session, grant.container.name, self._person.name)
 
     def attach(self, request: bp.AttachRequest) -> None:
         link = self._start(session_host(request.session))

@@ -92,6 +92,27 @@ class Transfer:
                 self.link.send(FileAbort(self.id, "the browser went away"))
 
 
+async def stream_transfer(handler: BaseHandler, transfer: Transfer, size: int) -> None:
+    """Pass a download's bytes on, acking each chunk once it is flushed to the browser;
+    finish the response when all `size` bytes are out."""
+    sent = 0
+    try:
+        while sent < size:
+            message = await transfer.next(FileData, FileEnd)
+            if isinstance(message, FileEnd):
+                break
+            handler.write(message.data)
+            await handler.flush()
+            sent += len(message.data)
+            transfer.link.send(FileAck(transfer.id, sent))
+    except (DtermError, StreamClosedError):
+        handler.request.connection.close()  # type: ignore[union-attr]
+        return
+    finally:
+        transfer.close(abort=sent < size)
+    handler.finish()
+
+
 @stream_request_body
 class FilesHandler(BaseHandler):
     transfer: Transfer | None = None
@@ -158,27 +179,8 @@ class FilesHandler(BaseHandler):
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(opened.name)}")
         self.set_header("Content-Length", str(opened.size))
-        await self._stream_download(transfer, opened.size)
-
-    async def _stream_download(self, transfer: Transfer, size: int) -> None:
-        """Pass the bytes on, acking each chunk once it is flushed to the browser."""
-        sent = 0
-        try:
-            while sent < size:
-                message = await transfer.next(FileData, FileEnd)
-                if isinstance(message, FileEnd):
-                    break
-                self.write(message.data)
-                await self.flush()
-                sent += len(message.data)
-                transfer.link.send(FileAck(transfer.id, sent))
-        except (DtermError, StreamClosedError):
-            self.request.connection.close()  # type: ignore[union-attr]
-            return
-        finally:
-            transfer.close(abort=sent < size)
-            self.transfer = None
-        self.finish()
+        await stream_transfer(self, transfer, opened.size)
+        self.transfer = None
 
     async def _target(self, session: str) -> tuple[WorkerLink, str, str]:
         """(link, container id or "", path or file name), checked against the policy."""
@@ -192,9 +194,9 @@ class FilesHandler(BaseHandler):
             guard.for_open(self.person, link, mine[session].container, None, None, address)
             return link, "", self.get_query_argument("name")
         link = self.pool.link_for(self.get_query_argument("host"))
-        info = guard.for_open(self.person, link, self.get_query_argument("container"), None, None,
+        grant = guard.for_open(self.person, link, self.get_query_argument("container"), None, None,
                               address)  # fmt: skip
-        return link, info.id, self.get_query_argument("path")
+        return link, grant.container.id, self.get_query_argument("path")
 
     def fail(self, error: DtermError) -> None:
         self.write_json({"error": error.code.value, "message": str(error)},

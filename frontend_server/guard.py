@@ -8,14 +8,23 @@ their existence does not leak. Pure decisions over the pool's container mirrors.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from frontend_server.metrics import DENIALS
 from frontend_server.policy import Access, Person, Policy, Target
 from frontend_server.workers import WorkerLink
 from shared.audit import AuditLog
 from shared.errors import Forbidden, NotFound
-from shared.messages import ContainerInfo
+from shared.messages import ContainerInfo, Recording
 
 MIN_ID_PREFIX = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    container: ContainerInfo
+    recording: Recording
+    record_input: bool
 
 
 def find_container(link: WorkerLink, reference: str) -> ContainerInfo | None:
@@ -54,18 +63,20 @@ class Guard:
         cmd: list[str] | None,
         user: str | None,
         address: str,
-    ) -> ContainerInfo:
-        """The container to open a session in, if the policy allows this command there."""
+    ) -> Grant:
+        """The container to open a session in, if the policy allows this command there,
+        and how the rule that allows it wants the session recorded."""
         info = self._seen(person, link, reference)
         target = Target(link.host or "", info.name, info.labels)
-        if not self.policy.may_open(person, target, cmd, user):
+        rule = self.policy.opening_rule(person, target, cmd, user)
+        if rule is None:
             self.deny(person, address, "open", link.host or "", info.name, cmd=cmd, run_as=user)
             what = " ".join(cmd) if cmd else "a shell"
             raise Forbidden(
                 f"the policy does not let {person.name} run {what} in {info.name}"
                 + (f" as {user}" if user else "")
             )
-        return info
+        return Grant(info, rule.recording, rule.record_input)
 
     def for_join(
         self, person: Person, link: WorkerLink, container: str, mode: str, address: str

@@ -4,9 +4,12 @@ Deny by default: a person may do only what some rule of one of their roles grant
 A rule names hosts (globs), containers (name globs and a label selector whose
 values are globs; all must match), the commands it allows (globs over the whole
 command line; the default shell counts as `sh`), the in-container users it allows
-(`default` for the image's own user) and its access: `rw` (open sessions, watch)
-or `ro` (watch only). A container is listed to a person when any rule grants any
-access to it. The policy file is TOML; see deploy/policy.example.toml.
+(`default` for the image's own user), its access: `rw` (open sessions, watch)
+or `ro` (watch only), and whether sessions it allows are recorded (`recording`:
+default, required or forbidden; `record_input`: keystrokes too). A container is
+listed to a person when any rule grants any access to it. A role's `recordings`
+says whose recordings its people may list and play: none (default), own or all.
+The policy file is TOML; see deploy/policy.example.toml.
 
 Pure: no I/O beyond reading the file in `load`.
 """
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import DtermError
+from shared.messages import Recording
 
 DEFAULT_SHELL = "sh"  # what a rule's command globs are matched against for `cmd: null`
 DEFAULT_USER = "default"  # what run_as globs are matched against for `user: null`
@@ -60,6 +64,8 @@ class Rule:
     commands: tuple[str, ...] = ("*",)
     run_as: tuple[str, ...] = ("*",)
     access: Access = Access.RW
+    recording: Recording = Recording.DEFAULT
+    record_input: bool = False
 
     def covers(self, target: Target) -> bool:
         return (
@@ -78,12 +84,21 @@ class Rule:
         )
 
 
+class Replays(IntEnum):
+    """Whose recordings a role may list and play."""
+
+    NONE = 0
+    OWN = 1
+    ALL = 2
+
+
 @dataclass(frozen=True, slots=True)
 class Role:
     name: str
     users: frozenset[str]
     groups: frozenset[str]
     rules: tuple[Rule, ...]
+    recordings: Replays = Replays.NONE
 
     def binds(self, person: Person) -> bool:
         return person.name in self.users or "*" in self.users or bool(person.groups & self.groups)
@@ -96,7 +111,7 @@ class Policy:
     @classmethod
     def allow_all(cls) -> Policy:
         """The single-user dev mode: whoever signed in may do everything."""
-        return cls((Role("everyone", frozenset({"*"}), frozenset(), (Rule(),)),))
+        return cls((Role("everyone", frozenset({"*"}), frozenset(), (Rule(),), Replays.ALL),))
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
@@ -129,10 +144,24 @@ class Policy:
     def may_open(
         self, person: Person, target: Target, cmd: list[str] | None, user: str | None
     ) -> bool:
-        return any(
-            rule.access is Access.RW and rule.allows_command(cmd, user)
-            for rule in self._rules(person, target)
+        return self.opening_rule(person, target, cmd, user) is not None
+
+    def opening_rule(
+        self, person: Person, target: Target, cmd: list[str] | None, user: str | None
+    ) -> Rule | None:
+        """The first rule that lets this person run this command here (its recording
+        settings apply to the session)."""
+        return next(
+            (
+                rule
+                for rule in self._rules(person, target)
+                if rule.access is Access.RW and rule.allows_command(cmd, user)
+            ),
+            None,
         )
+
+    def replays(self, person: Person) -> Replays:
+        return max((r.recordings for r in self.roles if r.binds(person)), default=Replays.NONE)
 
 
 def _strings(value: Any, where: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -145,7 +174,9 @@ def _strings(value: Any, where: str, default: tuple[str, ...]) -> tuple[str, ...
     return tuple(value)
 
 
-RULE_KEYS = {"hosts", "containers", "labels", "commands", "run_as", "access"}
+RULE_KEYS = {
+    "hosts", "containers", "labels", "commands", "run_as", "access", "recording", "record_input",
+}  # fmt: skip
 
 
 def _rule(data: Any, where: str) -> Rule:
@@ -160,6 +191,11 @@ def _rule(data: Any, where: str) -> Rule:
     access = data.get("access", "rw")
     if access not in ("rw", "ro"):
         raise PolicyError(f'{where}.access: expected "rw" or "ro", got {access!r}')
+    recording = data.get("recording", "default")
+    if recording not in ("default", "required", "forbidden"):
+        raise PolicyError(f'{where}.recording: expected "default", "required" or "forbidden"')
+    if not isinstance(data.get("record_input", False), bool):
+        raise PolicyError(f"{where}.record_input: expected true or false")
     return Rule(
         hosts=_strings(data.get("hosts"), f"{where}.hosts", ("*",)),
         containers=_strings(data.get("containers"), f"{where}.containers", ("*",)),
@@ -167,6 +203,8 @@ def _rule(data: Any, where: str) -> Rule:
         commands=_strings(data.get("commands"), f"{where}.commands", ("*",)),
         run_as=_strings(data.get("run_as"), f"{where}.run_as", ("*",)),
         access=Access.RW if access == "rw" else Access.RO,
+        recording=Recording(recording),
+        record_input=bool(data.get("record_input", False)),
     )
 
 
@@ -180,9 +218,13 @@ def _role(data: Any, where: str) -> Role:
     rules = data.get("rules")
     if not isinstance(rules, list) or not rules:
         raise PolicyError(f"{where}: needs at least one [[roles.rules]] table")
+    replays = data.get("recordings", "none")
+    if replays not in ("none", "own", "all"):
+        raise PolicyError(f'{where}.recordings: expected "none", "own" or "all"')
     return Role(
         name=str(data.get("name", where)),
         users=frozenset(users),
         groups=frozenset(groups),
         rules=tuple(_rule(r, f"{where}.rules[{i}]") for i, r in enumerate(rules)),
+        recordings=Replays[replays.upper()],
     )

@@ -53,6 +53,7 @@ from shared.messages import (
     ListSessions,
     Message,
     Output,
+    RecordingsListed,
     SessionExited,
     SessionInfo,
     SessionOpened,
@@ -317,9 +318,10 @@ class WorkerLink:
                 log.warning("worker %s: %s: %s", self.host, message.code, message.message)
             case ContainersListed(request=ref) if ref == self._sync_request:
                 self._apply_snapshot(message)
-            case ContainersListed(request=ref) | SessionsListed(request=ref) if (
-                ref in self._requests
-            ):
+            case (
+                ContainersListed(request=ref) | SessionsListed(request=ref)
+                | RecordingsListed(request=ref)
+            ) if ref in self._requests:  # fmt: skip
                 self._requests[ref].set_result(message)
             case ContainerChanged():
                 self._apply_change(message)

@@ -69,6 +69,14 @@ class WorkerConfig:
     """File for the JSON-lines audit log of sessions; empty: none."""
     max_upload_bytes: int = 100 << 20
     """Largest file this host accepts into a container."""
+    record: bool = True
+    """Record sessions (asciicast v2) unless the policy forbids it for a session."""
+    recordings_dir: str = "recordings"
+    """Folder of this host's recordings (relative paths: from the working directory)."""
+    recording_max_bytes: int = 64 << 20
+    """Size at which a recording continues in a new file (part 2, 3, ...)."""
+    recording_retention_days: float = 30.0
+    """Recordings older than this are deleted (checked hourly); 0 keeps them forever."""
     drain_timeout: float = 0.0
     """On SIGTERM, seconds to let running sessions finish by themselves (no new ones
     start meanwhile) before the rest are ended with a message saying why."""

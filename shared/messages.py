@@ -105,6 +105,14 @@ class ContainerChanged:
     container: ContainerInfo | None
 
 
+class Recording(StrEnum):
+    """What the policy says about recording a session."""
+
+    DEFAULT = "default"  # as the worker is set up
+    REQUIRED = "required"  # no session if it cannot be recorded
+    FORBIDDEN = "forbidden"
+
+
 class Mode(StrEnum):
     """How an attachment takes part: the owner reads and writes, a watcher only reads."""
 
@@ -166,6 +174,8 @@ class OpenSession:
     workdir: str | None
     cols: int
     rows: int
+    recording: Recording
+    record_input: bool
 
     def __post_init__(self) -> None:
         check_size(self.cols, self.rows)
@@ -407,6 +417,50 @@ class FileAbort:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingEntry:
+    """One recording file as listed; `duration_ms` is -1 when not known cheaply."""
+
+    name: str
+    size: int
+    started: int
+    person: str
+    host: str
+    container: str
+    session: str
+    part: int
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListRecordings:
+    """Recordings on this host; empty strings and zeros mean "any"."""
+
+    TAG: ClassVar[str] = "recordings"
+    request: str
+    person: str
+    container: str
+    since: int
+    until: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingsListed:
+    TAG: ClassVar[str] = "recordings-listed"
+    request: str
+    recordings: list[RecordingEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRecording:
+    """Stream one recording file, like GetFile: FileOpened, FileData frames, FileEnd."""
+
+    TAG: ClassVar[str] = "fetch-recording"
+    request: str
+    name: str
+
+
 Message = (
     Hello
     | Welcome
@@ -438,4 +492,7 @@ Message = (
     | FileEnd
     | FileStored
     | FileAbort
+    | ListRecordings
+    | RecordingsListed
+    | FetchRecording
 )

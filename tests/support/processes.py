@@ -44,6 +44,7 @@ class ManagedProcess:
         logs = OUTPUT / "logs" / RUN
         logs.mkdir(parents=True, exist_ok=True)
         self.name = name
+        self.argv = argv
         self.log_path = logs / f"{next(_counter):03d}-{name}.log"
         self.allow_traceback = False
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -125,8 +126,9 @@ def start_worker(
     bind: str = "tcp://127.0.0.1:*",
     wait: bool = True,
 ) -> ManagedProcess:
+    recordings = OUTPUT / "recordings" / RUN / host_id
     argv = [sys.executable, "-m", "exec_worker", "--host-id", host_id, "--bind", bind,
-            "--http-port", "0", *extra]  # fmt: skip
+            "--http-port", "0", "--recordings-dir", str(recordings), *extra]  # fmt: skip
     if docker_url:
         argv += ["--docker-url", docker_url]
     return ManagedProcess(f"worker-{host_id}", argv, WORKER_READY, wait=wait)

@@ -102,3 +102,22 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
     broken.write_text("[[roles]\nname = 'x'")
     with pytest.raises(PolicyError, match="line 1"):
         Policy.load(broken)
+
+
+def test_recording_settings_come_from_the_allowing_rule(policy: Policy) -> None:
+    """The rule that lets a session open says whether and how it is recorded."""
+    from shared.messages import Recording
+
+    rule = policy.opening_rule(alice, Target("staging-1", "api", payments), None, None)
+    assert rule is not None and rule.recording is Recording.REQUIRED and rule.record_input
+    ops_rule = policy.opening_rule(carol_ops, Target("h", "c"), None, None)
+    assert ops_rule is not None and ops_rule.recording is Recording.DEFAULT
+
+
+def test_who_may_see_recordings(policy: Policy) -> None:
+    from frontend_server.policy import Replays
+
+    assert policy.replays(carol_ops) is Replays.ALL
+    assert policy.replays(alice) is Replays.OWN
+    assert policy.replays(dave_audit) is Replays.NONE
+    assert Policy.allow_all().replays(eve) is Replays.ALL

@@ -1,0 +1,288 @@
+"""Session recordings in asciicast v2: one Recorder per session, one file per part.
+
+A recording file is a header line (a JSON object) and then one event per line,
+`[seconds, code, text]`: "o" output, "i" input (only when input is recorded), "r" a
+resize to "COLSxROWS", and last an "m" marker "exit <code> <reason>". Seconds count
+from the start of the file. Our own fields sit under the header's "dterm" key, which
+players ignore.
+
+Text, not bytes: asciicast events are JSON strings, while a terminal's output is
+bytes whose multi-byte characters may be split across reads. Each stream (output,
+input) has its own incremental UTF-8 decoder, so a character split across chunks is
+written whole in the next event, and bytes that are not UTF-8 become U+FFFD. Output
+events put together therefore give back exactly the bytes the program wrote whenever
+those were valid UTF-8.
+
+Durability: events go into the file object's write buffer (64 KiB); `flush()` hands
+them to the kernel in one write. The session's owner calls `flush()` every
+FLUSH_INTERVAL seconds (one timer for all recorders will do), so a worker that
+crashes loses at most the last second. A timer rather than "flush at the next event
+once a second has passed", because a session that goes quiet would otherwise keep
+its last output in memory for as long as it stays quiet. A buffer that fills is
+written at once, so memory stays bounded. There is no fsync: it can block for long on
+a busy disk, and a machine that goes down loses its last seconds anyway.
+
+Rotation: once a file holds `max_bytes` (and at least one event), the next event
+starts a new file, part N of the same session, whose header has the time of the
+rotation and the terminal's size at that moment; its seconds start again from 0, and
+"dterm" "offset" says how many seconds after the start of part 1 that was, so a
+player can put the parts back together exactly. Every part is a complete asciicast
+file on its own.
+
+Owns the files it creates until `close()`. Must not know about sessions, sockets or
+asyncio, and must not raise into the output path: an I/O error (a full disk) is
+logged once and kept in `error`, and the recorder goes quiet; whether a session may
+go on unrecorded is the caller's decision. Opening the first file may raise OSError.
+
+Concurrency: not thread-safe; call it from one thread, the worker's event loop. Each
+call appends to memory or writes at most one buffer, and a rotation creates one file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from shared.process import SessionLog
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 1.0
+SUFFIX = ".cast"
+_BUFFER = 64 * 1024
+_NAME_PART = 48  # longest host or container name kept in a file name
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_DOTS = re.compile(r"\.{2,}")
+# JSON allows these raw inside strings, but some line splitters (str.splitlines,
+# editors) break lines at them: escape them so one event is always one line.
+_LINE_SEPARATORS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+@dataclass(frozen=True)
+class RecordingHeader:
+    """What a recording is of; the recorder adds the time, the part and later sizes."""
+
+    session: str
+    host: str
+    container_id: str
+    container_name: str
+    person: str
+    run_as: str  # the in-container user, "" for the image's own
+    command: str  # as a person reads it, e.g. "sh" or "psql -U app"
+    width: int
+    height: int
+    title: str = ""  # default: person@host/container
+    shell: str = ""  # $SHELL in the header's env when known
+
+
+def file_name(started: float, header: RecordingHeader, part: int) -> str:
+    """`<UTC start>-<host>-<container>-<session short id>[_partNNNN].cast`.
+
+    Names sort by the session's start time, and the parts of one session sort
+    together and in order. Only [A-Za-z0-9_.-] survive, never two dots in a row."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    short = header.session.partition("@")[0][:8]
+    words = [_safe(word) for word in (header.host, header.container_name, short)]
+    suffix = "" if part == 1 else f"_part{part:04d}"
+    return f"{stamp}-{'-'.join(words)}{suffix}{SUFFIX}"
+
+
+def _safe(word: str) -> str:
+    return _DOTS.sub(".", _UNSAFE.sub("_", word))[:_NAME_PART] or "unknown"
+
+
+def _json_line(value: Any) -> bytes:
+    text = json.dumps(value, ensure_ascii=False)
+    for separator, escaped in _LINE_SEPARATORS.items():
+        if separator in text:
+            text = text.replace(separator, escaped)
+    return (text + "\n").encode()
+
+
+def _utf8_decoder() -> codecs.IncrementalDecoder:
+    return codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+
+class Recorder:
+    """The asciicast recording of one session; make one with `Recorder.start`."""
+
+    def __init__(
+        self,
+        folder: Path,
+        header: RecordingHeader,
+        record_input: bool,
+        max_bytes: int,
+        now: Callable[[], float],
+    ) -> None:
+        if max_bytes < 0:
+            raise ValueError("max_bytes must be 0 (no rotation) or positive")
+        self.folder = folder
+        self.header = header
+        self.record_input = record_input
+        self.max_bytes = max_bytes
+        self.paths: list[Path] = []
+        self.error: OSError | None = None
+        self.closed = False
+        self._now = now
+        self._log = SessionLog(log, header.session)
+        self._size = (header.width, header.height)
+        self._output = _utf8_decoder()
+        self._input = _utf8_decoder()
+        self._file: IO[bytes] | None = None
+        self._started = 0.0
+        self._part_start = 0.0
+        self._part_bytes = 0
+        self._part_events = 0
+        self._elapsed = 0.0
+
+    @classmethod
+    def start(
+        cls,
+        folder: Path,
+        header: RecordingHeader,
+        record_input: bool,
+        max_bytes: int,
+        now: Callable[[], float] = time.time,
+    ) -> Recorder:
+        """Create part 1 in `folder` and write its header. Raises OSError.
+
+        `max_bytes` 0 means one file whatever its size."""
+        recorder = cls(folder, header, record_input, max_bytes, now)
+        recorder._started = now()
+        recorder._open_part(recorder._started)
+        return recorder
+
+    @property
+    def path(self) -> Path:
+        """The file being written (the last part)."""
+        return self.paths[-1]
+
+    @property
+    def part(self) -> int:
+        return len(self.paths)
+
+    # --- events ------------------------------------------------------------------------
+
+    def output(self, data: bytes) -> None:
+        """Bytes the program wrote to the terminal."""
+        self._event("o", self._output.decode(data))
+
+    def input(self, data: bytes) -> None:
+        """Keystrokes; written only when the recording is asked to keep input."""
+        if self.record_input:
+            self._event("i", self._input.decode(data))
+
+    def resize(self, cols: int, rows: int) -> None:
+        self._size = (cols, rows)
+        self._event("r", f"{cols}x{rows}")
+
+    def close(self, exit_code: int | None, reason: str) -> None:
+        """Write what the decoders hold, the exit marker, and close the file."""
+        if self.closed:
+            return
+        self.closed = True
+        self._event("o", self._output.decode(b"", final=True))
+        if self.record_input:
+            self._event("i", self._input.decode(b"", final=True))
+        code = "unknown" if exit_code is None else str(exit_code)
+        self._event("m", f"exit {code} {reason}", may_rotate=False)
+        self._close_file()
+
+    def flush(self) -> None:
+        """Hand buffered events to the kernel; call every FLUSH_INTERVAL seconds."""
+        if self._file is None:
+            return
+        try:
+            self._file.flush()
+        except OSError as exc:
+            self._fail(exc)
+
+    # --- files -------------------------------------------------------------------------
+
+    def _event(self, code: str, text: str, may_rotate: bool = True) -> None:
+        if not text or self._file is None:
+            return
+        try:
+            at = self._now()
+            if may_rotate and self._full():
+                self._close_file()
+                self._open_part(at)
+            self._elapsed = max(self._elapsed, at - self._part_start)
+            self._write(_json_line([round(self._elapsed, 6), code, text]))
+            self._part_events += 1
+        except OSError as exc:
+            self._fail(exc)
+
+    def _full(self) -> bool:
+        return 0 < self.max_bytes <= self._part_bytes and self._part_events > 0
+
+    def _write(self, line: bytes) -> None:
+        assert self._file is not None
+        self._file.write(line)
+        self._part_bytes += len(line)
+
+    def _open_part(self, at: float) -> None:
+        path = self.folder / file_name(self._started, self.header, self.part + 1)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+        fd = os.open(path, flags, 0o600)
+        try:
+            self._file = os.fdopen(fd, "ab", buffering=_BUFFER)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.paths.append(path)
+        self._part_start, self._part_bytes, self._part_events = at, 0, 0
+        self._elapsed = 0.0
+        self._write(_json_line(self._header(at)))
+        if self.part > 1:
+            self._log.info("recording continues in part %d, %s", self.part, path.name)
+
+    def _header(self, at: float) -> dict[str, Any]:
+        h = self.header
+        env = {"TERM": "xterm-256color"} | ({"SHELL": h.shell} if h.shell else {})
+        return {
+            "version": 2,
+            "width": self._size[0],
+            "height": self._size[1],
+            "timestamp": int(at),
+            "command": h.command,
+            "title": h.title or f"{h.person}@{h.host}/{h.container_name}",
+            "env": env,
+            "dterm": {
+                "session": h.session,
+                "host": h.host,
+                "container": {"id": h.container_id, "name": h.container_name},
+                "person": h.person,
+                "run_as": h.run_as,
+                "part": self.part,
+                "offset": round(at - self._started, 6),
+                "input": self.record_input,
+            },
+        }
+
+    def _close_file(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        """Stop recording after an I/O error; the session itself goes on."""
+        if self.error is None:
+            self.error = exc
+            self._log.warning("recording stopped, %s is incomplete: %s", self.path.name, exc)
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()  # flushes what it can, and always releases the descriptor

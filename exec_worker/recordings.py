@@ -1,0 +1,107 @@
+"""Recording sessions on this host, and serving the recordings to front ends.
+
+Each session is recorded (asciicast v2, exec_worker/recording.py) unless the worker
+is set not to or the policy forbids it; a session the policy requires to be
+recorded does not start when its recording cannot be opened. One timer flushes
+every live recorder each second; another deletes recordings past the retention
+period every hour. Listing reads only file heads and tails; fetching streams a file
+with the same acked window as file downloads. Recordings stay on this host: front
+ends list and stream them from here, so no shared disk is needed.
+
+Concurrency: the event loop; file reads and deletions run off it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from exec_worker import recordings_store
+from exec_worker.recording import FLUSH_INTERVAL, Recorder, RecordingHeader
+from shared.config import WorkerConfig
+from shared.errors import Unavailable
+from shared.messages import ListRecordings, Recording, RecordingEntry
+
+log = logging.getLogger(__name__)
+
+RETENTION_CHECK = 3600.0
+
+
+class Recordings:
+    def __init__(self, config: WorkerConfig, live: Callable[[], Iterable[Recorder]]) -> None:
+        self.folder = Path(config.recordings_dir)
+        self._config = config
+        self._live = live
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._flush_loop()),
+                       asyncio.create_task(self._retention_loop())]  # fmt: skip
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    def open(self, header: RecordingHeader, mode: Recording, record_input: bool) -> Recorder | None:
+        """The session's recorder, None when it goes unrecorded; Unavailable when the
+        policy requires a recording this host cannot make."""
+        wanted = mode is Recording.REQUIRED or (mode is Recording.DEFAULT and self._config.record)
+        if not wanted:
+            return None
+        if mode is Recording.REQUIRED and not self._config.record:
+            raise Unavailable("the policy requires a recording, and this host records nothing")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return Recorder.start(self.folder, header, record_input,
+                                  self._config.recording_max_bytes)  # fmt: skip
+        except OSError as exc:
+            if mode is Recording.REQUIRED:
+                raise Unavailable(f"the policy requires a recording, which failed: {exc}") from None
+            log.warning("session %s goes unrecorded: %s", header.session, exc)
+            return None
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            for recorder in list(self._live()):
+                recorder.flush()
+
+    async def _retention_loop(self) -> None:
+        days = self._config.recording_retention_days
+        while days > 0:
+            keep = {path.name for recorder in self._live() for path in recorder.paths}
+            removed = await asyncio.to_thread(
+                recordings_store.delete_older_than, self.folder, days * 86400, keep=keep
+            )
+            if removed:
+                log.info("deleted %d recordings older than %g days", len(removed), days)
+            await asyncio.sleep(RETENTION_CHECK)
+
+    async def list(self, request: ListRecordings) -> list[RecordingEntry]:
+        found = await asyncio.to_thread(
+            recordings_store.list_recordings,
+            self.folder,
+            person=request.person or None,
+            container=request.container or None,
+            since=request.since or None,
+            until=request.until or None,
+        )
+        return [
+            RecordingEntry(i.name, i.size, i.started, i.person, i.host, i.container, i.session,
+                           i.part, -1 if i.duration is None else int(i.duration * 1000))
+            for i in found
+            if not request.name or i.name == request.name
+        ]  # fmt: skip
+
+
+def header_for(
+    session: str, host: str, container_id: str, container_name: str, person: str,
+    run_as: str, cmd: list[str] | None, cols: int, rows: int,
+) -> RecordingHeader:  # fmt: skip
+    """What a recording says it is of; the command as a person would type it."""
+    command = shlex.join(cmd) if cmd else "sh (bash if present)"
+    return RecordingHeader(session, host, container_id, container_name, person, run_as,
+                           command, cols, rows, shell="" if cmd else "/bin/sh")  # fmt: skip
