@@ -1,11 +1,10 @@
-"""The only module that imports docker: control calls and the hijacked exec stream.
+"""The only module that imports docker: control calls, events, archives.
 
-Control calls (create, inspect, resize, list) use the docker SDK, which blocks, so
-they run on a small bounded thread pool and never on the event loop. The exec
-stream is not taken from the SDK: its hijacked socket is blocking and its buffered
-reader can swallow bytes that arrive together with the `101 UPGRADED` head. We
-send the start request ourselves on a non-blocking asyncio connection, so a
-session costs no thread and every byte after the head belongs to the stream.
+Control calls (create, inspect, resize, list, archives) use the docker SDK, which
+blocks, so they run on a small bounded thread pool and never on the event loop.
+Container events are read by one dedicated thread (EventFeed). The exec stream
+itself is not taken from the SDK: start_exec sends the request on a non-blocking
+connection and exec_stream.ExecStream reads it, so a session costs no thread.
 
 Docker errors become the typed errors of shared.errors here and nowhere else.
 """
@@ -29,6 +28,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from exec_worker.exec_stream import ExecStream
 from exec_worker.metrics import DOCKER_ERRORS
 from shared.errors import DtermError, NotFound, NotRunning, StartFailed, Unavailable
 from shared.messages import ContainerInfo
@@ -36,8 +36,6 @@ from shared.messages import ContainerInfo
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-MAX_RESPONSE_HEAD = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,89 +321,3 @@ class EventFeed:
     def _hand_over(self, callback: Callable[[Any], None], value: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed: we are shutting down
             self._loop.call_soon_threadsafe(callback, value)
-
-
-class ExecStream(asyncio.BufferedProtocol):
-    """The exec start connection: parses the HTTP head, then hands raw bytes on.
-
-    Reads go into one reusable buffer of at most `limit` bytes, which the session
-    sets to the room left in its flow-control window, so no read overshoots it.
-    Bytes that arrive before a consumer is attached are held and handed over on
-    `attach`, so nothing read together with the head is lost or reordered.
-    """
-
-    CHUNK = 64 * 1024
-
-    def __init__(self, buffer: memoryview | None = None) -> None:
-        self.upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.limit = self.CHUNK
-        # Reads are copied out at once, so every stream of a worker can share one buffer.
-        self._buffer = buffer if buffer is not None else memoryview(bytearray(self.CHUNK))
-        self._head = bytearray()
-        self._early: list[bytes] = []
-        self._on_data: Callable[[bytes], None] | None = None
-        self._on_closed: Callable[[], None] | None = None
-        self._closed = False
-
-    def attach(self, on_data: Callable[[bytes], None], on_closed: Callable[[], None]) -> None:
-        self._on_data, self._on_closed = on_data, on_closed
-        early, self._early = self._early, []
-        for chunk in early:
-            on_data(chunk)
-        if self._closed:
-            on_closed()
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._buffer[: max(1, min(self.limit, self.CHUNK))]
-
-    def buffer_updated(self, nbytes: int) -> None:
-        data = bytes(self._buffer[:nbytes])
-        if self._on_data is not None:
-            self._on_data(data)
-        elif self.upgraded.done():
-            self._early.append(data)
-        else:
-            self._read_head(data)
-
-    def _read_head(self, data: bytes) -> None:
-        self._head += data
-        end = self._head.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._head) > MAX_RESPONSE_HEAD:
-                self.upgraded.set_exception(Unavailable("Docker sent an oversized response head"))
-            return
-        status_line = bytes(self._head[: self._head.find(b"\r\n")]).decode("latin-1")
-        rest = bytes(self._head[end + 4 :])
-        parts = status_line.split(" ", 2)
-        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-        if status in (101, 200):
-            self._head.clear()
-            self.upgraded.set_result(None)
-            if rest:
-                self._early.append(rest)
-        else:
-            self._fail(status, rest)
-
-    def _fail(self, status: int, body: bytes) -> None:
-        try:
-            message = str(json.loads(body)["message"])
-        except (ValueError, KeyError, TypeError):
-            message = f"exec start answered HTTP {status}"
-        error: DtermError
-        if status == 404:
-            error = NotFound(message)
-        elif status == 409:
-            error = NotRunning(message)
-        else:
-            error = StartFailed(message)
-        self.upgraded.set_exception(error)
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        if not self.upgraded.done():
-            self.upgraded.set_exception(Unavailable(f"Docker closed the exec connection: {exc}"))
-        elif self._on_closed is not None:
-            self._on_closed()

@@ -394,29 +394,7 @@ class WorkerServer:
                     del self._attachments[attachment_id]
 
     def _audit_session(self, event: str, session: ExecSession) -> None:
-        fields: dict[str, Any] = {}
-        if session.exit is not None:
-            fields = {
-                "exit_code": session.exit[0],
-                "reason": session.exit[1].value,
-                "duration": round(time.time() - session.started, 3),
-                "bytes_in": session.bytes_in,
-                "bytes_out": session.ring.end,
-                "watchers": sorted(session.watched_by),
-            }
-        self.audit.record(
-            event,
-            session=session.id,
-            person=session.person,
-            address=session.address,
-            host=self._config.host_id,
-            container=session.container_name,
-            container_id=session.container,
-            command=session.command,
-            run_as=session.run_as or None,
-            started=int(session.started),
-            **fields,
-        )
+        self.audit.record(event, host=self._config.host_id, **session.audit_fields())
 
     async def _list_recordings(self, peer: bytes, request: ListRecordings) -> None:
         found = await self.recordings.list(request)

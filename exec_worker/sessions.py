@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from exec_worker import teardown
+from exec_worker import exits, teardown
 from exec_worker.commands import exec_command, start_failure
-from exec_worker.docker_exec import DockerHost, ExecState, ExecStream
+from exec_worker.docker_exec import DockerHost
+from exec_worker.exec_stream import ExecStream
 from exec_worker.idle import IdleClock
 from exec_worker.metrics import BYTES
 from exec_worker.recording import Recorder
@@ -66,7 +67,6 @@ BYTES_IN, BYTES_OUT = BYTES.labels("in"), BYTES.labels("out")
 Emit = Callable[[Message], None]
 
 _SAID_BYTES = 1024  # first output bytes kept to explain a failed start
-_EXIT_POLL = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 class State(Enum):
@@ -154,6 +154,30 @@ class ExecSession:
             self.owner is not None,
             len(self.watchers),
         )
+
+    def audit_fields(self) -> dict[str, Any]:
+        """Who did what, for the audit log; with the outcome once the session ended."""
+        fields: dict[str, Any] = {
+            "session": self.id,
+            "person": self.person,
+            "address": self.address,
+            "container": self.container_name,
+            "container_id": self.container,
+            "command": self.command,
+            "run_as": self.run_as or None,
+            "started": int(self.started),
+            "recording": [p.name for p in self.recorder.paths] if self.recorder else [],
+        }
+        if self.exit is not None:
+            fields.update(
+                exit_code=self.exit[0],
+                reason=self.exit[1].value,
+                duration=round(time.time() - self.started, 3),
+                bytes_in=self.bytes_in,
+                bytes_out=self.ring.end,
+                watchers=sorted(self.watched_by),
+            )
+        return fields
 
     def _task(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         self._tasks[name] = asyncio.create_task(work, name=f"{name} {self.id}")
@@ -424,42 +448,14 @@ class ExecSession:
     # --- the end -------------------------------------------------------------------
 
     async def _find_process(self) -> None:
-        """Remember the exec's host process, to end it and its children later.
-        Docker starts the process just after answering exec start: ask until it has."""
-        try:
-            state = await self._docker.inspect_exec(self._exec_id)
-            for delay in _EXIT_POLL:
-                if state.pid:
-                    break
-                await asyncio.sleep(delay)
-                state = await self._docker.inspect_exec(self._exec_id)
-        except DtermError as exc:
-            self.log.warning("cannot inspect its exec: %s", exc)
-            return
-        if state.pid:
-            self._process = await asyncio.to_thread(teardown.process_ref, state.pid)
-        if self._process is None and state.pid and self.state is State.RUNNING:
-            self.log.warning(
-                "cannot see process %d; it will outlive the session "
-                "(run the worker in the host's PID namespace)",
-                state.pid,
-            )
+        self._process = await exits.find_process(self._docker, self._exec_id, self.log)
 
     async def _end_processes(self) -> None:
         finder = self._tasks.get("find-process")
         if finder is not None:
             await asyncio.gather(finder, return_exceptions=True)
-        root = self._process
-        if root is not None:
-            targets = await asyncio.to_thread(teardown.hang_up, root)
-            deadline = time.monotonic() + self._config.kill_grace
-            # /proc has no event for the end of a process that is not our child: poll.
-            while time.monotonic() < deadline and await asyncio.to_thread(  # noqa: ASYNC110
-                teardown.any_alive, targets
-            ):
-                await asyncio.sleep(0.05)
-            killed = await asyncio.to_thread(teardown.kill_rest, root, targets)
-            self.log.info("ended %d processes (%d needed SIGKILL)", len(targets), killed)
+        if self._process is not None:
+            await exits.end_processes(self._process, self._config.kill_grace, self.log)
         if self._transport is not None:
             self._transport.close()
 
@@ -493,35 +489,14 @@ class ExecSession:
         self.log.info("ended (%s, code %s)", reason.value, code)
 
     async def _exit_status(self) -> tuple[int | None, ExitReason, str]:
-        exec_state = await self._settled_exec_state()
+        state = await exits.settled_state(self._docker, self._exec_id, self._close is not None)
         if self._close is not None:
-            code = None if exec_state.running else exec_state.exit_code
-            return code, *self._close
-        failure = start_failure(self._cmd, exec_state.pid, exec_state.exit_code, bytes(self._said))
+            return (None if state.running else state.exit_code), *self._close
+        failure = start_failure(self._cmd, state.pid, state.exit_code, bytes(self._said))
         if failure is not None:
             for attachment in self.attachments():
                 attachment.emit(Failed(attachment.id, failure.code, str(failure)))
-            return exec_state.exit_code, ExitReason.EXITED, str(failure)
-        if await self._container_stopped(exec_state.exit_code):
-            return exec_state.exit_code, ExitReason.CONTAINER_STOPPED, ""
-        return exec_state.exit_code, ExitReason.EXITED, ""
-
-    async def _settled_exec_state(self) -> ExecState:
-        """Exec inspect until Docker has recorded the exit (it usually has at once)."""
-        state = await self._docker.inspect_exec(self._exec_id)
-        for delay in _EXIT_POLL:
-            if not state.running or self._close is not None:
-                break
-            await asyncio.sleep(delay)
-            state = await self._docker.inspect_exec(self._exec_id)
-        return state
-
-    async def _container_stopped(self, exit_code: int | None) -> bool:
-        """Whether the container is down. A process killed by a signal may have died
-        with its container, whose state Docker records a moment later: ask again."""
-        delays = _EXIT_POLL if exit_code is None or exit_code > 128 else (0.0,)
-        for delay in delays:
-            await asyncio.sleep(delay)
-            if not await self._docker.container_running(self.container):
-                return True
-        return False
+            return state.exit_code, ExitReason.EXITED, str(failure)
+        if await exits.container_stopped(self._docker, self.container, state.exit_code):
+            return state.exit_code, ExitReason.CONTAINER_STOPPED, ""
+        return state.exit_code, ExitReason.EXITED, ""

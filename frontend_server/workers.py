@@ -1,7 +1,8 @@
 """Links to exec workers: one DEALER socket per worker, its liveness and its containers.
 
 A WorkerLink says Hello every heartbeat interval; each Welcome carries the host id,
-the worker's instance and daemon facts, and is what keeps the host "up". A host
+the worker's instance and daemon facts, and is what keeps the host "up" (from the
+moment its containers are known, so nobody is told "no such container" in between). A host
 with no Welcome for MISSED_HEARTBEATS intervals is down; a Welcome from a new
 instance means the worker restarted. Either way its sessions are gone, and their
 listeners are told `host-lost`. ZMTP heartbeats run underneath, so a dead TCP
@@ -252,16 +253,18 @@ class WorkerLink:
         restarted = self.facts is not None and self.facts.instance != message.instance
         if restarted:
             log.info("worker %s (%s) restarted", message.host, self.endpoint)
+            if self.up:
+                self._set_up(False)
             self._lose_host("the worker restarted")
         changed = self.facts != message
         self.facts = message
         self._last_welcome = time.monotonic()
-        if not self.up:
-            self._set_up(True)
-        elif changed:
-            self._notify(HostChanged(self.status(), None))
         if self._seq < 0 and not self._sync_request:
             self._ask_snapshot()
+        elif not self.up and self._seq >= 0:
+            self._set_up(True)
+        elif changed and self.up:
+            self._notify(HostChanged(self.status(), None))
 
     # --- containers -------------------------------------------------------------------
 
@@ -273,9 +276,12 @@ class WorkerLink:
             self._sync_request = ""
 
     def _apply_snapshot(self, message: ContainersListed) -> None:
+        """The host's containers; a host counts as up once they are known."""
         self._sync_request = ""
         self._seq = message.seq
         self.containers = {c.id: c for c in message.containers}
+        if not self.up:
+            self._set_up(True)
         self._notify(HostChanged(self.status(), list(self.containers.values())))
 
     def _apply_change(self, message: ContainerChanged) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import zmq
 
-from shared.messages import Failed, OpenSession
+from shared.messages import Failed, OpenSession, Recording
 from shared.protocol import decode, encode
 from tests.conftest import Containers
 from tests.support.events_client import EventStream
@@ -372,6 +372,8 @@ async def test_worker_deny_label_wins_over_the_front_end(secured: Secured) -> No
                     None,
                     80,
                     24,
+                    Recording.DEFAULT,
+                    False,
                 )
             )
         )

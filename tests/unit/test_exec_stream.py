@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from exec_worker.docker_exec import ExecStream
+from exec_worker.exec_stream import ExecStream
 from shared.errors import NotFound, NotRunning, Unavailable
 
 HEAD = b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n"

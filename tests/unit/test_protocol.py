@@ -19,6 +19,7 @@ from shared.messages import (
     DetachSession,
     ExitReason,
     Failed,
+    FetchRecording,
     FileAbort,
     FileAck,
     FileData,
@@ -30,12 +31,16 @@ from shared.messages import (
     IdleWarning,
     Input,
     ListContainers,
+    ListRecordings,
     ListSessions,
     Message,
     Mode,
     OpenSession,
     Output,
     PutFile,
+    Recording,
+    RecordingEntry,
+    RecordingsListed,
     Resize,
     SessionExited,
     SessionInfo,
@@ -59,8 +64,28 @@ EXAMPLES: list[Message] = [
     ContainerChanged(9, "abc", None),
     ListSessions("r2", "alice"),
     SessionsListed("r2", [SessionInfo("s@h", "web", ["sh"], "alice", 1700000000, True, 2)]),
-    OpenSession("s1@h", "a1", "alice", "10.0.0.7", "web", None, None, None, 80, 24),
-    OpenSession("s1@h", "a1", "alice", "::1", "web", ["top", "-b"], "root", "/srv", 200, 50),
+    OpenSession(
+        "s1@h", "a1", "alice", "10.0.0.7", "web", None, None, None, 80, 24, Recording.DEFAULT, False
+    ),
+    OpenSession(
+        "s1@h",
+        "a1",
+        "alice",
+        "::1",
+        "web",
+        ["top", "-b"],
+        "root",
+        "/srv",
+        200,
+        50,
+        Recording.REQUIRED,
+        True,
+    ),
+    ListRecordings("r6", "alice", "web", 0, 1700000000, ""),
+    RecordingsListed(
+        "r6", [RecordingEntry("x.cast", 10, 1700000000, "alice", "h", "web", "s1@h", 1, -1)]
+    ),
+    FetchRecording("r7", "x.cast"),
     PutFile("r3", "alice", "::1", "c0ffee", "", "/tmp/x", 12),
     PutFile("r4", "alice", "::1", "", "s1@h", "notes.txt", 12),
     GetFile("r5", "alice", "::1", "c0ffee", "/etc/hostname"),
@@ -124,17 +149,23 @@ REJECTED = [
     pytest.param([], id="no-frames"),
     pytest.param([header("resize", "s", 0, 24)], id="zero-cols"),
     pytest.param([header("resize", "s", 80, 100000)], id="huge-rows"),
-    pytest.param([header("open", "s", "a", "p", "", "c", [], None, None, 80, 24)], id="empty-cmd"),
     pytest.param(
-        [header("open", "s", "a", "p", "", "", None, None, None, 80, 24)], id="empty-container"
+        [header("open", "s", "a", "p", "", "c", [], None, None, 80, 24, "default", False)],
+        id="empty-cmd",
     ),
     pytest.param(
-        [header("open", "s", "a", "p", "", "c", ["ls", 3], None, None, 80, 24)], id="non-string-arg"
+        [header("open", "s", "a", "p", "", "", None, None, None, 80, 24, "default", False)],
+        id="empty-container",
+    ),
+    pytest.param(
+        [header("open", "s", "a", "p", "", "c", ["ls", 3], None, None, 80, 24, "default", False)],
+        id="non-string-arg",
     ),
     pytest.param([header("exited", "s", 0, "vanished", "")], id="unknown-reason"),
     pytest.param([header("attach", "s", "a", "p", "", 0, "admin", "")], id="unknown-mode"),
     pytest.param(
-        [header("open", "s", "a", "p", "", "c", None, None, "tmp", 80, 24)], id="relative-workdir"
+        [header("open", "s", "a", "p", "", "c", None, None, "tmp", 80, 24, "default", False)],
+        id="relative-workdir",
     ),
     pytest.param(
         [header("sessions-listed", "r", [["s", "c", ["sh"], "p", 1, 1, 0]])], id="int-for-bool"

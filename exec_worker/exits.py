@@ -1,0 +1,83 @@
+"""How an exec ends, as far as Docker and the host's /proc can tell.
+
+Docker answers exec start before it starts the process, and records an exit a
+moment after the stream ends; a container that died takes a moment more to show
+as stopped. These helpers ask again, briefly, instead of guessing. Ending an
+exec's processes is SIGHUP, a grace period, then SIGKILL (teardown.py).
+
+Concurrency: coroutines on the worker's loop; Docker and /proc calls run off it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from exec_worker import teardown
+from exec_worker.docker_exec import DockerHost, ExecState
+from shared.errors import DtermError
+
+ASK_AGAIN = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
+"""Delays between questions to Docker: 1.6 s at most in all."""
+
+
+async def find_process(
+    docker: DockerHost,
+    exec_id: str,
+    log: logging.LoggerAdapter,  # type: ignore[type-arg]
+) -> teardown.ProcessRef | None:
+    """The exec's host process, to end it and its children later."""
+    try:
+        state = await docker.inspect_exec(exec_id)
+        for delay in ASK_AGAIN:
+            if state.pid:
+                break
+            await asyncio.sleep(delay)
+            state = await docker.inspect_exec(exec_id)
+    except DtermError as exc:
+        log.warning("cannot inspect its exec: %s", exc)
+        return None
+    process = await asyncio.to_thread(teardown.process_ref, state.pid) if state.pid else None
+    if process is None and state.pid and (await docker.inspect_exec(exec_id)).running:
+        log.warning("cannot see process %d; it will outlive the session "
+                    "(run the worker in the host's PID namespace)", state.pid)  # fmt: skip
+    return process
+
+
+async def end_processes(
+    root: teardown.ProcessRef,
+    grace: float,
+    log: logging.LoggerAdapter,  # type: ignore[type-arg]
+) -> None:
+    targets = await asyncio.to_thread(teardown.hang_up, root)
+    deadline = time.monotonic() + grace
+    # /proc has no event for the end of a process that is not our child: poll.
+    while time.monotonic() < deadline and await asyncio.to_thread(  # noqa: ASYNC110
+        teardown.any_alive, targets
+    ):
+        await asyncio.sleep(0.05)
+    killed = await asyncio.to_thread(teardown.kill_rest, root, targets)
+    log.info("ended %d processes (%d needed SIGKILL)", len(targets), killed)
+
+
+async def settled_state(docker: DockerHost, exec_id: str, closing: bool) -> ExecState:
+    """Exec inspect until Docker has recorded the exit (it usually has at once)."""
+    state = await docker.inspect_exec(exec_id)
+    for delay in ASK_AGAIN:
+        if not state.running or closing:
+            break
+        await asyncio.sleep(delay)
+        state = await docker.inspect_exec(exec_id)
+    return state
+
+
+async def container_stopped(docker: DockerHost, container: str, exit_code: int | None) -> bool:
+    """Whether the container is down. A process killed by a signal may have died with
+    its container, whose state Docker records a moment later: ask again."""
+    delays = ASK_AGAIN if exit_code is None or exit_code > 128 else (0.0,)
+    for delay in delays:
+        await asyncio.sleep(delay)
+        if not await docker.container_running(container):
+            return True
+    return False
