@@ -41,16 +41,21 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A page in its own context; an uncaught exception in its scripts fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
     folder = artifacts(request)
     page.screenshot(path=str(folder / "last.png"))
     context.close()
+    assert not errors, f"the page threw: {errors}"
 
 
 def artifacts(request: pytest.FixtureRequest) -> Path:
     """The test's output folder under test-output/."""
-    folder = OUTPUT / request.node.name.replace("/", "_")
+    name: str = request.node.name
+    folder = OUTPUT / name.replace("/", "_")
     folder.mkdir(parents=True, exist_ok=True)
     return folder

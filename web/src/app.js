@@ -1,172 +1,149 @@
-// The page: containers by host on the left, terminals in tabs on the right.
-import { Terminal } from '/vendor/xterm/lib/xterm.mjs';
-import { FitAddon } from '/vendor/addon-fit/lib/addon-fit.mjs';
-import { Unicode11Addon } from '/vendor/addon-unicode11/lib/addon-unicode11.mjs';
-import { WebLinksAddon } from '/vendor/addon-web-links/lib/addon-web-links.mjs';
-import { TerminalSession } from '/static/terminal-session.js';
-import { ContainerList } from '/static/container-list.js';
+// The page's start and its routes: sign in, then the container browser on the left and
+// terminals in tabs on the right, with the URL saying which tab is shown (router.js).
+// Everything else lives in its own module; this one only wires them together.
+
+import { $ } from '/static/dom.js';
+import { Settings } from '/static/settings.js';
+import { settingsMenu } from '/static/settings-menu.js';
 import { signInForm, signOutButton, whoAmI } from '/static/sign-in.js';
+import { ContainerStore } from '/static/container-store.js';
+import { ContainerList } from '/static/container-list.js';
+import { Sidebar } from '/static/sidebar.js';
+import { TabStrip } from '/static/tabs.js';
+import { TerminalTab } from '/static/terminal-tab.js';
+import { TabToolbar } from '/static/toolbar.js';
+import { Transfers } from '/static/transfers.js';
+import { FileActions } from '/static/files.js';
+import { Router, containerRoute, watchRoute } from '/static/router.js';
+import { askOpenOptions } from '/static/open-dialog.js';
+import { offerReattach } from '/static/reattach.js';
+import { pageKeys } from '/static/keys.js';
+import { guardPageDrops } from '/static/drop-zone.js';
+import { exposeHooks } from '/static/hooks.js';
 
-const $ = (selector) => document.querySelector(selector);
-const tabs = [];
-let active = null;
+const STATUS_SHOWN_MS = 8000;
 
-function el(tag, props = {}, ...children) {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
+// The header's status line; a passing message (a copied link) clears itself.
+function status(text, { passing = false } = {}) {
+  const line = $('#status');
+  line.textContent = text;
+  if (passing) setTimeout(() => { if (line.textContent === text) line.textContent = ''; }, STATUS_SHOWN_MS);
 }
 
-function watchLink(opened) {
-  return `${location.origin}/#/watch/${encodeURIComponent(opened.session)}/${encodeURIComponent(opened.watch)}`;
+function followTheme(settings) {
+  const apply = () => { document.documentElement.dataset.theme = settings.get('theme'); };
+  apply();
+  settings.onChange((name) => { if (name === 'theme') apply(); });
 }
 
-// A tab: one xterm.js terminal and its session. target as TerminalSession takes it.
-function openTab(target, title) {
-  const pane = el('div', { className: 'terminal-pane' });
-  $('#terminals').append(pane);
-  const term = new Terminal({ cursorBlink: true, allowProposedApi: true, scrollback: 10000,
-    fontFamily: 'ui-monospace, "DejaVu Sans Mono", monospace', fontSize: 14 });
-  const fit = new FitAddon();
-  term.loadAddon(fit);
-  term.loadAddon(new Unicode11Addon());
-  term.unicode.activeVersion = '11';
-  term.loadAddon(new WebLinksAddon());
-  term.open(pane);
-  if (target.mode !== 'ro') fit.fit();
-  const dot = el('span', { className: 'state' });
-  const label = el('span', { className: 'label', textContent: title });
-  const eye = el('span', { className: 'watchers', hidden: true });
-  const share = el('button', { className: 'share', textContent: 'share', hidden: true, title: 'Copy a read-only watch link' });
-  const close = el('button', { className: 'close', textContent: '×', title: 'End this session' });
-  const tab = el('div', { className: 'tab', role: 'tab' }, dot, label, eye, share, close);
-  const entry = { term, fit, pane, tab, title };
-  entry.session = new TerminalSession({
-    term, target,
-    onState: (state, detail) => {
-      dot.className = `state ${state}`;
-      tab.title = detail ? `${state}: ${detail}` : state;
-      tab.dataset.state = state;
-    },
-    onInfo: ({ opened, watchers }) => {
-      if (opened) {
-        label.textContent = `${opened.container}@${opened.host}${opened.mode === 'ro' ? ' (watching)' : ''}`;
-        if (opened.watch) { share.hidden = false; entry.watchLink = watchLink(opened); }
-      }
-      if (watchers) {
-        eye.hidden = watchers.length === 0;
-        eye.textContent = `👁 ${watchers.length}`;
-        eye.title = watchers.map((w) => w.user).join(', ');
-      }
-    },
-  });
-  tab.addEventListener('click', () => activate(entry));
-  share.addEventListener('click', (event) => {
-    event.stopPropagation();
-    navigator.clipboard?.writeText(entry.watchLink).catch(() => {});
-    $('#status').textContent = `watch link copied: ${entry.watchLink}`;
-  });
-  close.addEventListener('click', (event) => {
-    event.stopPropagation();
-    closeTab(entry);
-  });
-  $('#tabs').append(tab);
-  tabs.push(entry);
-  activate(entry);
-  entry.session.connect();
-  return entry;
-}
-
-function closeTab(entry) {
-  const live = entry.session.state === 'live' && entry.session.mode === 'rw';
-  if (live && !confirm('End this session and the programs running in it?')) return;
-  entry.session.close();
-  entry.session.dispose();
-  entry.pane.remove();
-  entry.tab.remove();
-  tabs.splice(tabs.indexOf(entry), 1);
-  if (active === entry) active = null;
-  if (tabs.length) activate(tabs[tabs.length - 1]);
-  else $('#empty').hidden = false;
-}
-
-function activate(entry) {
-  active = entry;
-  for (const t of tabs) {
-    t.pane.classList.toggle('active', t === entry);
-    t.tab.setAttribute('aria-selected', String(t === entry));
-  }
-  $('#empty').hidden = true;
-  if (entry.session.mode !== 'ro') entry.fit.fit();
-  entry.term.focus();
-}
-
-new ResizeObserver(() => active && active.session.mode !== 'ro' && active.fit.fit()).observe($('#terminals'));
-
-// Sessions of this person that run with no tab attached (e.g. after a reload).
-async function offerReattach() {
-  const response = await fetch('/api/sessions');
-  if (!response.ok) return;
-  const { sessions } = await response.json();
-  const waiting = sessions.filter((s) => !s.attached);
-  const box = $('#reattach');
-  box.replaceChildren();
-  box.hidden = waiting.length === 0;
-  if (!waiting.length) return;
-  box.append(el('h2', { textContent: 'Your running sessions' }));
-  for (const s of waiting) {
-    const button = el('button', { textContent: `${s.container}@${s.host}`,
-      title: `${s.command.join(' ')} — started ${new Date(s.started * 1000).toLocaleString()}` });
-    button.dataset.session = s.session;
-    button.addEventListener('click', () => {
-      button.parentElement.remove();
-      openTab({ session: s.session, mode: 'rw', offset: 0 }, `${s.container}@${s.host}`);
-      if (!box.querySelector('li')) box.hidden = true;
+class App {
+  constructor(auth, settings, sidebar) {
+    this.settings = settings;
+    this.sidebar = sidebar;
+    this.files = new FileActions(new Transfers($('#transfers'), auth));
+    this.toolbar = new TabToolbar($('#tab-actions'), { files: this.files, onStatus: status });
+    this.strip = new TabStrip({
+      strip: $('#tabs'), panes: $('#terminals'), empty: $('#empty'),
+      onSelect: (tab) => this.show(tab, 'push'),
+      onClosed: (next) => this.show(next, 'replace'),
     });
-    box.append(el('li', {}, button));
+    this.list = new ContainerList({
+      nav: $('#containers'), search: $('#search'), summary: $('#search-summary'),
+      store: new ContainerStore({ onChange: () => this.list.schedule(), onStatus: status }),
+      onOpen: (host, container) => this.show(this.open({ host, container }), 'push'),
+      onOpenWith: (host, container) => this.openWith(host, container),
+    });
+    this.router = new Router((route, entry) => this.route(route, entry));
+  }
+
+  start() {
+    this.list.store.start();
+    pageKeys({ focusSearch: () => { this.sidebar.set(true); this.list.focusSearch(); } });
+    offerReattach($('#reattach'), (s) => this.show(this.attach(s), 'push'));
+    this.router.start();
+  }
+
+  tab({ target, again, title }) {
+    const tab = new TerminalTab({
+      parent: $('#terminals'), target, again, title, settings: this.settings,
+      onClose: (t) => this.strip.close(t),
+      onDropFiles: (t, dropped) => this.files.upload(t, dropped),
+      onChange: (t) => { if (t === this.strip.active) this.describe(t); },
+    });
+    this.strip.add(tab);
+    tab.start();
+    return tab;
+  }
+
+  open(target) {
+    return this.tab({ target, again: target, title: `${target.container}@${target.host}` });
+  }
+
+  async openWith(host, container) {
+    const options = await askOpenOptions(container, host);
+    if (options) this.show(this.open({ host, container, ...options }), 'push');
+  }
+
+  // A reattached session started with some command; "start again" opens the default
+  // shell, which is what the sessions list cannot tell apart from a wrapper command.
+  attach(s) {
+    return this.tab({ target: { session: s.session, mode: 'rw', offset: 0 }, again: { host: s.host, container: s.container }, title: `${s.container}@${s.host}` });
+  }
+
+  watch(session, token) {
+    return this.tab({ target: { session, mode: 'ro', token, offset: 0 }, again: null, title: 'watching' });
+  }
+
+  routeOf(tab) {
+    if (!tab) return '#/';
+    return tab.target.mode === 'ro' ? watchRoute(tab.target.session, tab.target.token) : containerRoute(tab.where.host, tab.where.container);
+  }
+
+  // Shows a tab (null: home) and records it in the history: 'push', 'replace' or null.
+  show(tab, history) {
+    this.strip.activate(tab);
+    this.describe(tab);
+    this.sidebar.follow(tab !== null);
+    if (history) this.router[history](this.routeOf(tab), tab?.id);
+  }
+
+  // What the window's title and the toolbar say about the shown tab.
+  describe(tab) {
+    this.toolbar.update(tab);
+    document.title = tab ? `${tab.title} · dterm` : 'dterm';
+  }
+
+  // A new or revisited URL. An entry this page made shows its tab again; a link that
+  // names a container opens a terminal there; one from before a reload goes home,
+  // where the reattach offer lists its session.
+  route(route, { tab: id, stale }) {
+    if (id !== undefined) {
+      const tab = this.strip.tabs.find((t) => t.id === id) ?? null;
+      this.show(tab, tab ? null : 'replace');
+    } else if (route.name === 'container' && !stale) {
+      this.show(this.open({ host: route.host, container: route.container }), 'replace');
+    } else if (route.name === 'watch') {
+      this.show(this.watch(route.session, route.token), 'replace');
+    } else {
+      this.show(null, route.name === 'home' ? null : 'replace');
+    }
   }
 }
-
-function route() {
-  const watch = location.hash.match(/^#\/watch\/([^/]+)\/([^/]+)$/);
-  if (watch) {
-    const [session, token] = [decodeURIComponent(watch[1]), decodeURIComponent(watch[2])];
-    openTab({ session, mode: 'ro', token, offset: 0 }, 'watching');
-    history.replaceState(null, '', '/');
-  }
-}
-
-// Read-only views for tests and tools.
-window.dterm = {
-  screenText() {
-    if (!active) return '';
-    const buffer = active.term.buffer.active;
-    const lines = [];
-    for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
-    return lines.join('\n');
-  },
-  state() { return active ? active.session.state : null; },
-  size() { return active ? `${active.term.rows} ${active.term.cols}` : ''; },
-  watchLink() { return active ? active.watchLink || '' : ''; },
-  session() { return active ? active.session.session : null; },
-  drop() { if (active) active.session.drop(); },
-};
 
 async function main() {
+  const settings = new Settings();
+  followTheme(settings);
+  guardPageDrops();
+  const sidebar = new Sidebar($('#sidebar'), $('#toggle-nav'));
   let auth = await whoAmI();
   if (!auth.user) {
     await signInForm($('#containers'), auth);
     auth = await whoAmI();
   }
-  $('header').append(signOutButton(auth));
-  const list = new ContainerList($('#containers'), {
-    onOpen: (host, container) => openTab({ host, container }, `${container}@${host}`),
-    onStatus: (text) => { $('#status').textContent = text; },
-  });
-  await list.start();
-  await offerReattach();
-  route();
-  window.addEventListener('hashchange', route);
+  $('#account').append(...settingsMenu(settings), signOutButton(auth));
+  const app = new App(auth, settings, sidebar);
+  exposeHooks(app.strip);
+  app.start();
 }
 
-main().catch((err) => { $('#status').textContent = `cannot start: ${err}`; });
+main().catch((err) => status(`Cannot start: ${err}`));

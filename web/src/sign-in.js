@@ -1,11 +1,7 @@
 // Who is signed in, the sign-in form when nobody is, and signing out.
 // POSTs carry the XSRF token the server hands out in /api/auth.
 
-const el = (tag, props = {}, ...children) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-};
+import { el } from '/static/dom.js';
 
 export async function whoAmI() {
   const response = await fetch('/api/auth');
@@ -53,7 +49,7 @@ export function signInForm(container, auth) {
 }
 
 export function signOutButton(auth) {
-  const button = el('button', { className: 'sign-out', textContent: `sign out ${auth.user}` });
+  const button = el('button', { type: 'button', className: 'sign-out', textContent: `sign out ${auth.user}` });
   button.addEventListener('click', async () => {
     await post('/logout', auth.xsrf, {});
     location.reload();

@@ -7,7 +7,7 @@ const ACK_EVERY = 16 * 1024;
 const BACKOFF = [500, 1000, 2000, 4000, 8000, 15000];
 
 export class TerminalSession {
-  // target: {host, container, cmd, user} to open, or {session, mode, token} to attach.
+  // target: {host, container, cmd, user, workdir} to open, or {session, mode, token} to attach.
   constructor({ term, target, onState = () => {}, onInfo = () => {} }) {
     this.term = term;
     this.target = target;
@@ -48,8 +48,8 @@ export class TerminalSession {
     if (this.session) {
       this.sendControl({ type: 'attach', session: this.session, offset: this.offset, mode: this.mode, token: this.target.token || '' });
     } else {
-      const { host, container, cmd = null, user = null } = this.target;
-      this.sendControl({ type: 'open', host, container, cmd, user, cols: this.term.cols, rows: this.term.rows });
+      const { host, container, cmd = null, user = null, workdir = null } = this.target;
+      this.sendControl({ type: 'open', host, container, cmd, user, workdir, cols: this.term.cols, rows: this.term.rows });
     }
   }
 
@@ -129,6 +129,7 @@ export class TerminalSession {
         const why = message.reason === 'exited' ? `exited with code ${code}` : `${message.reason} (code ${code})`;
         const detail = message.message ? `: ${message.message}` : '';
         this.term.write(`\r\n\x1b[7m[session ${why}${detail}]\x1b[0m\r\n`);
+        this.exit = message;
         this.setState('exited', why);
         this.ws.close();
         break;
@@ -154,7 +155,14 @@ export class TerminalSession {
     else this.dispose();
   }
 
-  // Simulates a network drop (tests and the "reconnect" button): the session resumes.
+  // Skips the rest of the backoff wait, for people who know the network is back.
+  reconnectNow() {
+    if (this.state !== 'reconnecting') return;
+    clearTimeout(this.timer);
+    this.connect();
+  }
+
+  // Simulates a network drop, for tests: the session resumes.
   drop() {
     if (this.ws) this.ws.close();
   }

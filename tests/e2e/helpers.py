@@ -1,0 +1,53 @@
+"""Steps the page tests share: sign in, open a shell, type, read the screen.
+
+The screen is read through xterm.js's buffer (window.dterm.screenText()), never from
+pixels, and every wait is on a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+
+from playwright.sync_api import Page, expect
+
+from tests.support.terminal_client import Stack
+
+WAIT_MS = 15_000
+PROMPT = "/[#$] $/m.test(window.dterm.screenText())"
+
+
+def screen(page: Page) -> str:
+    return str(page.evaluate("window.dterm.screenText()"))
+
+
+def sign_in(page: Page, stack: Stack, route: str = "") -> None:
+    """Open the page with the dev token (and a route after #), wait for the list."""
+    page.goto(f"{stack.base}/?token={stack.token}{route}")
+    expect(page.locator('h2[data-host="local"]')).to_be_visible(timeout=WAIT_MS)
+
+
+def wait_prompt(page: Page) -> None:
+    page.wait_for_function("window.dterm.state() === 'live'", timeout=WAIT_MS)
+    page.wait_for_function(PROMPT, timeout=WAIT_MS)
+
+
+def open_shell(page: Page, container: str) -> None:
+    page.locator(f'button[data-container="{container}"]').click(timeout=WAIT_MS)
+    wait_title(page, f"{container}@local")
+    wait_prompt(page)
+
+
+def type_line(page: Page, text: str) -> None:
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+def wait_line(page: Page, line: str) -> None:
+    """Wait until the shown terminal has `line` as a whole line."""
+    page.wait_for_function(
+        f"window.dterm.screenText().split('\\n').includes({json.dumps(line)})", timeout=WAIT_MS
+    )
+
+
+def wait_title(page: Page, title: str | None) -> None:
+    page.wait_for_function(f"window.dterm.title() === {json.dumps(title)}", timeout=WAIT_MS)

@@ -1,0 +1,26 @@
+// What the container search box means. Words are separated by spaces and all must
+// match, case-insensitively:
+//   web          part of the name, image, host, or of a label's key or value
+//   team=pay     a label whose key is `team` and whose value contains `pay`
+//   team=        a label whose key is `team`, any value
+
+function term(word) {
+  const eq = word.indexOf('=');
+  if (eq <= 0) return { text: word };
+  return { key: word.slice(0, eq), value: word.slice(eq + 1) };
+}
+
+export function parseQuery(query) {
+  return query.toLowerCase().split(/\s+/).filter(Boolean).map(term);
+}
+
+function matchesTerm(t, container, host) {
+  const labels = Object.entries(container.labels ?? {}).map(([k, v]) => [k.toLowerCase(), v.toLowerCase()]);
+  if (t.key !== undefined) return labels.some(([k, v]) => k === t.key && v.includes(t.value));
+  const fields = [container.name, container.image, host].map((f) => (f ?? '').toLowerCase());
+  return fields.some((f) => f.includes(t.text)) || labels.some(([k, v]) => k.includes(t.text) || v.includes(t.text));
+}
+
+export function matches(terms, container, host) {
+  return terms.every((t) => matchesTerm(t, container, host));
+}

@@ -1,0 +1,71 @@
+// Hash routes, so that links open terminals and Back and Forward move between tabs:
+//
+//   #/                          home: the container list, no tab shown
+//   #/h/<host>/c/<container>    a terminal in that container (a deep link)
+//   #/watch/<session>/<token>   someone's session, read-only
+//
+// History entries this page load makes carry {page, tab} in history.state, so going
+// back to one shows that very tab rather than opening another. An entry from an
+// earlier load of the page (kept by the browser over a reload) is `stale`: its tab is
+// gone, and its session, if still running, is in the reattach offer.
+
+const PAGE = Math.random().toString(36).slice(2);
+
+export function containerRoute(host, container) {
+  return `#/h/${encodeURIComponent(host)}/c/${encodeURIComponent(container)}`;
+}
+
+export function watchRoute(session, token) {
+  return `#/watch/${encodeURIComponent(session)}/${encodeURIComponent(token)}`;
+}
+
+function decode(part) {
+  try { return decodeURIComponent(part); } catch { return ''; } // a mangled link is no route
+}
+
+export function parseRoute(hash) {
+  const parts = hash.replace(/^#\/?/, '').split('/').map(decode);
+  if (parts.length === 4 && parts[0] === 'h' && parts[2] === 'c' && parts[1] && parts[3]) {
+    return { name: 'container', host: parts[1], container: parts[3] };
+  }
+  if (parts.length === 3 && parts[0] === 'watch' && parts[1] && parts[2]) {
+    return { name: 'watch', session: parts[1], token: parts[2] };
+  }
+  return { name: 'home' };
+}
+
+export class Router {
+  // onRoute(route, {tab, stale}): tab is the id of the tab this entry was made for.
+  constructor(onRoute) {
+    this.onRoute = onRoute;
+    this.seen = null;
+  }
+
+  start() {
+    // Chromium fires popstate for a new hash and hashchange too; Back between two
+    // entries with the same hash fires only popstate. Each change is handled once.
+    window.addEventListener('popstate', () => this.dispatch());
+    window.addEventListener('hashchange', () => this.dispatch());
+    this.dispatch();
+  }
+
+  dispatch() {
+    const state = history.state;
+    const key = `${location.hash}|${JSON.stringify(state)}`;
+    if (key === this.seen) return;
+    this.seen = key;
+    const mine = state?.page === PAGE;
+    this.onRoute(parseRoute(location.hash), { tab: mine ? state.tab : undefined, stale: Boolean(state?.page) && !mine });
+  }
+
+  push(hash, tab) { this.write('pushState', hash, tab); }
+
+  replace(hash, tab) { this.write('replaceState', hash, tab); }
+
+  write(method, hash, tab) {
+    const state = { page: PAGE, tab: tab ?? null };
+    if (history.state?.page === PAGE && history.state.tab === state.tab && location.hash === hash) return;
+    history[method](state, '', hash || '#/');
+    this.seen = `${location.hash}|${JSON.stringify(state)}`;
+  }
+}

@@ -1,0 +1,60 @@
+// The settings menu in the header: theme, font size, copy on select, screen reader
+// mode, full screen, and the keyboard shortcuts. A popover, so the browser handles
+// Escape, clicks outside and the top layer.
+
+import { el } from '/static/dom.js';
+
+function checkbox(settings, name, text, hint) {
+  const box = el('input', { type: 'checkbox', checked: settings.get(name), name });
+  box.addEventListener('change', () => settings.set(name, box.checked));
+  settings.onChange((changed, value) => { if (changed === name) box.checked = value; });
+  return el('label', { className: 'check', title: hint }, box, text);
+}
+
+function themePicker(settings) {
+  const radios = ['dark', 'light'].map((theme) => {
+    const radio = el('input', { type: 'radio', name: 'theme', value: theme, checked: settings.get('theme') === theme });
+    radio.addEventListener('change', () => settings.set('theme', theme));
+    return el('label', {}, radio, theme === 'dark' ? 'Dark' : 'Light');
+  });
+  return el('fieldset', { className: 'segmented' }, el('legend', { textContent: 'Theme' }), ...radios);
+}
+
+function fontSize(settings) {
+  const value = el('output', { textContent: settings.get('fontSize'), aria: { label: 'Font size' } });
+  const step = (text, label, delta) => {
+    const button = el('button', { type: 'button', textContent: text, aria: { label } });
+    button.addEventListener('click', () => settings.set('fontSize', settings.get('fontSize') + delta));
+    return button;
+  };
+  settings.onChange((name, size) => { if (name === 'fontSize') value.textContent = size; });
+  return el('div', { className: 'font-size' }, el('span', { textContent: 'Font size' }), step('−', 'Smaller text', -1), value, step('+', 'Larger text', 1));
+}
+
+// Full screen with a keyboard lock is where Chromium lets Ctrl-W, Ctrl-T and Ctrl-N
+// through to the shell (hold Escape to leave).
+async function toggleFullScreen() {
+  if (document.fullscreenElement) { await document.exitFullscreen(); return; }
+  await document.documentElement.requestFullscreen();
+  await navigator.keyboard?.lock(['KeyW', 'KeyT', 'KeyN']).catch(() => {});
+}
+
+const SHORTCUTS = [
+  ['/', 'Search containers'], ['↑ ↓ Enter', 'Move in the list, open'], ['Shift+Enter', 'Open with options'],
+  ['Ctrl+Shift+F', 'Search the terminal'], ['Ctrl+Shift+C / V', 'Copy / paste'], ['Ctrl + − 0', 'Font size'],
+  ['← → Delete', 'On a tab: switch, close'],
+];
+
+export function settingsMenu(settings) {
+  const full = el('button', { type: 'button', textContent: 'Full screen', title: 'In full screen Ctrl-W and Ctrl-T reach the shell (Chromium)' });
+  full.addEventListener('click', () => toggleFullScreen().catch(() => {}));
+  const keys = el('dl', { className: 'shortcuts' }, ...SHORTCUTS.flatMap(([key, what]) => [el('dt', {}, el('kbd', { textContent: key })), el('dd', { textContent: what })]));
+  const panel = el('div', { id: 'settings', className: 'menu', popover: 'auto', role: 'dialog', aria: { label: 'Settings' } },
+    themePicker(settings), fontSize(settings),
+    checkbox(settings, 'copyOnSelect', 'Copy on select', 'Selecting text in a terminal copies it'),
+    checkbox(settings, 'screenReader', 'Screen reader mode', 'Lets screen readers read the terminal output'),
+    full, el('h3', { textContent: 'Keyboard' }), keys);
+  const button = el('button', { type: 'button', className: 'icon settings-button', textContent: '⚙', title: 'Settings', aria: { label: 'Settings' } });
+  button.setAttribute('popovertarget', 'settings');
+  return [button, panel];
+}

@@ -1,0 +1,66 @@
+// The tab strip: which terminal tab is shown, moving between tabs with the keyboard
+// (the WAI-ARIA tabs pattern: arrows, Home, End; Delete closes), asking before a tab
+// with a running session is closed or the page is left, and fitting the shown terminal
+// whenever its room changes.
+
+import { confirmDialog } from '/static/dialogs.js';
+
+export class TabStrip {
+  // onSelect(tab): the person chose a tab. onClosed(next): a tab is gone and `next`
+  // (or null) is the one to show instead.
+  constructor({ strip, panes, empty, onSelect, onClosed }) {
+    Object.assign(this, { strip, panes, empty, onSelect, onClosed });
+    this.tabs = [];
+    this.active = null;
+    strip.addEventListener('keydown', (event) => this.onKey(event));
+    new ResizeObserver(() => this.active?.view.fitToPane()).observe(panes);
+    window.addEventListener('beforeunload', (event) => {
+      if (!this.tabs.some((tab) => tab.live)) return;
+      event.preventDefault();
+      event.returnValue = ''; // still what some browsers read to decide to ask
+    });
+  }
+
+  add(tab) {
+    this.tabs.push(tab);
+    this.strip.append(tab.header);
+    tab.header.addEventListener('click', () => this.onSelect(tab));
+  }
+
+  // Shows `tab`, or no tab at all (null): the page's home, with the container list.
+  activate(tab) {
+    this.active = tab;
+    for (const t of this.tabs) t.setActive(t === tab);
+    this.empty.hidden = tab !== null;
+    tab?.view.focus();
+  }
+
+  async close(tab) {
+    if (tab.live && !await confirmDialog(`End the session in ${tab.title} and the programs running in it?`, 'End session')) return;
+    const index = this.tabs.indexOf(tab);
+    if (index < 0) return; // two close requests raced through the question
+    this.tabs.splice(index, 1);
+    tab.dispose();
+    const next = this.active === tab ? this.tabs[Math.min(index, this.tabs.length - 1)] ?? null : this.active;
+    this.onClosed(next);
+  }
+
+  onKey(event) {
+    const index = this.tabs.findIndex((t) => t.header === event.target);
+    if (index < 0) return;
+    const last = this.tabs.length - 1;
+    const moves = { ArrowLeft: index - 1, ArrowRight: index + 1, Home: 0, End: last };
+    if (Object.hasOwn(moves, event.key)) {
+      event.preventDefault();
+      const next = this.tabs[(moves[event.key] + this.tabs.length) % this.tabs.length];
+      this.onSelect(next);
+      next.header.focus();
+    } else if (event.key === 'Delete') {
+      event.preventDefault();
+      this.close(this.tabs[index]);
+    } else if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      this.tabs[index].view.focus();
+    }
+  }
+}

@@ -1,0 +1,180 @@
+// One tab: its header in the tab strip, its pane with the terminal, and the session
+// shown in it. The header says where the session runs and how it is (connecting,
+// live, reconnecting with a countdown, exited with its code); an ended session can be
+// started again in the same pane, where the earlier output stays in the scrollback.
+
+import { el } from '/static/dom.js';
+import { TerminalSession } from '/static/terminal-session.js';
+import { TerminalView } from '/static/terminal-view.js';
+import { SearchBar } from '/static/search-bar.js';
+import { dropZone } from '/static/drop-zone.js';
+import { watchRoute } from '/static/router.js';
+
+let nextId = 1;
+
+const ENDINGS = {
+  'container-stopped': 'the container stopped', 'host-lost': 'its host was lost',
+  closed: 'it was closed', idle: 'nobody typed for too long',
+};
+
+// Short, for the tab: "exited 3", "host lost".
+function exitText(exit) {
+  if (exit.reason === 'exited') return `exited ${exit.code ?? '?'}`;
+  return exit.reason.replace('-', ' ');
+}
+
+// A sentence, for the bar under an ended session.
+function endText(exit) {
+  if (exit.reason === 'exited') return `Session exited with code ${exit.code ?? 'unknown'}.`;
+  const why = ENDINGS[exit.reason] ?? exit.reason;
+  return `Session ended: ${why}${exit.message ? ` (${exit.message})` : ''}.`;
+}
+
+export class TerminalTab {
+  // target: what TerminalSession takes. again: the open target that "start again"
+  // uses, or null where there is none (a watcher cannot start someone's session).
+  constructor({ parent, target, again, title, settings, onClose, onDropFiles, onChange }) {
+    this.id = nextId++;
+    this.target = target;
+    this.again = again;
+    this.title = title;
+    this.onChange = onChange;
+    this.onClose = onClose;
+    this.where = again ? { host: again.host, container: again.container } : null;
+    this.header = this.buildHeader();
+    this.pane = el('div', { className: 'terminal-pane', id: `pane-${this.id}`, role: 'tabpanel', aria: { labelledby: `tab-${this.id}` } });
+    const screen = el('div', { className: 'screen' });
+    this.banner = this.buildBanner();
+    this.endBar = el('div', { className: 'end-bar', role: 'status', hidden: true });
+    this.pane.append(screen, this.banner, this.endBar);
+    parent.append(this.pane);
+    this.view = new TerminalView(screen, settings, { onSearch: () => this.searchBar.open() });
+    this.view.fixedSize = target.mode === 'ro';
+    this.searchBar = new SearchBar(this.pane, this.view, settings);
+    if (target.mode !== 'ro') dropZone(this.pane, `Drop to upload into ${title}`, (dropped) => onDropFiles(this, dropped));
+  }
+
+  buildHeader() {
+    this.dot = el('span', { className: 'state connecting', aria: { hidden: 'true' } });
+    this.label = el('span', { className: 'label', textContent: this.title });
+    this.stateText = el('span', { className: 'state-text' });
+    this.watchers = el('span', { className: 'watchers', hidden: true });
+    this.closeButton = el('button', { className: 'close', type: 'button', textContent: '×', tabIndex: -1, title: 'Close (Delete)', aria: { label: `Close ${this.title}` } });
+    this.closeButton.addEventListener('click', (event) => { event.stopPropagation(); this.onClose(this); });
+    return el('div', { className: 'tab', id: `tab-${this.id}`, role: 'tab', tabIndex: -1, aria: { controls: `pane-${this.id}`, selected: 'false' } },
+      this.dot, this.label, this.stateText, this.watchers, this.closeButton);
+  }
+
+  // Built once: the countdown changes its text four times a second, and a button
+  // remade that often could vanish under a click.
+  buildBanner() {
+    this.countdown = el('span');
+    const now = el('button', { type: 'button', textContent: 'Reconnect now' });
+    now.addEventListener('click', () => { this.session.reconnectNow(); this.view.focus(); });
+    return el('div', { className: 'banner', role: 'status', hidden: true }, 'Connection lost: ', this.countdown, now);
+  }
+
+  start(target = this.target) {
+    this.session = new TerminalSession({
+      term: this.view.term, target,
+      onState: (state, detail) => this.showState(state, detail),
+      onInfo: (info) => this.showInfo(info),
+    });
+    this.session.connect();
+  }
+
+  restart() {
+    this.session.dispose();
+    this.view.term.write('\x1b[?25h\r\n\x1b[2m── started again ──\x1b[0m\r\n');
+    this.start(this.again);
+    this.view.focus();
+  }
+
+  get state() { return this.session?.state ?? 'connecting'; }
+
+  // Whether closing it ends programs someone may still want.
+  get live() { return this.session.mode === 'rw' && ['live', 'reconnecting'].includes(this.session.state); }
+
+  // The word or two the tab shows next to its title.
+  stateLabel(state, detail) {
+    switch (state) {
+      case 'connecting': return 'connecting…';
+      case 'live': return this.session.mode === 'ro' ? 'watching' : 'live';
+      case 'reconnecting': return detail;
+      case 'exited': return exitText(this.session.exit);
+      case 'detached': return 'taken over';
+      case 'error': return 'failed';
+      default: return state;
+    }
+  }
+
+  showState(state, detail) {
+    const text = this.stateLabel(state, detail);
+    this.dot.className = `state ${state}`;
+    this.stateText.textContent = text;
+    this.header.dataset.state = state;
+    this.header.title = detail ? `${this.title}: ${detail}` : `${this.title}: ${text}`;
+    this.showBanner(state, detail);
+    this.showEnd(state, detail);
+    this.onChange(this);
+  }
+
+  showBanner(state, detail) {
+    this.banner.hidden = state !== 'reconnecting';
+    this.countdown.textContent = `${detail}.`;
+  }
+
+  showEnd(state, detail) {
+    this.endBar.hidden = !['exited', 'error', 'detached'].includes(state);
+    if (this.endBar.hidden) return;
+    this.view.term.write('\x1b[?25l'); // a blinking cursor would say it still takes input
+    const sentence = `${detail.replace(/\.$/, '')}.`;
+    let why = sentence;
+    if (state === 'exited') why = endText(this.session.exit);
+    if (state === 'error') why = `Could not open: ${sentence}`;
+    const actions = [];
+    if (this.again && state !== 'detached') actions.push(this.action(state === 'error' ? 'Try again' : 'Start again', 'again', () => this.restart()));
+    actions.push(this.action('Close tab', 'close', () => this.onClose(this)));
+    this.endBar.replaceChildren(el('span', { textContent: why }), ...actions);
+  }
+
+  action(text, name, run) {
+    const button = el('button', { type: 'button', textContent: text, dataset: { action: name } });
+    button.addEventListener('click', run);
+    return button;
+  }
+
+  showInfo({ opened, watchers }) {
+    if (opened) {
+      this.title = `${opened.container}@${opened.host}`;
+      this.label.textContent = this.title + (opened.mode === 'ro' ? ' (watching)' : '');
+      this.closeButton.setAttribute('aria-label', `Close ${this.title}`);
+      this.where ??= opened.mode === 'rw' ? { host: opened.host, container: opened.container } : null;
+      if (opened.watch) this.watchLink = `${location.origin}/${watchRoute(opened.session, opened.watch)}`;
+    }
+    if (watchers) {
+      this.watchers.hidden = watchers.length === 0;
+      this.watchers.textContent = `👁 ${watchers.length}`;
+      this.watchers.title = `watching: ${watchers.map((w) => w.user).join(', ')}`;
+    }
+    this.onChange(this);
+  }
+
+  setActive(active) {
+    this.header.setAttribute('aria-selected', String(active));
+    this.header.tabIndex = active ? 0 : -1;
+    this.pane.classList.toggle('active', active);
+    if (!active) return;
+    this.header.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    this.view.fitToPane();
+  }
+
+  // Ends the session (its programs too) and removes the tab from the page.
+  dispose() {
+    this.session.close();
+    this.session.dispose();
+    this.view.dispose();
+    this.pane.remove();
+    this.header.remove();
+  }
+}

@@ -1,0 +1,80 @@
+// One xterm.js terminal on the page and its addons: fit, unicode 11 widths, links,
+// scrollback search and the WebGL renderer. It follows the browser's settings (theme,
+// font size, screen reader mode) and knows nothing about sessions or the network.
+
+import { Terminal } from '/vendor/xterm/lib/xterm.mjs';
+import { FitAddon } from '/vendor/addon-fit/lib/addon-fit.mjs';
+import { Unicode11Addon } from '/vendor/addon-unicode11/lib/addon-unicode11.mjs';
+import { WebLinksAddon } from '/vendor/addon-web-links/lib/addon-web-links.mjs';
+import { SearchAddon } from '/vendor/addon-search/lib/addon-search.mjs';
+import { WebglAddon } from '/vendor/addon-webgl/lib/addon-webgl.mjs';
+import { THEMES } from '/static/themes.js';
+import { terminalKeyHandler } from '/static/keys.js';
+
+const FONT = 'ui-monospace, "Cascadia Mono", "DejaVu Sans Mono", Menlo, Consolas, monospace';
+
+export class TerminalView {
+  // keys: {onSearch} for the shortcuts that open page UI from inside the terminal.
+  constructor(parent, settings, keys) {
+    this.settings = settings;
+    this.fixedSize = false;
+    this.term = new Terminal({
+      cursorBlink: true, allowProposedApi: true, scrollback: 10000, fontFamily: FONT,
+      fontSize: settings.get('fontSize'), theme: THEMES[settings.get('theme')],
+      screenReaderMode: settings.get('screenReader'),
+    });
+    this.fit = new FitAddon();
+    this.search = new SearchAddon({ highlightLimit: 2000 });
+    for (const addon of [this.fit, this.search, new Unicode11Addon(), new WebLinksAddon()]) this.term.loadAddon(addon);
+    this.term.unicode.activeVersion = '11';
+    this.term.open(parent);
+    this.renderer = this.tryWebgl();
+    this.term.attachCustomKeyEventHandler(terminalKeyHandler({ term: this.term, settings, ...keys }));
+    this.disposables = [
+      this.term.onSelectionChange(() => this.copySelection()),
+      { dispose: settings.onChange((name, value) => this.apply(name, value)) },
+    ];
+  }
+
+  // WebGL draws faster and sharper; where a browser has none, or loses the context
+  // (GPU reset, too many contexts), xterm.js goes back to its DOM renderer once the
+  // addon is disposed.
+  tryWebgl() {
+    try {
+      const webgl = new WebglAddon();
+      webgl.onContextLoss(() => { webgl.dispose(); this.renderer = 'dom'; });
+      this.term.loadAddon(webgl);
+      return 'webgl';
+    } catch {
+      return 'dom';
+    }
+  }
+
+  apply(name, value) {
+    if (name === 'theme') this.term.options.theme = THEMES[value];
+    if (name === 'screenReader') this.term.options.screenReaderMode = value;
+    if (name === 'fontSize') {
+      this.term.options.fontSize = value;
+      this.fitToPane();
+    }
+  }
+
+  copySelection() {
+    if (!this.settings.get('copyOnSelect') || !this.term.hasSelection()) return;
+    navigator.clipboard?.writeText(this.term.getSelection()).catch(() => {
+      // Without clipboard permission the selection stays, and Ctrl+Shift+C still copies.
+    });
+  }
+
+  // Watchers keep the owner's size, so only owners follow their own pane.
+  fitToPane() {
+    if (!this.fixedSize) this.fit.fit();
+  }
+
+  focus() { this.term.focus(); }
+
+  dispose() {
+    this.disposables.forEach((d) => d.dispose());
+    this.term.dispose();
+  }
+}
