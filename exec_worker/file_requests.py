@@ -112,12 +112,16 @@ class FileRequests:
         path = posixpath.join(directory, name)
         self._send(peer, FileOpened(request.request, path, request.size))
 
-    async def _into_session(self, request: PutFile) -> tuple[ContainerInfo, str, str]:
-        session = self._sessions.get(request.session)
+    def _session_of(self, person: str, session_id: str) -> ExecSession:
+        session = self._sessions.get(session_id)
         if session is None:
-            raise NotFound(f"no session {request.session} on host {self._host}")
-        if session.person != request.person:
-            raise Forbidden("only the session's owner may put files into its directory")
+            raise NotFound(f"no session {session_id} on host {self._host}")
+        if session.person != person:
+            raise Forbidden("only the session's owner may use files in its directory")
+        return session
+
+    async def _into_session(self, request: PutFile) -> tuple[ContainerInfo, str, str]:
+        session = self._session_of(request.person, request.session)
         if "/" in request.path or request.path in ("", ".", ".."):
             raise ProtocolError(f"{request.path!r} is not a plain file name")
         container = await self._resolve(session.container, request.person)
@@ -150,8 +154,14 @@ class FileRequests:
             self.transfers.downloads.pop(request.request, None)
 
     async def _get(self, peer: bytes, request: GetFile) -> None:
-        container = await self._resolve(request.container, request.person)
-        path = check_path(request.path)
+        if request.session:
+            session = self._session_of(request.person, request.session)
+            container = await self._resolve(session.container, request.person)
+            here = await session.working_directory()
+            path = check_path(posixpath.join(here, request.path))
+        else:
+            container = await self._resolve(request.container, request.person)
+            path = check_path(request.path)
         download = Download(peer, request.request, partial(self._send, peer))
         self.transfers.downloads[request.request] = download
         try:

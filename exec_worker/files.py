@@ -105,6 +105,8 @@ class Upload:
         tar = await docker.read_blocking(self._tar)
         try:
             await docker.put_archive(self.container.id, self.directory, tar)
+        except NotFound:
+            raise NotFound(f"no folder {self.directory} in {self.container.name}") from None
         finally:
             tar.close()
             self.spool.close()

@@ -123,6 +123,7 @@ class ExecSession:
         self._docker = docker
         self._config = config
         self._cmd: list[str] | None = None
+        self._workdir: str | None = None
         self._exec_id = ""
         self._stream: ExecStream | None = None
         self._transport: asyncio.Transport | None = None
@@ -146,14 +147,9 @@ class ExecSession:
 
     def info(self) -> SessionInfo:
         return SessionInfo(
-            self.id,
-            self.container_name,
-            self.command,
-            self.person,
-            int(self.started),
-            self.owner is not None,
-            len(self.watchers),
-        )
+            self.id, self.container_name, self._cmd, self.run_as or None, self._workdir,
+            self.person, int(self.started), self.owner is not None, len(self.watchers),
+        )  # fmt: skip
 
     def audit_fields(self) -> dict[str, Any]:
         """Who did what, for the audit log; with the outcome once the session ended."""
@@ -187,6 +183,7 @@ class ExecSession:
     async def open(self, request: OpenSession, owner: Attachment, container: ContainerInfo) -> None:
         """Create and start the exec; the owner gets SessionOpened. Raises DtermError."""
         self.container, self.container_name, self._cmd = container.id, container.name, request.cmd
+        self._workdir = request.workdir
         self.run_as, self.address = request.user or "", request.address
         self.command = exec_command(request.cmd, request.cols, request.rows)
         self.size = (request.cols, request.rows)

@@ -9,6 +9,7 @@ neither side holds more than a window of the file.
     PUT /api/files?host=H&container=C&path=/abs/dir/name     body: the file's bytes
     PUT /api/files?session=S&name=NAME   into the working directory of S's shell
     GET /api/files?host=H&container=C&path=/abs/file
+    GET /api/files?session=S&name=NAME   relative to the working directory of S's shell
 """
 
 from __future__ import annotations
@@ -167,11 +168,12 @@ class FilesHandler(BaseHandler):
 
     async def get(self) -> None:
         try:
-            link, container, path = await self._target("")
+            session = self.get_query_argument("session", "")
+            link, container, path = await self._target(session)
             self.transfer = transfer = Transfer(link)
             assert self.person is not None
             link.send(GetFile(transfer.id, self.person.name, self.client_address,
-                              container, path))  # fmt: skip
+                              container, session, path))  # fmt: skip
             opened: FileOpened = await transfer.next(FileOpened)
         except DtermError as exc:
             self.fail(exc)

@@ -122,11 +122,14 @@ class Mode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
-    """A running session, as listed for its owner."""
+    """A running session, as listed for its owner: what was asked for (`cmd` None is
+    the default shell), so it can be started again the same way."""
 
     session: str
     container: str
-    command: list[str]
+    cmd: list[str] | None
+    user: str | None
+    workdir: str | None
     person: str
     started: int
     attached: bool
@@ -351,13 +354,15 @@ class PutFile:
 
 @dataclass(frozen=True, slots=True)
 class GetFile:
-    """Download one regular file; answered by FileOpened, FileData frames, FileEnd."""
+    """Download one regular file: `path` in `container`, or `path` relative to the working
+    directory of `session`'s shell. Answered by FileOpened, FileData frames, FileEnd."""
 
     TAG: ClassVar[str] = "get-file"
     request: str
     person: str
     address: str
     container: str
+    session: str
     path: str
 
 

@@ -58,6 +58,10 @@ async def test_upload_into_the_shells_working_directory(stack: Stack, busybox: A
     stored = put(stack, url, b"dropped\n")
     assert stored.status == 200 and stored.json()["path"] == "/tmp/here/dropped.txt", stored.body
     assert (await terminal.run("cat dropped.txt")).strip() == b"dropped"
+    await terminal.run("printf made-here > made.txt")
+    fetched = call(stack, f"/api/files?session={quote(opened['session'])}&name=made.txt",
+                   headers=bearer(stack))  # fmt: skip
+    assert fetched.status == 200 and fetched.body == b"made-here"
     await terminal.close()
 
 
@@ -77,6 +81,7 @@ def test_transfer_errors_are_clear(stack: Stack, busybox: Any) -> None:
     for reply, status in cases:
         assert reply.status == status, reply.body
         assert reply.json()["message"]
+    assert cases[1][0].json()["message"] == f"no folder /no/such/dir in {busybox.name}"
     huge = {**bearer(stack), "Content-Length": str(200 << 20)}
     too_big = call(stack, file_url(busybox, "/tmp/huge"), "PUT", huge)
     assert too_big.status == 413 and too_big.json()["error"] == "too_large"

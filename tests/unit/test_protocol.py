@@ -63,7 +63,9 @@ EXAMPLES: list[Message] = [
     ContainerChanged(8, "abc", WEB),
     ContainerChanged(9, "abc", None),
     ListSessions("r2", "alice"),
-    SessionsListed("r2", [SessionInfo("s@h", "web", ["sh"], "alice", 1700000000, True, 2)]),
+    SessionsListed(
+        "r2", [SessionInfo("s@h", "web", None, None, None, "alice", 1700000000, True, 2)]
+    ),
     OpenSession(
         "s1@h", "a1", "alice", "10.0.0.7", "web", None, None, None, 80, 24, Recording.DEFAULT, False
     ),
@@ -88,7 +90,8 @@ EXAMPLES: list[Message] = [
     FetchRecording("r7", "x.cast"),
     PutFile("r3", "alice", "::1", "c0ffee", "", "/tmp/x", 12),
     PutFile("r4", "alice", "::1", "", "s1@h", "notes.txt", 12),
-    GetFile("r5", "alice", "::1", "c0ffee", "/etc/hostname"),
+    GetFile("r5", "alice", "::1", "c0ffee", "", "/etc/hostname"),
+    GetFile("r8", "alice", "::1", "", "s1@h", "notes/today.txt"),
     FileOpened("r5", "hostname", 13),
     FileData("r5", 0, b"\x00\x01binary"),
     FileAck("r5", 9),
@@ -168,7 +171,8 @@ REJECTED = [
         id="relative-workdir",
     ),
     pytest.param(
-        [header("sessions-listed", "r", [["s", "c", ["sh"], "p", 1, 1, 0]])], id="int-for-bool"
+        [header("sessions-listed", "r", [["s", "c", None, None, None, "p", 1, 1, 0]])],
+        id="int-for-bool",
     ),
     pytest.param([header("failed", "s", "made_up", "m")], id="unknown-error-code"),
     pytest.param([header("listed", "r", 1, [["id", "name"]])], id="short-record"),
