@@ -8,7 +8,7 @@ otherwise write to, and read ready lines from, the same files.
 
 StackTerminal speaks the browser protocol with tornado's WebSocket client in
 callback style (no reader task, no queue) and acknowledges output the way the
-page does: once 16 KiB are consumed, or when a batch of frames has been handled.
+page does: each time 16 KiB more have been consumed.
 
 Concurrency: StackTerminal runs on the bench's event loop; Stack is synchronous.
 """
@@ -97,7 +97,6 @@ class StackTerminal(Terminal):
         self.errors: list[dict[str, Any]] = []
         self._conn: WebSocketClientConnection | None = None
         self._acked = 0
-        self._ack_pending = False
 
     @classmethod
     async def open(
@@ -132,9 +131,6 @@ class StackTerminal(Terminal):
             self._on_output(message)
             if self.received - self._acked >= ACK_EVERY:
                 self._ack()
-            elif not self._ack_pending:
-                self._ack_pending = True
-                asyncio.get_running_loop().call_soon(self._ack)
         else:
             self._on_control(json.loads(message))
 
@@ -158,7 +154,6 @@ class StackTerminal(Terminal):
 
     def _ack(self) -> None:
         """Ack what was consumed; after `exit` there is no session left to ack to."""
-        self._ack_pending = False
         if self.exited.done():
             return
         if self.received > self._acked and self._conn is not None:
