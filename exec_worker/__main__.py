@@ -10,7 +10,6 @@ import signal
 import sys
 from collections.abc import Mapping
 
-import uvloop
 import zmq
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -19,10 +18,9 @@ from exec_worker import metrics
 from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
 from shared.config import WorkerConfig, check_worker_security
-from shared.errors import DtermError
-from shared.process import raise_open_file_limit, setup_logging
+from shared.process import run_process
 from shared.security import start_authenticator
-from shared.settings import Settings, SettingsError, add_common_flags, config_file_of
+from shared.settings import Settings, parse_args
 
 log = logging.getLogger("exec_worker")
 
@@ -30,18 +28,11 @@ log = logging.getLogger("exec_worker")
 SETTINGS = Settings(WorkerConfig, "worker")
 
 
-def parser() -> argparse.ArgumentParser:
-    made = argparse.ArgumentParser(prog="dterm worker", description=__doc__)
-    add_common_flags(made)
-    SETTINGS.add_flags(made)
-    return made
-
-
 def parse_config(
     argv: list[str], env: Mapping[str, str] = os.environ
 ) -> tuple[WorkerConfig, argparse.Namespace]:
-    flags = parser().parse_args(argv)
-    config: WorkerConfig = SETTINGS.build(flags, env, config_file_of(flags, env))
+    config: WorkerConfig
+    config, flags = parse_args(SETTINGS, "dterm worker", __doc__ or "", argv, env)
     return config, flags
 
 
@@ -75,19 +66,7 @@ async def main(config: WorkerConfig) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    try:
-        config, flags = parse_config(sys.argv[1:] if argv is None else argv)
-    except SettingsError as exc:
-        print(f"dterm worker: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(flags.log_level, flags.log_format)
-    raise_open_file_limit()
-    try:
-        uvloop.run(main(config))
-    except DtermError as exc:
-        log.error("%s", exc)
-        return 1
-    return 0
+    return run_process("dterm worker", sys.argv[1:] if argv is None else argv, parse_config, main)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import signal
 import sys
 from collections.abc import Mapping
 
-import uvloop
 import zmq
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -26,9 +25,8 @@ from frontend_server.pool import WorkerPool
 from frontend_server.throttle import LoginThrottle
 from shared.audit import AuditLog
 from shared.config import DEFAULT_WORKER, FrontendConfig, check_frontend_security
-from shared.errors import DtermError
-from shared.process import raise_open_file_limit, setup_logging
-from shared.settings import Settings, SettingsError, add_common_flags, config_file_of
+from shared.process import run_process
+from shared.settings import Settings, parse_args
 
 log = logging.getLogger("frontend_server")
 SHUTDOWN_GRACE = 10.0
@@ -37,19 +35,12 @@ SHUTDOWN_GRACE = 10.0
 SETTINGS = Settings(FrontendConfig, "frontend")
 
 
-def parser() -> argparse.ArgumentParser:
-    made = argparse.ArgumentParser(prog="dterm frontend", description=__doc__)
-    add_common_flags(made)
-    SETTINGS.add_flags(made)
-    return made
-
-
 def parse_config(
     argv: list[str], env: Mapping[str, str] = os.environ
 ) -> tuple[FrontendConfig, argparse.Namespace]:
     """Settings from file, environment and flags, with what dev mode fills in."""
-    flags = parser().parse_args(argv)
-    config: FrontendConfig = SETTINGS.build(flags, env, config_file_of(flags, env))
+    config: FrontendConfig
+    config, flags = parse_args(SETTINGS, "dterm frontend", __doc__ or "", argv, env)
     accounts = bool(config.users_file or config.tokens_file or config.trusted_proxies)
     config = dataclasses.replace(
         config,
@@ -106,19 +97,7 @@ def load_policy(config: FrontendConfig) -> Policy:
 
 
 def run(argv: list[str] | None = None) -> int:
-    try:
-        config, flags = parse_config(sys.argv[1:] if argv is None else argv)
-    except SettingsError as exc:
-        print(f"dterm frontend: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(flags.log_level, flags.log_format)
-    raise_open_file_limit()
-    try:
-        uvloop.run(main(config))
-    except DtermError as exc:
-        log.error("%s", exc)
-        return 1
-    return 0
+    return run_process("dterm frontend", sys.argv[1:] if argv is None else argv, parse_config, main)
 
 
 if __name__ == "__main__":

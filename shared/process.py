@@ -7,13 +7,20 @@ lines, its `session` id. Keystrokes and output never appear above DEBUG.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import resource
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, Coroutine, MutableMapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+import uvloop
+
+from shared.errors import DtermError
+
+T = TypeVar("T")
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,6 +61,29 @@ class SessionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     ) -> tuple[Any, MutableMapping[str, Any]]:
         kwargs["extra"] = {**kwargs.get("extra", {}), "session": self.extra["session"]}  # type: ignore[index]
         return f"session {self.extra['session']}: {msg}", kwargs  # type: ignore[index]
+
+
+def run_process(
+    prog: str,
+    argv: list[str],
+    parse: Callable[[list[str]], tuple[T, argparse.Namespace]],
+    main: Callable[[T], Coroutine[Any, Any, None]],
+) -> int:
+    """Parse settings (a mistake: exit 2 with its reason), set up logs and limits, run
+    the process's one event loop (uvloop); a DtermError at start: exit 1."""
+    try:
+        config, flags = parse(argv)
+    except DtermError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(flags.log_level, flags.log_format)
+    raise_open_file_limit()
+    try:
+        uvloop.run(main(config))
+    except DtermError as exc:
+        logging.getLogger(prog).error("%s", exc)
+        return 1
+    return 0
 
 
 def raise_open_file_limit() -> None:

@@ -193,3 +193,14 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "json", "text"],
         help="auto: readable lines on a terminal, JSON lines otherwise (env DTERM_LOG_FORMAT)",
     )
+
+
+def parse_args(
+    settings: Settings, prog: str, description: str, argv: list[str], env: Mapping[str, str]
+) -> tuple[Any, argparse.Namespace]:
+    """A process's settings and its other flags (log level and format, config file)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_common_flags(parser)
+    settings.add_flags(parser)
+    flags = parser.parse_args(argv)
+    return settings.build(flags, env, config_file_of(flags, env)), flags
