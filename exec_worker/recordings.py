@@ -88,6 +88,7 @@ class Recordings:
             container=request.container or None,
             since=request.since or None,
             until=request.until or None,
+            session=request.session or None,
         )
         return [
             RecordingEntry(i.name, i.size, i.started, i.person, i.host, i.container, i.session,

@@ -13,6 +13,7 @@ import json
 
 from frontend_server.api import BaseHandler
 from frontend_server.metrics import SIGN_INS
+from frontend_server.policy import Replays
 
 
 class AuthInfoHandler(BaseHandler):
@@ -22,12 +23,14 @@ class AuthInfoHandler(BaseHandler):
 
     def get(self) -> None:
         person = self.person
+        replays = self.services.guard.policy.replays(person) if person else Replays.NONE
         self.write_json(
             {
                 "user": person.name if person else None,
                 "groups": sorted(person.groups) if person else [],
                 "methods": self.auth.methods,
                 "max_upload_bytes": self.services.config.max_upload_bytes,
+                "recordings": replays is not Replays.NONE,
                 "xsrf": self.xsrf_token.decode(),
             }
         )

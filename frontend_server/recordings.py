@@ -4,7 +4,7 @@ Recordings live on each worker's host; the front end asks the workers and stream
 files through, so no shared disk is needed. Who may list and play them is the
 policy's `recordings` setting of the person's roles: none, their own, or all.
 
-    GET /api/recordings?host=H&person=P&container=C&since=T&until=T
+    GET /api/recordings?host=H&person=P&container=C&since=T&until=T&session=S
     GET /api/recordings/<host>/<name>            the .cast file, for the player
     GET /api/recordings/<host>/<name>?download=1 the same, as a download
 """
@@ -44,9 +44,9 @@ def recording_json(host: str, entry: RecordingEntry) -> dict[str, Any]:
 
 
 async def list_on(link: WorkerLink, person: str, container: str, since: int, until: int,
-                  name: str = "") -> list[RecordingEntry]:  # fmt: skip
+                  name: str = "", session: str = "") -> list[RecordingEntry]:  # fmt: skip
     request = secrets.token_hex(8)
-    query = ListRecordings(request, person, container, since, until, name)
+    query = ListRecordings(request, person, container, since, until, name, session)
     reply = await link.request(query, request)
     assert isinstance(reply, RecordingsListed)
     return reply.recordings
@@ -78,7 +78,8 @@ class RecordingsHandler(RecordingsBase):
         links = [link for link in self.pool.links if link.up and host in ("", link.host)]
         args = (person, self.get_query_argument("container", ""),
                 int(self.get_query_argument("since", "0") or 0),
-                int(self.get_query_argument("until", "0") or 0))  # fmt: skip
+                int(self.get_query_argument("until", "0") or 0), "",
+                self.get_query_argument("session", ""))  # fmt: skip
         results = await asyncio.gather(*(list_on(link, *args) for link in links),
                                        return_exceptions=True)  # fmt: skip
         found: list[dict[str, Any]] = []

@@ -448,6 +448,7 @@ class ListRecordings:
     since: int
     until: int
     name: str
+    session: str
 
 
 @dataclass(frozen=True, slots=True)

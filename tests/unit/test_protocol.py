@@ -83,7 +83,7 @@ EXAMPLES: list[Message] = [
         Recording.REQUIRED,
         True,
     ),
-    ListRecordings("r6", "alice", "web", 0, 1700000000, ""),
+    ListRecordings("r6", "alice", "web", 0, 1700000000, "", "s1@h"),
     RecordingsListed(
         "r6", [RecordingEntry("x.cast", 10, 1700000000, "alice", "h", "web", "s1@h", 1, -1)]
     ),

@@ -1,5 +1,6 @@
 // The page's start and its routes: sign in, then the container browser on the left and
-// terminals in tabs on the right, with the URL saying which tab is shown (router.js).
+// terminals in tabs on the right, or the recordings in their place, with the URL
+// saying which tab or recording is shown (router.js).
 // Everything else lives in its own module; this one only wires them together.
 
 import { $ } from '/static/dom.js';
@@ -20,6 +21,7 @@ import { offerReattach } from '/static/reattach.js';
 import { pageKeys } from '/static/keys.js';
 import { guardPageDrops } from '/static/drop-zone.js';
 import { exposeHooks } from '/static/hooks.js';
+import { RecordingsView } from '/static/recordings-view.js';
 
 const STATUS_SHOWN_MS = 8000;
 
@@ -53,6 +55,10 @@ class App {
       onOpen: (host, container) => this.show(this.open({ host, container }), 'push'),
       onOpenWith: (host, container) => this.openWith(host, container),
     });
+    this.recordings = new RecordingsView({
+      section: $('#recordings'), workspace: $('#workspace'), link: $('#recordings-link'),
+      onClose: () => this.show(this.strip.active, 'push'),
+    });
     this.router = new Router((route, entry) => this.route(route, entry));
   }
 
@@ -84,10 +90,10 @@ class App {
     if (options) this.show(this.open({ host, container, ...options }), 'push');
   }
 
-  // A reattached session started with some command; "start again" opens the default
-  // shell, which is what the sessions list cannot tell apart from a wrapper command.
+  // A reattached session: "start again" repeats what it was opened with.
   attach(s) {
-    return this.tab({ target: { session: s.session, mode: 'rw', offset: 0 }, again: { host: s.host, container: s.container }, title: `${s.container}@${s.host}` });
+    const again = { host: s.host, container: s.container, cmd: s.cmd, user: s.user, workdir: s.workdir };
+    return this.tab({ target: { session: s.session, mode: 'rw', offset: 0 }, again, title: `${s.container}@${s.host}` });
   }
 
   watch(session, token) {
@@ -101,6 +107,7 @@ class App {
 
   // Shows a tab (null: home) and records it in the history: 'push', 'replace' or null.
   show(tab, history) {
+    this.recordings.hide();
     this.strip.activate(tab);
     this.describe(tab);
     this.sidebar.follow(tab !== null);
@@ -113,11 +120,21 @@ class App {
     document.title = tab ? `${tab.title} · dterm` : 'dterm';
   }
 
+  // The recordings list, or one recording playing, in place of the terminals; a
+  // narrow window gives it the whole width.
+  showRecordings(route) {
+    this.sidebar.follow(true);
+    if (route.name === 'recording') this.recordings.play(route.host, route.file);
+    else this.recordings.showList();
+  }
+
   // A new or revisited URL. An entry this page made shows its tab again; a link that
   // names a container opens a terminal there; one from before a reload goes home,
-  // where the reattach offer lists its session.
+  // where the reattach offer lists its session. Recordings have their own routes.
   route(route, { tab: id, stale }) {
-    if (id !== undefined) {
+    if (route.name === 'recordings' || route.name === 'recording') {
+      this.showRecordings(route);
+    } else if (id !== undefined) {
       const tab = this.strip.tabs.find((t) => t.id === id) ?? null;
       this.show(tab, tab ? null : 'replace');
     } else if (route.name === 'container' && !stale) {
@@ -141,6 +158,7 @@ async function main() {
     auth = await whoAmI();
   }
   $('#account').append(...settingsMenu(settings), signOutButton(auth));
+  $('#recordings-link').hidden = !auth.recordings;
   const app = new App(auth, settings, sidebar);
   exposeHooks(app.strip);
   app.start();

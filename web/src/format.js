@@ -1,4 +1,4 @@
-// Numbers people read: sizes and durations.
+// Numbers people read: sizes, durations and moments.
 
 // Human sizes for progress and limits: "12.3 MB", "980 KB", "17 B".
 export function bytes(count) {
@@ -16,4 +16,9 @@ export function ago(seconds) {
   if (s < 3600) return `${Math.floor(s / 60)} min`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+// A moment people read in their own locale: "25 Nov 2026, 10:13:56".
+export function dateTime(seconds) {
+  return new Date(seconds * 1000).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 }

@@ -19,11 +19,23 @@ export const SPEEDS = [0.5, 1, 2, 4];
 
 let playerModule = null;
 
+function loadStylesheet() {
+  return new Promise((resolve, reject) => {
+    const link = Object.assign(document.createElement('link'), { rel: 'stylesheet', href: PLAYER_CSS });
+    link.addEventListener('load', resolve);
+    link.addEventListener('error', () => {
+      link.remove();
+      reject(new Error(`cannot load ${PLAYER_CSS}`));
+    });
+    document.head.append(link);
+  });
+}
+
+// The module and its stylesheet, both: a player measures its font when it is made,
+// and before the stylesheet applies it would measure the wrong one and draw its text
+// smaller or larger than its screen.
 function loadPlayer() {
-  if (!document.querySelector(`link[href="${PLAYER_CSS}"]`)) {
-    document.head.append(Object.assign(document.createElement('link'), { rel: 'stylesheet', href: PLAYER_CSS }));
-  }
-  playerModule ??= import(PLAYER_MODULE).catch((error) => {
+  playerModule ??= Promise.all([import(PLAYER_MODULE), loadStylesheet()]).then(([module]) => module, (error) => {
     playerModule = null; // let a later call try again
     throw error;
   });

@@ -3,6 +3,8 @@
 //   #/                          home: the container list, no tab shown
 //   #/h/<host>/c/<container>    a terminal in that container (a deep link)
 //   #/watch/<session>/<token>   someone's session, read-only
+//   #/recordings                the recordings list
+//   #/recordings/<host>/<name>  one recording playing (its session's parts, in order)
 //
 // History entries this page load makes carry {page, tab} in history.state, so going
 // back to one shows that very tab rather than opening another. An entry from an
@@ -19,6 +21,12 @@ export function watchRoute(session, token) {
   return `#/watch/${encodeURIComponent(session)}/${encodeURIComponent(token)}`;
 }
 
+export const RECORDINGS_ROUTE = '#/recordings';
+
+export function recordingRoute(host, file) {
+  return `${RECORDINGS_ROUTE}/${encodeURIComponent(host)}/${encodeURIComponent(file)}`;
+}
+
 function decode(part) {
   try { return decodeURIComponent(part); } catch { return ''; } // a mangled link is no route
 }
@@ -30,6 +38,10 @@ export function parseRoute(hash) {
   }
   if (parts.length === 3 && parts[0] === 'watch' && parts[1] && parts[2]) {
     return { name: 'watch', session: parts[1], token: parts[2] };
+  }
+  if (parts[0] === 'recordings') {
+    if (parts.length === 1) return { name: 'recordings' };
+    if (parts.length === 3 && parts[1] && parts[2]) return { name: 'recording', host: parts[1], file: parts[2] };
   }
   return { name: 'home' };
 }

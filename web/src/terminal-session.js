@@ -74,7 +74,9 @@ export class TerminalSession {
     this.term.write(bytes, () => {
       this.consumed += bytes.length;
       this.pending -= 1;
-      if (this.consumed - this.acked >= ACK_EVERY || this.pending === 0) this.ack();
+      // Every 16 KiB is enough for the server's 256 KiB window, and keystroke echoes
+      // then cost no ack message each.
+      if (this.consumed - this.acked >= ACK_EVERY) this.ack();
     });
   }
 

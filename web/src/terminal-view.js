@@ -8,10 +8,8 @@ import { Unicode11Addon } from '/vendor/addon-unicode11/lib/addon-unicode11.mjs'
 import { WebLinksAddon } from '/vendor/addon-web-links/lib/addon-web-links.mjs';
 import { SearchAddon } from '/vendor/addon-search/lib/addon-search.mjs';
 import { WebglAddon } from '/vendor/addon-webgl/lib/addon-webgl.mjs';
-import { THEMES } from '/static/themes.js';
+import { TERMINAL_FONT, THEMES } from '/static/themes.js';
 import { terminalKeyHandler } from '/static/keys.js';
-
-const FONT = 'ui-monospace, "Cascadia Mono", "DejaVu Sans Mono", Menlo, Consolas, monospace';
 
 export class TerminalView {
   // keys: {onSearch} for the shortcuts that open page UI from inside the terminal.
@@ -19,7 +17,7 @@ export class TerminalView {
     this.settings = settings;
     this.fixedSize = false;
     this.term = new Terminal({
-      cursorBlink: true, allowProposedApi: true, scrollback: 10000, fontFamily: FONT,
+      cursorBlink: true, allowProposedApi: true, scrollback: 10000, fontFamily: TERMINAL_FONT,
       fontSize: settings.get('fontSize'), theme: THEMES[settings.get('theme')],
       screenReaderMode: settings.get('screenReader'),
     });

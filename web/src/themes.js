@@ -1,6 +1,8 @@
-// Terminal colours for the page's two themes. The light palette darkens yellow, cyan
-// and white: programs print those assuming a dark background, and on white they would
-// be unreadable.
+// Terminal colours and font for the page's two themes, in terminals and in the
+// recordings player. The light palette darkens yellow, cyan and white: programs print
+// those assuming a dark background, and on white they would be unreadable.
+
+export const TERMINAL_FONT = 'ui-monospace, "Cascadia Mono", "DejaVu Sans Mono", Menlo, Consolas, monospace';
 
 export const THEMES = {
   dark: {

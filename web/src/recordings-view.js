@@ -1,0 +1,49 @@
+// The recordings page, shown in place of the terminals: the list (#/recordings) or one
+// session playing (#/recordings/<host>/<name>). Terminal tabs stay as they are behind
+// it and come back with Back, Close or by opening a container. The header's link to
+// it says when it is the page shown.
+
+import { RecordingPlayback } from '/static/recording-playback.js';
+import { RecordingsList } from '/static/recordings-list.js';
+import { recordingRoute } from '/static/router.js';
+
+export class RecordingsView {
+  // onClose(): show the terminals again.
+  constructor({ section, workspace, link, onClose }) {
+    Object.assign(this, { section, workspace, link });
+    this.list = new RecordingsList({ onClose });
+    this.playback = new RecordingPlayback();
+    this.played = null; // the route of the last recording played, to find its way back in the list
+    section.append(this.list.node, this.playback.node);
+  }
+
+  async showList() {
+    this.reveal(this.list.node);
+    this.playback.close();
+    document.title = 'Recordings · dterm';
+    this.list.heading.focus();
+    await this.list.load();
+    if (document.activeElement === this.list.heading) this.list.focus(this.played);
+  }
+
+  play(host, name) {
+    this.reveal(this.playback.node);
+    this.played = recordingRoute(host, name);
+    this.playback.open(host, name);
+  }
+
+  hide() {
+    this.playback.close();
+    this.section.hidden = true;
+    this.workspace.hidden = false;
+    this.link.removeAttribute('aria-current');
+  }
+
+  reveal(panel) {
+    this.section.hidden = false;
+    this.workspace.hidden = true;
+    this.link.setAttribute('aria-current', 'page');
+    this.list.node.hidden = panel !== this.list.node;
+    this.playback.node.hidden = panel !== this.playback.node;
+  }
+}
