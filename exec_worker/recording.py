@@ -13,8 +13,9 @@ written whole in the next event, and bytes that are not UTF-8 become U+FFFD. Out
 events put together therefore give back exactly the bytes the program wrote whenever
 those were valid UTF-8.
 
-Durability: events go into the file object's write buffer (64 KiB); `flush()` hands
-them to the kernel in one write. The session's owner calls `flush()` every
+Durability: events go into a buffer in memory (64 KiB at most); `flush()` opens the
+file, hands them to the kernel in one write and closes it again, so an idle session
+holds no file descriptor. The session's owner calls `flush()` every
 FLUSH_INTERVAL seconds (one timer for all recorders will do), so a worker that
 crashes loses at most the last second. A timer rather than "flush at the next event
 once a second has passed", because a session that goes quiet would otherwise keep
@@ -41,7 +42,6 @@ call appends to memory or writes at most one buffer, and a rotation creates one 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import json
 import logging
 import os
@@ -50,7 +50,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from shared.process import SessionLog
 
@@ -137,7 +137,8 @@ class Recorder:
         self._size = (header.width, header.height)
         self._output = _utf8_decoder()
         self._input = _utf8_decoder()
-        self._file: IO[bytes] | None = None
+        self._pending = bytearray()
+        self._recording = False  # a part is open for events
         self._started = 0.0
         self._part_start = 0.0
         self._part_bytes = 0
@@ -199,17 +200,24 @@ class Recorder:
 
     def flush(self) -> None:
         """Hand buffered events to the kernel; call every FLUSH_INTERVAL seconds."""
-        if self._file is None:
+        if not self._pending or not self.paths:
             return
         try:
-            self._file.flush()
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            try:
+                written = os.write(fd, self._pending)
+                while written < len(self._pending):  # a short write: rare, copy the rest
+                    written += os.write(fd, self._pending[written:])
+            finally:
+                os.close(fd)
+            self._pending.clear()
         except OSError as exc:
             self._fail(exc)
 
     # --- files -------------------------------------------------------------------------
 
     def _event(self, code: str, text: str, may_rotate: bool = True) -> None:
-        if not text or self._file is None:
+        if not text or not self._recording:
             return
         try:
             at = self._now()
@@ -226,20 +234,16 @@ class Recorder:
         return 0 < self.max_bytes <= self._part_bytes and self._part_events > 0
 
     def _write(self, line: bytes) -> None:
-        assert self._file is not None
-        self._file.write(line)
+        self._pending += line
         self._part_bytes += len(line)
+        if len(self._pending) >= _BUFFER:
+            self.flush()
 
     def _open_part(self, at: float) -> None:
         path = self.folder / file_name(self._started, self.header, self.part + 1)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-        fd = os.open(path, flags, 0o600)
-        try:
-            self._file = os.fdopen(fd, "ab", buffering=_BUFFER)
-        except BaseException:
-            os.close(fd)
-            raise
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         self.paths.append(path)
+        self._recording = True
         self._part_start, self._part_bytes, self._part_events = at, 0, 0
         self._elapsed = 0.0
         self._write(_json_line(self._header(at)))
@@ -270,19 +274,13 @@ class Recorder:
         }
 
     def _close_file(self) -> None:
-        file, self._file = self._file, None
-        if file is not None:
-            try:
-                file.close()
-            except OSError as exc:
-                self._fail(exc)
+        self.flush()
+        self._recording = False
 
     def _fail(self, exc: OSError) -> None:
         """Stop recording after an I/O error; the session itself goes on."""
         if self.error is None:
             self.error = exc
             self._log.warning("recording stopped, %s is incomplete: %s", self.path.name, exc)
-        file, self._file = self._file, None
-        if file is not None:
-            with contextlib.suppress(OSError):
-                file.close()  # flushes what it can, and always releases the descriptor
+        self._recording = False
+        self._pending.clear()

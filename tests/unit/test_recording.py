@@ -198,6 +198,23 @@ def test_a_session_dropped_without_close_leaves_a_readable_file(tmp_path: Path) 
     assert "m" not in [event[1] for event in events]
 
 
+def open_descriptors_on(path: Path) -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+
+def test_a_recording_holds_no_descriptor_between_flushes(tmp_path: Path) -> None:
+    """A thousand idle recorded sessions must not cost a thousand descriptors."""
+    recorder = Recorder.start(tmp_path, make_header(), False, 0)
+    recorder.output(b"waiting\r\n")
+    assert open_descriptors_on(recorder.path) == 0
+    recorder.flush()
+    assert open_descriptors_on(recorder.path) == 0
+    assert text_of(read_cast(recorder.path)[1]) == "waiting\r\n"
+    recorder.close(0, "exited")
+    assert read_cast(recorder.path)[1][-1][1:] == ["m", "exit 0 exited"]
+
+
 def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
