@@ -299,16 +299,17 @@ class ExecSession:
     # --- output and flow control ----------------------------------------------------
 
     def _on_output(self, data: bytes) -> None:
-        BYTES_OUT.inc(len(data))
-        if self.recorder is not None:
-            self.recorder.output(data)
+        """Bytes go to the browsers first: recording them is not on the keystroke path."""
         start = self.ring.end
         self.ring.append(data)
-        if start < _SAID_BYTES:
-            self._said += data[: _SAID_BYTES - start]
         for attachment in self.attachments():
             self._pump(attachment, start, data)
         self._update_flow()
+        BYTES_OUT.inc(len(data))
+        if start < _SAID_BYTES:
+            self._said += data[: _SAID_BYTES - start]
+        if self.recorder is not None:
+            self.recorder.output(data)
 
     def _pump(self, attachment: Attachment, fresh_at: int = -1, fresh: bytes = b"") -> None:
         """Send what the attachment's window allows; bytes that left the ring are skipped."""
@@ -378,11 +379,11 @@ class ExecSession:
             return
         if self._transport.get_write_buffer_size() + len(data) > limit:
             raise TooLarge(f"the program has not read the last {limit} bytes of input")
+        self._transport.write(data)
         self.bytes_in += len(data)
         BYTES_IN.inc(len(data))
         if self.recorder is not None:
             self.recorder.input(data)
-        self._transport.write(data)
 
     def _flush_pending_input(self) -> None:
         assert self._transport is not None

@@ -22,6 +22,7 @@ from frontend_server.auth import client_address
 from frontend_server.bridge import SessionBridge
 from frontend_server.context import Services
 from frontend_server.policy import Person
+from frontend_server.ws_frames import binary_frame
 from shared.errors import DtermError, TooLarge
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,10 @@ class TerminalSocket(WebSocketHandler):
             log.debug("connection closed before a control message could be sent")
 
     def send_bytes(self, data: bytes) -> None:
-        try:
-            self.write_message(data, binary=True)
-        except WebSocketClosedError:
+        """Terminal output as one binary frame, written without a task per frame."""
+        connection = self.ws_connection
+        stream = None if connection is None or connection.is_closing() else connection.stream
+        if stream is None:
             log.debug("connection closed before output could be sent")
+            return
+        stream.write(binary_frame(data))

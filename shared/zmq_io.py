@@ -56,12 +56,14 @@ class SocketPump:
             self._loop.call_soon(self._drain)
 
     def _drain(self) -> None:
+        """Take what is waiting; EVENTS says when to stop, as an empty receive would
+        cost an exception (zmq.Again) per wake-up."""
         self._scheduled = False
         for _ in range(BATCH if not self._closed else 0):
             try:
+                if not int(self.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+                    return
                 frames = self.socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
             except zmq.ZMQError as exc:
                 log.warning("receive failed: %s", exc)
                 return
