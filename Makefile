@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint unit bench clean
+.PHONY: install run test lint unit bench screenshot clean
 
 install: $(VENV)/.installed web/node_modules/.installed
 
@@ -36,6 +36,10 @@ test: lint
 
 bench: install
 	$(BIN)/python -m bench
+
+# Renew docs/screenshot.png, the README's picture, from the browser tests.
+screenshot: install
+	DTERM_UPDATE_SCREENSHOT=1 $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_screenshots.py
 
 clean:
 	rm -rf $(VENV) web/node_modules test-output
