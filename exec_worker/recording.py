@@ -4,7 +4,8 @@ A recording file is a header line (a JSON object) and then one event per line,
 `[seconds, code, text]`: "o" output, "i" input (only when input is recorded), "r" a
 resize to "COLSxROWS", and last an "m" marker "exit <code> <reason>". Seconds count
 from the start of the file. Our own fields sit under the header's "dterm" key, which
-players ignore.
+players ignore. Reads of output that follow within COALESCE seconds make one event,
+timed at its first read.
 
 Text, not bytes: asciicast events are JSON strings, while a terminal's output is
 bytes whose multi-byte characters may be split across reads. Each stream (output,
@@ -57,6 +58,10 @@ from shared.process import SessionLog
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 1.0
+COALESCE = 0.005
+"""Output read within this many seconds of an event's first byte joins that event: a
+fast stream becomes a few large events rather than one per 4 KiB read, which costs a
+third less to encode, and no eye tells 5 ms apart."""
 SUFFIX = ".cast"
 _BUFFER = 64 * 1024
 _NAME_PART = 48  # longest host or container name kept in a file name
@@ -138,6 +143,8 @@ class Recorder:
         self._output = _utf8_decoder()
         self._input = _utf8_decoder()
         self._pending = bytearray()
+        self._held = bytearray()  # output not yet made an event (COALESCE)
+        self._held_at = 0.0
         self._recording = False  # a part is open for events
         self._started = 0.0
         self._part_start = 0.0
@@ -174,15 +181,25 @@ class Recorder:
     # --- events ------------------------------------------------------------------------
 
     def output(self, data: bytes) -> None:
-        """Bytes the program wrote to the terminal."""
-        self._event("o", self._output.decode(data))
+        """Bytes the program wrote to the terminal; held up to COALESCE seconds so
+        that the reads of a fast stream make one event."""
+        if not self._recording:
+            return
+        now = self._now()
+        if self._held and (now - self._held_at > COALESCE or len(self._held) >= _BUFFER):
+            self._release()
+        if not self._held:
+            self._held_at = now
+        self._held += data
 
     def input(self, data: bytes) -> None:
         """Keystrokes; written only when the recording is asked to keep input."""
         if self.record_input:
+            self._release()
             self._event("i", self._input.decode(data))
 
     def resize(self, cols: int, rows: int) -> None:
+        self._release()
         self._size = (cols, rows)
         self._event("r", f"{cols}x{rows}")
 
@@ -190,6 +207,7 @@ class Recorder:
         """Write what the decoders hold, the exit marker, and close the file."""
         if self.closed:
             return
+        self._release()
         self.closed = True
         self._event("o", self._output.decode(b"", final=True))
         if self.record_input:
@@ -200,6 +218,7 @@ class Recorder:
 
     def flush(self) -> None:
         """Hand buffered events to the kernel; call every FLUSH_INTERVAL seconds."""
+        self._release()
         if not self._pending or not self.paths:
             return
         try:
@@ -216,11 +235,18 @@ class Recorder:
 
     # --- files -------------------------------------------------------------------------
 
-    def _event(self, code: str, text: str, may_rotate: bool = True) -> None:
+    def _release(self) -> None:
+        """Write the output held for coalescing as one event, at its first read."""
+        if self._held:
+            held = bytes(self._held)
+            self._held.clear()
+            self._event("o", self._output.decode(held), at=self._held_at)
+
+    def _event(self, code: str, text: str, may_rotate: bool = True, at: float = 0.0) -> None:
         if not text or not self._recording:
             return
         try:
-            at = self._now()
+            at = at or self._now()
             if may_rotate and self._full():
                 self._close_file()
                 self._open_part(at)

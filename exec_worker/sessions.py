@@ -133,6 +133,7 @@ class ExecSession:
         self._pending_bytes = 0
         self._close: tuple[ExitReason, str] | None = None
         self._want_size: tuple[int, int] | None = None
+        self._resize_on_output = False  # resized before the shell chooser printed anything
         self._process: teardown.ProcessRef | None = None
         self._grace: asyncio.TimerHandle | None = None
         self._tasks: dict[str, asyncio.Task[Any]] = {}
@@ -185,8 +186,9 @@ class ExecSession:
         self.container, self.container_name, self._cmd = container.id, container.name, request.cmd
         self._workdir = request.workdir
         self.run_as, self.address = request.user or "", request.address
-        self.command = exec_command(request.cmd, request.cols, request.rows)
-        self.size = (request.cols, request.rows)
+        self.size = self._want_size or (request.cols, request.rows)  # resized meanwhile?
+        self._want_size = None
+        self.command = exec_command(request.cmd, *self.size)
         header = header_for(self.id, self._config.host_id, container.id, container.name,
                             self.person, self.run_as, request.cmd, *self.size)  # fmt: skip
         self.recorder = self._recordings.open(header, request.recording, request.record_input)
@@ -195,9 +197,7 @@ class ExecSession:
                 container.id, self.command, request.user, request.workdir, self._config.detach_keys
             )
             stream = ExecStream(self._docker.read_buffer)
-            self._transport = await self._docker.start_exec(
-                self._exec_id, request.cols, request.rows, stream
-            )
+            self._transport = await self._docker.start_exec(self._exec_id, *self.size, stream)
         except BaseException:
             if self.recorder is not None:
                 self.recorder.close(None, "not started")
@@ -213,8 +213,8 @@ class ExecSession:
         self._flush_pending_input()
         stream.attach(self._on_output, self._on_stream_closed)
         self._update_flow()
-        if not self._docker.supports_console_size:
-            self._request_resize(request.cols, request.rows)
+        if self._want_size is not None or not self._docker.supports_console_size:
+            self._request_resize(*self.size)
         self._task("find-process", self._find_process())
         self._idle.start()
         if self._close is not None:
@@ -300,6 +300,9 @@ class ExecSession:
 
     def _on_output(self, data: bytes) -> None:
         """Bytes go to the browsers first: recording them is not on the keystroke path."""
+        if self._resize_on_output:
+            self._resize_on_output = False
+            self._request_resize(*self.size)
         start = self.ring.end
         self.ring.append(data)
         for attachment in self.attachments():
@@ -396,10 +399,14 @@ class ExecSession:
             self._pending_bytes = 0
 
     def resize(self, attachment_id: str, cols: int, rows: int) -> None:
-        """The owner's new size: recorded, shown to watchers, given to the exec."""
-        self.require_owner(attachment_id)
+        """The owner's new size: recorded, shown to watchers, given to the exec (once
+        it is started, for a resize that comes while it starts)."""
+        if self.state is not State.STARTING:
+            self.require_owner(attachment_id)
         self._idle.touch()
         self.size = (cols, rows)
+        if self.command and self._cmd is None and self.ring.end == 0:
+            self._resize_on_output = True  # the shell chooser's `stty` may not have run yet
         if self.recorder is not None:
             self.recorder.resize(cols, rows)
         for watcher in self.watchers.values():

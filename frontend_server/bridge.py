@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import secrets
@@ -54,6 +55,9 @@ from shared.messages import (
 
 log = logging.getLogger(__name__)
 BYTES_IN, BYTES_OUT = metrics.BYTES.labels("in"), metrics.BYTES.labels("out")
+NEW_CONTAINER_WAIT = 2.0
+"""Seconds an open waits for a container its host has not reported (yet): a container
+reaches the front end's mirror a fraction of a second after it starts."""
 
 
 class BrowserPeer(Protocol):
@@ -98,11 +102,32 @@ class SessionBridge:
         self._typed_at = 0.0
         self._asked_at = 0.0
         self._open_timer: asyncio.TimerHandle | None = None
+        self._looking: asyncio.Task[None] | None = None  # waiting for a new container
+        self._size = (0, 0)  # the size to open at, while looking
 
     # --- from the browser -------------------------------------------------------------
 
     def open(self, request: bp.OpenRequest) -> None:
         link = self._start(request.host)
+        if link.find(request.container) is None:
+            self.phase = Phase.OPENING  # a second open is refused meanwhile
+            self._size = (request.cols, request.rows)
+            self._looking = asyncio.create_task(self._open_once_listed(link, request))
+            return
+        self._open(link, request)
+
+    async def _open_once_listed(self, link: WorkerLink, request: bp.OpenRequest) -> None:
+        """A container the host has not reported yet may have just started: wait for it
+        a little, then open it (at the latest size asked meanwhile) or say it is not there."""
+        await link.wait_for(request.container, NEW_CONTAINER_WAIT)
+        self.phase, self._looking = Phase.IDLE, None
+        cols, rows = self._size
+        try:
+            self._open(link, dataclasses.replace(request, cols=cols, rows=rows))
+        except DtermError as exc:
+            self._browser.send_text(bp.error(exc.code, str(exc)))
+
+    def _open(self, link: WorkerLink, request: bp.OpenRequest) -> None:
         grant = self._guard.for_open(
             self._person, link, request.container, request.cmd, request.user, self._address
         )
@@ -150,6 +175,9 @@ class SessionBridge:
             self._typed_at = time.perf_counter()
 
     def resize(self, cols: int, rows: int) -> None:
+        if self._looking is not None:
+            self._size = (cols, rows)
+            return
         self._live_link().send(Resize(self.attachment, cols, rows))
 
     def ack(self, offset: int) -> None:
@@ -169,6 +197,8 @@ class SessionBridge:
     def detach(self) -> None:
         """The WebSocket is gone: the session goes on without this connection.
         A session this connection was still creating is closed: nobody knows its id."""
+        if self._looking is not None:
+            self._looking.cancel()
         if self.phase is Phase.IDLE or self._link is None:
             return
         closing = self.phase is Phase.OPENING and self._opening_new

@@ -17,25 +17,12 @@ from shared.audit import AuditLog
 from shared.errors import Forbidden, NotFound
 from shared.messages import ContainerInfo, Recording
 
-MIN_ID_PREFIX = 4
-
 
 @dataclass(frozen=True, slots=True)
 class Grant:
     container: ContainerInfo
     recording: Recording
     record_input: bool
-
-
-def find_container(link: WorkerLink, reference: str) -> ContainerInfo | None:
-    for info in link.containers.values():
-        if reference in (info.name, info.id):
-            return info
-    if len(reference) >= MIN_ID_PREFIX:
-        matches = [i for i in link.containers.values() if i.id.startswith(reference)]
-        if len(matches) == 1:
-            return matches[0]
-    return None
 
 
 class Guard:
@@ -50,7 +37,7 @@ class Guard:
         return self.access(person, host, info) >= Access.RO
 
     def _seen(self, person: Person, link: WorkerLink, reference: str) -> ContainerInfo:
-        info = find_container(link, reference)
+        info = link.find(reference)
         if info is None or not self.visible(person, link.host or "", info):
             raise NotFound(f"no container {reference!r} on host {link.host}")
         return info

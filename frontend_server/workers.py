@@ -11,7 +11,7 @@ connection is dropped and redialled by ZeroMQ without our help.
 Each link mirrors its host's containers: a snapshot (ContainersListed, numbered
 `seq`) plus the ContainerChanged pushes numbered after it; a gap in the numbers
 asks for a new snapshot. Changes go to the pool's subscribers (the page's event
-stream).
+stream), and wake whoever waits for a container the mirror does not have yet.
 
 Sends never block: the DEALER has IMMEDIATE set, so with no live connection a send
 fails at once with Unavailable instead of queueing for a worker that may never come.
@@ -68,6 +68,8 @@ from shared.security import ClientKeys
 from shared.zmq_io import SocketPump
 
 log = logging.getLogger(__name__)
+MIN_ID_PREFIX = 4
+"""Shortest id prefix that names a container, as `docker` accepts them."""
 
 MISSED_HEARTBEATS = 3  # Welcome answers missed before a host counts as down
 
@@ -130,6 +132,7 @@ class WorkerLink:
         self.listeners: dict[str, SessionListener] = {}
         self.containers: dict[str, ContainerInfo] = {}
         self._seq = -1  # -1: no snapshot yet
+        self._change_waiters: list[asyncio.Future[None]] = []
         self._sync_request = ""
         self._frontend_id = frontend_id
         self._config = config
@@ -268,6 +271,35 @@ class WorkerLink:
 
     # --- containers -------------------------------------------------------------------
 
+    def find(self, reference: str) -> ContainerInfo | None:
+        """A container of the mirror by name, full id or a unique id prefix."""
+        for info in self.containers.values():
+            if reference in (info.name, info.id):
+                return info
+        if len(reference) >= MIN_ID_PREFIX:
+            matches = [i for i in self.containers.values() if i.id.startswith(reference)]
+            if len(matches) == 1:
+                return matches[0]
+        return None
+
+    async def wait_for(self, reference: str, within: float) -> ContainerInfo | None:
+        """The container once the mirror has it, or None after `within` seconds: one
+        started a moment ago reaches the mirror a fraction of a second later."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while (info := self.find(reference)) is None and (left := deadline - loop.time()) > 0:
+            changed = loop.create_future()
+            self._change_waiters.append(changed)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed, left)
+        return info
+
+    def _containers_changed(self) -> None:
+        waiters, self._change_waiters = self._change_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
     def _ask_snapshot(self) -> None:
         self._sync_request = f"sync-{secrets.token_hex(4)}"
         try:
@@ -283,6 +315,7 @@ class WorkerLink:
         if not self.up:
             self._set_up(True)
         self._notify(HostChanged(self.status(), list(self.containers.values())))
+        self._containers_changed()
 
     def _apply_change(self, message: ContainerChanged) -> None:
         if self._seq < 0 or message.seq <= self._seq:
@@ -298,6 +331,7 @@ class WorkerLink:
         else:
             self.containers[message.id] = message.container
         self._notify(ContainerUpdated(self.host or "", message.id, message.container))
+        self._containers_changed()
 
     # --- receiving ------------------------------------------------------------------
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
+from frontend_server.bridge import NEW_CONTAINER_WAIT
 from tests.conftest import Containers
 from tests.support.images import NOSH_IMAGE
 from tests.support.terminal_client import Stack, TerminalClient
@@ -21,9 +23,12 @@ async def open_error(client: TerminalClient, **fields: Any) -> dict[str, Any]:
 
 
 async def test_unknown_container_is_not_found(client: TerminalClient, busybox: Any) -> None:
-    """Opening a container that does not exist says so; the connection can open another."""
+    """Opening a container that does not exist says so, after waiting a little for one that
+    may have just started; the connection can open another."""
+    asked = time.monotonic()
     error = await open_error(client, host="local", container="no-such-container-x")
     assert error["code"] == "not_found" and "no-such-container-x" in error["message"]
+    assert time.monotonic() - asked >= NEW_CONTAINER_WAIT
     await client.open(busybox.name, host="local", cmd=["echo", "still-fine"])
     await client.expect("still-fine")
 

@@ -3,6 +3,8 @@ and the connection's keep-alive pings."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import time
 from typing import Any
 
@@ -21,6 +23,34 @@ async def test_container_stopped_while_open(client: TerminalClient, containers: 
     doomed.kill()
     exit_message = await client.wait_exit()
     assert exit_message["reason"] == "container-stopped"
+
+
+async def test_a_container_started_a_moment_ago_opens(
+    client: TerminalClient, containers: Containers
+) -> None:
+    """An open may name a container its host has not reported yet (`docker run`, then a
+    click): it waits for it a little, at the size asked meanwhile, and opens."""
+    name = f"dterm-test-new-{secrets.token_hex(4)}"
+    request = {"host": "local", "container": name, "cols": 80, "rows": 24}
+    client.send_control({"type": "open", **request})
+    client.send_control({"type": "resize", "cols": 91, "rows": 27})
+    await asyncio.to_thread(containers.run, name=name)
+    opened = await client.next_control("opened")
+    assert opened["container"] == name and client.control("error") is None
+    await client.expect(PROMPT)
+    assert (await client.run("stty size")).strip() == b"27 91"
+
+
+async def test_a_resize_while_the_exec_starts_is_applied(
+    client: TerminalClient, busybox: Any
+) -> None:
+    """A window resized between `open` and `opened` gets its size once the exec runs."""
+    client.send_control({"type": "open", "host": "local", "container": busybox.name})
+    client.send_control({"type": "resize", "cols": 101, "rows": 33})
+    await client.next_control("opened")
+    await client.expect(PROMPT)
+    assert (await client.run("stty size")).strip() == b"33 101"
+    assert client.control("error") is None
 
 
 async def test_close_message_ends_the_session(client: TerminalClient, busybox: Any) -> None:

@@ -405,6 +405,7 @@ async def test_sessions_per_person_limit(secured: Secured) -> None:
 
 
 async def test_audit_log_records_sign_ins_sessions_and_denials(secured: Secured) -> None:
+    assert sign_in(secured.stack, "alice", "not her password", "127.0.0.4").status == 401
     alice = as_user(secured, "alice")
     terminal = await TerminalClient.connect(secured.stack, token="", headers=alice)
     await terminal.open("dterm-test-pay-1", host="sec-host", cmd=["echo", "audited"], user="alice")

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exec_worker.recording import Recorder, RecordingHeader, file_name
+from exec_worker.recording import COALESCE, Recorder, RecordingHeader, file_name
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -314,3 +314,28 @@ def test_any_bytes_make_a_valid_recording(chunks: list[bytes], max_bytes: int) -
         events = [event for path in recorder.paths for event in read_cast(path)[1]]
         assert recorder.error is None
         assert text_of(events) == b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_a_fast_stream_makes_few_events_and_keeps_every_byte(tmp_path: Path) -> None:
+    """Reads within COALESCE of an event's first byte join it; a pause, a resize or a
+    flush ends it. Times stay those of each event's first read."""
+    clock = Clock(step=COALESCE / 10)
+    recorder = Recorder.start(tmp_path, make_header(), False, 0, now=clock)
+    chunks = [bytes([0x61 + i % 26]) * 4095 for i in range(25)]
+    for chunk in chunks:
+        recorder.output(chunk)
+    clock.value += 1.0  # a pause: the next read starts a new event
+    recorder.output(b"after a pause")
+    recorder.resize(100, 30)
+    recorder.output(b"resized")
+    recorder.flush()
+    recorder.output(b"flushed")
+    recorder.close(0, "exited")
+    _, events = read_cast(recorder.path)
+    outputs = [e for e in events if e[1] == "o"]
+    assert text_of(events).encode() == b"".join(chunks) + b"after a pause" + b"resizedflushed"
+    # A read every COALESCE / 10: eleven reads an event (the first and ten within).
+    assert [len(e[2]) for e in outputs[:3]] == [11 * 4095, 11 * 4095, 3 * 4095]
+    assert [e[2] for e in outputs[3:]] == ["after a pause", "resized", "flushed"]
+    assert [e[1] for e in events][-4:] == ["r", "o", "o", "m"]
+    assert outputs[3][0] - outputs[2][0] > 0.9
