@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
 from tornado.web import Application, RequestHandler
+
+from shared.probes import HealthHandler, MetricsHandler
 
 SESSIONS_OPEN = Gauge("dterm_worker_sessions_open", "Sessions running on this host")
 SESSIONS_OPENED = Counter("dterm_worker_sessions_opened_total", "Sessions started")
@@ -28,17 +30,6 @@ DOCKER_ERRORS = Counter("dterm_worker_docker_errors_total", "Failed Docker API c
 FRONTENDS = Gauge("dterm_worker_frontends", "Front ends heard from lately")
 
 READY_TIMEOUT = 3.0
-
-
-class MetricsHandler(RequestHandler):
-    def get(self) -> None:
-        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
-        self.finish(generate_latest())
-
-
-class HealthHandler(RequestHandler):
-    def get(self) -> None:
-        self.finish({"status": "ok"})
 
 
 class ReadyHandler(RequestHandler):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ from frontend_server.api import ContainersHandler, HostsHandler, PageHandler, Se
 from frontend_server.context import Services
 from frontend_server.events import EventsHandler
 from frontend_server.files import FilesHandler
-from frontend_server.health import HealthHandler, MetricsHandler, ReadyHandler
+from frontend_server.health import ReadyHandler, count_workers
 from frontend_server.login import AuthInfoHandler, LoginHandler, LogoutHandler
 from frontend_server.recordings import RecordingFileHandler, RecordingsHandler
 from frontend_server.terminal_socket import TerminalSocket
+from shared.probes import HealthHandler, MetricsHandler
 
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
@@ -40,7 +42,7 @@ def make_app(services: Services, cookie_secret: str) -> Application:
         (r"/api/recordings", RecordingsHandler, handlers),
         (r"/api/recordings/([^/]+)/([^/]+\.cast)", RecordingFileHandler, handlers),
         (r"/ws/exec", TerminalSocket, handlers),
-        (r"/metrics", MetricsHandler, {"pool": services.pool}),
+        (r"/metrics", MetricsHandler, {"refresh": partial(count_workers, services.pool)}),
         (r"/healthz", HealthHandler),
         (r"/readyz", ReadyHandler, {"pool": services.pool}),
         (r"/static/(.*)", StaticFileHandler, {"path": str(root / "src")}),

@@ -1,4 +1,4 @@
-"""/metrics, /healthz and /readyz of a front end.
+"""What a front end adds to the probes: workers counted for /metrics, and /readyz.
 
 Ready means at least one worker is up; healthy means the process runs its loop.
 These answer without sign-in, like the probes and scrapers that call them.
@@ -6,28 +6,17 @@ These answer without sign-in, like the probes and scrapers that call them.
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado.web import RequestHandler
 
 from frontend_server.metrics import WORKERS
 from frontend_server.pool import WorkerPool
 
 
-class MetricsHandler(RequestHandler):
-    def initialize(self, pool: WorkerPool) -> None:
-        self.pool = pool
-
-    def get(self) -> None:
-        up = sum(1 for link in self.pool.links if link.up)
-        WORKERS.labels("up").set(up)
-        WORKERS.labels("down").set(len(self.pool.links) - up)
-        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
-        self.finish(generate_latest())
-
-
-class HealthHandler(RequestHandler):
-    def get(self) -> None:
-        self.finish({"status": "ok"})
+def count_workers(pool: WorkerPool) -> None:
+    """Workers up and down, counted when scraped."""
+    up = sum(1 for link in pool.links if link.up)
+    WORKERS.labels("up").set(up)
+    WORKERS.labels("down").set(len(pool.links) - up)
 
 
 class ReadyHandler(RequestHandler):
