@@ -70,7 +70,7 @@ def balanced(worker: ManagedProcess) -> Iterator[tuple[Stack, list[ManagedProces
     require(Path(nginx).exists(), "nginx is missing: apt-get install nginx")
     token, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
     frontends = [
-        start_frontend([worker.match["endpoint"]], "--token", token, "--cookie-secret", secret)
+        start_frontend([worker.match["endpoint"]], f"--token={token}", f"--cookie-secret={secret}")
         for _ in range(2)
     ]
     ports = [int(fe.match["url"].split(":")[2].split("/")[0]) for fe in frontends]
