@@ -238,9 +238,9 @@ class Recorder:
     def _release(self) -> None:
         """Write the output held for coalescing as one event, at its first read."""
         if self._held:
-            held = bytes(self._held)
+            text = self._output.decode(self._held)
             self._held.clear()
-            self._event("o", self._output.decode(held), at=self._held_at)
+            self._event("o", text, at=self._held_at)
 
     def _event(self, code: str, text: str, may_rotate: bool = True, at: float = 0.0) -> None:
         if not text or not self._recording:
