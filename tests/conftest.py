@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from tests.support.images import BASH_IMAGE, BUSYBOX_IMAGE, ensure_images
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
+from tests.support.waiting import wait_until
 
 TEST_LABEL = "dterm-test"
 
@@ -100,22 +100,27 @@ def frontend(worker: ManagedProcess) -> Iterator[ManagedProcess]:
     process.stop()
 
 
-def get_json(stack: Stack, path: str, token: str | None = None) -> Any:
+def get_json(
+    stack: Stack, path: str, token: str | None = None, headers: dict[str, str] | None = None
+) -> Any:
+    """GET with the stack's bearer token, another token, or other sign-in headers."""
     request = urllib.request.Request(
-        stack.base + path, headers={"Authorization": f"Bearer {token or stack.token}"}
+        stack.base + path, headers=headers or {"Authorization": f"Bearer {token or stack.token}"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 
 
-def wait_hosts_up(stack: Stack, hosts: set[str], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        up = {h["host"] for h in get_json(stack, "/api/hosts")["hosts"] if h["state"] == "up"}
-        if hosts <= up:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"hosts {hosts} not up within {timeout}s")
+def wait_hosts_up(
+    stack: Stack, hosts: set[str], timeout: float = 15, headers: dict[str, str] | None = None
+) -> None:
+    """Up means the front end knows the host's containers."""
+
+    def up() -> bool:
+        listed = get_json(stack, "/api/hosts", headers=headers)["hosts"]
+        return hosts <= {h["host"] for h in listed if h["state"] == "up"}
+
+    wait_until(up, timeout, f"hosts {hosts} up", every=0.05)
 
 
 @pytest.fixture(scope="session")

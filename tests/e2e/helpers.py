@@ -31,9 +31,9 @@ def wait_prompt(page: Page) -> None:
     page.wait_for_function(PROMPT, timeout=WAIT_MS)
 
 
-def open_shell(page: Page, container: str) -> None:
+def open_shell(page: Page, container: str, host: str = "local") -> None:
     page.locator(f'button[data-container="{container}"]').click(timeout=WAIT_MS)
-    wait_title(page, f"{container}@local")
+    wait_title(page, f"{container}@{host}")
     wait_prompt(page)
 
 

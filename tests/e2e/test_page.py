@@ -8,11 +8,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import artifacts
+from tests.e2e.helpers import screen
 from tests.support.terminal_client import Stack
-
-
-def screen(page: Page) -> str:
-    return str(page.evaluate("window.dterm.screenText()"))
 
 
 def stty_size(page: Page) -> str:

@@ -27,7 +27,6 @@ from tests.e2e.helpers import (
     sign_in,
     type_line,
     wait_line,
-    wait_prompt,
     wait_title,
 )
 from tests.support.processes import REPO, ManagedProcess, start_frontend, start_worker
@@ -53,9 +52,7 @@ def wait_player_without(page: Page, line: str) -> None:
 
 def record(page: Page, host: str, container: str, script: str) -> None:
     """Run `script` in a shell on the page, wait for recorded-42, then end the session."""
-    page.locator(f'button[data-container="{container}"]').click(timeout=WAIT_MS)
-    wait_title(page, f"{container}@{host}")
-    wait_prompt(page)
+    open_shell(page, container, host)
     type_line(page, script)
     wait_line(page, "recorded-42")
     type_line(page, "exit")

@@ -8,43 +8,21 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import artifacts
+from tests.e2e.helpers import WAIT_MS, open_shell, screen, sign_in, type_line, wait_line
 from tests.support.terminal_client import Stack
-
-PROMPT = "/[#$] $/m.test(window.dterm.screenText())"
-
-
-def screen(page: Page) -> str:
-    return str(page.evaluate("window.dterm.screenText()"))
-
-
-def type_line(page: Page, text: str) -> None:
-    page.keyboard.type(text)
-    page.keyboard.press("Enter")
-
-
-def wait_line(page: Page, line: str) -> None:
-    page.wait_for_function(
-        f"window.dterm.screenText().split('\\n').includes({line!r})", timeout=15_000
-    )
-
-
-def open_shell(page: Page, stack: Stack, container: str) -> None:
-    page.goto(f"{stack.base}/?token={stack.token}")
-    page.locator(f'button[data-container="{container}"]').click(timeout=15_000)
-    page.wait_for_function("window.dterm.state() === 'live'", timeout=15_000)
-    page.wait_for_function(PROMPT, timeout=15_000)
 
 
 def test_dropped_connection_resumes_without_loss_or_duplicates(
     page: Page, stack: Stack, busybox: Any, request: pytest.FixtureRequest
 ) -> None:
     """After a network drop the tab reconnects by itself and carries on exactly."""
-    open_shell(page, stack, busybox.name)
+    sign_in(page, stack)
+    open_shell(page, busybox.name)
     type_line(page, "echo before-$((40+2))")
     wait_line(page, "before-42")
     page.evaluate("window.dterm.drop()")
     page.wait_for_function("window.dterm.state() === 'reconnecting'", timeout=5_000)
-    page.wait_for_function("window.dterm.state() === 'live'", timeout=15_000)
+    page.wait_for_function("window.dterm.state() === 'live'", timeout=WAIT_MS)
     type_line(page, "echo after-$((2+3))")
     wait_line(page, "after-5")
     assert screen(page).split("\n").count("before-42") == 1
@@ -55,16 +33,17 @@ def test_reload_offers_to_reattach(
     page: Page, stack: Stack, busybox: Any, request: pytest.FixtureRequest
 ) -> None:
     """After a reload the page lists the running session; reattaching shows its output."""
-    open_shell(page, stack, busybox.name)
+    sign_in(page, stack)
+    open_shell(page, busybox.name)
     type_line(page, "echo keep-$((6*7))")
     wait_line(page, "keep-42")
     session = page.evaluate("window.dterm.session()")
     page.reload()
     offer = page.locator(f'#reattach button[data-session="{session}"]')
-    expect(offer).to_be_visible(timeout=15_000)
+    expect(offer).to_be_visible(timeout=WAIT_MS)
     page.screenshot(path=str(artifacts(request) / "offer.png"))
     offer.click()
-    page.wait_for_function("window.dterm.state() === 'live'", timeout=15_000)
+    page.wait_for_function("window.dterm.state() === 'live'", timeout=WAIT_MS)
     wait_line(page, "keep-42")
     type_line(page, "echo still-$((1+1))")
     wait_line(page, "still-2")
@@ -74,7 +53,8 @@ def test_watch_link_shows_the_session_read_only(
     page: Page, browser: Browser, stack: Stack, busybox: Any, request: pytest.FixtureRequest
 ) -> None:
     """A watch link opens the owner's session live and read-only in another browser."""
-    open_shell(page, stack, busybox.name)
+    sign_in(page, stack)
+    open_shell(page, busybox.name)
     link = str(page.evaluate("window.dterm.watchLink()"))
     assert "/#/watch/" in link
     viewer_context = browser.new_context()
@@ -82,7 +62,7 @@ def test_watch_link_shows_the_session_read_only(
     try:
         viewer.goto(f"{stack.base}/?token={stack.token}")
         viewer.goto(link)
-        viewer.wait_for_function("window.dterm.state() === 'live'", timeout=15_000)
+        viewer.wait_for_function("window.dterm.state() === 'live'", timeout=WAIT_MS)
         expect(page.locator("#tabs .watchers")).to_have_text("👁 1", timeout=10_000)
         type_line(page, "echo shared-$((3*3))")
         wait_line(viewer, "shared-9")

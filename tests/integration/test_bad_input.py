@@ -11,9 +11,7 @@ import pytest
 from frontend_server.bridge import NEW_CONTAINER_WAIT
 from tests.conftest import Containers
 from tests.support.images import NOSH_IMAGE
-from tests.support.terminal_client import Stack, TerminalClient
-
-PROMPT = rb"[#$] (?:\x1b\[6n)?$"
+from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 
 
 async def open_error(client: TerminalClient, **fields: Any) -> dict[str, Any]:

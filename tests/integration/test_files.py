@@ -7,9 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tests.support.http import call, cookie_of, xsrf
-from tests.support.terminal_client import Stack, TerminalClient
-
-PROMPT = rb"[#$] (?:\x1b\[6n)?$"
+from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 
 
 def bearer(stack: Stack) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from tests.support.events_client import EventStream
 from tests.support.images import BUSYBOX_IMAGE
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
+from tests.support.waiting import wait_until
 
 HEARTBEAT_TIMEOUT = 3.0  # three missed 1 s heartbeats
 
@@ -105,35 +106,26 @@ async def test_container_changes_on_second_host_are_pushed_within_2s(
 ) -> None:
     """A container started, then stopped, on host 2 reaches a connected page within 2 s."""
     stream = EventStream(fleet.frontends[1])
+
+    def now_in(state: str) -> Callable[[str, Any], bool]:
+        return lambda name, d: (
+            name == "container"
+            and bool(d["container"])
+            and d["container"]["name"] == container.name
+            and d["container"]["state"] == state
+        )
+
     try:
         await stream.wait_for(lambda name, _: name == "snapshot", 10, "snapshot")
         started = time.monotonic()
         container = await asyncio.to_thread(run_container, daemon2.client)
-        arrived, _, data = await stream.wait_for(
-            lambda name, d: (
-                name == "container"
-                and d["container"]
-                and d["container"]["name"] == container.name
-                and d["container"]["state"] == "running"
-            ),
-            10,
-            "the new container",
-        )
+        arrived, _, data = await stream.wait_for(now_in("running"), 10, "the new container")
         assert data["host"] == "beta"
         print(f"container start reached the page in {arrived - started:.3f} s")
         assert arrived - started < 2.0, arrived - started
         stopped = time.monotonic()
         await asyncio.to_thread(container.kill)
-        arrived, _, _ = await stream.wait_for(
-            lambda name, d: (
-                name == "container"
-                and d["container"]
-                and d["container"]["name"] == container.name
-                and d["container"]["state"] == "exited"
-            ),
-            10,
-            "the stopped container",
-        )
+        arrived, _, _ = await stream.wait_for(now_in("exited"), 10, "the stopped container")
         assert arrived - stopped < 2.0, arrived - stopped
     finally:
         stream.close()
@@ -243,13 +235,13 @@ def test_workers_found_through_dns(busybox: Any) -> None:
         dns.set_a(name, ["127.0.0.1", "127.0.0.2", "127.0.0.3"])
         wait_hosts_up(stack, {"dns-1", "dns-2", "dns-3"}, timeout=10)
         dns.set_a(name, ["127.0.0.1", "127.0.0.3"])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            listed = {h["host"] for h in get_json(stack, "/api/hosts")["hosts"]}
-            if listed == {"dns-1", "dns-3"}:
-                break
-            time.sleep(0.1)
-        assert listed == {"dns-1", "dns-3"}
+        wait_until(
+            lambda: (
+                {h["host"] for h in get_json(stack, "/api/hosts")["hosts"]} == {"dns-1", "dns-3"}
+            ),
+            10,
+            "dns-2 dropped from the hosts",
+        )
     finally:
         for process in (frontend, first, second, third):
             process.stop()

@@ -10,9 +10,7 @@ from typing import Any
 
 from tests.conftest import Containers, wait_hosts_up
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
-from tests.support.terminal_client import Stack, TerminalClient
-
-PROMPT = rb"[#$] (?:\x1b\[6n)?$"
+from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 
 
 async def test_container_stopped_while_open(client: TerminalClient, containers: Containers) -> None:

@@ -28,6 +28,7 @@ from tests.support.processes import (
     start_worker,
 )
 from tests.support.terminal_client import Stack, TerminalClient
+from tests.support.waiting import wait_until
 
 DTERM = [sys.executable, "-m", "shared.cli"]
 
@@ -223,10 +224,7 @@ def test_ready_follows_the_worker_and_the_daemon(docker_client: Any) -> None:
         assert status == 503 and "Docker" in body
         assert fetch(f"{worker.match['http']}/healthz")[0] == 200
         worker.kill()
-        deadline = time.monotonic() + 10
-        while fetch(f"{stack.base}/readyz")[0] == 200:
-            assert time.monotonic() < deadline, "the front end stayed ready"
-            time.sleep(0.1)
+        wait_until(lambda: fetch(f"{stack.base}/readyz")[0] == 503, 10, "front end not ready")
         assert fetch(f"{stack.base}/healthz")[0] == 200
     finally:
         worker.kill()

@@ -20,6 +20,7 @@ from tests.conftest import wait_hosts_up
 from tests.support.http import call, cookie_of, sign_in
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
+from tests.support.waiting import eventually, wait_until
 
 
 def bearer(stack: Stack) -> dict[str, str]:
@@ -98,10 +99,11 @@ async def test_killed_worker_leaves_a_readable_recording(busybox: Any) -> None:
         )
         await terminal.expect(b"early-words")
         folder = Path(worker.argv[worker.argv.index("--recordings-dir") + 1])
-        deadline = time.monotonic() + 10
-        while b"early-words" not in b"".join(p.read_bytes() for p in folder.glob("*.cast")):
-            assert time.monotonic() < deadline, "the output never reached the disk"
-            await asyncio.sleep(0.1)
+        await eventually(
+            lambda: b"early-words" in b"".join(p.read_bytes() for p in folder.glob("*.cast")),
+            10,
+            "the output on disk",
+        )
         worker.kill()
         [path] = list(folder.glob("*.cast"))
         lines = [line for line in path.read_text().split("\n") if line]
@@ -124,10 +126,7 @@ def test_retention_deletes_old_recordings(tmp_path: Path) -> None:
     worker = start_worker("keeper", "--recordings-dir", str(folder),
                           "--recording-retention-days", "2")  # fmt: skip
     try:
-        deadline = time.monotonic() + 10
-        while old.exists():
-            assert time.monotonic() < deadline, "the old recording was kept"
-            time.sleep(0.1)
+        wait_until(lambda: not old.exists(), 10, "the old recording deleted")
         assert new.exists()
     finally:
         worker.stop()
@@ -201,19 +200,15 @@ async def test_policy_requires_or_forbids_recording(tmp_path: Path, containers: 
     stack = Stack(frontend.match["url"])
     try:
         ann = {"Cookie": cookie_of(sign_in(stack, "ann", "password-1"))}
+        wait_hosts_up(stack, {"silent", "recording"}, headers=ann)
 
         async def open_on(host: str, container: str) -> dict[str, Any]:
             terminal = await TerminalClient.connect(stack, token="", headers=ann)
-            for _ in range(100):  # until the front end knows the host's containers
-                terminal.controls.clear()
-                terminal.send_control({"type": "open", "host": host, "container": container,
-                                       "cmd": ["echo", "hi"]})  # fmt: skip
-                reply: dict[str, Any] = await terminal.wait_for(
-                    lambda: terminal.controls and terminal.controls[-1], 10, "an answer"
-                )
-                if reply.get("code") != "not_found":
-                    break
-                await asyncio.sleep(0.1)
+            terminal.send_control({"type": "open", "host": host, "container": container,
+                                   "cmd": ["echo", "hi"]})  # fmt: skip
+            reply: dict[str, Any] = await terminal.wait_for(
+                lambda: terminal.controls and terminal.controls[-1], 10, "an answer"
+            )
             if reply["type"] == "opened":
                 await terminal.wait_exit()
             await terminal.close()

@@ -3,11 +3,9 @@ policy's rules, hidden containers, host rules that win, limits, and the audit lo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +16,12 @@ import zmq
 
 from shared.messages import Failed, OpenSession, Recording
 from shared.protocol import decode, encode
-from tests.conftest import Containers
+from tests.conftest import Containers, wait_hosts_up
 from tests.support.events_client import EventStream
 from tests.support.http import call, cookie_of, sign_in, xsrf
 from tests.support.processes import REPO, ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
+from tests.support.waiting import eventually, wait_until
 
 PASSWORD = "correct horse battery"
 POLICY = """
@@ -129,6 +128,8 @@ def secured(containers: Containers, tmp_path_factory: pytest.TempPathFactory) ->
     )
     stack = Stack(frontend.match["url"])
     assert stack.token == ""  # no dev token once accounts are configured
+    admin = {"Cookie": cookie_of(sign_in(stack, "root-admin", PASSWORD))}
+    wait_hosts_up(stack, {"sec-host"}, headers=admin)  # its containers started before it
     yield Secured(stack, frontend, worker, folder, boxes)
     frontend.stop()
     worker.stop()
@@ -141,13 +142,8 @@ def as_user(secured: Secured, user: str) -> dict[str, str]:
 
 
 def listed(secured: Secured, headers: dict[str, str]) -> set[str]:
-    deadline = time.monotonic() + 15
-    while True:
-        reply = call(secured.stack, "/api/containers", headers=headers)
-        names = {c["name"] for c in reply.json()["containers"]}
-        if "dterm-test-pay-1" in names or time.monotonic() > deadline:
-            return names
-        time.sleep(0.1)
+    reply = call(secured.stack, "/api/containers", headers=headers)
+    return {c["name"] for c in reply.json()["containers"]}
 
 
 async def try_open(
@@ -224,11 +220,12 @@ def test_expired_cookie_is_refused(secured: Secured, tmp_path: Path) -> None:
     try:
         cookie = {"Cookie": cookie_of(sign_in(stack, "alice", PASSWORD))}
         assert call(stack, "/api/hosts", headers=cookie).status == 200
-        deadline = time.monotonic() + 10
-        while call(stack, "/api/hosts", headers=cookie).status == 200:
-            assert time.monotonic() < deadline, "the cookie never expired"
-            time.sleep(0.2)
-        assert call(stack, "/api/hosts", headers=cookie).status == 401
+        wait_until(
+            lambda: call(stack, "/api/hosts", headers=cookie).status == 401,
+            10,
+            "the cookie expired",
+            every=0.2,
+        )
     finally:
         short.stop()
 
@@ -419,18 +416,14 @@ async def test_audit_log_records_sign_ins_sessions_and_denials(secured: Secured)
     assert any(
         r["event"] == "denied" and r["user"] == "alice" and r["cmd"] == ["id"] for r in front
     )
-    deadline = time.monotonic() + 10
-    while not [
-        r
-        for r in secured.audit("worker")
-        if r["event"] == "session-end" and r["command"] == ["echo", "audited"]
-    ]:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.1)
-    end = next(
-        r
-        for r in secured.audit("worker")
-        if r["event"] == "session-end" and r["command"] == ["echo", "audited"]
+    [end] = await eventually(
+        lambda: [
+            r
+            for r in secured.audit("worker")
+            if r["event"] == "session-end" and r["command"] == ["echo", "audited"]
+        ],
+        10,
+        "the worker's audit of the session's end",
     )
     assert end["person"] == "alice" and end["address"] == "127.0.0.1"
     assert end["host"] == "sec-host" and end["container"] == "dterm-test-pay-1"

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.support.terminal_client import Stack, TerminalClient
-
-PROMPT = rb"[#$] (?:\x1b\[6n)?$"  # busybox ash asks for the cursor position
+from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 
 
 async def test_default_shell_runs_commands_and_reports_exit_code(

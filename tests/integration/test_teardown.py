@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import Containers, wait_hosts_up
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
-from tests.support.terminal_client import Stack, TerminalClient
+from tests.support.terminal_client import PROMPT, Stack, TerminalClient
+from tests.support.waiting import eventually
 
-PROMPT = rb"[#$] (?:\x1b\[6n)?$"
 IGNORES_HANGUP = ["sh", "-c", "trap '' HUP; echo ready; sleep 1000"]
 
 
@@ -66,9 +66,7 @@ async def start_sleeping(
 
 async def wait_no_sleepers(box: Any, timeout: float) -> float:
     started = time.monotonic()
-    while sleepers(box):
-        assert time.monotonic() - started < timeout, f"{sleepers(box)} sleepers left"
-        await asyncio.sleep(0.2)
+    await eventually(lambda: not sleepers(box), timeout, "no sleepers left", every=0.2)
     return time.monotonic() - started
 
 

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.waiting import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output"
 _counter = itertools.count(1)
@@ -82,13 +84,9 @@ class ManagedProcess:
 
     def wait_log(self, pattern: str, timeout: float = 10) -> re.Match[str]:
         """Wait until the log matches a regular expression."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(pattern, self.log())
-            if found:
-                return found
-            time.sleep(0.02)
-        raise TimeoutError(f"{self.name}: {pattern!r} not logged within {timeout}s")
+        return wait_until(
+            lambda: re.search(pattern, self.log()), timeout, f"{self.name} logs {pattern!r}", 0.02
+        )
 
     @property
     def pid(self) -> int:

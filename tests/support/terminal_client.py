@@ -18,6 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
+PROMPT = rb"[#$] (?:\x1b\[6n)?$"
+"""A shell's prompt at the end of the output (busybox ash asks for the cursor position)."""
+
 
 class Stack:
     """Where a running front end is, and how to sign in to it."""
