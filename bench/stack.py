@@ -6,9 +6,10 @@ deadline. Their logs go to test-output/bench/logs/ rather than test-output/logs/
 log names are numbered per process, and a test run at the same time would
 otherwise write to, and read ready lines from, the same files.
 
-StackTerminal speaks the browser protocol with tornado's WebSocket client in
-callback style (no reader task, no queue) and acknowledges output the way the
-page does: each time 16 KiB more have been consumed.
+StackTerminal speaks the browser protocol over a WebSocket framed by the
+`websockets` library's sans-I/O client, in the read callback (no reader task, no
+queue), and acknowledges output the way the page does: each time 16 KiB more
+have been consumed.
 
 Concurrency: StackTerminal runs on the bench's event loop; Stack is synchronous.
 """
@@ -20,11 +21,14 @@ import contextlib
 import json
 import time
 import urllib.request
+from socket import IPPROTO_TCP, TCP_NODELAY
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
 
 from bench.terminal import Terminal
 from tests.support import processes
@@ -86,16 +90,24 @@ class Stack:
         return problems
 
 
-class StackTerminal(Terminal):
-    """One browser connection holding one session."""
+class StackTerminal(Terminal, asyncio.Protocol):
+    """One browser connection holding one session.
 
-    def __init__(self, keep: bool = False) -> None:
+    The WebSocket is an asyncio protocol driven by the `websockets` library's
+    sans-I/O client: bytes from the socket go through its parser in the read
+    callback itself, as FloorTerminal's do, so the two arms pay the same for their
+    client and the table shows the stack, not the client's framework.
+    """
+
+    def __init__(self, url: str, keep: bool = False) -> None:
         super().__init__(keep)
         loop = asyncio.get_running_loop()
         self.opened: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self.errors: list[dict[str, Any]] = []
-        self._conn: WebSocketClientConnection | None = None
+        self._upgraded: asyncio.Future[None] = loop.create_future()
+        self._ws = ClientProtocol(parse_uri(url), max_size=8 << 20)
+        self._transport: asyncio.Transport | None = None
         self._acked = 0
 
     @classmethod
@@ -103,36 +115,64 @@ class StackTerminal(Terminal):
         cls, stack: Stack, container: str, cmd: list[str], keep: bool = False
     ) -> StackTerminal:
         """Connect, ask for a session and wait for `opened`."""
-        terminal = cls(keep)
-        request = HTTPRequest(
-            stack.ws_url, headers={"Authorization": f"Bearer {stack.token}"}, connect_timeout=10
-        )
-        conn = await websocket_connect(
-            request, on_message_callback=terminal._on_message, max_message_size=8 << 20
-        )
-        conn.protocol.set_nodelay(True)  # browsers send keystrokes without Nagle's delay too
-        terminal._conn = conn
-        open_message = {"type": "open", "host": HOST, "container": container, "cmd": cmd}
+        terminal = cls(stack.ws_url, keep)
+        where = parse_uri(stack.ws_url)
+        loop = asyncio.get_running_loop()
+        connecting = loop.create_connection(lambda: terminal, where.host, where.port)
+        transport, _ = await asyncio.wait_for(connecting, 10)
         try:
-            conn.write_message(json.dumps({**open_message, "cols": 80, "rows": 24}))
+            # browsers send keystrokes without Nagle's delay too
+            transport.get_extra_info("socket").setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+            request = terminal._ws.connect()
+            request.headers["Authorization"] = f"Bearer {stack.token}"
+            terminal._ws.send_request(request)
+            terminal._flush()
+            await asyncio.wait_for(asyncio.shield(terminal._upgraded), 10)
+            open_message = {"type": "open", "host": HOST, "container": container, "cmd": cmd}
+            terminal._send_json({**open_message, "cols": 80, "rows": 24})
             reply = await asyncio.wait_for(asyncio.shield(terminal.opened), 30)
         except BaseException:
-            conn.close()  # also when cancelled: no connection is left behind
+            transport.close()  # also when cancelled: no connection is left behind
             raise
         if reply["type"] != "opened":
-            conn.close()
+            transport.close()
             raise RuntimeError(f"open failed: {reply}")
         return terminal
 
-    def _on_message(self, message: str | bytes | None) -> None:
-        if message is None:
-            self._on_closed()
-        elif isinstance(message, bytes):
-            self._on_output(message)
-            if self.received - self._acked >= ACK_EVERY:
-                self._ack()
+    # --- asyncio.Protocol ----------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._ws.receive_data(data)
+        for event in self._ws.events_received():
+            if isinstance(event, Response):
+                self._on_upgrade()
+            elif isinstance(event, Frame) and event.opcode is Opcode.BINARY:
+                self._on_output(bytes(event.data))
+                if self.received - self._acked >= ACK_EVERY:
+                    self._ack()
+            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                self._on_control(json.loads(bytes(event.data)))
+        self._flush()  # pongs and close replies the parser queued
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._upgraded.done():
+            self._upgraded.set_exception(ConnectionError(f"connection lost: {exc}"))
+        if not self.opened.done():
+            self.opened.set_result({"type": "closed before opened"})
+        self._on_exit({"type": "exit", "code": None, "reason": "connection-closed"})
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # --- the browser protocol --------------------------------------------------------
+
+    def _on_upgrade(self) -> None:
+        if self._ws.handshake_exc is None:
+            self._upgraded.set_result(None)
         else:
-            self._on_control(json.loads(message))
+            self._upgraded.set_exception(self._ws.handshake_exc)
 
     def _on_control(self, message: dict[str, Any]) -> None:
         """`opened` resolves with the first `opened` or `error`, never with an exception:
@@ -145,33 +185,31 @@ class StackTerminal(Terminal):
         elif kind == "error":
             self.errors.append(message)
 
-    def _on_closed(self) -> None:
-        if not self.opened.done():
-            self.opened.set_result({"type": "closed before opened"})
-        self._on_exit({"type": "exit", "code": None, "reason": "connection-closed"})
-        if not self.closed.done():
-            self.closed.set_result(None)
-
     def _ack(self) -> None:
         """Ack what was consumed; after `exit` there is no session left to ack to."""
-        if self.exited.done():
-            return
-        if self.received > self._acked and self._conn is not None:
+        if not self.exited.done() and self.received > self._acked:
             self._acked = self.received
-            with contextlib.suppress(WebSocketClosedError):
-                self._conn.write_message(json.dumps({"type": "ack", "offset": self._acked}))
+            self._send_json({"type": "ack", "offset": self._acked})
+
+    def _send_json(self, message: dict[str, Any]) -> None:
+        self._ws.send_text(json.dumps(message).encode())
+        self._flush()
+
+    def _flush(self) -> None:
+        data = self._ws.data_to_send()
+        if data and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(data))
 
     def send_keys(self, data: bytes) -> None:
-        assert self._conn is not None
-        self._conn.write_message(data, binary=True)
+        self._ws.send_binary(data)
+        self._flush()
 
     async def close(self) -> None:
         """Close the connection, and the session first if it still runs: sessions
         outlive their connections, and this one is not coming back."""
-        if self._conn is not None and not self.closed.done():
+        if self._transport is not None and not self.closed.done():
             if not self.exited.done():
-                with contextlib.suppress(WebSocketClosedError):
-                    self._conn.write_message(json.dumps({"type": "close"}))
-            self._conn.close()
+                self._send_json({"type": "close"})
+            self._transport.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self.closed), 5)
