@@ -24,7 +24,7 @@ def strict_worker(docker_client: Any) -> Iterator[ManagedProcess]:
         "--grace",
         "1",
         "--idle-timeout",
-        "4",
+        "6",
         "--idle-warning",
         "2",
         "--kill-grace",
@@ -83,10 +83,14 @@ async def test_fifty_sessions_ended_every_way_leave_nothing_behind(
     for each in (stack, doomed_stack):
         wait_hosts_up(each, {"strict"})
     try:
-        closing = await start_sleeping(stack, box, 13, hangup_proof=True)
-        tabs = await start_sleeping(stack, box, 13, hangup_proof=True)
-        idle = await start_sleeping(stack, box, 12, hangup_proof=False)
-        orphans = await start_sleeping(doomed_stack, box, 12, hangup_proof=True)
+        # All at once: every session must be running before the first one's idle
+        # timeout ends it.
+        closing, tabs, idle, orphans = await asyncio.gather(
+            start_sleeping(stack, box, 13, hangup_proof=True),
+            start_sleeping(stack, box, 13, hangup_proof=True),
+            start_sleeping(stack, box, 12, hangup_proof=False),
+            start_sleeping(doomed_stack, box, 12, hangup_proof=True),
+        )
         deadline = time.monotonic() + 10
         while sleepers(box) < 50 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)  # the typed commands start a moment after their echo
