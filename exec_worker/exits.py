@@ -35,13 +35,13 @@ async def find_process(
                 break
             await asyncio.sleep(delay)
             state = await docker.inspect_exec(exec_id)
-    except DtermError as exc:
+        process = await asyncio.to_thread(teardown.process_ref, state.pid) if state.pid else None
+        if process is None and state.pid and (await docker.inspect_exec(exec_id)).running:
+            log.warning("cannot see process %d; it will outlive the session "
+                        "(run the worker in the host's PID namespace)", state.pid)  # fmt: skip
+    except DtermError as exc:  # also: the worker is stopping and its pool is shut
         log.warning("cannot inspect its exec: %s", exc)
         return None
-    process = await asyncio.to_thread(teardown.process_ref, state.pid) if state.pid else None
-    if process is None and state.pid and (await docker.inspect_exec(exec_id)).running:
-        log.warning("cannot see process %d; it will outlive the session "
-                    "(run the worker in the host's PID namespace)", state.pid)  # fmt: skip
     return process
 
 

@@ -40,7 +40,7 @@ from exec_worker.metrics import BYTES
 from exec_worker.recording import Recorder
 from exec_worker.recordings import Recordings, header_for
 from exec_worker.ring import OutputRing
-from shared.config import WorkerConfig
+from shared.config import WorkerConfig, ack_step
 from shared.errors import Conflict, DtermError, Forbidden, NotFound, ProtocolError, TooLarge
 from shared.messages import (
     ContainerInfo,
@@ -62,7 +62,6 @@ from shared.messages import (
 from shared.process import SessionLog
 
 log = logging.getLogger(__name__)
-BYTES_IN, BYTES_OUT = BYTES.labels("in"), BYTES.labels("out")
 
 Emit = Callable[[Message], None]
 
@@ -308,16 +307,25 @@ class ExecSession:
         for attachment in self.attachments():
             self._pump(attachment, start, data)
         self._update_flow()
-        BYTES_OUT.inc(len(data))
+        BYTES.outbound += len(data)
         if start < _SAID_BYTES:
             self._said += data[: _SAID_BYTES - start]
         if self.recorder is not None:
             self.recorder.output(data)
 
     def _pump(self, attachment: Attachment, fresh_at: int = -1, fresh: bytes = b"") -> None:
-        """Send what the attachment's window allows; bytes that left the ring are skipped."""
+        """Send what the attachment's window allows; bytes that left the ring are skipped.
+
+        A skip moves the attachment's position, not what it has in flight: it waits
+        until the client has taken what it was sent (acks come in ack_step units), and
+        what is still unacknowledged then counts against the window after the skip.
+        So a watcher that falls behind is never sent more than one window."""
         if attachment.sent < self.ring.start:
-            attachment.sent = attachment.acked = self.ring.start
+            in_flight = attachment.sent - attachment.acked
+            if in_flight >= ack_step(self._config.window):
+                return
+            attachment.sent = self.ring.start
+            attachment.acked = self.ring.start - in_flight
         end = min(self.ring.end, attachment.acked + self._config.window)
         if end <= attachment.sent:
             return
@@ -384,7 +392,7 @@ class ExecSession:
             raise TooLarge(f"the program has not read the last {limit} bytes of input")
         self._transport.write(data)
         self.bytes_in += len(data)
-        BYTES_IN.inc(len(data))
+        BYTES.inbound += len(data)
         if self.recorder is not None:
             self.recorder.input(data)
 

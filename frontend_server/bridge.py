@@ -31,6 +31,7 @@ from frontend_server import metrics
 from frontend_server.context import Services
 from frontend_server.policy import Person
 from frontend_server.workers import WorkerLink
+from shared.config import ack_step
 from shared.errors import DtermError, ErrorCode, NotFound, ProtocolError, Unavailable
 from shared.messages import (
     Ack,
@@ -54,7 +55,6 @@ from shared.messages import (
 )
 
 log = logging.getLogger(__name__)
-BYTES_IN, BYTES_OUT = metrics.BYTES.labels("in"), metrics.BYTES.labels("out")
 NEW_CONTAINER_WAIT = 2.0
 """Seconds an open waits for a container its host has not reported (yet): a container
 reaches the front end's mirror a fraction of a second after it starts."""
@@ -170,7 +170,7 @@ class SessionBridge:
 
     def input(self, data: bytes) -> None:
         self._live_link().send(Input(self.attachment, data))
-        BYTES_IN.inc(len(data))
+        metrics.BYTES.inbound += len(data)
         if not self._typed_at:
             self._typed_at = time.perf_counter()
 
@@ -186,7 +186,7 @@ class SessionBridge:
         unacknowledged, and consuming that window crosses the quarter mark."""
         if self.phase is Phase.IDLE:
             return  # an ack racing the session's end: nothing left to pace
-        if offset - self._acked >= self._window // 4:
+        if offset - self._acked >= ack_step(self._window):
             self._acked = offset
             self._live_link().send(Ack(self.attachment, offset))
 
@@ -233,7 +233,7 @@ class SessionBridge:
     def on_message(self, message: Message) -> None:
         match message:
             case Output(offset=offset, data=data):
-                BYTES_OUT.inc(len(data))
+                metrics.BYTES.outbound += len(data)
                 if self._typed_at:
                     metrics.KEYSTROKE_SECONDS.observe(time.perf_counter() - self._typed_at)
                     self._typed_at = 0.0

@@ -19,6 +19,13 @@ DEFAULT_WORKER = "tcp://127.0.0.1:7701"
 DEFAULT_WINDOW = 256 * 1024
 """Bytes of output a client may have unacknowledged (flow-control window)."""
 
+
+def ack_step(window: int) -> int:
+    """Front ends pass a client's acks on to the worker in steps of this many bytes, so
+    the worker hears of all it sent once no more than this is left unacknowledged."""
+    return window // 4
+
+
 DEFAULT_DETACH_KEYS = "ctrl-^,ctrl-@,ctrl-_,ctrl-]"
 """Docker's detach sequence for our execs. Docker's default (ctrl-p,ctrl-q) holds a
 lone Ctrl-P back; this sequence starts with the rarest control key instead."""

@@ -103,6 +103,26 @@ async def test_output_past_the_ring_is_reported_as_skipped(pair: Pair, busybox: 
     await back.close()
 
 
+async def test_a_watcher_that_never_acks_is_sent_one_window(pair: Pair, busybox: Any) -> None:
+    """The owner's program prints 10x the ring while a watcher acknowledges nothing: the
+    watcher skips ahead, is never sent more than one window, and the owner gets it all."""
+    last = 1_300_000
+    script = f"echo ready; read x; seq 1 {last}; echo all-done; read y"
+    owner = await TerminalClient.connect(pair.stacks[0])
+    opened = await owner.open(busybox.name, host="keep", cmd=["sh", "-c", script])
+    await owner.expect(b"ready\r\n")
+    watcher = await TerminalClient.connect(pair.stacks[1], auto_ack=False)
+    await watcher.attach(opened["session"], mode="ro")
+    owner.send_keys(b"\r")
+    await owner.expect(b"all-done\r\n", timeout=60)
+    assert bytes(owner.output).endswith(seq_output(last)[-100_000:] + b"all-done\r\n")
+    assert 0 < len(watcher.output) <= WINDOW, len(watcher.output)
+    owner.send_keys(b"\r")
+    await owner.wait_exit()
+    for each in (owner, watcher):
+        await each.close()
+
+
 async def test_watchers_see_what_the_owner_sees_and_cannot_type(pair: Pair, busybox: Any) -> None:
     """Two read-only watchers on two front ends see the owner's bytes exactly; their
     keystrokes and resizes are refused; the owner sees who watches."""

@@ -166,7 +166,7 @@ class TerminalClient:
         """Wait until the output (from byte `since`) matches a regular expression."""
         regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
         found: re.Match[bytes] = await self.wait_for(
-            lambda: regex.search(bytes(self.output), since), timeout, f"output {regex.pattern!r}"
+            lambda: regex.search(self.output, since), timeout, f"output {regex.pattern!r}"
         )
         return found
 
