@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import Counter, Gauge, Histogram
 from tornado.web import Application, RequestHandler
 
+from shared.byte_counts import ByteCounts
 from shared.probes import HealthHandler, MetricsHandler
 
 SESSIONS_OPEN = Gauge("dterm_worker_sessions_open", "Sessions running on this host")
@@ -20,7 +21,7 @@ SESSIONS_OPENED = Counter("dterm_worker_sessions_opened_total", "Sessions starte
 SESSIONS_CLOSED = Counter(
     "dterm_worker_sessions_closed_total", "Sessions ended, by reason", ["reason"]
 )
-BYTES = Counter("dterm_worker_bytes_total", "Terminal bytes, by direction", ["direction"])
+BYTES = ByteCounts("dterm_worker_bytes_total", "Terminal bytes, by direction")
 OPEN_SECONDS = Histogram(
     "dterm_worker_open_seconds",
     "From an open request to the exec running",

