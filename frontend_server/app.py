@@ -58,7 +58,4 @@ def make_app(services: Services, cookie_secret: str) -> Application:
         cookie_secret=cookie_secret,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"samesite": "Strict"},
-        websocket_ping_interval=config.ws_ping_interval,
-        websocket_ping_timeout=config.ws_ping_timeout,
-        websocket_max_message_size=4 * max(config.max_input_frame, config.max_control_frame),
     )

@@ -1,46 +1,63 @@
-"""The WebSocket handler of /ws/exec: auth, Origin, frame checks, then hand off.
+"""The upgrade of /ws/exec: sign-in, Origin, the WebSocket handshake, then hand off.
 
-Thin by design: it refuses unauthenticated upgrades and foreign Origins (cross-site
-WebSocket hijacking is the classic hole of web terminals), checks frame sizes,
-parses control frames with browser_protocol and passes everything to its
-SessionBridge. A bad frame is answered with an `error` message and ends only that
-message; the connection and its session go on.
+Thin by design: it refuses unauthenticated upgrades (401) and foreign Origins (403;
+cross-site WebSocket hijacking is the classic hole of web terminals). The
+handshake itself (RFC 6455 headers, the accept key, 400/426 for a malformed
+request) is the `websockets` library's `ServerProtocol.accept`, answered through
+Tornado. Then the handler detaches the connection from Tornado's HTTP server and
+hands its socket to a TerminalConnection on the same event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from tornado.web import HTTPError
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.iostream import IOStream
+from tornado.web import HTTPError, RequestHandler
+from websockets.datastructures import Headers
+from websockets.http11 import Request
+from websockets.protocol import OPEN, Protocol, Side
+from websockets.server import ServerProtocol
 
-from frontend_server import browser_protocol as bp
-from frontend_server import metrics
 from frontend_server.auth import client_address
-from frontend_server.bridge import SessionBridge
 from frontend_server.context import Services
 from frontend_server.policy import Person
-from frontend_server.ws_frames import binary_frame
-from shared.errors import DtermError, TooLarge
+from frontend_server.terminal_connection import TerminalConnection
 
 log = logging.getLogger(__name__)
 
+EARLY_BYTES = 1 << 16
 
-class TerminalSocket(WebSocketHandler):
+
+class TerminalSocket(RequestHandler):
     def initialize(self, services: Services) -> None:
         self._services = services
         self._config = services.config
-        self._bridge: SessionBridge | None = None
 
     def get_current_user(self) -> Person | None:
         return self._services.auth.person_of(self)
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        if not self.current_user:
+        person = self.current_user
+        if not person:
             raise HTTPError(401, "sign in first")
-        await super().get(*args, **kwargs)
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not self.check_origin(origin):
+            raise HTTPError(403, "cross-origin WebSocket refused")
+        headers = Headers(self.request.headers.get_all())
+        response = ServerProtocol().accept(Request(self.request.uri or "/", headers))
+        self.set_status(response.status_code, response.reason_phrase)
+        for name, value in response.headers.raw_items():
+            if name.lower() not in ("date", "server", "content-length"):
+                self.set_header(name, value)
+        if response.status_code != 101:
+            self.finish(bytes(response.body))
+            return
+        self.finish()
+        await self._hand_off(self.detach(), person)
 
     def check_origin(self, origin: str) -> bool:
         """Same origin as the page, or one of the configured origins."""
@@ -51,70 +68,24 @@ class TerminalSocket(WebSocketHandler):
             log.warning("refused a WebSocket from origin %s", origin)
         return allowed
 
-    def open(self, *args: str, **kwargs: str) -> None:
-        self.set_nodelay(True)
-        metrics.CONNECTIONS.inc()
-        self._services.connections.add(self)
+    async def _hand_off(self, stream: IOStream, person: Person) -> None:
+        """Move the socket from Tornado's stream to a transport of the loop's own,
+        with whatever the stream read past the request (RFC 6455 lets a client send
+        frames as soon as it has our answer)."""
         address = client_address(self, self._services.auth)
-        self._bridge = SessionBridge(self, self._services, self.current_user, address)
+        if stream.closed():
+            return  # the browser left during the handshake
+        early = asyncio.ensure_future(stream.read_bytes(EARLY_BYTES, partial=True))
+        read = early.result() if early.done() and early.exception() is None else b""
+        if not early.done():
+            early.add_done_callback(lambda future: future.exception())  # closed below
+        sock = stream.socket.dup()
+        stream.close()  # closes the stream's own descriptor; the connection lives on in sock
+        ws = Protocol(Side.SERVER, state=OPEN, max_size=self._max_message())
+        loop = asyncio.get_running_loop()
+        await loop.connect_accepted_socket(
+            lambda: TerminalConnection(ws, self._services, person, address, read), sock=sock
+        )
 
-    def on_message(self, message: str | bytes) -> None:
-        if self._bridge is None:
-            return  # closing: the session is already handed back
-        try:
-            if isinstance(message, bytes):
-                if len(message) > self._config.max_input_frame:
-                    raise TooLarge(
-                        f"input frame of {len(message)} bytes; the limit is "
-                        f"{self._config.max_input_frame}"
-                    )
-                self._bridge.input(message)
-            else:
-                if len(message) > self._config.max_control_frame:
-                    raise TooLarge(f"control frame over {self._config.max_control_frame} bytes")
-                self._control(bp.parse_control(message))
-        except DtermError as exc:
-            log.info("connection %s: %s", self.request.remote_ip, exc)
-            self.send_text(bp.error(exc.code, str(exc)))
-
-    def _control(self, message: bp.ControlMessage) -> None:
-        assert self._bridge is not None
-        match message:
-            case bp.AckRequest(offset=offset):
-                self._bridge.ack(offset)
-            case bp.ResizeRequest(cols=cols, rows=rows):
-                self._bridge.resize(cols, rows)
-            case bp.OpenRequest():
-                self._bridge.open(message)
-            case bp.AttachRequest():
-                self._bridge.attach(message)
-            case bp.CloseRequest():
-                self._bridge.close()
-
-    def on_close(self) -> None:
-        self._services.connections.discard(self)
-        if self._bridge is not None:
-            metrics.CONNECTIONS.dec()
-            self._bridge.detach()
-            self._bridge = None
-
-    def restart(self) -> None:
-        """This front end is stopping: the session goes on, the page resumes elsewhere."""
-        self.send_text(bp.reconnect("this front end is restarting; resume through another"))
-        self.on_close()
-        self.close(1012, "service restart")
-
-    def send_text(self, text: str) -> None:
-        try:
-            self.write_message(text)
-        except WebSocketClosedError:
-            log.debug("connection closed before a control message could be sent")
-
-    def send_bytes(self, data: bytes) -> None:
-        """Terminal output as one binary frame, written without a task per frame."""
-        connection = self.ws_connection
-        stream = None if connection is None or connection.is_closing() else connection.stream
-        if stream is None:
-            log.debug("connection closed before output could be sent")
-            return
-        stream.write(binary_frame(data))
+    def _max_message(self) -> int:
+        return 4 * max(self._config.max_input_frame, self._config.max_control_frame)
