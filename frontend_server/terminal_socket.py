@@ -30,6 +30,10 @@ from frontend_server.terminal_connection import TerminalConnection
 log = logging.getLogger(__name__)
 
 EARLY_BYTES = 1 << 16
+ENGINE_LOG = logging.getLogger("frontend_server.websocket")
+"""The engine's own logger: it says "connection open" and "closed" at INFO for every
+connection, which the access log already tells; only its warnings are kept."""
+ENGINE_LOG.setLevel(logging.WARNING)
 
 
 class TerminalSocket(RequestHandler):
@@ -48,7 +52,9 @@ class TerminalSocket(RequestHandler):
         if origin is not None and not self.check_origin(origin):
             raise HTTPError(403, "cross-origin WebSocket refused")
         headers = Headers(self.request.headers.get_all())
-        response = ServerProtocol().accept(Request(self.request.uri or "/", headers))
+        response = ServerProtocol(logger=ENGINE_LOG).accept(
+            Request(self.request.uri or "/", headers)
+        )
         self.set_status(response.status_code, response.reason_phrase)
         for name, value in response.headers.raw_items():
             if name.lower() not in ("date", "server", "content-length"):
@@ -81,7 +87,7 @@ class TerminalSocket(RequestHandler):
             early.add_done_callback(lambda future: future.exception())  # closed below
         sock = stream.socket.dup()
         stream.close()  # closes the stream's own descriptor; the connection lives on in sock
-        ws = Protocol(Side.SERVER, state=OPEN, max_size=self._max_message())
+        ws = Protocol(Side.SERVER, state=OPEN, max_size=self._max_message(), logger=ENGINE_LOG)
         loop = asyncio.get_running_loop()
         await loop.connect_accepted_socket(
             lambda: TerminalConnection(ws, self._services, person, address, read), sock=sock

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import get_json, wait_hosts_up
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
-from tests.support.terminal_client import Stack, TerminalClient
+from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 from tests.support.waiting import eventually
 
 RING = 1 << 20  # the worker's default ring
@@ -143,7 +143,8 @@ async def test_watchers_see_what_the_owner_sees_and_cannot_type(pair: Pair, busy
     assert {w["user"] for w in listed[-1]["watchers"]} == {"dev"}
     await owner.run("seq 1 2000 | tr '\\n' ' '")
     owner.send_keys("echo the-end\r")
-    await owner.expect(b"the-end\r\n.*the-end\r\n")
+    # up to the next prompt: nothing more comes, so both can be compared whole
+    await owner.expect(rb"the-end\r\n.*the-end\r\n[^\n]*" + PROMPT)
     for watcher in watchers:
         await watcher.wait_for(lambda w=watcher: len(w.output) >= len(owner.output), 10, "all")
         assert bytes(watcher.output) == bytes(owner.output)
