@@ -8,8 +8,8 @@ otherwise write to, and read ready lines from, the same files.
 
 StackTerminal speaks the browser protocol over a WebSocket framed by the
 `websockets` library's sans-I/O client, in the read callback (no reader task, no
-queue), and acknowledges output the way the page does: each time 16 KiB more
-have been consumed.
+queue), and acknowledges output the way the page does: each time a quarter of
+the window more has been consumed.
 
 Concurrency: StackTerminal runs on the bench's event loop; Stack is synchronous.
 """
@@ -35,7 +35,6 @@ from tests.support import processes
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
 
 HOST = "bench"
-ACK_EVERY = 16 * 1024  # as web/src/terminal-session.js
 SESSION_LIMIT = "2000"
 """The worker's session limits (per host, per person) are raised above the 1,000
 idle sessions of one person that the idle metric holds at once."""
@@ -109,6 +108,7 @@ class StackTerminal(Terminal, asyncio.Protocol):
         self._ws = ClientProtocol(parse_uri(url), max_size=8 << 20)
         self._transport: asyncio.Transport | None = None
         self._acked = 0
+        self._ack_every = 1
 
     @classmethod
     async def open(
@@ -151,7 +151,7 @@ class StackTerminal(Terminal, asyncio.Protocol):
                 self._on_upgrade()
             elif isinstance(event, Frame) and event.opcode is Opcode.BINARY:
                 self._on_output(bytes(event.data))
-                if self.received - self._acked >= ACK_EVERY:
+                if self.received - self._acked >= self._ack_every:
                     self._ack()
             elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
                 self._on_control(json.loads(bytes(event.data)))
@@ -178,6 +178,8 @@ class StackTerminal(Terminal, asyncio.Protocol):
         """`opened` resolves with the first `opened` or `error`, never with an exception:
         when an open is given up, nobody is left to retrieve one."""
         kind = message.get("type")
+        if kind == "opened":
+            self._ack_every = max(1, message["window"] // 4)  # as web/src/terminal-session.js
         if kind in ("opened", "error") and not self.opened.done():
             self.opened.set_result(message)
         if kind == "exit":

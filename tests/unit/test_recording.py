@@ -16,7 +16,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exec_worker.recording import COALESCE, Recorder, RecordingHeader, file_name
+from exec_worker.recording import (
+    COALESCE,
+    Recorder,
+    RecordingHeader,
+    _event_line,
+    _json_line,
+    file_name,
+)
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -339,3 +346,13 @@ def test_a_fast_stream_makes_few_events_and_keeps_every_byte(tmp_path: Path) -> 
     assert [e[2] for e in outputs[3:]] == ["after a pause", "resized", "flushed"]
     assert [e[1] for e in events][-4:] == ["r", "o", "o", "m"]
     assert outputs[3][0] - outputs[2][0] > 0.9
+
+
+@given(st.text(), st.floats(min_value=0, max_value=1e7, allow_nan=False))
+@settings(max_examples=500, deadline=None)
+def test_event_lines_are_what_json_dumps_writes(text: str, seconds: float) -> None:
+    """An event line is one line of JSON, byte for byte what json.dumps gives, for any text."""
+    seconds = round(seconds, 6)
+    line = _event_line(seconds, "o", text)
+    assert line == _json_line([seconds, "o", text])
+    assert line.count(b"\n") == 1 and json.loads(line) == [seconds, "o", text]

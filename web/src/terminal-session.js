@@ -3,7 +3,6 @@
 // the last byte received, so nothing is lost or doubled. Output is written to xterm.js as
 // Uint8Array and never decoded here.
 
-const ACK_EVERY = 16 * 1024;
 const BACKOFF = [500, 1000, 2000, 4000, 8000, 15000];
 
 export class TerminalSession {
@@ -18,6 +17,7 @@ export class TerminalSession {
     this.offset = target.session ? (target.offset || 0) : 0; // session offset received
     this.consumed = this.offset;
     this.acked = this.offset;
+    this.ackEvery = 64 * 1024; // a quarter of the window `opened` announces
     this.pending = 0;
     this.attempt = 0;
     this.encoder = new TextEncoder();
@@ -74,9 +74,9 @@ export class TerminalSession {
     this.term.write(bytes, () => {
       this.consumed += bytes.length;
       this.pending -= 1;
-      // Every 16 KiB is enough for the server's 256 KiB window, and keystroke echoes
-      // then cost no ack message each.
-      if (this.consumed - this.acked >= ACK_EVERY) this.ack();
+      // A quarter window at a time: the front end passes acks on in such steps
+      // anyway, and keystroke echoes then cost no ack message each.
+      if (this.consumed - this.acked >= this.ackEvery) this.ack();
     });
   }
 
@@ -100,6 +100,7 @@ export class TerminalSession {
         this.mode = message.mode;
         this.offset = message.offset;
         this.consumed = this.acked = message.offset;
+        this.ackEvery = Math.max(1, Math.floor(message.window / 4));
         this.attempt = 0;
         if (message.skipped) this.term.write(`\r\n\x1b[33m[${message.skipped} bytes of output were no longer kept]\x1b[0m\r\n`);
         if (this.mode === 'ro') this.term.resize(message.cols, message.rows);
