@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import docker
 
@@ -86,11 +86,13 @@ async def end_all(terminals: list[Terminal], limit: int = 32) -> None:
         raise failures[0]
 
 
-async def interleave(rounds: int, measure: Callable[[Arm], Awaitable[T]]) -> dict[Arm, list[T]]:
+async def interleave(
+    rounds: int, measure: Callable[[Any], Awaitable[T]], arms: Sequence[str] = ARMS
+) -> dict[Any, list[T]]:
     """Run `measure` round by round on each arm in turn; returns each arm's results."""
-    results: dict[Arm, list[T]] = {arm: [] for arm in ARMS}
+    results: dict[Any, list[T]] = {arm: [] for arm in arms}
     for _ in range(rounds):
-        for arm in ARMS:
+        for arm in arms:
             gc.collect()
             gc.disable()
             try:

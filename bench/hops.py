@@ -1,0 +1,175 @@
+"""The shape alone: a WebSocket hop and a ZeroMQ hop with nothing in them.
+
+What any design of our shape pays on this machine before doing any work: a client
+sends one byte as a WebSocket frame to a relay process, which passes it over a
+ZeroMQ DEALER to an echo process (ROUTER) and the echo back the same way. Both
+processes use what the product uses (uvloop, the `websockets` frame engine,
+shared.zmq_io.SocketPump), and nothing else: no sessions, no codec, no Docker.
+The rtt metric times it beside the stack and the floor, so the table shows how
+much of the stack's overhead is the shape itself and how much is our code.
+
+    python -m bench.hops echo              prints "hops echo ready: <endpoint>"
+    python -m bench.hops relay <endpoint>  prints "hops relay ready: ws://127.0.0.1:<port>/"
+
+Concurrency: each process is one event loop; HopsTerminal runs on the bench's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import time
+from socket import IPPROTO_TCP, TCP_NODELAY
+from typing import Any
+
+import uvloop
+import zmq
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
+
+from bench.terminal import Terminal
+from frontend_server.ws_frames import binary_frame
+from shared.zmq_io import SocketPump
+from tests.support.processes import ManagedProcess
+
+ECHO_READY = re.compile(r"hops echo ready: (?P<endpoint>\S+)")
+RELAY_READY = re.compile(r"hops relay ready: (?P<url>\S+)")
+
+
+async def echo() -> None:
+    socket = zmq.Context().socket(zmq.ROUTER)
+    socket.bind("tcp://127.0.0.1:*")
+    pump = SocketPump(socket, lambda frames: pump.send(frames))
+    print(f"hops echo ready: {socket.getsockopt_string(zmq.LAST_ENDPOINT)}", flush=True)
+    await asyncio.Event().wait()
+
+
+class RelayConnection(asyncio.Protocol):
+    """One WebSocket: the handshake, then each binary frame out over ZeroMQ and back."""
+
+    def __init__(self, pump: SocketPump, connections: dict[bytes, RelayConnection]) -> None:
+        self._ws = ServerProtocol()
+        self._pump = pump
+        self._id = b"%d" % len(connections)
+        connections[self._id] = self
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.get_extra_info("socket").setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self._ws.receive_data(data)
+        for event in self._ws.events_received():
+            if isinstance(event, Request):
+                self._ws.send_response(self._ws.accept(event))
+            elif isinstance(event, Frame) and event.opcode is Opcode.BINARY:
+                self._pump.send([self._id, bytes(event.data)])
+        for chunk in self._ws.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+
+
+async def relay(endpoint: str) -> None:
+    connections: dict[bytes, RelayConnection] = {}
+    socket = zmq.Context().socket(zmq.DEALER)
+    socket.connect(endpoint)
+
+    def back(frames: list[bytes]) -> None:
+        connections[frames[0]].transport.write(binary_frame(frames[1]))
+
+    pump = SocketPump(socket, back)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: RelayConnection(pump, connections), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    print(f"hops relay ready: ws://127.0.0.1:{port}/", flush=True)
+    await asyncio.Event().wait()
+
+
+class Hops:
+    """The two processes, started as the stack's are; logs beside the stack's."""
+
+    def __init__(self) -> None:
+        module = [sys.executable, "-m", "bench.hops"]
+        self.echo = ManagedProcess("hops-echo", [*module, "echo"], ECHO_READY)
+        try:
+            endpoint = self.echo.match["endpoint"]
+            self.relay = ManagedProcess("hops-relay", [*module, "relay", endpoint], RELAY_READY)
+        except BaseException:
+            self.echo.stop()
+            raise
+        self.url = self.relay.match["url"]
+
+    def stop(self) -> None:
+        for process in (self.relay, self.echo):
+            process.stop()
+
+
+class HopsTerminal(Terminal, asyncio.Protocol):
+    """A WebSocket to the relay; what comes back is counted as output."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._ws = ClientProtocol(parse_uri(url))
+        self._upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._transport: Any = None
+
+    @classmethod
+    async def open(cls, url: str) -> HopsTerminal:
+        terminal = cls(url)
+        where = parse_uri(url)
+        loop = asyncio.get_running_loop()
+        connecting = loop.create_connection(lambda: terminal, where.host, where.port)
+        transport, _ = await asyncio.wait_for(connecting, 10)
+        transport.get_extra_info("socket").setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+        terminal._ws.send_request(terminal._ws.connect())
+        terminal._flush()
+        await asyncio.wait_for(asyncio.shield(terminal._upgraded), 10)
+        return terminal
+
+    def connection_made(self, transport: Any) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._ws.receive_data(data)
+        for event in self._ws.events_received():
+            if isinstance(event, Response) and not self._upgraded.done():
+                self._upgraded.set_result(None)
+            elif isinstance(event, Frame) and event.opcode is Opcode.BINARY:
+                self._on_output(bytes(event.data))
+
+    def _flush(self) -> None:
+        self._transport.write(b"".join(self._ws.data_to_send()))
+
+    def send_keys(self, data: bytes) -> None:
+        self._ws.send_binary(data)
+        self._flush()
+
+    async def close(self) -> None:
+        self._transport.close()
+
+    async def key(self) -> float:
+        """One byte there and back; its round trip in seconds."""
+        expected = self.received + 1
+        sent = time.perf_counter()
+        self.send_keys(b"a")
+        arrived = await self.wait_bytes(expected)
+        return arrived - sent
+
+
+def main(argv: list[str]) -> None:
+    role = argv[0] if argv else ""
+    if role == "echo":
+        uvloop.run(echo())
+    elif role == "relay" and len(argv) == 2:
+        uvloop.run(relay(argv[1]))
+    else:
+        raise SystemExit("usage: python -m bench.hops echo | relay <endpoint>")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
