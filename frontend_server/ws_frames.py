@@ -1,10 +1,8 @@
 """Binary WebSocket frames: a header of 2 to 10 bytes, then the terminal's bytes.
 
-Tornado's `write_message` wraps every write in a coroutine and a task only to turn a
-closed stream into WebSocketClosedError; on the keystroke path that costs more than
-the bytes. A server's frames are never masked and this server never compresses
-(`get_compression_options` is left returning None), so a frame is exactly the
-header of RFC 6455 section 5.2 and the payload, written straight to the stream.
+A server's frames are never masked and this server never compresses (it offers no
+extension in the handshake), so a frame is exactly the header of RFC 6455 section
+5.2 and the payload; terminal output leaves as that, with no framework in between.
 """
 
 from __future__ import annotations
