@@ -25,13 +25,11 @@ from typing import Any
 
 import uvloop
 import zmq
-from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request, Response
+from websockets.http11 import Request
 from websockets.server import ServerProtocol
-from websockets.uri import parse_uri
 
-from bench.terminal import Terminal
+from bench.websocket_client import WebSocketTerminal
 from frontend_server.ws_frames import binary_frame
 from shared.zmq_io import SocketPump
 from tests.support.processes import ManagedProcess
@@ -109,48 +107,8 @@ class Hops:
             process.stop()
 
 
-class HopsTerminal(Terminal, asyncio.Protocol):
+class HopsTerminal(WebSocketTerminal):
     """A WebSocket to the relay; what comes back is counted as output."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__()
-        self._ws = ClientProtocol(parse_uri(url))
-        self._upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._transport: Any = None
-
-    @classmethod
-    async def open(cls, url: str) -> HopsTerminal:
-        terminal = cls(url)
-        where = parse_uri(url)
-        loop = asyncio.get_running_loop()
-        connecting = loop.create_connection(lambda: terminal, where.host, where.port)
-        transport, _ = await asyncio.wait_for(connecting, 10)
-        transport.get_extra_info("socket").setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
-        terminal._ws.send_request(terminal._ws.connect())
-        terminal._flush()
-        await asyncio.wait_for(asyncio.shield(terminal._upgraded), 10)
-        return terminal
-
-    def connection_made(self, transport: Any) -> None:
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._ws.receive_data(data)
-        for event in self._ws.events_received():
-            if isinstance(event, Response) and not self._upgraded.done():
-                self._upgraded.set_result(None)
-            elif isinstance(event, Frame) and event.opcode is Opcode.BINARY:
-                self._on_output(bytes(event.data))
-
-    def _flush(self) -> None:
-        self._transport.write(b"".join(self._ws.data_to_send()))
-
-    def send_keys(self, data: bytes) -> None:
-        self._ws.send_binary(data)
-        self._flush()
-
-    async def close(self) -> None:
-        self._transport.close()
 
     async def key(self) -> float:
         """One byte there and back; its round trip in seconds."""

@@ -21,16 +21,10 @@ import contextlib
 import json
 import time
 import urllib.request
-from socket import IPPROTO_TCP, TCP_NODELAY
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.client import ClientProtocol
-from websockets.frames import Frame, Opcode
-from websockets.http11 import Response
-from websockets.uri import parse_uri
-
-from bench.terminal import Terminal
+from bench.websocket_client import WebSocketTerminal
 from tests.support import processes
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
 
@@ -89,24 +83,15 @@ class Stack:
         return problems
 
 
-class StackTerminal(Terminal, asyncio.Protocol):
-    """One browser connection holding one session.
-
-    The WebSocket is an asyncio protocol driven by the `websockets` library's
-    sans-I/O client: bytes from the socket go through its parser in the read
-    callback itself, as FloorTerminal's do, so the two arms pay the same for their
-    client and the table shows the stack, not the client's framework.
-    """
+class StackTerminal(WebSocketTerminal):
+    """One browser connection holding one session."""
 
     def __init__(self, url: str, keep: bool = False) -> None:
-        super().__init__(keep)
+        super().__init__(url, keep)
         loop = asyncio.get_running_loop()
         self.opened: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self.errors: list[dict[str, Any]] = []
-        self._upgraded: asyncio.Future[None] = loop.create_future()
-        self._ws = ClientProtocol(parse_uri(url), max_size=8 << 20)
-        self._transport: asyncio.Transport | None = None
         self._acked = 0
         self._ack_every = 1
 
@@ -116,50 +101,21 @@ class StackTerminal(Terminal, asyncio.Protocol):
     ) -> StackTerminal:
         """Connect, ask for a session and wait for `opened`."""
         terminal = cls(stack.ws_url, keep)
-        where = parse_uri(stack.ws_url)
-        loop = asyncio.get_running_loop()
-        connecting = loop.create_connection(lambda: terminal, where.host, where.port)
-        transport, _ = await asyncio.wait_for(connecting, 10)
+        await terminal.connect({"Authorization": f"Bearer {stack.token}"})
         try:
-            # browsers send keystrokes without Nagle's delay too
-            transport.get_extra_info("socket").setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
-            request = terminal._ws.connect()
-            request.headers["Authorization"] = f"Bearer {stack.token}"
-            terminal._ws.send_request(request)
-            terminal._flush()
-            await asyncio.wait_for(asyncio.shield(terminal._upgraded), 10)
             open_message = {"type": "open", "host": HOST, "container": container, "cmd": cmd}
             terminal._send_json({**open_message, "cols": 80, "rows": 24})
             reply = await asyncio.wait_for(asyncio.shield(terminal.opened), 30)
         except BaseException:
-            transport.close()  # also when cancelled: no connection is left behind
+            terminal.abort()  # also when cancelled: no connection is left behind
             raise
         if reply["type"] != "opened":
-            transport.close()
+            terminal.abort()
             raise RuntimeError(f"open failed: {reply}")
         return terminal
 
-    # --- asyncio.Protocol ----------------------------------------------------------
-
-    def connection_made(self, transport: Any) -> None:
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._ws.receive_data(data)
-        for event in self._ws.events_received():
-            if isinstance(event, Response):
-                self._on_upgrade()
-            elif isinstance(event, Frame) and event.opcode is Opcode.BINARY:
-                self._on_output(bytes(event.data))
-                if self.received - self._acked >= self._ack_every:
-                    self._ack()
-            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                self._on_control(json.loads(bytes(event.data)))
-        self._flush()  # pongs and close replies the parser queued
-
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self._upgraded.done():
-            self._upgraded.set_exception(ConnectionError(f"connection lost: {exc}"))
+        super().connection_lost(exc)
         if not self.opened.done():
             self.opened.set_result({"type": "closed before opened"})
         self._on_exit({"type": "exit", "code": None, "reason": "connection-closed"})
@@ -168,15 +124,15 @@ class StackTerminal(Terminal, asyncio.Protocol):
 
     # --- the browser protocol --------------------------------------------------------
 
-    def _on_upgrade(self) -> None:
-        if self._ws.handshake_exc is None:
-            self._upgraded.set_result(None)
-        else:
-            self._upgraded.set_exception(self._ws.handshake_exc)
+    def _on_binary(self, data: bytes) -> None:
+        self._on_output(data)
+        if self.received - self._acked >= self._ack_every:
+            self._ack()
 
-    def _on_control(self, message: dict[str, Any]) -> None:
+    def _on_text(self, data: bytes) -> None:
         """`opened` resolves with the first `opened` or `error`, never with an exception:
         when an open is given up, nobody is left to retrieve one."""
+        message = json.loads(data)
         kind = message.get("type")
         if kind == "opened":
             self._ack_every = max(1, message["window"] // 4)  # as web/src/terminal-session.js
@@ -195,15 +151,6 @@ class StackTerminal(Terminal, asyncio.Protocol):
 
     def _send_json(self, message: dict[str, Any]) -> None:
         self._ws.send_text(json.dumps(message).encode())
-        self._flush()
-
-    def _flush(self) -> None:
-        data = self._ws.data_to_send()
-        if data and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(b"".join(data))
-
-    def send_keys(self, data: bytes) -> None:
-        self._ws.send_binary(data)
         self._flush()
 
     async def close(self) -> None:

@@ -29,7 +29,8 @@ async def run(bench: Bench) -> MetricResult:
     typists = {"stack": Typist(await bench.open_cat("stack"))}
     typists["floor"] = Typist(await bench.open_cat("floor"))
     hops = Hops()
-    shape = await HopsTerminal.open(hops.url)
+    shape = HopsTerminal(hops.url)
+    await shape.connect()
 
     async def measure(arm: str) -> list[float]:
         key = shape.key if arm == "shape" else typists[arm].key
