@@ -1,11 +1,12 @@
 """Links to exec workers: one DEALER socket per worker, its liveness and its containers.
 
 A WorkerLink says Hello every heartbeat interval; each Welcome carries the host id,
-the worker's instance and daemon facts, and is what keeps the host "up" (from the
-moment its containers are known, so nobody is told "no such container" in between). A host
-with no Welcome for MISSED_HEARTBEATS intervals is down; a Welcome from a new
-instance means the worker restarted. Either way its sessions are gone, and their
-listeners are told `host-lost`. ZMTP heartbeats run underneath, so a dead TCP
+the worker's instance and daemon facts, and makes the host "up" (from the moment its
+containers are known, so nobody is told "no such container" in between). A host that
+sends nothing at all (no Welcome, no output) for MISSED_HEARTBEATS intervals is down:
+a Welcome may wait behind a busy session's output, and that output says the worker
+lives as well. A Welcome from a new instance means the worker restarted. Either way
+its sessions are gone, and their listeners are told `host-lost`. ZMTP heartbeats run underneath, so a dead TCP
 connection is dropped and redialled by ZeroMQ without our help.
 
 Each link mirrors its host's containers: a snapshot (ContainersListed, numbered
@@ -138,7 +139,7 @@ class WorkerLink:
         self._config = config
         self._notify = notify
         self._requests: dict[str, asyncio.Future[Message]] = {}
-        self._last_welcome = 0.0
+        self._last_heard = 0.0
         self._connected_before = False
         self._tasks: list[asyncio.Task[None]] = []
         self._socket = context.socket(zmq.DEALER)
@@ -180,11 +181,15 @@ class WorkerLink:
         self._pump.close()
 
     def _on_monitor(self, frames: list[bytes]) -> None:
-        """Count connections made again after they dropped (for the metrics)."""
+        """Log and count connections that dropped and were made again (ZeroMQ drops
+        what was queued on a connection that goes)."""
         event = parse_monitor_message(frames)["event"]
-        if event == zmq.EVENT_CONNECTED:
+        if event == zmq.EVENT_DISCONNECTED:
+            log.warning("worker %s (%s): connection dropped", self.host, self.endpoint)
+        elif event == zmq.EVENT_CONNECTED:
             if self._connected_before:
                 RECONNECTS.inc()
+                log.info("worker %s (%s): connected again", self.host, self.endpoint)
             self._connected_before = True
 
     # --- sending --------------------------------------------------------------------
@@ -228,7 +233,7 @@ class WorkerLink:
             await asyncio.sleep(self._config.heartbeat_interval)
 
     def _check_alive(self) -> None:
-        silence = time.monotonic() - self._last_welcome
+        silence = time.monotonic() - self._last_heard
         if self.up and silence > self._config.heartbeat_interval * MISSED_HEARTBEATS:
             self._set_up(False)
             self._lose_host(f"no heartbeat for {silence:.1f} s")
@@ -261,7 +266,6 @@ class WorkerLink:
             self._lose_host("the worker restarted")
         changed = self.facts != message
         self.facts = message
-        self._last_welcome = time.monotonic()
         if self._seq < 0 and not self._sync_request:
             self._ask_snapshot()
         elif not self.up and self._seq >= 0:
@@ -337,7 +341,9 @@ class WorkerLink:
 
     def _receive(self, frames: list[bytes]) -> None:
         try:
-            self._dispatch(decode(frames))
+            message = decode(frames)
+            self._last_heard = time.monotonic()  # any word from the worker says it lives
+            self._dispatch(message)
         except DtermError as exc:
             log.warning("bad message from worker %s: %s", self.endpoint, exc)
 
