@@ -6,8 +6,9 @@ containers are known, so nobody is told "no such container" in between). A host 
 sends nothing at all (no Welcome, no output) for MISSED_HEARTBEATS intervals is down:
 a Welcome may wait behind a busy session's output, and that output says the worker
 lives as well. A Welcome from a new instance means the worker restarted. Either way
-its sessions are gone, and their listeners are told `host-lost`. ZMTP heartbeats run underneath, so a dead TCP
-connection is dropped and redialled by ZeroMQ without our help.
+its sessions are gone, and their listeners are told `host-lost`. ZMTP heartbeats run
+underneath, so a dead TCP connection is dropped and redialled by ZeroMQ without our
+help.
 
 Each link mirrors its host's containers: a snapshot (ContainersListed, numbered
 `seq`) plus the ContainerChanged pushes numbered after it; a gap in the numbers
