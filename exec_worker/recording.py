@@ -244,11 +244,12 @@ class Recorder:
         self._event("m", f"exit {code} {reason}", may_rotate=False)
         self._close_file()
 
-    def flush(self) -> None:
-        """Hand buffered events to the kernel; call every FLUSH_INTERVAL seconds."""
+    def flush(self) -> bool:
+        """Hand buffered events to the kernel; call every FLUSH_INTERVAL seconds.
+        Says whether it wrote to the file."""
         self._release()
         if not self._pending or not self.paths:
-            return
+            return False
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
             try:
@@ -260,6 +261,7 @@ class Recorder:
             self._pending.clear()
         except OSError as exc:
             self._fail(exc)
+        return True
 
     # --- files -------------------------------------------------------------------------
 

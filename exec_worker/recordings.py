@@ -64,13 +64,13 @@ class Recordings:
             return None
 
     async def _flush_loop(self) -> None:
-        """One file write per turn of the loop: a hundred busy sessions flushed in one
-        go would hold every keystroke of the host for milliseconds each second."""
+        """At most one file write per turn of the loop: a hundred busy sessions flushed
+        in one go would hold every keystroke of the host for milliseconds each second."""
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
             for recorder in list(self._live()):
-                recorder.flush()
-                await asyncio.sleep(0)
+                if recorder.flush():
+                    await asyncio.sleep(0)
 
     async def _retention_loop(self) -> None:
         days = self._config.recording_retention_days

@@ -237,7 +237,7 @@ class WorkerLink:
         silence = time.monotonic() - self._last_heard
         if self.up and silence > self._config.heartbeat_interval * MISSED_HEARTBEATS:
             self._set_up(False)
-            self._lose_host(f"no heartbeat for {silence:.1f} s")
+            self._lose_host(f"nothing heard from it for {silence:.1f} s")
 
     def _set_up(self, up: bool) -> None:
         self.up, self.since = up, time.time()

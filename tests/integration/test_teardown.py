@@ -91,9 +91,8 @@ async def test_fifty_sessions_ended_every_way_leave_nothing_behind(
             start_sleeping(stack, box, 12, hangup_proof=False),
             start_sleeping(doomed_stack, box, 12, hangup_proof=True),
         )
-        deadline = time.monotonic() + 10
-        while sleepers(box) < 50 and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)  # the typed commands start a moment after their echo
+        # the typed commands start a moment after their echo
+        await eventually(lambda: sleepers(box) >= 50, 10, "50 sleepers", every=0.1)
         assert sleepers(box) == 50
 
         for terminal in closing:
