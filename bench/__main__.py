@@ -10,6 +10,7 @@ process logged a traceback; missed targets are reported, not fatal.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 import traceback
@@ -29,6 +30,9 @@ from tests.support.images import docker_url, ensure_images
 
 BUDGET = 540.0
 """Seconds all metrics together may take; `make bench` must end within 10 minutes."""
+CORES = os.cpu_count() or 1
+STOLEN_WARNING = 0.05
+"""A metric during which the hypervisor took more of the machine's CPU than this is flagged."""
 
 
 def _chosen(argv: list[str]) -> list[ModuleType]:
@@ -51,7 +55,7 @@ async def _run_all(bench: Bench, metrics: list[ModuleType]) -> list[MetricResult
     own = set(bench.pids.values())
     results = []
     for metric in metrics:
-        started = time.monotonic()
+        started, stolen = time.monotonic(), procstat.stolen_seconds()
         others = procstat.strangers(own)
         print(f"bench: {metric.NAME} ...", flush=True)
         try:
@@ -60,8 +64,12 @@ async def _run_all(bench: Bench, metrics: list[ModuleType]) -> list[MetricResult
             traceback.print_exc()
             result = MetricResult(metric.NAME, error=_why(exc))
         result.seconds = round(time.monotonic() - started, 1)
+        cpu_seconds = (time.monotonic() - started) * CORES
+        result.stolen = round((procstat.stolen_seconds() - stolen) / cpu_seconds, 3)
         result.others = sorted(set(others + procstat.strangers(own)))
-        print(f"bench: {metric.NAME} took {result.seconds} s", flush=True)
+        print(
+            f"bench: {metric.NAME} took {result.seconds} s, {result.stolen:.0%} stolen", flush=True
+        )
         results.append(result)
     return results
 
@@ -97,6 +105,11 @@ def _summary(results: list[MetricResult], problems: list[str], wall: float) -> s
             more = len(result.others) - 3
             shown = "; ".join(result.others[:3]) + (f"; and {more} more" if more > 0 else "")
             lines.append(f"\nWarning: numbers disturbed? While {result.name} ran, so did {shown}")
+        if result.stolen > STOLEN_WARNING:
+            lines.append(
+                f"\nWarning: numbers disturbed? While {result.name} ran, the hypervisor took "
+                f"{result.stolen:.0%} of this machine's CPU time for other guests (steal)"
+            )
     lines += ["", f"Wall time: {wall:.0f} s"]
     lines += [f"\nProblem: {p}" for p in problems]
     return "\n".join(lines) + "\n"

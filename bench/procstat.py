@@ -74,6 +74,16 @@ def dockerd_pid() -> int | None:
 NOISY = ("exec_worker", "frontend_server", "pytest", "chromium")
 
 
+def stolen_seconds() -> float:
+    """CPU time the hypervisor gave to other guests while this one had work, all CPUs.
+
+    A virtual machine's neighbours can take a large share of its cores for minutes;
+    numbers measured then say more about them than about the code.
+    """
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / TICKS if len(fields) > 8 else 0.0
+
+
 def strangers(own: set[int]) -> list[str]:
     """Command lines of other dterm, test or browser processes on this machine.
 

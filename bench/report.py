@@ -41,6 +41,8 @@ class MetricResult:
     seconds: float = 0.0
     others: list[str] = field(default_factory=list)
     """Other dterm, test or browser processes seen while this metric ran."""
+    stolen: float = 0.0
+    """Share of the machine's CPU time taken by the hypervisor while this metric ran."""
 
 
 def _number(value: float) -> str:

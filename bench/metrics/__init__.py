@@ -7,6 +7,6 @@ can be reused by the sessions and hide their cost.
 
 from __future__ import annotations
 
-from bench.metrics import idle, load, opening, rtt, stall, tail, throughput
+from bench.metrics import idle, load, opening, rtt, stall, tail, throughput, wakeup
 
-METRICS = (idle, rtt, opening, tail, throughput, load, stall)
+METRICS = (idle, rtt, wakeup, opening, tail, throughput, load, stall)
