@@ -63,9 +63,9 @@ async def _run_all(bench: Bench, metrics: list[ModuleType]) -> list[MetricResult
         except Exception as exc:
             traceback.print_exc()
             result = MetricResult(metric.NAME, error=_why(exc))
-        result.seconds = round(time.monotonic() - started, 1)
-        cpu_seconds = (time.monotonic() - started) * CORES
-        result.stolen = round((procstat.stolen_seconds() - stolen) / cpu_seconds, 3)
+        elapsed = time.monotonic() - started
+        result.seconds = round(elapsed, 1)
+        result.stolen = round((procstat.stolen_seconds() - stolen) / (elapsed * CORES), 3)
         result.others = sorted(set(others + procstat.strangers(own)))
         print(
             f"bench: {metric.NAME} took {result.seconds} s, {result.stolen:.0%} stolen", flush=True
@@ -96,20 +96,27 @@ def _measure(
     return results, problems, facts
 
 
+def _disturbances(result: MetricResult) -> list[str]:
+    found = []
+    if result.others:
+        more = len(result.others) - 3
+        shown = "; ".join(result.others[:3]) + (f"; and {more} more" if more > 0 else "")
+        found.append(f"so did {shown}")
+    if result.stolen > STOLEN_WARNING:
+        found.append(
+            f"the hypervisor took {result.stolen:.0%} of this machine's CPU time "
+            "for other guests (steal)"
+        )
+    return found
+
+
 def _summary(results: list[MetricResult], problems: list[str], wall: float) -> str:
     lines = ["", "Targets:"]
     for what, met in report.targets(results):
         lines.append(f"- [{'x' if met else ' '}] {what}")
     for result in results:
-        if result.others:
-            more = len(result.others) - 3
-            shown = "; ".join(result.others[:3]) + (f"; and {more} more" if more > 0 else "")
-            lines.append(f"\nWarning: numbers disturbed? While {result.name} ran, so did {shown}")
-        if result.stolen > STOLEN_WARNING:
-            lines.append(
-                f"\nWarning: numbers disturbed? While {result.name} ran, the hypervisor took "
-                f"{result.stolen:.0%} of this machine's CPU time for other guests (steal)"
-            )
+        for why in _disturbances(result):
+            lines.append(f"\nWarning: numbers disturbed? While {result.name} ran, {why}")
     lines += ["", f"Wall time: {wall:.0f} s"]
     lines += [f"\nProblem: {p}" for p in problems]
     return "\n".join(lines) + "\n"

@@ -56,66 +56,83 @@ class Echo:
     def __init__(self, kind: str, cpu: int) -> None:
         argv = [sys.executable, "-m", "bench.wakeups", kind, str(cpu)]
         self.process = ManagedProcess(f"wakeups-{kind}-cpu{cpu}", argv, READY)
-        self.kind, self.address = kind, self.process.match["address"]
+        self.address = self.process.match["address"]
 
     def stop(self) -> None:
         self.process.stop()
 
 
 class PingPong:
-    """The client side of one Echo, its ZeroMQ I/O thread pinned to `cpu`."""
+    """One byte there and back to an Echo, from a thread pinned to `cpu` for a round."""
 
-    def __init__(self, echo: Echo, cpu: int) -> None:
+    def __init__(self, cpu: int) -> None:
         self.cpu = cpu
-        self._context: zmq.Context[Any] | None = None
-        if echo.kind == "tcp":
-            self._tcp = socket.create_connection(("127.0.0.1", int(echo.address)), TIMEOUT_S)
-            self._tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        else:
-            self._context = zmq.Context()
-            self._context.set(zmq.THREAD_AFFINITY_CPU_ADD, cpu)
-            self._zmq = self._context.socket(zmq.DEALER)
-            self._zmq.setsockopt(zmq.RCVTIMEO, int(TIMEOUT_S * 1000))
-            self._zmq.setsockopt(zmq.LINGER, 0)
-            self._zmq.connect(echo.address)
 
     def round(self, count: int) -> list[float]:
-        """`count` round trips of one byte, in microseconds; run it in a thread."""
+        """`count` round trips, in microseconds; run it in a thread."""
         free = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {self.cpu})  # this thread only
         try:
-            trip = self._tcp_trip if self._context is None else self._zmq_trip
-            return [trip() * 1e6 for _ in range(count)]
+            return [self.trip() * 1e6 for _ in range(count)]
         finally:
             os.sched_setaffinity(0, free)
 
-    def _tcp_trip(self) -> float:
+    def trip(self) -> float:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class TcpPingPong(PingPong):
+    def __init__(self, echo: Echo, cpu: int) -> None:
+        super().__init__(cpu)
+        self._socket = socket.create_connection(("127.0.0.1", int(echo.address)), TIMEOUT_S)
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def trip(self) -> float:
         sent = time.perf_counter()
-        self._tcp.sendall(b"a")
-        if not self._tcp.recv(64):
+        self._socket.sendall(b"a")
+        if not self._socket.recv(64):
             raise ConnectionError("the TCP echo closed")
         return time.perf_counter() - sent
 
-    def _zmq_trip(self) -> float:
+    def close(self) -> None:
+        self._socket.close()
+
+
+class ZmqPingPong(PingPong):
+    """A DEALER whose context's I/O thread is pinned to `cpu` too."""
+
+    def __init__(self, echo: Echo, cpu: int) -> None:
+        super().__init__(cpu)
+        self._context: zmq.Context[Any] = zmq.Context()
+        self._context.set(zmq.THREAD_AFFINITY_CPU_ADD, cpu)
+        self._socket = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.RCVTIMEO, int(TIMEOUT_S * 1000))
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(echo.address)
+
+    def trip(self) -> float:
         sent = time.perf_counter()
-        self._zmq.send(b"a")
-        self._zmq.recv()  # zmq.Again after TIMEOUT_S
+        self._socket.send(b"a")
+        self._socket.recv()  # zmq.Again after TIMEOUT_S
         return time.perf_counter() - sent
 
     def close(self) -> None:
-        if self._context is None:
-            self._tcp.close()
-        else:
-            self._zmq.close()
-            self._context.term()
+        self._socket.close()
+        self._context.term()
+
+
+ECHOES = {"tcp": echo_tcp, "zmq": echo_zmq}
+PING_PONGS = {"tcp": TcpPingPong, "zmq": ZmqPingPong}
 
 
 def main(argv: list[str]) -> None:
-    echoes = {"tcp": echo_tcp, "zmq": echo_zmq}
-    if len(argv) != 2 or argv[0] not in echoes or not argv[1].isdigit():
+    if len(argv) != 2 or argv[0] not in ECHOES or not argv[1].isdigit():
         raise SystemExit("usage: python -m bench.wakeups tcp|zmq <cpu>")
     os.sched_setaffinity(0, {int(argv[1])})  # before ZeroMQ starts its I/O thread
-    echoes[argv[0]]()
+    ECHOES[argv[0]]()
 
 
 if __name__ == "__main__":

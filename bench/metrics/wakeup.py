@@ -15,7 +15,7 @@ import os
 from bench.context import Bench, interleave
 from bench.report import MetricResult, Row
 from bench.stats import distribution, percentile
-from bench.wakeups import Echo, PingPong
+from bench.wakeups import PING_PONGS, Echo, PingPong
 
 NAME = "wakeup"
 TRIPS = 2000
@@ -30,10 +30,10 @@ async def run(bench: Bench) -> MetricResult:
     echoes: list[Echo] = []
     clients: dict[str, PingPong] = {}
     try:
-        for kind in ("tcp", "zmq"):
+        for kind, title in (("tcp", "TCP"), ("zmq", "ZeroMQ")):
             for layout, cpu in layouts.items():
                 echoes.append(Echo(kind, cpu))
-                clients[f"{kind}, {layout}"] = PingPong(echoes[-1], cpus[0])
+                clients[f"bare {title} hop, {layout}"] = PING_PONGS[kind](echoes[-1], cpus[0])
 
         async def measure(arm: str) -> list[float]:
             return await asyncio.to_thread(clients[arm].round, TRIPS)
@@ -47,13 +47,8 @@ async def run(bench: Bench) -> MetricResult:
     return MetricResult(
         NAME,
         rows=[
-            Row(f"{_title(arm)} round trip p50", "us", [percentile(r, 50) for r in rounds])
+            Row(f"{arm} round trip p50", "us", [percentile(r, 50) for r in rounds])
             for arm, rounds in samples.items()
         ],
         raw={arm: [distribution(r) for r in rounds] for arm, rounds in samples.items()},
     )
-
-
-def _title(arm: str) -> str:
-    kind, layout = arm.split(", ")
-    return f"bare {'TCP' if kind == 'tcp' else 'ZeroMQ'} hop, {layout}"
