@@ -126,3 +126,23 @@ def test_search_in_the_scrollback(
     expect(bar).to_be_hidden()
     type_line(page, "echo found-$((2*2))")
     wait_line(page, "found-4")
+
+
+VIEWPORT_BACKGROUND = """() => getComputedStyle(
+    document.querySelector('.terminal-pane.active .xterm-viewport')).backgroundColor"""
+
+
+def test_the_terminal_area_has_the_theme_background_to_its_edges(
+    page: Page, stack: Stack, busybox: Any
+) -> None:
+    """Below the last row lies a fraction of a cell of xterm's viewport: in either theme it
+    is the terminal's background, not xterm.css's black."""
+    sign_in(page, stack)
+    open_shell(page, busybox.name)
+    for theme, background in (("Light", "rgb(251, 251, 252)"), ("Dark", "rgb(30, 31, 34)")):
+        page.click("button.settings-button")
+        page.locator("#settings").get_by_text(theme).click()
+        page.keyboard.press("Escape")
+        expect(page.locator("html")).to_have_attribute("data-theme", theme.lower())
+        viewport = page.evaluate(VIEWPORT_BACKGROUND)
+        assert viewport == background, f"{theme}: the viewport is {viewport}"
