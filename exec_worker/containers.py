@@ -74,6 +74,13 @@ class ContainerWatcher:
             if task is not None:
                 task.cancel()
 
+    async def find(self, reference: str) -> ContainerInfo | None:
+        """A container by full id from the cache, without a Docker call; anything else
+        (a name, an id prefix, one started a moment ago, one the host rules hide) as
+        Docker describes it now."""
+        cached = self.containers.get(reference)
+        return cached if cached is not None else await self._docker.container_info(reference)
+
     def counts(self) -> tuple[int, int]:
         """(all containers, running ones)."""
         running = sum(1 for c in self.containers.values() if c.state == "running")

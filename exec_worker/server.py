@@ -350,16 +350,10 @@ class WorkerServer:
             raise LimitReached(f"{person} runs {mine} sessions on host {host}, the limit")
 
     async def _resolve(self, reference: str, person: str) -> ContainerInfo:
-        """The container by name or id, if this host allows sessions in it.
-
-        The front ends open by full id, which the event-fed cache answers without an
-        inspect (2 ms of an open); a container it does not hold (started a moment ago,
-        named, or hidden by the host rules) is inspected, so a refusal is still
-        audited."""
+        """The container by name or id, if this host allows sessions in it; a refusal
+        is audited (hidden containers are never cached, so they are inspected here)."""
         host = self._config.host_id
-        info = self.containers.containers.get(reference)
-        if info is None:
-            info = await self._docker.container_info(reference)
+        info = await self.containers.find(reference)
         if info is None:
             raise NotFound(f"no container {reference!r} on host {host}")
         refusal = self.rules.refusal(info)

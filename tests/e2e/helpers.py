@@ -37,6 +37,14 @@ def open_shell(page: Page, container: str, host: str = "local") -> None:
     wait_prompt(page)
 
 
+def choose_theme(page: Page, theme: str) -> None:
+    """Pick "Light" or "Dark" in the settings menu and close it."""
+    page.click("button.settings-button")
+    page.locator("#settings").get_by_text(theme).click()
+    page.keyboard.press("Escape")
+    expect(page.locator("html")).to_have_attribute("data-theme", theme.lower())
+
+
 def type_line(page: Page, text: str) -> None:
     page.keyboard.type(text)
     page.keyboard.press("Enter")

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import artifacts
-from tests.e2e.helpers import WAIT_MS, type_line, wait_prompt, wait_title
+from tests.e2e.helpers import WAIT_MS, choose_theme, type_line, wait_prompt, wait_title
 from tests.support.images import BUSYBOX_IMAGE
 from tests.support.processes import REPO, start_frontend, start_worker
 from tests.support.terminal_client import Stack
@@ -123,7 +123,5 @@ def test_screenshots_of_the_main_screens(
     page.keyboard.press("Escape")
     expect(page.locator("#sidebar")).to_be_hidden()
     page.set_viewport_size({"width": 1280, "height": 720})
-    page.click("button.settings-button")
-    page.locator("#settings").get_by_text("Light").click()
-    page.keyboard.press("Escape")
+    choose_theme(page, "Light")
     page.screenshot(path=str(folder / "light.png"))
