@@ -85,6 +85,8 @@ class TerminalSocket(RequestHandler):
         read = early.result() if early.done() and early.exception() is None else b""
         if not early.done():
             early.add_done_callback(lambda future: future.exception())  # closed below
+        if stream.closed():
+            return  # that read found the browser gone right after our answer
         sock = stream.socket.dup()
         stream.close()  # closes the stream's own descriptor; the connection lives on in sock
         ws = Protocol(Side.SERVER, state=OPEN, max_size=self._max_message(), logger=ENGINE_LOG)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from frontend_server.bridge import NEW_CONTAINER_WAIT
 from tests.conftest import Containers
 from tests.support.images import NOSH_IMAGE
+from tests.support.processes import ManagedProcess
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 
 
@@ -129,3 +132,26 @@ async def test_server_keeps_serving_after_bad_input(stack: Stack, busybox: Any) 
     await good.open(busybox.name, host="local", cmd=["echo", "fine"])
     await good.expect("fine")
     await good.close()
+
+
+async def test_client_gone_during_the_upgrade(
+    stack: Stack, frontend: ManagedProcess, busybox: Any
+) -> None:
+    """A client that leaves as soon as it has its upgrade (or before) costs the front
+    end nothing: no traceback in its log, and the next connection works."""
+    host, port = urlsplit(stack.base).hostname, urlsplit(stack.base).port
+    request = (
+        f"GET /ws/exec HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {stack.token}\r\n\r\n"
+    ).encode()
+    for wait_for_answer in (False, True) * 5:
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(request)
+            if wait_for_answer:
+                assert sock.recv(1024).startswith(b"HTTP/1.1 101 ")
+    good = await TerminalClient.connect(stack)
+    await good.open(busybox.name, host="local", cmd=["echo", "fine"])
+    await good.expect("fine")
+    await good.close()
+    assert "Traceback" not in frontend.log()
