@@ -8,10 +8,15 @@ and back for the stack; Docker alone for the floor. Keys are typed back to back,
 A third arm times the shape alone (bench/hops.py: the WebSocket hop and the ZeroMQ
 hop with nothing in them, no Docker) in the same rounds: the stack's overhead over
 the floor, less the shape's round trip, is what our own code costs.
+
+Each round also reads how long every process involved ran (all its threads), per
+key: what a keystroke costs each of them in CPU, the stack's processes beside the
+shape's relay and echo, and the daemon and the client in both arms.
 """
 
 from __future__ import annotations
 
+from bench import procstat
 from bench.context import Bench, interleave
 from bench.hops import Hops, HopsTerminal
 from bench.report import MetricResult, Row
@@ -32,9 +37,17 @@ async def run(bench: Bench) -> MetricResult:
     shape = HopsTerminal(hops.url)
     await shape.connect()
 
+    pids = bench.pids | {"shape's relay": hops.relay.pid, "shape's echo": hops.echo.pid}
+    cpu: dict[str, dict[str, list[float]]] = {}
+
     async def measure(arm: str) -> list[float]:
         key = shape.key if arm == "shape" else typists[arm].key
-        return [await key() * 1e6 for _ in range(KEYS)]
+        before = {name: procstat.run_ns(pid) for name, pid in pids.items()}
+        samples = [await key() * 1e6 for _ in range(KEYS)]
+        for name, pid in pids.items():
+            per_key = (procstat.run_ns(pid) - before[name]) / 1e3 / KEYS
+            cpu.setdefault(name, {}).setdefault(arm, []).append(per_key)
+        return samples
 
     try:
         samples = await interleave(ROUNDS, measure, ("stack", "floor", "shape"))
@@ -43,10 +56,12 @@ async def run(bench: Bench) -> MetricResult:
             await typist.terminal.end()
         await shape.close()
         hops.stop()
-    return _result(samples)
+    return _result(samples, cpu)
 
 
-def _result(samples: dict[str, list[list[float]]]) -> MetricResult:
+def _result(
+    samples: dict[str, list[list[float]]], cpu: dict[str, dict[str, list[float]]]
+) -> MetricResult:
     p50 = {arm: [percentile(r, 50) for r in rounds] for arm, rounds in samples.items()}
     p99 = {arm: [percentile(r, 99) for r in rounds] for arm, rounds in samples.items()}
     return MetricResult(
@@ -73,9 +88,25 @@ def _result(samples: dict[str, list[list[float]]]) -> MetricResult:
             Row("rtt p50, the shape alone", "us", p50["shape"]),
             Row("rtt p50, our code: stack - floor - shape", "us", _ours(p50)),
             Row("rtt p99, the shape alone", "us", p99["shape"]),
+            *_cpu_rows(cpu),
         ],
-        raw={arm: [distribution(r) for r in rounds] for arm, rounds in samples.items()},
+        raw={
+            **{arm: [distribution(r) for r in rounds] for arm, rounds in samples.items()},
+            "cpu_us_per_key": cpu,
+        },
     )
+
+
+def _cpu_rows(cpu: dict[str, dict[str, list[float]]]) -> list[Row]:
+    """The stack's arm in the stack column, the floor's in the floor column; the
+    shape's two processes in the stack column, from the shape's rounds."""
+    rows = []
+    for name, arms in cpu.items():
+        shape = name.startswith("shape's")
+        stack = arms["shape"] if shape else arms["stack"]
+        floor = [] if shape or name in ("front end", "worker") else arms["floor"]
+        rows.append(Row(f"rtt CPU per key, {name}", "us", stack, floor, "diff" if floor else ""))
+    return rows
 
 
 def _ours(p: dict[str, list[float]]) -> list[float]:
