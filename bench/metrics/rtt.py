@@ -28,6 +28,12 @@ KEYS = 1000
 ROUNDS = 5
 P50_SLACK_US = 120
 P99_SLACK_US = 400
+INVOLVED = {
+    "stack": ("front end", "worker", "dockerd", "client"),
+    "floor": ("dockerd", "client"),
+    "shape": ("shape's relay", "shape's echo"),
+}
+"""The processes whose CPU each arm's keystrokes cost."""
 
 
 async def run(bench: Bench) -> MetricResult:
@@ -38,15 +44,16 @@ async def run(bench: Bench) -> MetricResult:
     await shape.connect()
 
     pids = bench.pids | {"shape's relay": hops.relay.pid, "shape's echo": hops.echo.pid}
-    cpu: dict[str, dict[str, list[float]]] = {}
+    cpu: dict[str, dict[str, list[float]]] = {arm: {} for arm in INVOLVED}
 
     async def measure(arm: str) -> list[float]:
         key = shape.key if arm == "shape" else typists[arm].key
-        before = {name: procstat.run_ns(pid) for name, pid in pids.items()}
+        watched = {name: pids[name] for name in INVOLVED[arm] if name in pids}
+        before = {name: procstat.run_ns(pid) for name, pid in watched.items()}
         samples = [await key() * 1e6 for _ in range(KEYS)]
-        for name, pid in pids.items():
+        for name, pid in watched.items():
             per_key = (procstat.run_ns(pid) - before[name]) / 1e3 / KEYS
-            cpu.setdefault(name, {}).setdefault(arm, []).append(per_key)
+            cpu[arm].setdefault(name, []).append(per_key)
         return samples
 
     try:
@@ -98,14 +105,13 @@ def _result(
 
 
 def _cpu_rows(cpu: dict[str, dict[str, list[float]]]) -> list[Row]:
-    """The stack's arm in the stack column, the floor's in the floor column; the
-    shape's two processes in the stack column, from the shape's rounds."""
+    """A process of both arms is compared with itself; the shape's processes sit in
+    the stack column, as the shape's other rows do."""
     rows = []
-    for name, arms in cpu.items():
-        shape = name.startswith("shape's")
-        stack = arms["shape"] if shape else arms["stack"]
-        floor = [] if shape or name in ("front end", "worker") else arms["floor"]
-        rows.append(Row(f"rtt CPU per key, {name}", "us", stack, floor, "diff" if floor else ""))
+    for name, values in cpu["stack"].items():
+        floor = cpu["floor"].get(name, [])
+        rows.append(Row(f"rtt CPU per key, {name}", "us", values, floor, "diff" if floor else ""))
+    rows += [Row(f"rtt CPU per key, {name}", "us", v) for name, v in cpu["shape"].items()]
     return rows
 
 

@@ -139,7 +139,8 @@ async def test_client_gone_during_the_upgrade(
 ) -> None:
     """A client that leaves as soon as it has its upgrade (or before) costs the front
     end nothing: no traceback in its log, and the next connection works."""
-    host, port = urlsplit(stack.base).hostname, urlsplit(stack.base).port
+    address = urlsplit(stack.base)
+    host, port = address.hostname, address.port
     request = (
         f"GET /ws/exec HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
