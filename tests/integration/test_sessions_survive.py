@@ -202,7 +202,7 @@ async def test_flood_to_a_slow_client_keeps_memory_bounded(pair: Pair, busybox: 
     terminal.ack(terminal.offset)
     interrupted = time.monotonic()
     terminal.send_keys(b"\x03")
-    await terminal.expect(rb"[#$] (?:\x1b\[6n)?$", since=len(terminal.output) - 1, timeout=10)
+    await terminal.expect(PROMPT, since=len(terminal.output) - 1, timeout=10)
     after = time.monotonic() - interrupted
     growth = {name: peak[name] - base[name] for name in base}
     print(

@@ -18,8 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
-PROMPT = rb"[#$] (?:\x1b\[6n)?$"
-"""A shell's prompt at the end of the output (busybox ash asks for the cursor position)."""
+PROMPT = rb"[#$] (?:\x1b\[(?:6n|J))?$"
+"""A shell's prompt at the end of the output: busybox ash asks for the cursor position
+after it, and after a resize redraws it and clears the rest of the screen."""
 
 
 class Stack:
