@@ -59,6 +59,7 @@ from shared.messages import (
     FileAck,
     FileData,
     FileEnd,
+    FindSession,
     GetFile,
     Hello,
     Input,
@@ -71,10 +72,15 @@ from shared.messages import (
     PutFile,
     RecordingsListed,
     Resize,
+    Revocation,
+    RevokeSignIns,
+    SessionFound,
     SessionsListed,
+    SignInsRevoked,
     Welcome,
 )
 from shared.protocol import PROTOCOL_VERSION, decode, encode
+from shared.revocations import Revocations, in_batches
 from shared.security import make_curve_server
 from shared.zmq_io import SocketPump
 
@@ -114,6 +120,8 @@ class WorkerServer:
         self._sessions: dict[str, ExecSession] = {}
         self._attachments: dict[str, tuple[ExecSession, Attachment]] = {}
         self._peers: dict[bytes, float] = {}
+        self.revoked = Revocations()
+        """Sign-ins that are over, passed from front end to front end."""
         self.draining = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.rules = HostRules(config.deny_label, config.allow_label, own_container_id())
@@ -228,12 +236,15 @@ class WorkerServer:
             log.warning("bad message from front end %s: %s", peer.hex(), exc)
             self._fail(peer, "", exc)
             return
+        ref = getattr(message, "attachment", "") or getattr(message, "request", "")
         try:
             self._handle(peer, message)
         except DtermError as exc:
-            ref = getattr(message, "attachment", "") or getattr(message, "request", "")
             log.info("%s from %s refused: %s", message.TAG, peer.hex(), exc)
             self._fail(peer, ref, exc)
+        except Exception:  # a bug must not leave the asker waiting, nor stop the loop
+            log.exception("%s from %s failed", message.TAG, peer.hex())
+            self._fail(peer, ref, DtermError(f"the worker could not handle {message.TAG}"))
 
     def _handle(self, peer: bytes, message: Message) -> None:
         match message:
@@ -268,6 +279,11 @@ class WorkerServer:
             case ListSessions(request=request, person=person):
                 mine = [s.info() for s in self._sessions.values() if s.person == person]
                 self.send(peer, SessionsListed(request, mine))
+            case FindSession(request=request, session=session_id):
+                found = self._find(session_id)
+                self.send(peer, SessionFound(request, found.id, found.container, found.person))
+            case RevokeSignIns(entries=entries, sync=sync):
+                self._revoke(peer, entries, sync)
             case Hello():
                 if message.protocol != PROTOCOL_VERSION:
                     raise VersionMismatch(
@@ -319,25 +335,46 @@ class WorkerServer:
         self._attachments[owner.id] = (session, owner)
         self._spawn(self._run_session(session, request, owner))
 
-    def _attach(self, peer: bytes, request: AttachSession) -> None:
-        session = self._sessions.get(request.session)
+    def _find(self, session_id: str) -> ExecSession:
+        session = self._sessions.get(session_id)
         if session is None:
-            raise NotFound(f"no session {request.session} on host {self._config.host_id}")
-        attachment = self._new_attachment(peer, request.attachment, request.person, request.mode)
-        previous = session.owner if request.mode is Mode.RW else None
-        session.attach(attachment, request.offset, request.token)
-        self.audit.record(
-            "attach",
-            session=session.id,
-            person=request.person,
-            address=request.address,
-            mode=request.mode.value,
-            host=self._config.host_id,
-            container=session.container_name,
-        )
+            raise NotFound(f"no session {session_id} on host {self._config.host_id}")
+        return session
+
+    def _attach(self, peer: bytes, request: AttachSession) -> None:
+        """Join a session; every attempt is audited, refused ones with the reason."""
+        fields = {"session": request.session, "person": request.person,
+                  "address": request.address, "mode": request.mode.value,
+                  "host": self._config.host_id}  # fmt: skip
+        try:
+            session = self._find(request.session)
+            fields["container"] = session.container_name
+            if session.container != request.container:
+                raise Forbidden("the session runs in another container than the one checked")
+            attachment = self._new_attachment(
+                peer, request.attachment, request.person, request.mode
+            )
+            previous = session.owner if request.mode is Mode.RW else None
+            session.attach(attachment, request.offset, request.token)
+        except DtermError as exc:
+            self.audit.record("attach", ok=False, reason=str(exc), **fields)
+            raise
+        self.audit.record("attach", ok=True, **fields)
         if previous is not None:
             self._attachments.pop(previous.id, None)
         self._attachments[attachment.id] = (session, attachment)
+
+    def _revoke(self, peer: bytes, entries: list[Revocation], sync: bool) -> None:
+        """Keep the sign-ins a front end says are over and pass the news to the others;
+        a front end that syncs gets every one this worker knows."""
+        now = time.time()
+        fresh = self.revoked.add(entries, now)
+        for batch in in_batches(fresh):
+            for other in [p for p in self._peers if p != peer]:
+                self.send(other, SignInsRevoked(batch))
+        if sync:
+            for batch in in_batches(self.revoked.entries(now)):
+                self.send(peer, SignInsRevoked(batch))
 
     def _check_limits(self, person: str) -> None:
         host = self._config.host_id
@@ -349,7 +386,7 @@ class WorkerServer:
         if mine >= self._config.max_sessions_per_person:
             raise LimitReached(f"{person} runs {mine} sessions on host {host}, the limit")
 
-    async def _resolve(self, reference: str, person: str) -> ContainerInfo:
+    async def _resolve(self, reference: str, person: str, address: str = "") -> ContainerInfo:
         """The container by name or id, if this host allows sessions in it; a refusal
         is audited (hidden containers are never cached, so they are inspected here)."""
         host = self._config.host_id
@@ -361,6 +398,7 @@ class WorkerServer:
             self.audit.record(
                 "denied",
                 person=person,
+                address=address,
                 host=host,
                 container=info.name,
                 reason=refusal,
@@ -375,7 +413,7 @@ class WorkerServer:
         started = time.perf_counter()
         try:
             try:
-                container = await self._resolve(request.container, request.person)
+                container = await self._resolve(request.container, request.person, request.address)
                 await session.open(request, owner, container)
             except DtermError as exc:
                 session.log.info("open failed: %s", exc)

@@ -227,7 +227,9 @@ class ExecSession:
             raise ProtocolError(f"offset {offset} is beyond the {self.ring.end} bytes produced")
         if attachment.mode is Mode.RW:
             self._take_over(attachment)
-        elif attachment.person == self.person or hmac.compare_digest(token, self.watch_token):
+        elif attachment.person == self.person or hmac.compare_digest(
+            token.encode(), self.watch_token.encode()
+        ):
             self.watchers[attachment.id] = attachment
             self.watched_by.add(attachment.person)
         else:

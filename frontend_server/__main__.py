@@ -17,7 +17,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from frontend_server.app import make_app, web_root
-from frontend_server.auth import Authenticator
+from frontend_server.auth import Authenticator, check_sso_settings, sso_warning
 from frontend_server.context import Services
 from frontend_server.guard import Guard
 from frontend_server.policy import Policy, PolicyError
@@ -41,7 +41,7 @@ def parse_config(
     """Settings from file, environment and flags, with what dev mode fills in."""
     config: FrontendConfig
     config, flags = parse_args(SETTINGS, "dterm frontend", __doc__ or "", argv, env)
-    accounts = bool(config.users_file or config.tokens_file or config.trusted_proxies)
+    accounts = bool(config.users_file or config.tokens_file or config.sso_user_header)
     config = dataclasses.replace(
         config,
         workers=config.workers or (() if config.worker_dns else (DEFAULT_WORKER,)),
@@ -58,15 +58,19 @@ async def main(config: FrontendConfig) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     check_frontend_security(config)
+    check_sso_settings(config)
     policy = load_policy(config)
     audit = AuditLog(config.audit_log)
     context = zmq.Context()
     pool = WorkerPool(config, context)
     pool.start()
     services = Services(
-        config, pool, Authenticator(config), Guard(policy, audit), audit, LoginThrottle(),
-        web_root(config.web_root) / "src",
+        config, pool, Authenticator(config, pool.revoked), Guard(policy, audit), audit,
+        LoginThrottle(), web_root(config.web_root) / "src",
     )  # fmt: skip
+    if warning := sso_warning(config):
+        log.warning("%s", warning)
+        print(f"dterm frontend: {warning}", file=sys.stderr, flush=True)
     server = HTTPServer(make_app(services, config.cookie_secret), xheaders=False)
     sockets = bind_sockets(config.port, config.address)
     server.add_sockets(sockets)
@@ -91,7 +95,7 @@ def load_policy(config: FrontendConfig) -> Policy:
     """The policy file; required once people sign in with accounts (deny by default)."""
     if config.policy_file:
         return Policy.load(config.policy_file)
-    if config.users_file or config.tokens_file or config.trusted_proxies:
+    if config.users_file or config.tokens_file or config.sso_user_header:
         raise PolicyError("a policy file (--policy) is required when people sign in with accounts")
     return Policy.allow_all()
 

@@ -95,11 +95,27 @@ class Users:
             return None
         return Account(name, frozenset(entry.get("groups", [])))
 
+    def current(self, name: str) -> tuple[Account, str] | None:
+        """The account as the file says now, with its stored hash (a sign-in made with
+        an older hash is over: the password changed)."""
+        entry = self.file.entries().get(name)
+        if entry is None:
+            return None
+        return Account(name, frozenset(entry.get("groups", []))), str(entry.get("hash", ""))
+
     def set(self, name: str, password: str, groups: list[str] | None = None) -> None:
         entries = dict(self.file.entries())
         old = entries.get(check_name(name), {})
         kept = groups if groups is not None else list(old.get("groups", []))
         entries[name] = {"hash": _hasher.hash(password), "groups": sorted(set(kept))}
+        self.file.save(entries)
+
+    def set_groups(self, name: str, groups: list[str]) -> None:
+        """New groups, same password: they apply to the person's next request."""
+        entries = dict(self.file.entries())
+        if name not in entries:
+            raise AccountsError(f"no user {name!r}")
+        entries[name] = {**entries[name], "groups": sorted(set(groups))}
         self.file.save(entries)
 
     def remove(self, name: str) -> None:

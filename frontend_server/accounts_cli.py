@@ -3,10 +3,12 @@
     users [--users-file F] add NAME [--groups a,b]   (asks for the password, or
                                                       --password-stdin)
     users [--users-file F] passwd NAME | remove NAME | list
+    users [--users-file F] groups NAME a,b            (new groups, same password)
     tokens [--tokens-file F] issue USER [--groups a,b] [--days N]
     tokens [--tokens-file F] revoke ID | list
 
-A running front end picks the changes up by itself.
+A running front end picks the changes up by itself: a removed user, a new password
+or new groups apply to the person's next request, signed in or not.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--groups", help="comma-separated groups")
         sub.add_argument("--password-stdin", action="store_true")
     users_do.add_parser("remove").add_argument("name")
+    groups = users_do.add_parser("groups")
+    groups.add_argument("name")
+    groups.add_argument("groups", help="comma-separated groups (empty: none)")
     users_do.add_parser("list")
     tokens = kinds.add_parser("tokens", help="bearer tokens for scripts")
     tokens.add_argument("--tokens-file", default=os.environ.get("DTERM_TOKENS_FILE", "tokens.json"))
@@ -69,6 +74,9 @@ def run(args: argparse.Namespace) -> None:
         case "users", "add" | "passwd":
             users.set(args.name, _password(args.password_stdin), _groups(args.groups))
             print(f"{args.name}: password set")
+        case "users", "groups":
+            users.set_groups(args.name, _groups(args.groups) or [])
+            print(f"{args.name}: groups {args.groups or '(none)'}")
         case "users", "remove":
             users.remove(args.name)
             print(f"{args.name}: removed")

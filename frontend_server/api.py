@@ -154,17 +154,15 @@ class PageHandler(BaseHandler):
         token = self.get_query_argument("token", None)
         if token is not None:
             address = self.client_address
-            keys = [f"address:{address}"]
-            if self.throttle.wait(keys) <= 0 and self.auth.accepts_dev_token(token):
-                self.throttle.succeeded(keys)
+            if self.throttle.begin(address, None) <= 0 and self.auth.accepts_dev_token(token):
+                self.throttle.succeeded(address, None)
                 SIGN_INS.labels("ok").inc()
-                self.auth.sign_in(self, Person(DEV_USER))
+                self.auth.sign_in(self, Person(DEV_USER), "token")
                 self.audit.record(
                     "sign-in", user=DEV_USER, address=address, ok=True, method="token"
                 )
                 self.redirect("/")
                 return
-            self.throttle.failed(keys)
             SIGN_INS.labels("failed").inc()
             self.audit.record("sign-in", user=None, address=address, ok=False, method="token")
             self.set_status(403)

@@ -1,35 +1,50 @@
-"""Who is asking: sign-in methods, login cookies, bearer tokens, proxy headers.
+"""Who is asking: sign-in methods, login cookies, bearer tokens, single sign-on headers.
 
-Three ways to sign in, any of them configured:
+Ways to sign in, any of them configured:
 - dev token: the all-in-one mode prints a URL with a random token (as Jupyter does);
 - users file: a name and a password checked against an argon2id hash;
-- single sign-on: a trusted reverse proxy (oauth2-proxy style) sends
-  `X-Forwarded-User` and `X-Forwarded-Groups`; honoured only from configured proxy
-  addresses, never from anyone else.
+- single sign-on: an explicit opt-in (`sso_user_header` and `sso_proxies`): a proxy
+  such as oauth2-proxy names the person in that header, believed only from those
+  addresses. Trusting a proxy for X-Forwarded-For/-Proto (`trusted_proxies`) never
+  lets it say who someone is.
 A successful sign-in sets a signed, HttpOnly, SameSite=Strict cookie (Secure over
-TLS) that names the person and expires after `login_ttl`. Scripts send
-`Authorization: Bearer <token>`: the dev token or one an admin issued.
+TLS) that names the person, a random sign-in id and a stamp of the credential, and
+expires after `login_ttl`. Every request checks the cookie against the current
+credential: removing a user or changing their password ends their sign-ins at
+once, their groups are read afresh, and a signed-out id is refused by every front
+end (revocations travel through the workers). Scripts send `Authorization: Bearer
+<token>`: the dev token or one an admin issued.
 
 Pure decisions on request data; password checks run off the loop (argon2 is slow
-on purpose).
+on purpose) and the caller bounds how many run at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import ipaddress
 import json
+import logging
+import secrets
 import time
+from dataclasses import dataclass
 
 from tornado.web import RequestHandler
 
-from frontend_server.accounts import Tokens, Users
+from frontend_server.accounts import AccountsError, Tokens, Users
 from frontend_server.policy import Person
 from shared.config import FrontendConfig
+from shared.errors import Forbidden
+from shared.messages import Revocation
+from shared.revocations import Revocations
+
+log = logging.getLogger(__name__)
 
 LOGIN_COOKIE = "dterm_login"
 DEV_USER = "dev"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def direct_peer(handler: RequestHandler) -> str:
@@ -38,23 +53,65 @@ def direct_peer(handler: RequestHandler) -> str:
     return str(handler.request.remote_ip or "")
 
 
-def client_address(handler: RequestHandler, auth: Authenticator) -> str:
-    """The person's address: the direct peer, or the last hop a trusted proxy names."""
-    forwarded = handler.request.headers.get("X-Forwarded-For", "")
-    if forwarded and auth.from_trusted_proxy(handler):
-        return forwarded.split(",")[-1].strip()
-    return direct_peer(handler)
+def _networks(entries: tuple[str, ...]) -> list[Network]:
+    return [ipaddress.ip_network(entry, strict=False) for entry in entries]
+
+
+def _from(handler: RequestHandler, networks: list[Network]) -> bool:
+    try:
+        peer = ipaddress.ip_address(direct_peer(handler))
+    except ValueError:
+        return False
+    return any(peer in network for network in networks)
+
+
+def stamp(secret: str) -> str:
+    """A short digest of a credential: a cookie made with the old one stops working."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """What a login cookie says."""
+
+    person: Person
+    sign_in: str
+    method: str
+    expires: float
+
+
+def check_sso_settings(config: FrontendConfig) -> None:
+    """Header sign-in is all or nothing: a header to read and proxies to believe."""
+    if bool(config.sso_user_header) != bool(config.sso_proxies):
+        raise Forbidden(
+            "single sign-on needs both sso_user_header (the header naming the person) "
+            "and sso_proxies (the addresses allowed to send it)"
+        )
+
+
+def sso_warning(config: FrontendConfig) -> str:
+    """What a front end that signs people in by a header says at start."""
+    if not config.sso_user_header:
+        return ""
+    return (
+        f"WARNING: people are signed in by the {config.sso_user_header} header from "
+        f"{', '.join(config.sso_proxies)}: whoever can send requests from there can be "
+        "anyone. That proxy must remove the header from what clients send."
+    )
 
 
 class Authenticator:
-    def __init__(self, config: FrontendConfig) -> None:
+    def __init__(self, config: FrontendConfig, revoked: Revocations) -> None:
+        check_sso_settings(config)
         self.dev_token = config.token
         self.users = Users(config.users_file) if config.users_file else None
         self.tokens = Tokens(config.tokens_file) if config.tokens_file else None
         self.login_ttl = config.login_ttl
-        self._proxies = [ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies]
-        self._user_header = config.proxy_user_header
-        self._groups_header = config.proxy_groups_header
+        self.revoked = revoked
+        self._proxies = _networks(config.trusted_proxies)
+        self._sso_proxies = _networks(config.sso_proxies)
+        self._user_header = config.sso_user_header
+        self._groups_header = config.sso_groups_header
 
     @property
     def methods(self) -> list[str]:
@@ -62,7 +119,7 @@ class Authenticator:
         found = ["token"] if self.dev_token else []
         if self.users is not None:
             found.append("password")
-        if self._proxies:
+        if self._user_header:
             found.append("proxy")
         return found
 
@@ -74,14 +131,15 @@ class Authenticator:
         )
 
     def person_of(self, handler: RequestHandler) -> Person | None:
-        """The signed-in person of a request: bearer token, trusted proxy, or cookie."""
+        """The signed-in person of a request: bearer token, single sign-on, or cookie."""
         header = handler.request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             return self._bearer(header[len("Bearer ") :].strip())
         proxied = self._proxied(handler)
         if proxied is not None:
             return proxied
-        return self._cookie(handler)
+        signed_in = self.sign_in_of(handler)
+        return signed_in.person if signed_in else None
 
     def _bearer(self, token: str) -> Person | None:
         if self.accepts_dev_token(token):
@@ -90,30 +148,51 @@ class Authenticator:
         return Person(account.name, account.groups) if account else None
 
     def from_trusted_proxy(self, handler: RequestHandler) -> bool:
-        try:
-            peer = ipaddress.ip_address(direct_peer(handler))
-        except ValueError:
-            return False
-        return any(peer in network for network in self._proxies)
+        """Believed for X-Forwarded-For and X-Forwarded-Proto, nothing more."""
+        return _from(handler, self._proxies)
 
     def _proxied(self, handler: RequestHandler) -> Person | None:
-        name = handler.request.headers.get(self._user_header, "").strip()
-        if not name or not self.from_trusted_proxy(handler):
+        if not self._user_header:
             return None
-        groups = handler.request.headers.get(self._groups_header, "")
+        name = handler.request.headers.get(self._user_header, "").strip()
+        if not name or not _from(handler, self._sso_proxies):
+            return None
+        groups = handler.request.headers.get(self._groups_header, "") if self._groups_header else ""
         return Person(name, frozenset(g.strip() for g in groups.split(",") if g.strip()))
 
-    def _cookie(self, handler: RequestHandler) -> Person | None:
+    def sign_in_of(self, handler: RequestHandler) -> SignIn | None:
+        """The cookie's sign-in, if it is still good: not expired, not signed out, and
+        made with the credential the person has now."""
         raw = handler.get_signed_cookie(LOGIN_COOKIE, max_age_days=max(1, self.login_ttl / 86400))
         if raw is None:
             return None
         try:
             claims = json.loads(raw)
-            if float(claims["exp"]) < time.time():
-                return None
-            return Person(str(claims["u"]), frozenset(claims.get("g", [])))
+            name, sign_in, method = str(claims["u"]), str(claims["sid"]), str(claims["m"])
+            expires, made_with = float(claims["exp"]), str(claims["v"])
         except (ValueError, KeyError, TypeError):
             return None
+        now = time.time()
+        if expires < now or self.revoked.revoked(sign_in, now):
+            return None
+        person = self._current(name, method, made_with)
+        return SignIn(person, sign_in, method, expires) if person else None
+
+    def _current(self, name: str, method: str, made_with: str) -> Person | None:
+        """The person as their credential says now; None if it changed or went."""
+        if method == "token":
+            ok = name == DEV_USER and bool(self.dev_token) and made_with == stamp(self.dev_token)
+            return Person(DEV_USER) if ok else None
+        if method != "password" or self.users is None:
+            return None
+        try:
+            found = self.users.current(name)
+        except AccountsError as exc:
+            log.warning("cannot read the users file: %s", exc)
+            return None
+        if found is None or not hmac.compare_digest(stamp(found[1]), made_with):
+            return None
+        return Person(name, found[0].groups)
 
     async def check_password(self, name: str, password: str) -> Person | None:
         if self.users is None:
@@ -121,8 +200,23 @@ class Authenticator:
         account = await asyncio.to_thread(self.users.check_password, name, password)
         return Person(account.name, account.groups) if account else None
 
-    def sign_in(self, handler: RequestHandler, person: Person) -> None:
-        claims = {"u": person.name, "g": sorted(person.groups), "exp": time.time() + self.login_ttl}
+    def sign_in(self, handler: RequestHandler, person: Person, method: str) -> None:
+        """Set the login cookie, stamped with the credential it was made with."""
+        if method == "token":
+            made_with = stamp(self.dev_token)
+        else:
+            assert self.users is not None
+            found = self.users.current(person.name)
+            if found is None:
+                raise Forbidden(f"no user {person.name}")
+            made_with = stamp(found[1])
+        claims = {
+            "u": person.name,
+            "sid": secrets.token_urlsafe(12),
+            "m": method,
+            "v": made_with,
+            "exp": time.time() + self.login_ttl,
+        }
         handler.set_signed_cookie(
             LOGIN_COOKIE,
             json.dumps(claims),
@@ -139,5 +233,20 @@ class Authenticator:
             forwarded == "https" and self.from_trusted_proxy(handler)
         )
 
-    def sign_out(self, handler: RequestHandler) -> None:
+    def sign_out(self, handler: RequestHandler) -> Revocation | None:
+        """Clear the cookie and revoke its sign-in here; the caller tells the others."""
+        signed_in = self.sign_in_of(handler)
         handler.clear_cookie(LOGIN_COOKIE)
+        if signed_in is None:
+            return None
+        revocation = Revocation(signed_in.sign_in, int(signed_in.expires) + 1)
+        self.revoked.add([revocation], time.time())
+        return revocation
+
+
+def client_address(handler: RequestHandler, auth: Authenticator) -> str:
+    """The person's address: the direct peer, or the last hop a trusted proxy names."""
+    forwarded = handler.request.headers.get("X-Forwarded-For", "")
+    if forwarded and auth.from_trusted_proxy(handler):
+        return forwarded.split(",")[-1].strip()
+    return direct_peer(handler)

@@ -97,12 +97,14 @@ class SessionBridge:
         self._link: WorkerLink | None = None
         self._opening_new = False
         self._next_offset = 0
-        self._acked = 0
+        self._acked = 0  # passed on to the worker
+        self._consumed = 0  # acked by the browser (at most what it was sent)
+        self._held = False
         self._window = 0
         self._typed_at = 0.0
         self._asked_at = 0.0
         self._open_timer: asyncio.TimerHandle | None = None
-        self._looking: asyncio.Task[None] | None = None  # waiting for a new container
+        self._looking: asyncio.Task[None] | None = None  # a container or a policy check
         self._size = (0, 0)  # the size to open at, while looking
 
     # --- from the browser -------------------------------------------------------------
@@ -142,11 +144,30 @@ class SessionBridge:
 
     def attach(self, request: bp.AttachRequest) -> None:
         link = self._start(session_host(request.session))
-        message = AttachSession(
-            request.session, self.attachment, self._person.name, self._address,
-            request.offset, Mode(request.mode), request.token,
-        )  # fmt: skip
-        self._send_first(link, False, message)
+        self.phase = Phase.OPENING  # a second open or attach is refused meanwhile
+        self._looking = asyncio.create_task(self._attach_once_allowed(link, request))
+
+    async def _attach_once_allowed(self, link: WorkerLink, request: bp.AttachRequest) -> None:
+        """Ask where the session runs and judge the policy there before the worker
+        attaches anyone: a refusal never reaches the session."""
+        try:
+            try:
+                found = await link.find_session(request.session)
+            except DtermError as exc:
+                self._guard.audit.record("attach", user=self._person.name, ok=False,
+                                         address=self._address, session=request.session,
+                                         mode=request.mode, reason=str(exc))  # fmt: skip
+                raise
+            self._guard.for_join(self._person, link, found.container, request.mode, self._address)
+            self.phase, self._looking = Phase.IDLE, None
+            message = AttachSession(
+                request.session, self.attachment, self._person.name, self._address,
+                found.container, request.offset, Mode(request.mode), request.token,
+            )  # fmt: skip
+            self._send_first(link, False, message)
+        except DtermError as exc:
+            self.phase, self._looking = Phase.IDLE, None
+            self._browser.send_text(bp.error(exc.code, str(exc)))
 
     def _start(self, host: str | None) -> WorkerLink:
         if self.phase is not Phase.IDLE:
@@ -181,14 +202,27 @@ class SessionBridge:
         self._live_link().send(Resize(self.attachment, cols, rows))
 
     def ack(self, offset: int) -> None:
+        """What the browser consumed, never counted beyond what it was sent (a client
+        acking bytes it never read would otherwise grow every hop's buffers)."""
+        if self.phase is not Phase.OPEN:
+            return  # an ack racing the session's start or end: nothing to pace
+        self._consumed = max(self._consumed, min(offset, self._next_offset))
+        self._pass_acks_on()
+
+    def hold_output(self, held: bool) -> None:
+        """The browser's socket is behind (its transport paused writing): acks wait, so
+        the worker sends nothing more than the window until the socket drains."""
+        self._held = held
+        if not held and self.phase is Phase.OPEN:
+            self._pass_acks_on()
+
+    def _pass_acks_on(self) -> None:
         """Pass acks on only every quarter window: the worker needs them to keep going,
         not one per keystroke echo. Safe: the worker stops only with a whole window
         unacknowledged, and consuming that window crosses the quarter mark."""
-        if self.phase is Phase.IDLE:
-            return  # an ack racing the session's end: nothing left to pace
-        if offset - self._acked >= ack_step(self._window):
-            self._acked = offset
-            self._live_link().send(Ack(self.attachment, offset))
+        if not self._held and self._consumed - self._acked >= ack_step(self._window):
+            self._acked = self._consumed
+            self._live_link().send(Ack(self.attachment, self._consumed))
 
     def close(self) -> None:
         """End the session at the owner's request; the worker answers with its exit."""
@@ -266,20 +300,11 @@ class SessionBridge:
         if self._open_timer is not None:
             self._open_timer.cancel()
             self._open_timer = None
-        if not self._opening_new and self._link is not None:
-            try:  # before any output is passed on
-                self._guard.for_join(
-                    self._person, self._link, message.container, message.mode.value, self._address
-                )
-            except DtermError as exc:
-                self._browser.send_text(bp.error(exc.code, str(exc)))
-                self.detach()
-                return
         self.phase = Phase.OPEN
         metrics.SESSIONS_OPEN.inc()
         metrics.SESSIONS_OPENED.labels(message.mode.value).inc()
         metrics.OPEN_SECONDS.observe(time.perf_counter() - self._asked_at)
-        self._next_offset = self._acked = message.offset
+        self._next_offset = self._acked = self._consumed = message.offset
         self._window = message.window
         body: dict[str, Any] = {
             "type": "opened",

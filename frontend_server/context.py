@@ -9,7 +9,7 @@ from typing import Protocol
 from frontend_server.auth import Authenticator
 from frontend_server.guard import Guard
 from frontend_server.pool import WorkerPool
-from frontend_server.throttle import LoginThrottle
+from frontend_server.throttle import CheckSlots, LoginThrottle
 from shared.audit import AuditLog
 from shared.config import FrontendConfig
 
@@ -27,5 +27,7 @@ class Services:
     audit: AuditLog
     throttle: LoginThrottle
     web_root: Path
+    password_checks: CheckSlots = field(default_factory=CheckSlots)
+    """Bounds the argon2 checks running and waiting at once."""
     connections: set[Connection] = field(default_factory=set)
     """Open terminal WebSockets, told to reconnect elsewhere when this process stops."""

@@ -36,9 +36,16 @@ class Guard:
     def visible(self, person: Person, host: str, info: ContainerInfo) -> bool:
         return self.access(person, host, info) >= Access.RO
 
-    def _seen(self, person: Person, link: WorkerLink, reference: str) -> ContainerInfo:
+    def _seen(
+        self, person: Person, link: WorkerLink, reference: str, address: str, action: str
+    ) -> ContainerInfo:
+        """The container, if the person may see it; one hidden from them is refused as
+        if it did not exist (and audited: someone asked for it by name)."""
         info = link.find(reference)
-        if info is None or not self.visible(person, link.host or "", info):
+        if info is not None and not self.visible(person, link.host or "", info):
+            self.deny(person, address, action, link.host or "", info.name, reason="hidden")
+            info = None
+        if info is None:
             raise NotFound(f"no container {reference!r} on host {link.host}")
         return info
 
@@ -53,7 +60,7 @@ class Guard:
     ) -> Grant:
         """The container to open a session in, if the policy allows this command there,
         and how the rule that allows it wants the session recorded."""
-        info = self._seen(person, link, reference)
+        info = self._seen(person, link, reference, address, "open")
         target = Target(link.host or "", info.name, info.labels)
         rule = self.policy.opening_rule(person, target, cmd, user)
         if rule is None:
@@ -69,7 +76,7 @@ class Guard:
         self, person: Person, link: WorkerLink, container: str, mode: str, address: str
     ) -> None:
         """May this person resume (rw) or watch (ro) a session in this container?"""
-        info = self._seen(person, link, container)
+        info = self._seen(person, link, container, address, f"attach-{mode}")
         needed = Access.RW if mode == "rw" else Access.RO
         if self.access(person, link.host or "", info) < needed:
             self.deny(person, address, f"attach-{mode}", link.host or "", info.name)

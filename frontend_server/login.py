@@ -1,10 +1,11 @@
 """Signing in and out with a password, and what the page needs to know about it.
 
 POST /login takes {"user", "password"} (JSON or a form) and needs the _xsrf token
-like every state-changing request; failures are counted per address and per name,
-and past a few free failures each further attempt must wait twice as long as the last
-(429 with Retry-After), which slows brute force to a crawl without locking anyone
-out for good. Every attempt is audited.
+like every state-changing request; attempts are counted per address and per name
+before the password is checked, and past a few free attempts each further one must
+wait twice as long as the last (429 with Retry-After; throttle.py), which slows
+brute force to a crawl without locking anyone out for long. Every attempt is
+audited. POST /logout ends the sign-in on every front end.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from frontend_server.api import BaseHandler
 from frontend_server.metrics import SIGN_INS
 from frontend_server.policy import Replays
+from frontend_server.throttle import Busy
 
 
 class AuthInfoHandler(BaseHandler):
@@ -42,26 +44,33 @@ class LoginHandler(BaseHandler):
     async def post(self) -> None:
         name, password = self._credentials()
         address = self.client_address
-        keys = [f"address:{address}", f"user:{name}"]
-        wait = self.throttle.wait(keys)
+        wait = self.throttle.begin(address, name)
         if wait > 0:
-            self.set_header("Retry-After", str(int(wait) + 1))
-            SIGN_INS.labels("throttled").inc()
-            self.audit.record("sign-in", user=name, address=address, ok=False, reason="throttled")
-            self.write_json({"error": "too_many_attempts", "retry_after": round(wait, 1)}, 429)
+            self._refuse(name, address, "throttled", wait)
             return
-        person = await self.auth.check_password(name, password) if name and password else None
+        try:
+            async with self.services.password_checks:
+                person = await self.auth.check_password(name, password) if password else None
+        except Busy:
+            self._refuse(name, address, "busy", 1.0)
+            return
         if person is None:
-            self.throttle.failed(keys)
             SIGN_INS.labels("failed").inc()
             self.audit.record("sign-in", user=name, address=address, ok=False, method="password")
             self.write_json({"error": "bad_credentials", "message": "wrong name or password"}, 401)
             return
-        self.throttle.succeeded(keys)
+        self.throttle.succeeded(address, name)
         SIGN_INS.labels("ok").inc()
-        self.auth.sign_in(self, person)
+        self.auth.sign_in(self, person, "password")
         self.audit.record("sign-in", user=name, address=address, ok=True, method="password")
         self.write_json({"user": person.name})
+
+    def _refuse(self, name: str, address: str, reason: str, wait: float) -> None:
+        """429 with Retry-After: throttled, or too many checks running."""
+        self.set_header("Retry-After", str(int(wait) + 1))
+        SIGN_INS.labels(reason).inc()
+        self.audit.record("sign-in", user=name, address=address, ok=False, reason=reason)
+        self.write_json({"error": "too_many_attempts", "retry_after": round(wait, 1)}, 429)
 
     def _credentials(self) -> tuple[str, str]:
         if self.request.headers.get("Content-Type", "").startswith("application/json"):
@@ -76,11 +85,15 @@ class LoginHandler(BaseHandler):
 
 
 class LogoutHandler(BaseHandler):
+    """POST /logout: the cookie is cleared and its sign-in revoked on every front end."""
+
     public = True
 
     def post(self) -> None:
         person = self.person
-        self.auth.sign_out(self)
+        revocation = self.auth.sign_out(self)
+        if revocation is not None:
+            self.pool.revoke(revocation)
         if person is not None:
             self.audit.record("sign-out", user=person.name, address=self.client_address)
         self.write_json({"user": None})

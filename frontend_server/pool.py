@@ -10,6 +10,7 @@ Concurrency: one event loop; one discovery task when DNS names are configured.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -21,7 +22,8 @@ from frontend_server.discovery import DnsDiscovery
 from frontend_server.workers import HostRemoved, HostStatus, PoolEvent, WorkerLink
 from shared.config import FrontendConfig
 from shared.errors import NotFound, Unavailable
-from shared.messages import ContainerInfo
+from shared.messages import ContainerInfo, Revocation, RevokeSignIns
+from shared.revocations import Revocations
 from shared.security import ClientKeys
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ class WorkerPool:
             DnsDiscovery(config.worker_dns, config.dns_nameserver) if config.worker_dns else None
         )
         self._discovering: asyncio.Task[None] | None = None
+        self.revoked = Revocations()
+        """Sign-ins that are over, learnt from this front end and every worker."""
         self._keys = (
             ClientKeys.load(config.curve_secret_key, config.worker_public_key)
             if config.curve_secret_key
@@ -61,6 +65,13 @@ class WorkerPool:
         for link in self.links:
             link.close()
         self._links.clear()
+
+    def revoke(self, revocation: Revocation) -> None:
+        """Tell every worker (and through them every front end) that a sign-in is over;
+        a worker that cannot be reached now learns it when it next connects."""
+        for link in self.links:
+            with contextlib.suppress(Unavailable):
+                link.send(RevokeSignIns([revocation], False))
 
     # --- events ---------------------------------------------------------------------
 
@@ -87,8 +98,9 @@ class WorkerPool:
         for endpoint in endpoints - set(self._links):
             log.info("worker endpoint %s added", endpoint)
             link = WorkerLink(
-                endpoint, self._context, self.frontend_id, self._config, self._publish, self._keys
-            )
+                endpoint, self._context, self.frontend_id, self._config, self._publish,
+                self.revoked, self._keys,
+            )  # fmt: skip
             self._links[endpoint] = link
             link.start()
         for endpoint in set(self._links) - endpoints:

@@ -61,7 +61,14 @@ class RecordingsBase(BaseHandler):
             raise Forbidden(f"{self.person.name} may not see recordings")
         return "" if replays is Replays.ALL else self.person.name
 
-    def fail(self, error: DtermError) -> None:
+    def record(self, event: str, ok: bool, **details: object) -> None:
+        """Who looked at which recordings, from where: listing and playing are audited."""
+        assert self.person is not None
+        self.audit.record(event, user=self.person.name, address=self.client_address, ok=ok,
+                          **details)  # fmt: skip
+
+    def fail(self, error: DtermError, event: str, **details: object) -> None:
+        self.record(event, False, reason=str(error), **details)
         status = {"forbidden": 403, "not_found": 404, "unavailable": 503}.get(error.code.value, 400)
         self.write_json({"error": error.code.value, "message": str(error)}, status)
 
@@ -71,7 +78,7 @@ class RecordingsHandler(RecordingsBase):
         try:
             mine = self.whose()
         except DtermError as exc:
-            self.fail(exc)
+            self.fail(exc, "recordings-list")
             return
         person = mine or self.get_query_argument("person", "")
         host = self.get_query_argument("host", "")
@@ -90,6 +97,7 @@ class RecordingsHandler(RecordingsBase):
             else:
                 found += [recording_json(link.host or "", entry) for entry in result]
         found.sort(key=lambda r: (r["started"], r["name"]), reverse=True)
+        self.record("recordings-list", True, whose=person or "all", host=host, count=len(found))
         self.write_json({"recordings": found, "errors": errors})
 
 
@@ -104,8 +112,9 @@ class RecordingFileHandler(RecordingsBase):
             link.send(FetchRecording(transfer.id, name))
             opened: FileOpened = await transfer.next(FileOpened)
         except DtermError as exc:
-            self.fail(exc)
+            self.fail(exc, "recording-play", host=host, name=name)
             return
+        self.record("recording-play", True, host=host, name=name)
         self.set_header("Content-Type", "application/x-asciicast")
         if self.get_query_argument("download", ""):
             self.set_header("Content-Disposition", f'attachment; filename="{opened.name}"')

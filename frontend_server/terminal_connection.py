@@ -33,7 +33,7 @@ from frontend_server.bridge import SessionBridge
 from frontend_server.context import Services
 from frontend_server.policy import Person
 from frontend_server.ws_frames import binary_frame
-from shared.errors import DtermError, ProtocolError, TooLarge
+from shared.errors import DtermError, ErrorCode, ProtocolError, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,14 @@ class TerminalConnection(asyncio.Protocol):
         self._ws.receive_eof()
         self._flush()
         return False
+
+    def pause_writing(self) -> None:
+        if self._bridge is not None:
+            self._bridge.hold_output(True)
+
+    def resume_writing(self) -> None:
+        if self._bridge is not None:
+            self._bridge.hold_output(False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         for timer in (self._ping, self._closer):
@@ -128,6 +136,9 @@ class TerminalConnection(asyncio.Protocol):
         except DtermError as exc:
             log.info("connection %s: %s", self._address, exc)
             self.send_text(bp.error(exc.code, str(exc)))
+        except Exception:  # a bug must not leave the browser waiting for an answer
+            log.exception("connection %s: a message could not be handled", self._address)
+            self.send_text(bp.error(ErrorCode.INTERNAL, "the front end could not handle that"))
 
     def _control(self, message: bp.ControlMessage) -> None:
         assert self._bridge is not None

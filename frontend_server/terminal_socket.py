@@ -47,9 +47,11 @@ class TerminalSocket(RequestHandler):
     async def get(self, *args: Any, **kwargs: Any) -> None:
         person = self.current_user
         if not person:
+            self._refused(None, "not signed in")
             raise HTTPError(401, "sign in first")
         origin = self.request.headers.get("Origin")
         if origin is not None and not self.check_origin(origin):
+            self._refused(person, f"origin {origin[:200]} not allowed")
             raise HTTPError(403, "cross-origin WebSocket refused")
         headers = Headers(self.request.headers.get_all())
         response = ServerProtocol(logger=ENGINE_LOG).accept(
@@ -64,6 +66,11 @@ class TerminalSocket(RequestHandler):
             return
         self.finish()
         await self._hand_off(self.detach(), person)
+
+    def _refused(self, person: Person | None, reason: str) -> None:
+        address = client_address(self, self._services.auth)
+        self._services.audit.record("denied", user=person.name if person else None,
+                                    address=address, action="websocket", reason=reason)  # fmt: skip
 
     def check_origin(self, origin: str) -> bool:
         """Same origin as the page, or one of the configured origins."""

@@ -1,51 +1,98 @@
-"""LoginThrottle: failed sign-ins counted per key (address, name), with growing waits.
+"""Sign-in throttling: attempts counted per address and per name, and a bound on the
+password checks running at once.
 
-After FREE_FAILURES failures within FORGET_AFTER seconds, each further attempt must
-wait twice as long as the one before (up to MAX_WAIT). Pure bookkeeping; no I/O.
+An attempt is counted when it starts, before its password is checked, so a flood
+sent all at once is throttled like one sent slowly; a successful sign-in clears its
+counts. After FREE_ATTEMPTS unsuccessful attempts, each further one must wait twice
+as long as the one before: up to MAX_WAIT for an address, but only up to
+NAME_MAX_WAIT for a name, so strangers guessing a person's password from many
+addresses slow that person down for a minute at most, never lock them out.
+
+Checking a password is argon2 (64 MiB and tens of milliseconds of CPU each), so at
+most CHECKS_RUNNING run at once and CHECKS_WAITING wait; further attempts are
+refused at once instead of piling up memory. Pure bookkeeping; no I/O.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
-FREE_FAILURES = 5
-FORGET_AFTER = 900.0  # seconds after the last failure that a key is clean again
+FREE_ATTEMPTS = 5
+FORGET_AFTER = 900.0  # seconds after the last attempt that a key is clean again
 MAX_WAIT = 900.0
+NAME_MAX_WAIT = 60.0
+CHECKS_RUNNING = 2
+CHECKS_WAITING = 16
 
 
 @dataclass
-class _Failures:
+class _Attempts:
     count: int
     last: float
 
 
 class LoginThrottle:
     def __init__(self) -> None:
-        self._failures: dict[str, _Failures] = {}
+        self._attempts: dict[str, _Attempts] = {}
 
-    def wait(self, keys: list[str], now: float | None = None) -> float:
-        """Seconds until these keys may try again (0: now)."""
+    @staticmethod
+    def _keys(address: str, name: str | None) -> list[tuple[str, float]]:
+        keys = [(f"address:{address}", MAX_WAIT)]
+        if name:
+            keys.append((f"user:{name}", NAME_MAX_WAIT))
+        return keys
+
+    def begin(self, address: str, name: str | None, now: float | None = None) -> float:
+        """Seconds until this address (and name) may try again; 0 means now, and the
+        attempt is counted from this moment."""
         now = time.monotonic() if now is None else now
-        longest = 0.0
-        for key in keys:
-            entry = self._failures.get(key)
-            if entry is None or now - entry.last > FORGET_AFTER:
-                continue
-            if entry.count >= FREE_FAILURES:
-                delay = min(MAX_WAIT, 2.0 ** (entry.count - FREE_FAILURES))
-                longest = max(longest, entry.last + delay - now)
-        return longest
+        keys = self._keys(address, name)
+        wait = max(self._wait(key, cap, now) for key, cap in keys)
+        if wait <= 0:
+            for key, _ in keys:
+                entry = self._attempts.get(key)
+                if entry is None or now - entry.last > FORGET_AFTER:
+                    entry = self._attempts[key] = _Attempts(0, now)
+                entry.count += 1
+                entry.last = now
+        return wait
 
-    def failed(self, keys: list[str], now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        for key in keys:
-            entry = self._failures.get(key)
-            if entry is None or now - entry.last > FORGET_AFTER:
-                entry = self._failures[key] = _Failures(0, now)
-            entry.count += 1
-            entry.last = now
+    def _wait(self, key: str, cap: float, now: float) -> float:
+        entry = self._attempts.get(key)
+        if entry is None or now - entry.last > FORGET_AFTER or entry.count < FREE_ATTEMPTS:
+            return 0.0
+        delay = min(cap, 2.0 ** (entry.count - FREE_ATTEMPTS))
+        return max(0.0, entry.last + delay - now)
 
-    def succeeded(self, keys: list[str]) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+    def succeeded(self, address: str, name: str | None) -> None:
+        for key, _ in self._keys(address, name):
+            self._attempts.pop(key, None)
+
+
+class Busy(Exception):
+    """Too many password checks are running or waiting: try again in a moment."""
+
+
+class CheckSlots:
+    """At most `running` checks at once and `waiting` queued behind them."""
+
+    def __init__(self, running: int = CHECKS_RUNNING, waiting: int = CHECKS_WAITING) -> None:
+        self._slots = asyncio.Semaphore(running)
+        self._room = running + waiting
+        self._taken = 0
+
+    async def __aenter__(self) -> None:
+        if self._taken >= self._room:
+            raise Busy
+        self._taken += 1
+        try:
+            await self._slots.acquire()
+        except BaseException:
+            self._taken -= 1
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._slots.release()
+        self._taken -= 1

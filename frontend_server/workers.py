@@ -50,6 +50,7 @@ from shared.messages import (
     FileEnd,
     FileOpened,
     FileStored,
+    FindSession,
     Hello,
     IdleWarning,
     ListContainers,
@@ -57,15 +58,19 @@ from shared.messages import (
     Message,
     Output,
     RecordingsListed,
+    RevokeSignIns,
     SessionExited,
+    SessionFound,
     SessionInfo,
     SessionOpened,
     SessionResized,
     SessionsListed,
+    SignInsRevoked,
     WatchersChanged,
     Welcome,
 )
 from shared.protocol import PROTOCOL_VERSION, decode, encode
+from shared.revocations import Revocations, in_batches
 from shared.security import ClientKeys
 from shared.zmq_io import SocketPump
 
@@ -125,9 +130,11 @@ class WorkerLink:
         frontend_id: str,
         config: FrontendConfig,
         notify: Callable[[PoolEvent], None],
+        revoked: Revocations,
         keys: ClientKeys | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._revoked = revoked
         self.facts: Welcome | None = None
         self.up = False
         self.since = time.time()
@@ -217,6 +224,13 @@ class WorkerLink:
             raise error_from_code(reply.code, reply.message)
         return reply
 
+    async def find_session(self, session: str) -> SessionFound:
+        """Where a session runs and whose it is (NotFound when it is not there)."""
+        request_id = secrets.token_hex(8)
+        reply = await self.request(FindSession(request_id, session), request_id)
+        assert isinstance(reply, SessionFound)
+        return reply
+
     async def list_sessions(self, person: str) -> list[SessionInfo]:
         request_id = secrets.token_hex(8)
         reply = await self.request(ListSessions(request_id, person), request_id)
@@ -242,6 +256,8 @@ class WorkerLink:
     def _set_up(self, up: bool) -> None:
         self.up, self.since = up, time.time()
         log.info("worker %s (%s) is %s", self.host, self.endpoint, "up" if up else "down")
+        if up:
+            self._sync_revocations()
         self._notify(HostChanged(self.status(), [] if not up else None))
 
     def _lose_host(self, why: str) -> None:
@@ -273,6 +289,14 @@ class WorkerLink:
             self._set_up(True)
         elif changed and self.up:
             self._notify(HostChanged(self.status(), None))
+
+    def _sync_revocations(self) -> None:
+        """A worker that comes up (new, restarted or reachable again) learns the
+        sign-ins this front end knows are over, and answers with those it knows."""
+        entries = self._revoked.entries(time.time())
+        with contextlib.suppress(Unavailable):
+            for batch in in_batches(entries) or [[]]:
+                self.send(RevokeSignIns(batch, True))
 
     # --- containers -------------------------------------------------------------------
 
@@ -367,11 +391,13 @@ class WorkerLink:
                 self._apply_snapshot(message)
             case (
                 ContainersListed(request=ref) | SessionsListed(request=ref)
-                | RecordingsListed(request=ref)
+                | RecordingsListed(request=ref) | SessionFound(request=ref)
             ) if ref in self._requests:  # fmt: skip
                 self._requests[ref].set_result(message)
             case ContainerChanged():
                 self._apply_change(message)
+            case SignInsRevoked(entries=entries):
+                self._revoked.add(entries, time.time())
             case Welcome():
                 self._welcome(message)
             case _:

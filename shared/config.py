@@ -115,12 +115,17 @@ class FrontendConfig:
     tokens_file: str = ""
     """JSON file of admin-issued bearer tokens."""
     trusted_proxies: tuple[str, ...] = ()
-    """Addresses or networks of reverse proxies whose X-Forwarded-* headers are believed
-    (single sign-on through X-Forwarded-User / X-Forwarded-Groups, client address)."""
-    proxy_user_header: str = "X-Forwarded-User"
-    """Header in which a trusted proxy names the signed-in person."""
-    proxy_groups_header: str = "X-Forwarded-Groups"
-    """Header in which a trusted proxy lists the person's groups, comma-separated."""
+    """Addresses or networks of reverse proxies whose X-Forwarded-For and
+    X-Forwarded-Proto are believed (the client's address, TLS). Never identity."""
+    sso_user_header: str = ""
+    """Header in which a single sign-on proxy names the signed-in person (for example
+    X-Forwarded-User). Empty: nobody is signed in by a header. Needs `sso_proxies`."""
+    sso_groups_header: str = ""
+    """Header in which the single sign-on proxy lists the person's groups,
+    comma-separated; empty: such people have no groups."""
+    sso_proxies: tuple[str, ...] = ()
+    """Addresses or networks of the single sign-on proxies whose `sso_user_header` is
+    believed. That proxy must remove the header from what clients send."""
     login_ttl: float = 12 * 3600.0
     """Seconds a sign-in lasts."""
     policy_file: str = ""

@@ -159,6 +159,53 @@ class SessionsListed:
 
 
 @dataclass(frozen=True, slots=True)
+class FindSession:
+    """Which container a session runs in and whose it is: the front end checks its
+    policy with this before it asks to attach anyone."""
+
+    TAG: ClassVar[str] = "find-session"
+    request: str
+    session: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFound:
+    TAG: ClassVar[str] = "session-found"
+    request: str
+    session: str
+    container: str
+    """The container's full id."""
+    person: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """A sign-in ended before its cookie expires; kept until `until` (Unix seconds)."""
+
+    sign_in: str
+    until: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeSignIns:
+    """Front end to worker: these sign-ins are over; tell every front end. With `sync`
+    (a front end meeting a worker instance for the first time) the worker answers
+    with every revocation it holds."""
+
+    TAG: ClassVar[str] = "revoke"
+    entries: list[Revocation]
+    sync: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SignInsRevoked:
+    """Worker to front ends: sign-ins that are over."""
+
+    TAG: ClassVar[str] = "revoked"
+    entries: list[Revocation]
+
+
+@dataclass(frozen=True, slots=True)
 class OpenSession:
     """Start a tty exec owned by `person`; `cmd` None means bash if present, else sh.
 
@@ -200,6 +247,9 @@ class AttachSession:
     attachment: str
     person: str
     address: str
+    container: str
+    """The container id the front end checked its policy against (FindSession); the
+    worker refuses the attach if the session runs anywhere else."""
     offset: int
     mode: Mode
     token: str
@@ -475,6 +525,10 @@ Message = (
     | ContainerChanged
     | ListSessions
     | SessionsListed
+    | FindSession
+    | SessionFound
+    | RevokeSignIns
+    | SignInsRevoked
     | OpenSession
     | AttachSession
     | SessionOpened

@@ -33,6 +33,7 @@ FLAG_NAMES = {
     "workers": "--worker",
     "worker_dns": "--worker-dns",
     "trusted_proxies": "--trusted-proxy",
+    "sso_proxies": "--sso-proxy",
     "allowed_origins": "--allowed-origin",
     "policy_file": "--policy",
 }

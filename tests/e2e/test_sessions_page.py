@@ -60,7 +60,7 @@ def test_watch_link_shows_the_session_read_only(
     viewer_context = browser.new_context()
     viewer = viewer_context.new_page()
     try:
-        viewer.goto(f"{stack.base}/?token={stack.token}")
+        sign_in(viewer, stack)  # the page has started before the link is followed
         viewer.goto(link)
         viewer.wait_for_function("window.dterm.state() === 'live'", timeout=WAIT_MS)
         expect(page.locator("#tabs .watchers")).to_have_text("👁 1", timeout=10_000)

@@ -4,13 +4,10 @@ files validate offline and only use flags the processes accept."""
 from __future__ import annotations
 
 import json
-import random
 import re
 import secrets
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,79 +21,25 @@ from shared.settings import SettingsError
 from tests.conftest import require, wait_hosts_up
 from tests.integration.test_http import request
 from tests.support.events_client import EventStream
+from tests.support.nginx import nginx_binary, start_nginx
 from tests.support.processes import OUTPUT, REPO, ManagedProcess, start_frontend
 from tests.support.terminal_client import Stack, TerminalClient
 
-NGINX_CONF = REPO / "deploy" / "nginx" / "dterm.conf"
 KUBERNETES = REPO / "deploy" / "kubernetes"
 COMPOSE = REPO / "docker-compose.yml"
-
-
-def nginx_config(folder: Path, upstreams: list[int], listen: int) -> Path:
-    """The repository's nginx file with this run's ports, inside a minimal nginx.conf."""
-    text = NGINX_CONF.read_text()
-    for default, port in zip(("127.0.0.1:8081", "127.0.0.1:8082"), upstreams, strict=True):
-        assert f"server {default};" in text
-        text = text.replace(f"server {default};", f"server 127.0.0.1:{port};")
-    assert "listen 127.0.0.1:8080;" in text
-    (folder / "dterm.conf").write_text(
-        text.replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{listen};")
-    )
-    temp = " ".join(
-        f"{kind}_temp_path {folder}/{kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    main = folder / "nginx.conf"
-    main.write_text(
-        f"daemon off; pid {folder}/nginx.pid; error_log {folder}/error.log;\n"
-        f"events {{}}\nhttp {{ access_log {folder}/access.log; {temp}\n"
-        f"include {folder}/dterm.conf; }}\n"
-    )
-    return main
-
-
-def port_answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
 def balanced(worker: ManagedProcess) -> Iterator[tuple[Stack, list[ManagedProcess]]]:
     """Two front ends sharing token and cookie secret, behind the repository's nginx config."""
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    require(Path(nginx).exists(), "nginx is missing: apt-get install nginx")
+    require(Path(nginx_binary()).exists(), "nginx is missing: apt-get install nginx")
     token, secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
     frontends = [
         start_frontend([worker.match["endpoint"]], f"--token={token}", f"--cookie-secret={secret}")
         for _ in range(2)
     ]
     ports = [int(fe.match["url"].split(":")[2].split("/")[0]) for fe in frontends]
-    folder = OUTPUT / "nginx"
-    folder.mkdir(parents=True, exist_ok=True)
-    for _ in range(10):  # nginx cannot bind port 0: try ports until one is free
-        listen = random.randint(20000, 60000)
-        proc = subprocess.Popen(
-            [
-                nginx,
-                "-c",
-                str(nginx_config(folder, ports, listen)),
-                "-e",
-                str(folder / "error.log"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while proc.poll() is None and not port_answers(listen) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if proc.poll() is None and port_answers(listen):
-            break
-        proc.kill()
-    else:
-        raise RuntimeError(f"nginx did not start: {(folder / 'error.log').read_text()[-1000:]}")
+    proc, listen = start_nginx(OUTPUT / "nginx", ports)
     for frontend in frontends:
         wait_hosts_up(Stack(frontend.match["url"]), {"local"})
     stack = Stack(f"http://127.0.0.1:{listen}/?token={token}", host="local")

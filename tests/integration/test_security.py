@@ -4,8 +4,6 @@ policy's rules, hidden containers, host rules that win, limits, and the audit lo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +15,10 @@ import zmq
 from shared.messages import Failed, OpenSession, Recording
 from shared.protocol import decode, encode
 from tests.conftest import Containers, wait_hosts_up
+from tests.support.accounts import accounts, add_user
 from tests.support.events_client import EventStream
 from tests.support.http import call, cookie_of, sign_in, xsrf
-from tests.support.processes import REPO, ManagedProcess, start_frontend, start_worker
+from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
 from tests.support.waiting import eventually, wait_until
 
@@ -50,19 +49,6 @@ groups = ["admins"]
 """
 
 
-def accounts(*args: str, stdin: str = "") -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout.strip()
-
-
 @dataclass
 class Secured:
     stack: Stack
@@ -87,17 +73,7 @@ def secured(containers: Containers, tmp_path_factory: pytest.TempPathFactory) ->
         ("eve", ""),
         ("frank", ""),
     ):
-        accounts(
-            "users",
-            "--users-file",
-            str(users),
-            "add",
-            name,
-            "--password-stdin",
-            "--groups",
-            groups,
-            stdin=PASSWORD + "\n",
-        )
+        add_user(users, name, PASSWORD, groups)
     (folder / "policy.toml").write_text(POLICY)
     boxes = {
         "pay": containers.run(name="dterm-test-pay-1", labels={"team": "payments"}),
@@ -125,6 +101,12 @@ def secured(containers: Containers, tmp_path_factory: pytest.TempPathFactory) ->
         str(folder / "fe-audit.jsonl"),
         "--trusted-proxy",
         "127.0.0.2/32",
+        "--sso-user-header",
+        "X-Forwarded-User",
+        "--sso-groups-header",
+        "X-Forwarded-Groups",
+        "--sso-proxy",
+        "127.0.0.5/32",
     )
     stack = Stack(frontend.match["url"])
     assert stack.token == ""  # no dev token once accounts are configured
@@ -230,12 +212,16 @@ def test_expired_cookie_is_refused(secured: Secured, tmp_path: Path) -> None:
         short.stop()
 
 
-def test_proxy_headers_only_from_trusted_proxies(secured: Secured) -> None:
-    """X-Forwarded-User signs in only when the connection comes from a trusted proxy."""
+def test_identity_headers_only_from_single_sign_on_proxies(secured: Secured) -> None:
+    """X-Forwarded-User signs in only from an address listed with --sso-proxy: neither
+    from anyone else nor from a proxy trusted only for X-Forwarded-For/-Proto."""
     headers = {"X-Forwarded-User": "alice", "X-Forwarded-Groups": "payments,audit"}
     assert call(secured.stack, "/api/auth", headers=headers).json()["user"] is None
-    me = call(secured.stack, "/api/auth", headers=headers, source="127.0.0.2").json()
+    tls_proxy = call(secured.stack, "/api/auth", headers=headers, source="127.0.0.2")
+    assert tls_proxy.json()["user"] is None
+    me = call(secured.stack, "/api/auth", headers=headers, source="127.0.0.5").json()
     assert me["user"] == "alice" and me["groups"] == ["audit", "payments"]
+    assert "signed in by the X-Forwarded-User header" in secured.frontend.log()
 
 
 async def test_bearer_tokens_are_issued_and_revoked(secured: Secured) -> None:

@@ -1,4 +1,4 @@
-"""Users (argon2id), bearer tokens, and the sign-in throttle."""
+"""Users (argon2id) and bearer tokens."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from frontend_server.accounts import AccountsError, Tokens, Users
-from frontend_server.throttle import FREE_FAILURES, LoginThrottle
 
 
 def test_password_round_trip_and_argon2id(tmp_path: Path) -> None:
@@ -54,16 +53,14 @@ def test_tokens_issue_check_revoke_expire(tmp_path: Path) -> None:
     assert tokens.check(expired) is None
 
 
-def test_throttle_doubles_the_wait_after_free_failures() -> None:
-    throttle = LoginThrottle()
-    keys = ["address:1.2.3.4", "user:alice"]
-    for _ in range(FREE_FAILURES - 1):
-        throttle.failed(keys, now=100.0)
-    assert throttle.wait(keys, now=100.0) == 0
-    throttle.failed(keys, now=100.0)
-    assert throttle.wait(keys, now=100.0) == 1.0
-    throttle.failed(keys, now=100.0)
-    assert throttle.wait(keys, now=100.5) == 1.5
-    assert throttle.wait(["user:alice"], now=2000.0) == 0  # forgotten after a while
-    throttle.succeeded(keys)
-    assert throttle.wait(keys, now=100.0) == 0
+def test_current_names_the_stored_hash(tmp_path: Path) -> None:
+    """A changed password changes the stored hash a sign-in was stamped with."""
+    users = Users(tmp_path / "u.json")
+    users.set("bob", "first password", ["ops"])
+    found = users.current("bob")
+    assert found is not None and found[0].groups == {"ops"}
+    users.set("bob", "second password")
+    again = users.current("bob")
+    assert again is not None and again[1] != found[1] and again[0].groups == {"ops"}
+    users.remove("bob")
+    assert users.current("bob") is None
