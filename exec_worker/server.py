@@ -21,7 +21,6 @@ import logging
 import secrets
 import time
 from collections.abc import Coroutine
-from functools import partial
 from typing import Any
 
 import zmq
@@ -32,27 +31,24 @@ from exec_worker.docker_exec import DaemonFacts, DockerHost
 from exec_worker.file_requests import FileRequests
 from exec_worker.host_rules import HostRules, own_container_id
 from exec_worker.recordings import Recordings
-from exec_worker.sessions import Attachment, ExecSession
+from exec_worker.registry import SessionRegistry
 from shared.audit import AuditLog
 from shared.config import WorkerConfig, check_worker_security
 from shared.errors import (
-    Conflict,
     DtermError,
     Forbidden,
-    LimitReached,
     NotFound,
     ProtocolError,
-    Unavailable,
     VersionMismatch,
 )
 from shared.messages import (
     Ack,
     AttachSession,
     CloseSession,
+    ContainerChanged,
     ContainerInfo,
     ContainersListed,
     DetachSession,
-    ExitReason,
     Failed,
     FetchRecording,
     FileAbort,
@@ -67,7 +63,6 @@ from shared.messages import (
     ListRecordings,
     ListSessions,
     Message,
-    Mode,
     OpenSession,
     PutFile,
     RecordingsListed,
@@ -117,23 +112,22 @@ class WorkerServer:
             (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS),
         ):
             self._socket.setsockopt(option, value)
-        self._sessions: dict[str, ExecSession] = {}
-        self._attachments: dict[str, tuple[ExecSession, Attachment]] = {}
         self._peers: dict[bytes, float] = {}
         self.revoked = Revocations()
         """Sign-ins that are over, passed from front end to front end."""
-        self.draining = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.rules = HostRules(config.deny_label, config.allow_label, own_container_id())
         self.audit = AuditLog(config.audit_log)
-        self.containers = ContainerWatcher(docker, self.rules, self._broadcast)
+        self.containers = ContainerWatcher(docker, self.rules, self._container_changed)
         self.recordings = Recordings(
-            config, lambda: [s.recorder for s in self._sessions.values() if s.recorder]
+            config, lambda: [s.recorder for s in self.registry.sessions.values() if s.recorder]
+        )
+        self.registry = SessionRegistry(
+            config, docker, self.recordings, self.audit, self.containers.containers.get
         )
         self.files = FileRequests(
-            docker, config.max_upload_bytes, self.recordings, self._resolve, self._sessions,
-            self.send,
-            self.audit, self._spawn, config.host_id,
+            docker, config.max_upload_bytes, self.recordings, self._resolve,
+            self.registry.sessions, self.send, self.audit, self._spawn, config.host_id,
         )  # fmt: skip
 
     def bind(self) -> str:
@@ -146,42 +140,22 @@ class WorkerServer:
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Answer front ends until `stop` is set, then end every session."""
+        leftovers = await asyncio.to_thread(self.registry.sweep_leftovers)
+        if leftovers:
+            log.warning("ended %d processes of sessions an earlier run left running", leftovers)
         self._pump = SocketPump(self._socket, self._receive)
         sweeper = asyncio.create_task(self._sweep_loop())
         await self.containers.start()
         self.recordings.start()
         await stop.wait()
-        await self._drain()
+        await self.registry.drain(self._config.drain_timeout)
         sweeper.cancel()
         self.containers.close()
-        await self._close_all()
+        await self.registry.stop(SHUTDOWN_GRACE + self._config.kill_grace)
         self.recordings.close()
         for task in self._tasks:
             task.cancel()
         self._pump.close()
-
-    async def _drain(self) -> None:
-        """Let sessions end by themselves for up to drain_timeout seconds."""
-        self.draining = True
-        if not self._sessions or self._config.drain_timeout <= 0:
-            return
-        log.info("draining %d sessions for up to %ss", len(self._sessions),
-                 self._config.drain_timeout)  # fmt: skip
-        ends = [asyncio.ensure_future(s.wait_ended()) for s in self._sessions.values()]
-        _, pending = await asyncio.wait(ends, timeout=self._config.drain_timeout)
-        for waiter in pending:
-            waiter.cancel()
-
-    async def _close_all(self) -> None:
-        sessions = list(self._sessions.values())
-        for session in sessions:
-            session.close(ExitReason.CLOSED, "the worker is shutting down")
-        if sessions:
-            done = asyncio.gather(*(s.wait_ended() for s in sessions))
-            try:
-                await asyncio.wait_for(done, SHUTDOWN_GRACE + self._config.kill_grace)
-            except TimeoutError:
-                log.warning("%d sessions did not end in time", len(sessions))
 
     def _receive(self, frames: list[bytes]) -> None:
         self._dispatch(frames[0], frames[1:])
@@ -201,13 +175,7 @@ class WorkerServer:
     def _peer_gone(self, peer: bytes) -> None:
         """Its connections are gone: detach them, the sessions go on."""
         self._peers.pop(peer, None)
-        for attachment_id, (session, attachment) in list(self._attachments.items()):
-            if attachment.peer == peer:
-                self._detach(attachment_id, session)
-
-    def _detach(self, attachment_id: str, session: ExecSession) -> None:
-        self._attachments.pop(attachment_id, None)
-        session.detach(attachment_id)
+        self.registry.peer_gone(peer)
 
     # --- sending --------------------------------------------------------------------
 
@@ -223,6 +191,10 @@ class WorkerServer:
         """Send to every live front end."""
         for peer in list(self._peers):
             self.send(peer, message)
+
+    def _container_changed(self, change: ContainerChanged) -> None:
+        self.registry.container_changed(change.id, change.container)
+        self._broadcast(change)
 
     def _fail(self, peer: bytes, ref: str, error: DtermError) -> None:
         self.send(peer, Failed(ref, error.code, str(error)))
@@ -247,21 +219,20 @@ class WorkerServer:
             self._fail(peer, ref, DtermError(f"the worker could not handle {message.TAG}"))
 
     def _handle(self, peer: bytes, message: Message) -> None:
+        registry = self.registry
         match message:
             case Input(attachment=aid, data=data):
-                self._session_of(peer, aid).write(aid, data)
-            case Ack(attachment=aid, offset=offset) if aid in self._attachments:
-                self._session_of(peer, aid).ack(aid, offset)
+                registry.session_of(peer, aid).write(aid, data)
+            case Ack(attachment=aid, offset=offset) if aid in registry.attachments:
+                registry.session_of(peer, aid).ack(aid, offset)
             case Ack():
                 pass  # an ack racing the end of its session: nothing left to pace
             case Resize(attachment=aid, cols=cols, rows=rows):
-                self._session_of(peer, aid).resize(aid, cols, rows)
+                registry.session_of(peer, aid).resize(aid, cols, rows)
             case DetachSession(attachment=aid):
-                self._detach(aid, self._session_of(peer, aid))
+                registry.detach(peer, aid)
             case CloseSession(attachment=aid):
-                session = self._session_of(peer, aid)
-                session.require_owner(aid)
-                session.close(ExitReason.CLOSED)
+                registry.session_of(peer, aid).close(aid)
             case (
                 PutFile() | GetFile() | FetchRecording() | FileData() | FileEnd() | FileAck()
                 | FileAbort()
@@ -270,17 +241,18 @@ class WorkerServer:
             case ListRecordings():
                 self._spawn(self._list_recordings(peer, message))
             case OpenSession():
-                self._open(peer, message)
+                session = registry.open(peer, message, self.send)
+                self._spawn(registry.start(session, message, self._resolve))
             case AttachSession():
-                self._attach(peer, message)
+                registry.attach(peer, message, self.send)
             case ListContainers(request=request):
                 containers = list(self.containers.containers.values())
                 self.send(peer, ContainersListed(request, self.containers.seq, containers))
             case ListSessions(request=request, person=person):
-                mine = [s.info() for s in self._sessions.values() if s.person == person]
+                mine = [s.info() for s in registry.live() if s.person == person]
                 self.send(peer, SessionsListed(request, mine))
             case FindSession(request=request, session=session_id):
-                found = self._find(session_id)
+                found = registry.find(session_id)
                 self.send(peer, SessionFound(request, found.id, found.container, found.person))
             case RevokeSignIns(entries=entries, sync=sync):
                 self._revoke(peer, entries, sync)
@@ -295,12 +267,6 @@ class WorkerServer:
             case _:
                 raise ProtocolError(f"a worker does not accept {message.TAG!r} messages")
 
-    def _session_of(self, peer: bytes, attachment_id: str) -> ExecSession:
-        found = self._attachments.get(attachment_id)
-        if found is None or found[1].peer != peer:
-            raise NotFound(f"no session for attachment {attachment_id}")
-        return found[0]
-
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
         self._tasks.add(task)
@@ -311,58 +277,6 @@ class WorkerServer:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("task failed", exc_info=task.exception())
-
-    def _new_attachment(
-        self, peer: bytes, attachment_id: str, person: str, mode: Mode
-    ) -> Attachment:
-        if attachment_id in self._attachments:
-            raise Conflict(f"attachment {attachment_id} already exists")
-        return Attachment(attachment_id, peer, person, mode, partial(self.send, peer), time.time())
-
-    # --- sessions ---------------------------------------------------------------------
-
-    def _open(self, peer: bytes, request: OpenSession) -> None:
-        if request.session in self._sessions:
-            raise Conflict(f"session {request.session} already exists")
-        if self.draining:
-            raise Unavailable(f"host {self._config.host_id} is shutting down")
-        self._check_limits(request.person)
-        owner = self._new_attachment(peer, request.attachment, request.person, Mode.RW)
-        session = ExecSession(
-            request.session, request.person, self._docker, self._config, self.recordings
-        )
-        self._sessions[session.id] = session
-        self._attachments[owner.id] = (session, owner)
-        self._spawn(self._run_session(session, request, owner))
-
-    def _find(self, session_id: str) -> ExecSession:
-        session = self._sessions.get(session_id)
-        if session is None:
-            raise NotFound(f"no session {session_id} on host {self._config.host_id}")
-        return session
-
-    def _attach(self, peer: bytes, request: AttachSession) -> None:
-        """Join a session; every attempt is audited, refused ones with the reason."""
-        fields = {"session": request.session, "person": request.person,
-                  "address": request.address, "mode": request.mode.value,
-                  "host": self._config.host_id}  # fmt: skip
-        try:
-            session = self._find(request.session)
-            fields["container"] = session.container_name
-            if session.container != request.container:
-                raise Forbidden("the session runs in another container than the one checked")
-            attachment = self._new_attachment(
-                peer, request.attachment, request.person, request.mode
-            )
-            previous = session.owner if request.mode is Mode.RW else None
-            session.attach(attachment, request.offset, request.token)
-        except DtermError as exc:
-            self.audit.record("attach", ok=False, reason=str(exc), **fields)
-            raise
-        self.audit.record("attach", ok=True, **fields)
-        if previous is not None:
-            self._attachments.pop(previous.id, None)
-        self._attachments[attachment.id] = (session, attachment)
 
     def _revoke(self, peer: bytes, entries: list[Revocation], sync: bool) -> None:
         """Keep the sign-ins a front end says are over and pass the news to the others;
@@ -375,16 +289,6 @@ class WorkerServer:
         if sync:
             for batch in in_batches(self.revoked.entries(now)):
                 self.send(peer, SignInsRevoked(batch))
-
-    def _check_limits(self, person: str) -> None:
-        host = self._config.host_id
-        if len(self._sessions) >= self._config.max_sessions:
-            raise LimitReached(
-                f"host {host} runs its limit of {self._config.max_sessions} sessions"
-            )
-        mine = sum(1 for s in self._sessions.values() if s.person == person)
-        if mine >= self._config.max_sessions_per_person:
-            raise LimitReached(f"{person} runs {mine} sessions on host {host}, the limit")
 
     async def _resolve(self, reference: str, person: str, address: str = "") -> ContainerInfo:
         """The container by name or id, if this host allows sessions in it; a refusal
@@ -406,34 +310,6 @@ class WorkerServer:
             )
             raise Forbidden(f"host {host} refuses: {refusal}")
         return info
-
-    async def _run_session(
-        self, session: ExecSession, request: OpenSession, owner: Attachment
-    ) -> None:
-        started = time.perf_counter()
-        try:
-            try:
-                container = await self._resolve(request.container, request.person, request.address)
-                await session.open(request, owner, container)
-            except DtermError as exc:
-                session.log.info("open failed: %s", exc)
-                self._fail(owner.peer, owner.id, exc)
-                return
-            metrics.OPEN_SECONDS.observe(time.perf_counter() - started)
-            metrics.SESSIONS_OPENED.inc()
-            self._audit_session("session-start", session)
-            with metrics.SESSIONS_OPEN.track_inprogress():
-                await session.wait_ended()
-            metrics.SESSIONS_CLOSED.labels(session.exit[1].value if session.exit else "").inc()
-            self._audit_session("session-end", session)
-        finally:
-            del self._sessions[session.id]
-            for attachment_id, (owner_session, _) in list(self._attachments.items()):
-                if owner_session is session:
-                    del self._attachments[attachment_id]
-
-    def _audit_session(self, event: str, session: ExecSession) -> None:
-        self.audit.record(event, host=self._config.host_id, **session.audit_fields())
 
     async def _list_recordings(self, peer: bytes, request: ListRecordings) -> None:
         found = await self.recordings.list(request)

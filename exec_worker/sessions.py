@@ -1,21 +1,20 @@
-"""The exec session: one docker exec under a tty, from open to the end of its processes.
+"""ExecSession: one docker exec under a tty, the I/O around its lifecycle and fan-out.
+
+What may happen when is decided by the pure SessionLifecycle (lifecycle.py); who is
+sent which output, and how much the session may read, by the pure OutputFanOut
+(fanout.py). This module does what they decide: it starts the exec, reads its
+stream on the loop, writes keystrokes, resizes, ends the processes from /proc,
+asks how the program ended, and tells everyone attached.
 
 A session outlives connections. Its owner (read-write) and any number of watchers
-(read-only) are attachments, each with its own position in the output. Output goes
-into a bounded ring first, then to every attachment as its flow-control window
-allows, so a connection that drops can resume from the offset it had, and a slow
-watcher skips ahead rather than holding the session back.
-
-While the owner is attached, the session reads the exec's output only while the
-owner has less than `window` bytes unacknowledged: the kernel buffers fill and the
-program in the container is slowed, nothing is dropped. Without an owner it reads
-freely into the ring, for `grace` seconds, waiting for the owner to come back.
-
-Ending a session ends its processes (teardown.py): on close, after the grace
-period, or after `idle_timeout` seconds without keystrokes (with a warning first).
+(read-only) are attachments. While the owner is attached the program is held once
+the owner has a window unacknowledged; while nobody owns it, once the ring holds all
+the owner has not seen (for `grace` seconds, then it is ended). An ended session is
+kept for `grace` seconds more with its output and exit, so a connection that comes
+back after the end still gets both.
 
 Concurrency: everything here runs on the worker's one event loop; a session holds
-no thread, and Docker and /proc calls run off the loop.
+no thread, and Docker and /proc calls run off the loop, each with a deadline.
 """
 
 from __future__ import annotations
@@ -28,20 +27,21 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from exec_worker import exits, teardown
 from exec_worker.commands import exec_command, start_failure
 from exec_worker.docker_exec import DockerHost
 from exec_worker.exec_stream import ExecStream
+from exec_worker.fanout import OutputFanOut, Send
 from exec_worker.idle import IdleClock
+from exec_worker.leftovers import ProcessRecords
+from exec_worker.lifecycle import Do, Input, Phase, SessionLifecycle
 from exec_worker.metrics import BYTES
 from exec_worker.recording import Recorder
 from exec_worker.recordings import Recordings, header_for
-from exec_worker.ring import OutputRing
-from shared.config import WorkerConfig, ack_step
-from shared.errors import Conflict, DtermError, Forbidden, NotFound, ProtocolError, TooLarge
+from shared.config import WorkerConfig
+from shared.errors import DtermError, Forbidden, NotFound, TooLarge, Unavailable
 from shared.messages import (
     ContainerInfo,
     Detached,
@@ -66,13 +66,12 @@ log = logging.getLogger(__name__)
 Emit = Callable[[Message], None]
 
 _SAID_BYTES = 1024  # first output bytes kept to explain a failed start
-
-
-class State(Enum):
-    STARTING = "starting"
-    RUNNING = "running"
-    ENDING = "ending"
-    ENDED = "ended"
+START_TIMEOUT = 15.0
+"""Seconds Docker has to answer an exec start."""
+FIND_TIMEOUT = 5.0
+"""Seconds ending waits for the exec's process to be found (it usually is at once)."""
+EXIT_TIMEOUT = 5.0
+"""Seconds to learn an exit code from Docker before reporting it as unknown."""
 
 
 @dataclass(eq=False)
@@ -85,8 +84,15 @@ class Attachment:
     mode: Mode
     emit: Emit
     since: float
-    sent: int = 0
-    acked: int = 0
+
+
+class SessionHost(Protocol):
+    """What a session tells the worker that holds it."""
+
+    def session_started(self, session: ExecSession) -> None: ...
+    def session_ended(self, session: ExecSession) -> None: ...
+    def session_gone(self, session: ExecSession) -> None: ...
+    def container_running(self, container: str) -> bool | None: ...
 
 
 class ExecSession:
@@ -95,32 +101,31 @@ class ExecSession:
     def __init__(
         self,
         session_id: str,
-        person: str,
+        owner: Attachment,
         docker: DockerHost,
         config: WorkerConfig,
         recordings: Recordings,
+        host: SessionHost,
+        records: ProcessRecords,
     ) -> None:
         self.id = session_id
-        self.person = person
-        self.state = State.STARTING
-        self.container = ""
-        self.container_name = ""
-        self.run_as = ""
-        self.address = ""
+        self.person = owner.person
+        self.lifecycle = SessionLifecycle()
+        self.fanout = OutputFanOut(config.window, config.ring_bytes)
+        self.owner: Attachment | None = owner
+        self.watchers: dict[str, Attachment] = {}
+        self.container = self.container_name = self.run_as = self.address = ""
         self.command: list[str] = []
         self.bytes_in = 0
         self.watched_by: set[str] = set()
-        self.exit: tuple[int | None, ExitReason] | None = None
+        self.exit: tuple[int | None, ExitReason, str] | None = None
         self.recorder: Recorder | None = None
-        self._recordings = recordings
         self.started = time.time()
         self.size = (80, 24)
         self.watch_token = secrets.token_urlsafe(16)
-        self.owner: Attachment | None = None
-        self.watchers: dict[str, Attachment] = {}
-        self.ring = OutputRing(max(config.ring_bytes, config.window))
-        self._docker = docker
-        self._config = config
+        self.log = SessionLog(log, session_id)
+        self._docker, self._config, self._recordings = docker, config, recordings
+        self._host, self._records = host, records
         self._cmd: list[str] | None = None
         self._workdir: str | None = None
         self._exec_id = ""
@@ -130,17 +135,21 @@ class ExecSession:
         self._said = bytearray()
         self._pending_input: list[bytes] = []
         self._pending_bytes = 0
-        self._close: tuple[ExitReason, str] | None = None
         self._want_size: tuple[int, int] | None = None
         self._resize_on_output = False  # resized before the shell chooser printed anything
         self._process: teardown.ProcessRef | None = None
-        self._grace: asyncio.TimerHandle | None = None
+        self._failure: DtermError | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._told_exit: set[str] = set()
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._ended = asyncio.Event()
-        self.log = SessionLog(log, session_id)
         self._idle = IdleClock(
             config.idle_timeout, config.idle_warning, self._warn_idle, self._expire_idle
         )
+
+    @property
+    def phase(self) -> Phase:
+        return self.lifecycle.phase
 
     def attachments(self) -> list[Attachment]:
         return [self.owner, *self.watchers.values()] if self.owner else [*self.watchers.values()]
@@ -170,7 +179,7 @@ class ExecSession:
                 reason=self.exit[1].value,
                 duration=round(time.time() - self.started, 3),
                 bytes_in=self.bytes_in,
-                bytes_out=self.ring.end,
+                bytes_out=self.fanout.end,
                 watchers=sorted(self.watched_by),
             )
         return fields
@@ -178,10 +187,47 @@ class ExecSession:
     def _task(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         self._tasks[name] = asyncio.create_task(work, name=f"{name} {self.id}")
 
-    # --- lifecycle ---------------------------------------------------------------
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
 
-    async def open(self, request: OpenSession, owner: Attachment, container: ContainerInfo) -> None:
-        """Create and start the exec; the owner gets SessionOpened. Raises DtermError."""
+    # --- effects ----------------------------------------------------------------------
+
+    def _apply(self, effects: list[Do]) -> None:
+        for effect in effects:
+            match effect:
+                case Do.ABORT_START:
+                    pass  # start() looks at lifecycle.ending after each step
+                case Do.END_PROCESSES:
+                    if "end" not in self._tasks:
+                        self._task("end", self._end_processes())
+                case Do.FIND_EXIT:
+                    self._task("exit", self._find_exit())
+                case Do.REPORT_EXIT:
+                    self._report_exit()
+                case Do.FAIL_OPEN:
+                    self._fail_open()
+                case Do.WAIT_FOR_OWNER | Do.KEEP:
+                    self._set_timer(self._config.grace)
+                case Do.STOP_WAITING:
+                    self._set_timer(None)
+                case Do.FORGET:
+                    self._forget()
+
+    def _set_timer(self, seconds: float | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if seconds is not None:
+            self._timer = asyncio.get_running_loop().call_later(seconds, self._grace_over)
+
+    def _grace_over(self) -> None:
+        self._timer = None
+        self._apply(self.lifecycle.grace_over())
+
+    # --- starting -----------------------------------------------------------------------
+
+    async def start(self, request: OpenSession, container: ContainerInfo) -> None:
+        """Create and start the exec; the owner gets SessionOpened or Failed."""
         self.container, self.container_name, self._cmd = container.id, container.name, request.cmd
         self._workdir = request.workdir
         self.run_as, self.address = request.user or "", request.address
@@ -190,124 +236,143 @@ class ExecSession:
         self.command = exec_command(request.cmd, *self.size)
         header = header_for(self.id, self._config.host_id, container.id, container.name,
                             self.person, self.run_as, request.cmd, *self.size)  # fmt: skip
-        self.recorder = self._recordings.open(header, request.recording, request.record_input)
         try:
-            self._exec_id = await self._docker.create_exec(
-                container.id, self.command, request.user, request.workdir, self._config.detach_keys
-            )
-            stream = ExecStream(self._docker.read_buffer)
-            self._transport = await self._docker.start_exec(self._exec_id, *self.size, stream)
-        except BaseException:
+            self.recorder = self._recordings.open(header, request.recording, request.record_input)
+            stream = await self._start_exec(request)
+        except DtermError as exc:
             if self.recorder is not None:
                 self.recorder.close(None, "not started")
-            raise
-        self._stream, self.state, self.owner = stream, State.RUNNING, owner
-        self.log.info(
-            "exec %.12s in %s for %s",
-            self._exec_id,
-            container.name,
-            self.person,
-        )
-        owner.emit(self._opened(owner, 0))
-        self._flush_pending_input()
+            self.refuse(exc)
+            return
+        self._stream = stream
+        self.log.info("exec %.12s in %s for %s", self._exec_id, container.name, self.person)
+        self._task("find-process", self._find_process())
+        self._host.session_started(self)
+        if self.owner is not None:
+            self.fanout.join(self.owner.id, 0, owner=True)
+            self.owner.emit(self._opened(self.owner, 0, 0))
+        effects = self.lifecycle.started()
+        if self.phase is Phase.RUNNING:
+            self._flush_pending_input()
+            self._idle.start()
         stream.attach(self._on_output, self._on_stream_closed)
         self._update_flow()
         if self._want_size is not None or not self._docker.supports_console_size:
             self._request_resize(*self.size)
-        self._task("find-process", self._find_process())
-        self._idle.start()
-        if self._close is not None:
-            self.close(*self._close)
+        self._apply(effects)
+
+    async def _start_exec(self, request: OpenSession) -> ExecStream:
+        """Create, then start, unless the session was abandoned meanwhile."""
+        self._exec_id = await self._docker.create_exec(
+            self.container, self.command, request.user, request.workdir, self._config.detach_keys
+        )
+        if self.lifecycle.ending is not None:
+            raise Unavailable(f"the session was {self.lifecycle.ending.reason.value} before it ran")
+        stream = ExecStream(self._docker.read_buffer)
+        start = self._docker.start_exec(self._exec_id, *self.size, stream)
+        try:
+            self._transport = await asyncio.wait_for(start, START_TIMEOUT)
+        except TimeoutError:
+            raise Unavailable("Docker did not start the exec in time") from None
+        return stream
+
+    def refuse(self, error: DtermError) -> None:
+        """The open failed before or while its exec started."""
+        self.log.info("open failed: %s", error)
+        self._failure = error
+        self._apply(self.lifecycle.start_failed())
+
+    def _fail_open(self) -> None:
+        error = self._failure or Unavailable("the session did not start")
+        if self.owner is not None:
+            self.owner.emit(Failed(self.owner.id, error.code, str(error)))
+        self._ended.set()
+
+    def _opened(self, attachment: Attachment, start: int, skipped: int) -> SessionOpened:
+        owner = attachment.mode is Mode.RW
+        return SessionOpened(
+            attachment.id, self.id, self.container_name, attachment.mode, self._config.window,
+            start, skipped, *self.size, self.watch_token if owner else "",
+        )  # fmt: skip
+
+    # --- connections --------------------------------------------------------------------
 
     def attach(self, attachment: Attachment, offset: int, token: str) -> None:
         """Join from `offset`: the owner takes over any earlier connection of theirs."""
-        if self.state is not State.RUNNING:
-            raise Conflict(f"session {self.id} is {self.state.value}")
-        if offset > self.ring.end:
-            raise ProtocolError(f"offset {offset} is beyond the {self.ring.end} bytes produced")
-        if attachment.mode is Mode.RW:
-            self._take_over(attachment)
-        elif attachment.person == self.person or hmac.compare_digest(
-            token.encode(), self.watch_token.encode()
+        self.lifecycle.check_attach()
+        if attachment.mode is Mode.RW and attachment.person != self.person:
+            raise Forbidden("only the session's owner may attach read-write")
+        if attachment.mode is Mode.RO and not (
+            attachment.person == self.person
+            or hmac.compare_digest(token.encode(), self.watch_token.encode())
         ):
+            raise Forbidden("watching needs the session's watch link")
+        owner = attachment.mode is Mode.RW
+        previous = self.owner if owner else None
+        start, skipped = self.fanout.join(attachment.id, offset, owner=False)
+        if previous is not None:
+            previous.emit(Detached(previous.id, "the session was resumed elsewhere"))
+            self.fanout.leave(previous.id)
+        if owner:
+            self.fanout.leave(attachment.id)
+            self.fanout.join(attachment.id, offset, owner=True)
+            self.owner = attachment
+            self._apply(self.lifecycle.owner_back())
+        else:
             self.watchers[attachment.id] = attachment
             self.watched_by.add(attachment.person)
-        else:
-            raise Forbidden("watching needs the session's watch link")
-        start = max(offset, self.ring.start)
-        attachment.sent = attachment.acked = start
-        attachment.emit(self._opened(attachment, start - offset))
-        self.log.info(
-            "%s attached %s from %d (%d skipped)",
-            attachment.person,
-            attachment.mode.value,
-            start,
-            start - offset,
-        )
-        self._pump(attachment)
+        attachment.emit(self._opened(attachment, start, skipped))
+        self.log.info("%s attached %s from %d (%d skipped)", attachment.person,
+                      attachment.mode.value, start, skipped)  # fmt: skip
+        self._send(self.fanout.pump(attachment.id))
         self._update_flow()
         self._tell_watchers()
-
-    def _take_over(self, attachment: Attachment) -> None:
-        if attachment.person != self.person:
-            raise Forbidden("only the session's owner may attach read-write")
-        if self.owner is not None:
-            self.owner.emit(Detached(self.owner.id, "the session was resumed elsewhere"))
-        if self._grace is not None:
-            self._grace.cancel()
-            self._grace = None
-        self.owner = attachment
-
-    def _opened(self, attachment: Attachment, skipped: int) -> SessionOpened:
-        owner = attachment.mode is Mode.RW
-        return SessionOpened(
-            attachment.id,
-            self.id,
-            self.container_name,
-            attachment.mode,
-            self._config.window,
-            attachment.sent,
-            skipped,
-            *self.size,
-            self.watch_token if owner else "",
-        )
+        self._exit_when_caught_up(attachment)
 
     def detach(self, attachment_id: str) -> None:
         """A connection is gone; without its owner the session waits `grace` seconds."""
+        self.fanout.leave(attachment_id)
         if self.owner is not None and self.owner.id == attachment_id:
             self.owner = None
-            if self.state is State.RUNNING:
-                self.log.info("owner detached; %ss to resume", self._config.grace)
-                self._grace = asyncio.get_running_loop().call_later(
-                    self._config.grace, self.close, ExitReason.CLOSED, "nobody resumed it in time"
-                )
+            self.log.info("owner detached; %ss to resume", self._config.grace)
+            self._apply(self.lifecycle.owner_left())
             self._update_flow()
         elif self.watchers.pop(attachment_id, None) is not None:
             self._tell_watchers()
 
-    def close(self, reason: ExitReason = ExitReason.CLOSED, message: str = "") -> None:
-        """End the session and its processes; SessionExited follows once they are gone."""
-        if self._close is None:
-            self._close = (reason, message)
-        if self.state is State.RUNNING:
-            self.state = State.ENDING
-            self._idle.stop()
-            self._task("end", self._end_processes())
+    def require_owner(self, attachment_id: str) -> Attachment:
+        if self.owner is None or self.owner.id != attachment_id:
+            raise Forbidden("this connection only watches the session (read-only)")
+        return self.owner
 
-    async def wait_ended(self) -> None:
-        await self._ended.wait()
+    def close(self, attachment_id: str) -> None:
+        """The owner ends the session (or dismisses an ended one)."""
+        self.require_owner(attachment_id)
+        self._apply(self.lifecycle.close())
 
-    # --- output and flow control ----------------------------------------------------
+    def end(self, reason: ExitReason, message: str = "") -> None:
+        """End it for a reason of the worker's (container stopped, shutting down...)."""
+        self._apply(self.lifecycle.end(reason, message))
+
+    def stop(self) -> None:
+        """The worker stops: end a live session, forget an ended one."""
+        self._apply(self.lifecycle.stopping())
+
+    def _tell_watchers(self) -> None:
+        if self.owner is not None and self.phase is not Phase.STARTING:
+            watchers = [WatcherInfo(w.person, int(w.since)) for w in self.watchers.values()]
+            self.owner.emit(WatchersChanged(self.owner.id, watchers))
+
+    # --- output and flow control --------------------------------------------------------
 
     def _on_output(self, data: bytes) -> None:
         """Bytes go to the browsers first: recording them is not on the keystroke path."""
         if self._resize_on_output:
             self._resize_on_output = False
             self._request_resize(*self.size)
-        start = self.ring.end
-        self.ring.append(data)
-        for attachment in self.attachments():
-            self._pump(attachment, start, data)
+        start = self.fanout.end
+        for send in self.fanout.output(data):
+            self._send(send)
         self._update_flow()
         BYTES.outbound += len(data)
         if start < _SAID_BYTES:
@@ -315,42 +380,24 @@ class ExecSession:
         if self.recorder is not None:
             self.recorder.output(data)
 
-    def _pump(self, attachment: Attachment, fresh_at: int = -1, fresh: bytes = b"") -> None:
-        """Send what the attachment's window allows; bytes that left the ring are skipped.
-
-        A skip moves the attachment's position, not what it has in flight: it waits
-        until the client has taken what it was sent (acks come in ack_step units), and
-        what is still unacknowledged then counts against the window after the skip.
-        So a watcher that falls behind is never sent more than one window."""
-        if attachment.sent < self.ring.start:
-            in_flight = attachment.sent - attachment.acked
-            if in_flight >= ack_step(self._config.window):
-                return
-            attachment.sent = self.ring.start
-            attachment.acked = self.ring.start - in_flight
-        end = min(self.ring.end, attachment.acked + self._config.window)
-        if end <= attachment.sent:
+    def _send(self, send: Send | None) -> None:
+        if send is None:
             return
-        if attachment.sent == fresh_at and end == self.ring.end:
-            payload = fresh  # the common case: new output, window open; no copy
-        else:
-            payload = self.ring.read(attachment.sent, end)
-        attachment.emit(Output(attachment.id, attachment.sent, payload))
-        attachment.sent = end
+        attachment = self._attachment(send.attachment)
+        if attachment is not None:
+            attachment.emit(Output(attachment.id, send.offset, send.data))
 
     def ack(self, attachment_id: str, offset: int) -> None:
+        self._send(self.fanout.ack(attachment_id, offset))
+        self._update_flow()
         attachment = self._attachment(attachment_id)
-        attachment.acked = max(attachment.acked, min(offset, attachment.sent))
-        self._pump(attachment)
-        if attachment is self.owner:
-            self._update_flow()
+        if attachment is not None:
+            self._exit_when_caught_up(attachment)
 
     def _update_flow(self) -> None:
-        if self._stream is None or self._transport is None or self.state is State.ENDED:
+        if self._stream is None or self._transport is None or self._transport.is_closing():
             return
-        room = ExecStream.CHUNK
-        if self.owner is not None:
-            room = self._config.window - (self.ring.end - self.owner.acked)
+        room = self.fanout.room()
         self._stream.limit = room
         if room <= 0 and not self._paused:
             self._paused = True
@@ -359,37 +406,26 @@ class ExecSession:
             self._paused = False
             self._transport.resume_reading()
 
-    def _attachment(self, attachment_id: str) -> Attachment:
+    def _attachment(self, attachment_id: str) -> Attachment | None:
         if self.owner is not None and self.owner.id == attachment_id:
             return self.owner
-        return self.watchers[attachment_id]
+        return self.watchers.get(attachment_id)
 
-    def require_owner(self, attachment_id: str) -> Attachment:
-        if self.owner is None or self.owner.id != attachment_id:
-            raise Forbidden("this connection only watches the session (read-only)")
-        return self.owner
-
-    def _tell_watchers(self) -> None:
-        if self.owner is not None:
-            watchers = [WatcherInfo(w.person, int(w.since)) for w in self.watchers.values()]
-            self.owner.emit(WatchersChanged(self.owner.id, watchers))
-
-    # --- input and resize --------------------------------------------------------
+    # --- input and resize ---------------------------------------------------------------
 
     def write(self, attachment_id: str, data: bytes) -> None:
-        """Keystrokes of the owner; TooLarge when the program has stopped reading them."""
-        if self.state is not State.STARTING:
-            self.require_owner(attachment_id)
+        """Keystrokes of the owner: held until it runs, refused once it ends, TooLarge
+        when the program has stopped reading them."""
+        self.require_owner(attachment_id)
         self._idle.touch()
         limit = self._config.max_pending_input
-        if self._transport is None:
+        if self.lifecycle.check_input() is Input.HOLD:
             if self._pending_bytes + len(data) > limit:
                 raise TooLarge(f"more than {limit} bytes of input before the session started")
             self._pending_input.append(data)
             self._pending_bytes += len(data)
             return
-        if self.state is not State.RUNNING:
-            return
+        assert self._transport is not None
         if self._transport.get_write_buffer_size() + len(data) > limit:
             raise TooLarge(f"the program has not read the last {limit} bytes of input")
         self._transport.write(data)
@@ -405,17 +441,19 @@ class ExecSession:
             if self.recorder is not None:
                 self.recorder.input(held)
             self._transport.write(held)
+            self.bytes_in += len(held)
             self._pending_input.clear()
             self._pending_bytes = 0
 
     def resize(self, attachment_id: str, cols: int, rows: int) -> None:
         """The owner's new size: recorded, shown to watchers, given to the exec (once
         it is started, for a resize that comes while it starts)."""
-        if self.state is not State.STARTING:
-            self.require_owner(attachment_id)
+        self.require_owner(attachment_id)
+        if self.phase not in (Phase.STARTING, Phase.RUNNING):
+            return  # nothing left to draw on
         self._idle.touch()
         self.size = (cols, rows)
-        if self.command and self._cmd is None and self.ring.end == 0:
+        if self.command and self._cmd is None and self.fanout.end == 0:
             self._resize_on_output = True  # the shell chooser's `stty` may not have run yet
         if self.recorder is not None:
             self.recorder.resize(cols, rows)
@@ -427,11 +465,11 @@ class ExecSession:
         """Bursts collapse into one Docker call with the latest size."""
         self._want_size = (cols, rows)
         resizer = self._tasks.get("resize")
-        if self._exec_id and (resizer is None or resizer.done()):
+        if self._exec_id and self._transport and (resizer is None or resizer.done()):
             self._task("resize", self._apply_resizes())
 
     async def _apply_resizes(self) -> None:
-        while self._want_size is not None and self.state is State.RUNNING:
+        while self._want_size is not None and self.phase is Phase.RUNNING:
             cols, rows = self._want_size
             self._want_size = None
             try:
@@ -441,7 +479,7 @@ class ExecSession:
                 self.log.debug("resize not applied: %s", exc)
                 return
 
-    # --- idleness ----------------------------------------------------------------------
+    # --- idleness ---------------------------------------------------------------------
 
     def _warn_idle(self, seconds: int) -> None:
         self.log.info("idle; ends in %d s", seconds)
@@ -449,7 +487,7 @@ class ExecSession:
             attachment.emit(IdleWarning(attachment.id, seconds))
 
     def _expire_idle(self) -> None:
-        self.close(ExitReason.IDLE, f"no keystrokes for {self._config.idle_timeout:g} s")
+        self.end(ExitReason.IDLE, f"no keystrokes for {self._config.idle_timeout:g} s")
 
     async def working_directory(self) -> str:
         """Where the session's shell is now (inside the container)."""
@@ -460,26 +498,35 @@ class ExecSession:
         except OSError:
             raise NotFound("the session's shell has ended") from None
 
-    # --- the end -------------------------------------------------------------------
+    # --- the end ------------------------------------------------------------------------
 
     async def _find_process(self) -> None:
+        """The exec's host process, kept on disk until it is ended (a worker killed
+        meanwhile ends it when it starts again)."""
         self._process = await exits.find_process(self._docker, self._exec_id, self.log)
+        if self._process is not None and "end" not in self._tasks:
+            await asyncio.to_thread(self._records.keep, self.id, self._process)
 
     async def _end_processes(self) -> None:
+        """SIGHUP, then SIGKILL, from /proc: no Docker call once the process is known."""
+        self._idle.stop()
         finder = self._tasks.get("find-process")
         if finder is not None:
-            await asyncio.gather(finder, return_exceptions=True)
+            await asyncio.wait({finder}, timeout=FIND_TIMEOUT)
         if self._process is not None:
-            await exits.end_processes(self._process, self._config.kill_grace, self.log)
+            try:
+                await exits.end_processes(self._process, self._config.kill_grace, self.log)
+            finally:
+                await asyncio.to_thread(self._records.drop, self.id)
+        elif self._exec_id:
+            self.log.warning("its processes are unknown: they may outlive the session")
         if self._transport is not None:
             self._transport.close()
 
     def _on_stream_closed(self) -> None:
-        if self.state is State.RUNNING:
-            self.state = State.ENDING
-        self._task("finish", self._finish())
+        self._apply(self.lifecycle.stream_ended())
 
-    async def _finish(self) -> None:
+    async def _find_exit(self) -> None:
         ender = self._tasks.get("end")
         if ender is not None:
             try:
@@ -487,31 +534,71 @@ class ExecSession:
             except Exception:
                 self.log.exception("ending its processes failed")
         try:
-            code, reason, message = await self._exit_status()
+            self.exit = await self._exit_status()
         except Exception as exc:  # the exit must be reported whatever went wrong
             self.log.warning("exit status unknown: %r", exc)
-            code, reason, message = None, ExitReason.EXITED, ""
-        for attachment in self.attachments():
-            attachment.emit(SessionExited(attachment.id, code, reason, message))
-        self.exit = (code, reason)
-        if self.recorder is not None:
-            self.recorder.close(code, reason.value)
-        self.state = State.ENDED
-        self._idle.stop()
-        if self._grace is not None:
-            self._grace.cancel()
-        self._ended.set()
-        self.log.info("ended (%s, code %s)", reason.value, code)
+            self.exit = (None, *self.lifecycle.reason(ExitReason.EXITED))
+        self._apply(self.lifecycle.exit_found())
 
     async def _exit_status(self) -> tuple[int | None, ExitReason, str]:
-        state = await exits.settled_state(self._docker, self._exec_id, self._close is not None)
-        if self._close is not None:
-            return (None if state.running else state.exit_code), *self._close
+        ending = self.lifecycle.ending
+        try:
+            state = await asyncio.wait_for(
+                exits.settled_state(self._docker, self._exec_id, ending is not None), EXIT_TIMEOUT
+            )
+        except (DtermError, TimeoutError) as exc:
+            lost = f"the Docker daemon of host {self._config.host_id} does not answer ({exc!r})"
+            return (None, *self.lifecycle.reason(ExitReason.HOST_LOST)) if ending else (
+                None, ExitReason.HOST_LOST, lost)  # fmt: skip
+        if ending is not None:
+            return (None if state.running else state.exit_code), ending.reason, ending.message
         failure = start_failure(self._cmd, state.pid, state.exit_code, bytes(self._said))
         if failure is not None:
             for attachment in self.attachments():
                 attachment.emit(Failed(attachment.id, failure.code, str(failure)))
             return state.exit_code, ExitReason.EXITED, str(failure)
-        if await exits.container_stopped(self._docker, self.container, state.exit_code):
+        if await self._container_stopped(state.exit_code):
             return state.exit_code, ExitReason.CONTAINER_STOPPED, ""
         return state.exit_code, ExitReason.EXITED, ""
+
+    async def _container_stopped(self, exit_code: int | None) -> bool:
+        """From the event-fed cache when it knows; else ask Docker (bounded)."""
+        if self._host.container_running(self.container) is False:
+            return True
+        try:
+            return await asyncio.wait_for(
+                exits.container_stopped(self._docker, self.container, exit_code), EXIT_TIMEOUT
+            )
+        except (DtermError, TimeoutError):
+            return False
+
+    def _report_exit(self) -> None:
+        assert self.exit is not None
+        code, reason, _ = self.exit
+        for attachment in self.attachments():
+            self._exit_when_caught_up(attachment)
+        if self.recorder is not None:
+            self.recorder.close(code, reason.value)
+        self._idle.stop()
+        self._ended.set()
+        self._host.session_ended(self)
+        self.log.info("ended (%s, code %s)", reason.value, code)
+
+    def _exit_when_caught_up(self, attachment: Attachment) -> None:
+        """An ended session's exit follows its last output byte to each attachment."""
+        if self.exit is None or attachment.id in self._told_exit:
+            return
+        position = self.fanout.positions.get(attachment.id)
+        if position is not None and position.sent < self.fanout.end:
+            return
+        self._told_exit.add(attachment.id)
+        attachment.emit(SessionExited(attachment.id, *self.exit))
+
+    def _forget(self) -> None:
+        self._set_timer(None)
+        self._idle.stop()
+        for name, task in self._tasks.items():
+            if name != "end":  # ending processes finishes whatever happens
+                task.cancel()
+        self._ended.set()
+        self._host.session_gone(self)

@@ -97,7 +97,7 @@ def session_processes(root: ProcessRef) -> list[ProcessRef]:
     return [r for r in refs if r.pid_namespace == root.pid_namespace]
 
 
-def _signal(refs: list[ProcessRef], signum: int) -> list[ProcessRef]:
+def signal_all(refs: list[ProcessRef], signum: int) -> list[ProcessRef]:
     """Signal the processes that are still the ones we mean; return those."""
     hit = []
     for ref in refs:
@@ -113,8 +113,8 @@ def _signal(refs: list[ProcessRef], signum: int) -> list[ProcessRef]:
 def hang_up(root: ProcessRef) -> list[ProcessRef]:
     """SIGHUP (and SIGCONT, so a stopped one sees it) every process of the session."""
     targets = session_processes(root)
-    _signal(targets, signal.SIGHUP)
-    _signal(targets, signal.SIGCONT)
+    signal_all(targets, signal.SIGHUP)
+    signal_all(targets, signal.SIGCONT)
     return targets
 
 
@@ -125,4 +125,4 @@ def any_alive(refs: list[ProcessRef]) -> bool:
 def kill_rest(root: ProcessRef, refs: list[ProcessRef]) -> int:
     """SIGKILL what is left, looking again for processes forked since the hangup."""
     survivors = {*(ref for ref in refs if _alive(ref)), *session_processes(root)}
-    return len(_signal(list(survivors), signal.SIGKILL))
+    return len(signal_all(list(survivors), signal.SIGKILL))

@@ -111,7 +111,8 @@ class SessionBridge:
 
     def open(self, request: bp.OpenRequest) -> None:
         link = self._start(request.host)
-        if link.find(request.container) is None:
+        found = link.find(request.container)
+        if found is None or found.state == "created":  # `docker run` has not started it yet
             self.phase = Phase.OPENING  # a second open is refused meanwhile
             self._size = (request.cols, request.rows)
             self._looking = asyncio.create_task(self._open_once_listed(link, request))

@@ -9,9 +9,10 @@ from typing import Protocol
 from frontend_server.auth import Authenticator
 from frontend_server.guard import Guard
 from frontend_server.pool import WorkerPool
-from frontend_server.throttle import CheckSlots, LoginThrottle
+from frontend_server.throttle import LoginThrottle, check_slots
 from shared.audit import AuditLog
 from shared.config import FrontendConfig
+from shared.slots import Slots
 
 
 class Connection(Protocol):
@@ -27,7 +28,7 @@ class Services:
     audit: AuditLog
     throttle: LoginThrottle
     web_root: Path
-    password_checks: CheckSlots = field(default_factory=CheckSlots)
+    password_checks: Slots = field(default_factory=check_slots)
     """Bounds the argon2 checks running and waiting at once."""
     connections: set[Connection] = field(default_factory=set)
     """Open terminal WebSockets, told to reconnect elsewhere when this process stops."""

@@ -15,9 +15,10 @@ refused at once instead of piling up memory. Pure bookkeeping; no I/O.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
+
+from shared.slots import Slots
 
 FREE_ATTEMPTS = 5
 FORGET_AFTER = 900.0  # seconds after the last attempt that a key is clean again
@@ -75,24 +76,6 @@ class Busy(Exception):
     """Too many password checks are running or waiting: try again in a moment."""
 
 
-class CheckSlots:
-    """At most `running` checks at once and `waiting` queued behind them."""
-
-    def __init__(self, running: int = CHECKS_RUNNING, waiting: int = CHECKS_WAITING) -> None:
-        self._slots = asyncio.Semaphore(running)
-        self._room = running + waiting
-        self._taken = 0
-
-    async def __aenter__(self) -> None:
-        if self._taken >= self._room:
-            raise Busy
-        self._taken += 1
-        try:
-            await self._slots.acquire()
-        except BaseException:
-            self._taken -= 1
-            raise
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._slots.release()
-        self._taken -= 1
+def check_slots(running: int = CHECKS_RUNNING, waiting: int = CHECKS_WAITING) -> Slots:
+    """At most `running` password checks at once and `waiting` queued behind them."""
+    return Slots(running, waiting, Busy)

@@ -312,11 +312,14 @@ class WorkerLink:
         return None
 
     async def wait_for(self, reference: str, within: float) -> ContainerInfo | None:
-        """The container once the mirror has it, or None after `within` seconds: one
-        started a moment ago reaches the mirror a fraction of a second later."""
+        """The container once the mirror has it started, or as it is after `within`
+        seconds: one run a moment ago reaches the mirror a fraction of a second later,
+        and is created a moment before it starts."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
-        while (info := self.find(reference)) is None and (left := deadline - loop.time()) > 0:
+        while ((info := self.find(reference)) is None or info.state == "created") and (
+            left := deadline - loop.time()
+        ) > 0:
             changed = loop.create_future()
             self._change_waiters.append(changed)
             with contextlib.suppress(TimeoutError):

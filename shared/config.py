@@ -78,6 +78,10 @@ class WorkerConfig:
     """Largest file this host accepts into a container."""
     record: bool = True
     """Record sessions (asciicast v2) unless the policy forbids it for a session."""
+    state_dir: str = "state"
+    """Folder of what must outlive this process: the processes of running sessions,
+    ended by the next run if this one is killed (relative paths: from the working
+    directory)."""
     recordings_dir: str = "recordings"
     """Folder of this host's recordings (relative paths: from the working directory)."""
     recording_max_bytes: int = 64 << 20

@@ -125,8 +125,10 @@ def start_worker(
     wait: bool = True,
 ) -> ManagedProcess:
     recordings = OUTPUT / "recordings" / RUN / host_id
+    state = OUTPUT / "state" / RUN / host_id  # a restarted worker of this host finds it
     argv = [sys.executable, "-m", "exec_worker", "--host-id", host_id, "--bind", bind,
-            "--http-port", "0", "--recordings-dir", str(recordings), *extra]  # fmt: skip
+            "--http-port", "0", "--recordings-dir", str(recordings), "--state-dir", str(state),
+            *extra]  # fmt: skip
     if docker_url:
         argv += ["--docker-url", docker_url]
     return ManagedProcess(f"worker-{host_id}", argv, WORKER_READY, wait=wait)

@@ -10,8 +10,8 @@ from frontend_server.throttle import (
     FREE_ATTEMPTS,
     NAME_MAX_WAIT,
     Busy,
-    CheckSlots,
     LoginThrottle,
+    check_slots,
 )
 
 
@@ -56,9 +56,9 @@ def test_strangers_lock_a_name_out_for_a_minute_at_most() -> None:
     assert 0 < throttle.begin("192.0.2.7", "olga", now=now) <= NAME_MAX_WAIT
 
 
-async def test_check_slots_bound_running_and_waiting() -> None:
+async def test_password_checks_are_bounded_running_and_waiting() -> None:
     """Two run, two wait, the fifth is refused at once; a slot freed is taken again."""
-    slots = CheckSlots(running=2, waiting=2)
+    slots = check_slots(running=2, waiting=2)
     release = asyncio.Event()
     running = 0
     peak = 0
