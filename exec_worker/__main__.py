@@ -66,7 +66,13 @@ async def main(config: WorkerConfig) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    return run_process("dterm worker", sys.argv[1:] if argv is None else argv, parse_config, main)
+    """Run, then leave at once: a Docker thread may still wait for a daemon that no
+    longer answers, and its sessions' processes are already ended."""
+    code = run_process("dterm worker", sys.argv[1:] if argv is None else argv, parse_config, main)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

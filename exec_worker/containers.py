@@ -61,6 +61,9 @@ class ContainerWatcher:
         self._feed: EventFeed | None = None
         self._reopen: asyncio.Task[None] | None = None
         self._failures = 0
+        self.docker_problem = ""
+        """Why the daemon cannot be used now (its event stream broke and has not come
+        back); "" while it answers."""
 
     async def start(self) -> None:
         """Open the event stream first, then read every container: nothing slips between."""
@@ -101,7 +104,9 @@ class ContainerWatcher:
     def _on_feed_lost(self, error: Exception | None) -> None:
         delay = REOPEN_DELAYS[min(self._failures, len(REOPEN_DELAYS) - 1)]
         self._failures += 1
-        log.warning("Docker event stream ended (%s); reopening in %ss", error, delay)
+        if not self.docker_problem:
+            log.warning("Docker event stream ended (%s); reopening in %ss", error, delay)
+        self.docker_problem = f"its Docker daemon does not answer ({error or 'stream ended'})"
         self._reopen = asyncio.create_task(self._reopen_after(delay))
 
     async def _reopen_after(self, delay: float) -> None:
@@ -110,7 +115,11 @@ class ContainerWatcher:
         try:
             await self._resync()
         except DtermError as exc:
-            log.warning("cannot list containers: %s", exc)
+            log.debug("cannot list containers: %s", exc)
+            return
+        if self.docker_problem:
+            log.info("the Docker daemon answers again")
+            self.docker_problem = ""
 
     # --- cache ----------------------------------------------------------------------
 

@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+CALL_TIMEOUT = 15.0
+"""Seconds a Docker control call may wait for the daemon's answer (socket timeout)."""
+QUEUED_PER_THREAD = 16
+"""Calls waiting for a Docker thread, per thread, before more are refused at once."""
+ANSWERS = (404, 409)
+"""Statuses that answer a question (no such thing, not running), not errors: a resize
+that meets an exec that has just ended, an inspect of a container just removed."""
+
 
 @dataclass(frozen=True, slots=True)
 class ExecState:
@@ -81,10 +89,12 @@ def _translate(exc: Exception) -> DtermError:
 class DockerHost:
     """One Docker daemon, reached from the loop without blocking it."""
 
-    def __init__(self, api: Any, url: str, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, api: Any, url: str, pool: ThreadPoolExecutor, threads: int) -> None:
         self._api = api
         self._url = url
         self._pool = pool
+        self._queued = 0
+        self._max_queued = threads * QUEUED_PER_THREAD
         self.read_buffer = memoryview(bytearray(ExecStream.CHUNK))
         """One read buffer for every exec stream of this host (see ExecStream)."""
 
@@ -93,13 +103,14 @@ class DockerHost:
         """Connect and negotiate the API version (raises Unavailable when down)."""
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="docker")
         loop = asyncio.get_running_loop()
-        make = partial(docker.APIClient, base_url=url, version="auto", max_pool_size=threads)
+        make = partial(docker.APIClient, base_url=url, version="auto", max_pool_size=threads,
+                       timeout=CALL_TIMEOUT)  # fmt: skip
         try:
             api = await loop.run_in_executor(pool, make)
         except Exception as exc:
             pool.shutdown(wait=False)
             raise _translate(exc) from exc
-        return cls(api, url, pool)
+        return cls(api, url, pool, threads)
 
     @property
     def api_version(self) -> str:
@@ -110,12 +121,20 @@ class DockerHost:
         self._api.close()
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking call on the pool; refused at once when too many wait already
+        (an overloaded daemon gets no longer queue, and callers hear so)."""
+        if self._queued >= self._max_queued:
+            raise Unavailable(f"the Docker daemon is busy: {self._queued} calls waiting")
         loop = asyncio.get_running_loop()
+        self._queued += 1
         try:
             return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
         except Exception as exc:
-            DOCKER_ERRORS.labels(getattr(fn, "__name__", "call")).inc()
+            if getattr(exc, "status_code", None) not in ANSWERS:
+                DOCKER_ERRORS.labels(getattr(fn, "__name__", "call")).inc()
             raise _translate(exc) from exc
+        finally:
+            self._queued -= 1
 
     async def facts(self) -> DaemonFacts:
         version = await self._call(self._api.version)

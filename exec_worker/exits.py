@@ -37,12 +37,25 @@ async def find_process(
             state = await docker.inspect_exec(exec_id)
         process = await asyncio.to_thread(teardown.process_ref, state.pid) if state.pid else None
         if process is None and state.pid and (await docker.inspect_exec(exec_id)).running:
-            log.warning("cannot see process %d; it will outlive the session "
-                        "(run the worker in the host's PID namespace)", state.pid)  # fmt: skip
+            _cannot_see(state.pid, log)
     except DtermError as exc:  # also: the worker is stopping and its pool is shut
         log.warning("cannot inspect its exec: %s", exc)
         return None
     return process
+
+
+_warned: list[bool] = []
+
+
+def _cannot_see(pid: int, log: logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
+    """Say once per worker that it cannot see its sessions' processes: that is how it is
+    set up (not in the host's PID namespace), not news at every session."""
+    if _warned:
+        log.debug("cannot see process %d", pid)
+        return
+    _warned.append(True)
+    log.warning("cannot see process %d; sessions' processes will outlive them "
+                "(run the worker in the host's PID namespace)", pid)  # fmt: skip
 
 
 async def end_processes(

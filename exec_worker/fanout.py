@@ -103,9 +103,12 @@ class OutputFanOut:
     def pump(self, attachment: str) -> Send | None:
         return self._pump(attachment)
 
-    def fully_acked(self) -> bool:
-        """Whether the owner has consumed every byte (its ring is then history only)."""
-        return self.owner_acked >= self.ring.end
+    def release_if_delivered(self) -> None:
+        """For an ended session: once its attached owner has been sent every byte, the
+        ring is history nobody waits for, and its memory goes back."""
+        position = self.positions.get(self.owner) if self.owner else None
+        if position is not None and position.sent >= self.ring.end:
+            self.ring.release()
 
     def _pump(self, attachment: str, fresh_at: int = -1, fresh: bytes = b"") -> Send | None:
         """What the attachment's window allows; bytes that left the ring are skipped.

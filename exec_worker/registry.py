@@ -30,7 +30,7 @@ from shared.slots import Slots
 
 log = logging.getLogger(__name__)
 
-OPENS_WAITING_PER_THREAD = 8
+OPENS_WAITING_PER_THREAD = 32
 """Opens queued behind those at work, per Docker thread; more are refused at once."""
 OPEN_WAIT = 10.0
 """Seconds an open may wait for its turn before it is refused (the front end waits 30)."""

@@ -3,7 +3,7 @@
 Offsets count every byte the session ever produced; the byte at offset `o` lives
 at `o % capacity`. The ring keeps the bytes from `start` to `end` and overwrites
 older ones. Its buffer grows on demand up to the capacity, so a quiet session
-costs almost nothing. Pure: no I/O.
+costs almost nothing, and is given back once nobody needs what it holds. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ class OutputRing:
             raise ValueError("capacity must be positive")
         self.capacity = capacity
         self.end = 0
+        self._floor = 0  # nothing before this is kept (see release)
         self._buffer = bytearray()
 
     @property
     def start(self) -> int:
         """Offset of the oldest byte still kept."""
-        return max(0, self.end - self.capacity)
+        return max(self._floor, self.end - self.capacity)
+
+    def release(self) -> None:
+        """Forget the bytes kept so far and give their memory back; offsets go on."""
+        self._floor = self.end
+        self._buffer = bytearray()
 
     def append(self, data: bytes) -> None:
         capacity = self.capacity

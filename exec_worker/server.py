@@ -325,4 +325,5 @@ class WorkerServer:
             self._facts.api_version,
             total,
             running,
+            self.containers.docker_problem,
         )

@@ -348,6 +348,7 @@ class ExecSession:
     def close(self, attachment_id: str) -> None:
         """The owner ends the session (or dismisses an ended one)."""
         self.require_owner(attachment_id)
+        self.log.info("closed by its owner while %s", self.phase.value)
         self._apply(self.lifecycle.close())
 
     def end(self, reason: ExitReason, message: str = "") -> None:
@@ -391,8 +392,9 @@ class ExecSession:
         self._send(self.fanout.ack(attachment_id, offset))
         self._update_flow()
         attachment = self._attachment(attachment_id)
-        if attachment is not None:
+        if attachment is not None and self.exit is not None:
             self._exit_when_caught_up(attachment)
+            self.fanout.release_if_delivered()
 
     def _update_flow(self) -> None:
         if self._stream is None or self._transport is None or self._transport.is_closing():
@@ -579,6 +581,7 @@ class ExecSession:
             self._exit_when_caught_up(attachment)
         if self.recorder is not None:
             self.recorder.close(code, reason.value)
+        self.fanout.release_if_delivered()
         self._idle.stop()
         self._ended.set()
         self._host.session_ended(self)

@@ -33,10 +33,12 @@ def _iso(timestamp: float) -> str:
 
 def host_json(status: HostStatus) -> dict[str, Any]:
     facts = status.facts
+    problem = facts.docker_problem if facts and status.up else ""
     return {
         "host": status.host,
         "endpoint": status.endpoint,
-        "state": "up" if status.up else "down",
+        "state": "up" if status.up and not problem else "down",
+        "reason": problem or (None if status.up else "its worker does not answer"),
         "since": _iso(status.since),
         "docker_version": facts.docker_version if facts else None,
         "api_version": facts.api_version if facts else None,

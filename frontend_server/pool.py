@@ -131,4 +131,6 @@ class WorkerPool:
             link = next((f for f in found if f.up), found[0])
         if not link.up:
             raise Unavailable(f"host {link.host} is down")
+        if link.facts is not None and link.facts.docker_problem:
+            raise Unavailable(f"host {link.host}: {link.facts.docker_problem}")
         return link

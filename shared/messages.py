@@ -77,6 +77,8 @@ class Welcome:
     api_version: str
     containers: int
     running: int
+    docker_problem: str
+    """Why the host's Docker daemon cannot be used now; "" while it answers."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,9 @@ lines, its `session` id. Keystrokes and output never appear above DEBUG.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import ctypes.util
 import gc
 import json
 import logging
@@ -79,6 +82,7 @@ def run_process(
         return 2
     setup_logging(flags.log_level, flags.log_format)
     raise_open_file_limit()
+    return_freed_memory()
     freeze_imports()
     try:
         uvloop.run(main(config))
@@ -96,6 +100,20 @@ def freeze_imports() -> None:
     which the loop serves nobody) and finds nothing; frozen, they are skipped."""
     gc.collect()
     gc.freeze()
+
+
+M_MMAP_THRESHOLD = -3
+
+
+def return_freed_memory() -> None:
+    """Buffers of 128 KiB and more (output rings, file chunks) get mappings of their own
+    and go back to the system when freed. Left to itself, glibc raises that threshold
+    after the first such buffer is freed, and a burst of sessions leaves hundreds of
+    MiB on the heap for good."""
+    library = ctypes.util.find_library("c")
+    if library:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(library).mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 
 
 def raise_open_file_limit() -> None:

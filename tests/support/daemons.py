@@ -6,6 +6,8 @@ so it shares nothing with the machine's main daemon but the kernel.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -23,9 +25,14 @@ class ExtraDaemon:
     def __init__(self, name: str, timeout: float = 60) -> None:
         self.root = Path(tempfile.mkdtemp(prefix=f"dterm-{name}-"))
         self.url = f"unix://{self.root}/docker.sock"
-        log = (OUTPUT / "logs").joinpath(f"dockerd-{name}.log")
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("wb") as out:
+        self._log = (OUTPUT / "logs").joinpath(f"dockerd-{name}.log")
+        self._log.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout = timeout
+        self.client = self._start()
+        ensure_images(self.client)
+
+    def _start(self) -> docker.DockerClient:
+        with self._log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [
                     "dockerd",
@@ -44,8 +51,27 @@ class ExtraDaemon:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.client = self._wait_ready(timeout, log)
-        ensure_images(self.client)
+        return self._wait_ready(self._timeout, self._log)
+
+    def kill(self) -> None:
+        """SIGKILL of dockerd and its containerd, as a crash would: the containers and
+        their processes live on under their shims."""
+        self.client.close()
+        self.proc.kill()
+        self.proc.wait(10)
+        pidfile = self.root / "exec" / "containerd" / "containerd.pid"
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pidfile.read_text())
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        pidfile.unlink(missing_ok=True)
+
+    def restart(self) -> None:
+        """Start again on the same data after a kill."""
+        (self.root / "docker.pid").unlink(missing_ok=True)
+        self.client = self._start()
 
     def _wait_ready(self, timeout: float, log: Path) -> docker.DockerClient:
         deadline = time.monotonic() + timeout

@@ -108,3 +108,16 @@ def test_any_sequence_keeps_windows_and_bytes_exact(ops: list[tuple[str, int]]) 
             assert position.sent - position.acked <= WINDOW
         if fan.owner is None:
             assert fan.end - fan.owner_acked <= fan.ring.capacity
+
+
+def test_an_ended_session_gives_its_ring_back_once_its_owner_has_every_byte() -> None:
+    fan = OutputFanOut(WINDOW, RING)
+    fan.join("owner", 0, owner=True)
+    fan.output(b"q" * 40)  # the owner was sent a window; the rest waits for acks
+    fan.release_if_delivered()
+    assert fan.ring.start == 0
+    fan.ack("owner", 16)
+    fan.ack("owner", 32)
+    fan.release_if_delivered()
+    assert (fan.ring.start, fan.end) == (40, 40)
+    assert fan.join("late", 0, owner=False) == (40, 40)

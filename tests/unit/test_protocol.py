@@ -62,7 +62,8 @@ WEB = ContainerInfo("abc", "web", "nginx", "running", 1700000000, 1700000100, 0,
 
 EXAMPLES: list[Message] = [
     Hello("fe-1", 2),
-    Welcome("host-a", "i-1", 2, "20.10.24", "1.41", 3, 2),
+    Welcome("host-a", "i-1", 2, "20.10.24", "1.41", 3, 2, ""),
+    Welcome("host-a", "i-1", 2, "20.10.24", "1.41", 0, 0, "the Docker daemon does not answer"),
     ListContainers("r1"),
     ContainersListed("r1", 7, [WEB]),
     ContainerChanged(8, "abc", WEB),

@@ -45,3 +45,16 @@ def test_reads_outside_the_kept_range_are_refused() -> None:
         ring.read(3, 8)
     with pytest.raises(ValueError):
         ring.read(4, 9)
+
+
+@given(before=st.binary(max_size=100), after=st.binary(max_size=100))
+def test_a_released_ring_keeps_counting_and_holds_only_what_came_after(
+    before: bytes, after: bytes
+) -> None:
+    ring = OutputRing(16)
+    ring.append(before)
+    ring.release()
+    assert (ring.start, ring.end, len(ring._buffer)) == (len(before), len(before), 0)
+    ring.append(after)
+    assert ring.end == len(before) + len(after)
+    assert ring.read(ring.start, ring.end) == after[-16:]
