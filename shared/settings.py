@@ -34,6 +34,7 @@ FLAG_NAMES = {
     "worker_dns": "--worker-dns",
     "trusted_proxies": "--trusted-proxy",
     "allowed_origins": "--allowed-origin",
+    "allowed_hosts": "--allowed-host",
     "policy_file": "--policy",
 }
 ENV_ALIASES = {"docker_url": "DOCKER_HOST"}
