@@ -73,8 +73,6 @@ async def main(config: FrontendConfig) -> None:
     warn_if_cap_near_file_limit(config.max_http_connections)
     sockets = bind_sockets(config.port, config.address)
     acceptors = [Acceptor(sock, server.admit) for sock in sockets]
-    for acceptor in acceptors:
-        acceptor.start()
     port = sockets[0].getsockname()[1]
     host = f"[{config.address}]" if ":" in config.address else config.address
     sign_in = f"?token={config.token}" if config.token else ""
@@ -83,9 +81,8 @@ async def main(config: FrontendConfig) -> None:
         await stop.wait()
     finally:
         log.info("stopping: %d connections told to resume elsewhere", len(services.connections))
-        for acceptor, sock in zip(acceptors, sockets, strict=True):
+        for acceptor in acceptors:
             acceptor.close()
-            sock.close()
         for connection in list(services.connections):
             connection.restart()
         await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
