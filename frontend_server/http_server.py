@@ -27,10 +27,14 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import cast
 
 from tornado import httputil
-from tornado.http1connection import HTTP1Connection, HTTP1ServerConnection
+from tornado.http1connection import (
+    HTTP1Connection,
+    HTTP1ConnectionParameters,
+    HTTP1ServerConnection,
+)
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 from tornado.web import Application, RequestHandler
@@ -72,7 +76,8 @@ class GuardedHTTPServer(HTTPServer):
     """HTTPServer with per-phase head deadlines and a connection cap (see the module)."""
 
     max_connections = 0
-    idle_params: Any = None
+    idle_params: HTTP1ConnectionParameters
+    """Tornado's connection parameters with `idle_timeout` as the head deadline."""
     _open = 0
     _waiting: dict[HTTP1ServerConnection, None]
     """Connections waiting for a request head, oldest first."""
@@ -82,6 +87,7 @@ class GuardedHTTPServer(HTTPServer):
     _cap_logged = float("-inf")
 
     def limit(self, max_connections: int, idle_timeout: float) -> None:
+        """Set the cap and the deadline of heads after the first (call once, at start)."""
         if self.ssl_options is not None:
             raise ValueError("admit() makes plain streams; TLS is for the proxy in front")
         self.max_connections = max_connections
@@ -125,8 +131,8 @@ class GuardedHTTPServer(HTTPServer):
         if now - self._cap_logged >= CAP_LOG_INTERVAL:
             self._cap_logged = now
             log.warning(
-                "%d HTTP connections open, the cap: so far %d waiting for a request were "
-                "closed to make room and %d new ones refused",
+                "connection cap (%d) reached: so far %d connections waiting for a request "
+                "closed to make room, %d new ones refused",
                 self.max_connections,
                 self._shed_counts.get("evicted", 0),
                 self._shed_counts.get("refused", 0),
