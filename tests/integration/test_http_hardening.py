@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import selectors
 import socket
 import sys
@@ -145,6 +146,49 @@ def test_an_idle_kept_alive_connection_is_closed(worker: ManagedProcess) -> None
         wait_all_closed([sock], timeout=1 + 3)
     finally:
         sock.close()
+        frontend.stop()
+
+
+def event_stream_socket(stack: Stack) -> socket.socket:
+    """A connection holding GET /api/events open, once its snapshot has come."""
+    sock = socket.create_connection(("127.0.0.1", port_of(stack)), timeout=5)
+    sock.sendall(f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 f"Authorization: Bearer {stack.token}\r\n\r\n".encode())  # fmt: skip
+    received = bytearray()
+
+    def snapshot_came() -> bool:
+        received.extend(sock.recv(65536))
+        return b"event: snapshot" in received
+
+    wait_until(snapshot_came, 10, "the snapshot")
+    return sock
+
+
+def test_past_the_cap_with_every_connection_busy_new_ones_are_refused(
+    worker: ManagedProcess,
+) -> None:
+    """With a cap of 2 held by two event streams (busy, not waiting for a request), a
+    new connection is closed at once and counted; once a stream ends, /healthz answers."""
+    frontend = start_frontend([worker.match["endpoint"]], "--max-http-connections", "2")
+    stack = Stack(frontend.match["url"])
+    streams = [event_stream_socket(stack) for _ in range(2)]
+    try:
+        refused = socket.create_connection(("127.0.0.1", port_of(stack)), timeout=5)
+        try:
+            wait_all_closed([refused], 3)
+        finally:
+            refused.close()
+        streams.pop().close()
+        wait_until(lambda: healthz_answers(stack), 10, "/healthz answers")
+        scraped = call(stack, "/metrics", headers={"Authorization": f"Bearer {stack.token}"})
+        shed = re.search(
+            r'dterm_frontend_http_connections_shed_total\{how="refused"\} (\S+)',
+            scraped.body.decode(),
+        )
+        assert shed and float(shed[1]) >= 1  # and any /healthz tried before a slot was free
+    finally:
+        for sock in streams:
+            sock.close()
         frontend.stop()
 
 
