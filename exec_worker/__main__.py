@@ -49,7 +49,7 @@ async def main(config: WorkerConfig) -> None:
             start_authenticator(context, config.curve_allow)
         server = WorkerServer(config, context, docker, await docker.facts())
         endpoint = server.bind()
-        http = HTTPServer(metrics.make_app(docker.facts))
+        http = HTTPServer(metrics.make_app(docker.facts, config.metrics_token))
         sockets = bind_sockets(config.http_port, config.http_address)
         http.add_sockets(sockets)
         address, port = sockets[0].getsockname()[:2]

@@ -1,6 +1,7 @@
 """Prometheus metrics of a worker, and its /metrics, /healthz and /readyz endpoints.
 
 Ready means the Docker daemon answers; healthy means the process runs its loop.
+/metrics needs the `metrics_token` as a bearer token (403 without, or when unset).
 The small HTTP server runs on the worker's own event loop (Tornado), on
 `http_address:http_port`, separate from the ZeroMQ socket front ends use.
 """
@@ -47,10 +48,11 @@ class ReadyHandler(RequestHandler):
         self.finish({"status": "ready"})
 
 
-def make_app(probe: Callable[[], Awaitable[object]]) -> Application:
+def make_app(probe: Callable[[], Awaitable[object]], metrics_token: str) -> Application:
+    tokens = (metrics_token,) if metrics_token else ()
     return Application(
         [
-            (r"/metrics", MetricsHandler),
+            (r"/metrics", MetricsHandler, {"tokens": tokens}),
             (r"/healthz", HealthHandler),
             (r"/readyz", ReadyHandler, {"probe": probe}),
         ]

@@ -7,19 +7,21 @@ import asyncio
 import dataclasses
 import logging
 import os
+import resource
 import secrets
 import signal
 import sys
 from collections.abc import Mapping
 
 import zmq
-from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
+from frontend_server.acceptor import Acceptor
 from frontend_server.app import make_app, web_root
 from frontend_server.auth import Authenticator, check_sso_settings, sso_warning
 from frontend_server.context import Services
 from frontend_server.guard import Guard
+from frontend_server.http_server import make_http_server
 from frontend_server.policy import Policy, PolicyError
 from frontend_server.pool import WorkerPool
 from frontend_server.throttle import LoginThrottle
@@ -71,9 +73,10 @@ async def main(config: FrontendConfig) -> None:
     if warning := sso_warning(config):
         log.warning("%s", warning)
         print(f"dterm frontend: {warning}", file=sys.stderr, flush=True)
-    server = HTTPServer(make_app(services, config.cookie_secret), xheaders=False)
+    server = make_http_server(make_app(services, config.cookie_secret), config)
+    warn_if_cap_near_file_limit(config.max_http_connections)
     sockets = bind_sockets(config.port, config.address)
-    server.add_sockets(sockets)
+    acceptors = [Acceptor(sock, server.admit) for sock in sockets]
     port = sockets[0].getsockname()[1]
     host = f"[{config.address}]" if ":" in config.address else config.address
     sign_in = f"?token={config.token}" if config.token else ""
@@ -82,13 +85,26 @@ async def main(config: FrontendConfig) -> None:
         await stop.wait()
     finally:
         log.info("stopping: %d connections told to resume elsewhere", len(services.connections))
-        server.stop()
+        for acceptor in acceptors:
+            acceptor.close()
         for connection in list(services.connections):
             connection.restart()
         await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
         pool.close()
         audit.close()
         context.destroy(linger=0)
+
+
+def warn_if_cap_near_file_limit(max_connections: int) -> None:
+    """Past the open-file limit, accept fails before the cap can act (and
+    WebSockets, worker links and files need descriptors as well)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and max_connections > soft // 2:
+        log.warning(
+            "max_http_connections (%d) is not well below the open-file limit (%d)",
+            max_connections,
+            soft,
+        )
 
 
 def load_policy(config: FrontendConfig) -> Policy:

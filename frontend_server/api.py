@@ -8,7 +8,9 @@ every container list is cut down to what that person may see.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +19,7 @@ from tornado.web import RequestHandler
 
 from frontend_server.auth import DEV_USER, client_address
 from frontend_server.context import Services
+from frontend_server.http_server import lift_body_timeout
 from frontend_server.metrics import SIGN_INS
 from frontend_server.policy import Person
 from frontend_server.pool import WorkerPool
@@ -25,10 +28,20 @@ from shared.errors import DtermError
 from shared.messages import ContainerInfo, SessionInfo
 
 Visible = Callable[[str, ContainerInfo], bool]
+Shown = Callable[[str], bool]
+"""Whether a person is shown a host (by name)."""
+HOST_KEY_SECRET = secrets.token_bytes(16)
 
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def host_key(endpoint: str) -> str:
+    """An opaque name of a worker link, stable while this process runs: the page tells
+    hosts apart by it (a host not reached yet has no name) without learning where
+    the worker listens."""
+    return hmac.new(HOST_KEY_SECRET, endpoint.encode(), "sha256").hexdigest()[:16]
 
 
 def host_json(status: HostStatus) -> dict[str, Any]:
@@ -36,7 +49,7 @@ def host_json(status: HostStatus) -> dict[str, Any]:
     problem = facts.docker_problem if facts and status.up else ""
     return {
         "host": status.host,
-        "endpoint": status.endpoint,
+        "id": host_key(status.endpoint),
         "state": "up" if status.up and not problem else "down",
         "reason": problem or (None if status.up else "its worker does not answer"),
         "since": _iso(status.since),
@@ -78,14 +91,15 @@ def session_json(host: str, s: SessionInfo) -> dict[str, Any]:
 
 
 def containers_json(
-    pool: WorkerPool, visible: Visible
+    pool: WorkerPool, visible: Visible, shown: Shown
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Visible containers of every up host, and an error entry for every host that is down."""
+    """Visible containers of every up host, and an error entry for every shown host
+    that is down."""
     containers: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for status, listed in pool.containers():
-        if not status.up:
-            name = status.host or status.endpoint
+        if not status.up and shown(status.host):
+            name = status.host or "a worker not reached yet"
             errors.append({"host": name, "code": "unavailable", "message": f"{name} is down"})
         containers += [container_json(status.host, c) for c in listed if visible(status.host, c)]
     return containers, errors
@@ -118,6 +132,10 @@ class BaseHandler(RequestHandler):
         guard = self.services.guard
         return lambda host, info: guard.visible(person, host, info)
 
+    def shown_to(self, person: Person) -> Shown:
+        policy = self.services.guard.policy
+        return lambda host: policy.may_use_host(person, host)
+
     def check_xsrf_cookie(self) -> None:
         """Bearer requests carry no cookie, so they cannot be forged cross-site."""
         if not self.request.headers.get("Authorization", "").startswith("Bearer "):
@@ -141,7 +159,15 @@ class BaseHandler(RequestHandler):
         self.finish(json.dumps({"error": "bad_request" if status_code == 400 else "internal",
                                 "message": message}))  # fmt: skip
 
+    def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        """The _xsrf cookie is Secure on the terms of the login cookie (auth.sign_in)."""
+        if name == "_xsrf":
+            kwargs["secure"] = self.auth.over_tls(self)
+        super().set_cookie(name, value, *args, **kwargs)
+
     def prepare(self) -> Awaitable[None] | None:
+        if getattr(self, "_stream_request_body", False):
+            lift_body_timeout(self)  # uploads take as long as they take
         if not self.public and self.request.path.startswith("/api/") and not self.person:
             self.write_json({"error": "unauthorized", "message": "sign in first"}, 401)
         return None
@@ -175,14 +201,21 @@ class PageHandler(BaseHandler):
 
 
 class HostsHandler(BaseHandler):
+    """The hosts the person may use (by the policy's host globs), never where workers listen."""
+
     def get(self) -> None:
-        self.write_json({"hosts": [host_json(s) for s in self.pool.statuses()]})
+        assert self.person is not None
+        shown = self.shown_to(self.person)
+        self.write_json({"hosts": [host_json(s) for s in self.pool.statuses() if shown(s.host)]})
 
 
 class ContainersHandler(BaseHandler):
     def get(self) -> None:
-        assert self.person is not None
-        containers, errors = containers_json(self.pool, self.visible_to(self.person))
+        person = self.person
+        assert person is not None
+        containers, errors = containers_json(
+            self.pool, self.visible_to(person), self.shown_to(person)
+        )
         self.write_json({"containers": containers, "errors": errors})
 
 

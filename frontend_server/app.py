@@ -16,6 +16,14 @@ from frontend_server.health import ReadyHandler, count_workers
 from frontend_server.login import AuthInfoHandler, LoginHandler, LogoutHandler
 from frontend_server.recordings import RecordingFileHandler, RecordingsHandler
 from frontend_server.terminal_socket import TerminalSocket
+from frontend_server.web_security import (
+    CheckedApplication,
+    HostCheck,
+    SecurityHeaders,
+    log_request,
+    redact_tornado_logs,
+)
+from shared.config import FrontendConfig
 from shared.probes import HealthHandler, MetricsHandler
 
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -42,7 +50,11 @@ def make_app(services: Services, cookie_secret: str) -> Application:
         (r"/api/recordings", RecordingsHandler, handlers),
         (r"/api/recordings/([^/]+)/([^/]+\.cast)", RecordingFileHandler, handlers),
         (r"/ws/exec", TerminalSocket, handlers),
-        (r"/metrics", MetricsHandler, {"refresh": partial(count_workers, services.pool)}),
+        (
+            r"/metrics",
+            MetricsHandler,
+            {"refresh": partial(count_workers, services.pool), "tokens": metrics_tokens(config)},
+        ),
         (r"/healthz", HealthHandler),
         (r"/readyz", ReadyHandler, {"pool": services.pool}),
         (r"/static/(.*)", StaticFileHandler, {"path": str(root / "src")}),
@@ -53,9 +65,20 @@ def make_app(services: Services, cookie_secret: str) -> Application:
         ),
         (r"/vendor/(.*)", StaticFileHandler, {"path": str(root / "node_modules" / "@xterm")}),
     ]
-    return Application(
+    redact_tornado_logs()
+    return CheckedApplication(
         routes,
+        transforms=[SecurityHeaders],
         cookie_secret=cookie_secret,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"samesite": "Strict"},
+        log_function=log_request,
+        host_check=HostCheck.of(config.address, config.allowed_hosts),
     )
+
+
+def metrics_tokens(config: FrontendConfig) -> tuple[str, ...]:
+    """Who may read /metrics: the metrics token, else the dev token, else nobody."""
+    if config.metrics_token:
+        return (config.metrics_token,)
+    return (config.token,) if config.token else ()

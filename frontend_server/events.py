@@ -18,7 +18,15 @@ from typing import Any
 
 from tornado.iostream import StreamClosedError
 
-from frontend_server.api import BaseHandler, Visible, container_json, containers_json, host_json
+from frontend_server.api import (
+    BaseHandler,
+    Shown,
+    Visible,
+    container_json,
+    containers_json,
+    host_json,
+    host_key,
+)
 from frontend_server.workers import ContainerUpdated, HostChanged, HostRemoved, PoolEvent
 
 log = logging.getLogger(__name__)
@@ -27,10 +35,13 @@ MAX_BEHIND = 10_000
 KEEPALIVE = 15.0
 
 
-def event_json(event: PoolEvent, visible: Visible) -> tuple[str, dict[str, Any]]:
+def event_json(event: PoolEvent, visible: Visible, shown: Shown) -> tuple[str, dict[str, Any]]:
     """The event as the page gets it; containers the person may not see are left out
-    (a container that becomes hidden is sent as removed)."""
+    (a container that becomes hidden is sent as removed), and so are hosts the
+    person is not shown (sent as removed: a worker may come back under another name)."""
     match event:
+        case HostChanged(status=status) if not shown(status.host):
+            return "host-removed", {"id": host_key(status.endpoint)}
         case HostChanged(status=status, containers=None):
             return "host", host_json(status)
         case HostChanged(status=status, containers=list() as listed):
@@ -41,11 +52,11 @@ def event_json(event: PoolEvent, visible: Visible) -> tuple[str, dict[str, Any]]
                 ],
             }
         case ContainerUpdated(host=host, id=cid, container=info):
-            shown = info is not None and visible(host, info)
-            item = container_json(host, info) if shown and info is not None else None
+            seen = info is not None and visible(host, info)
+            item = container_json(host, info) if seen and info is not None else None
             return "container", {"host": host, "id": cid, "container": item}
         case HostRemoved(endpoint=endpoint):
-            return "host-removed", {"endpoint": endpoint}
+            return "host-removed", {"id": host_key(endpoint)}
     raise TypeError(f"unknown pool event {event!r}")
 
 
@@ -71,20 +82,20 @@ class EventsHandler(BaseHandler):
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
         assert self.person is not None
-        visible = self.visible_to(self.person)
+        visible, shown = self.visible_to(self.person), self.shown_to(self.person)
         backlog = Backlog()
         self.pool.subscribe(backlog.push)
         try:
-            containers, _ = containers_json(self.pool, visible)
-            hosts = [host_json(s) for s in self.pool.statuses()]
+            containers, _ = containers_json(self.pool, visible, shown)
+            hosts = [host_json(s) for s in self.pool.statuses() if shown(s.host)]
             await self._send("snapshot", {"hosts": hosts, "containers": containers})
-            await self._pump(backlog, visible)
+            await self._pump(backlog, visible, shown)
         except StreamClosedError:
             pass
         finally:
             self.pool.unsubscribe(backlog.push)
 
-    async def _pump(self, backlog: Backlog, visible: Visible) -> None:
+    async def _pump(self, backlog: Backlog, visible: Visible, shown: Shown) -> None:
         while not backlog.behind:
             if not backlog.events:
                 backlog.ready.clear()
@@ -94,7 +105,7 @@ class EventsHandler(BaseHandler):
                     self.write(": keepalive\n\n")
                     await self.flush()
                 continue
-            await self._send(*event_json(backlog.events.popleft(), visible))
+            await self._send(*event_json(backlog.events.popleft(), visible, shown))
         log.info("event stream of %s fell behind; closing it", self.request.remote_ip)
 
     async def _send(self, name: str, body: dict[str, Any]) -> None:

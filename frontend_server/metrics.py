@@ -31,3 +31,16 @@ RECONNECTS = Counter(
 )
 SIGN_INS = Counter("dterm_frontend_sign_ins_total", "Sign-in attempts, by result", ["result"])
 DENIALS = Counter("dterm_frontend_denials_total", "Requests the policy refused")
+HTTP_CONNECTIONS = Gauge(
+    "dterm_frontend_http_connections_open", "HTTP connections open (not upgraded WebSockets)"
+)
+HTTP_SHED = Counter(
+    "dterm_frontend_http_connections_shed_total",
+    "Connections closed to keep under the cap: the oldest waiting for a request "
+    "(evicted) or the new one (refused)",
+    ["how"],
+)
+ACCEPT_PAUSES = Counter(
+    "dterm_frontend_accept_pauses_total",
+    "Pauses of accepting connections because descriptors ran out (EMFILE, ENFILE)",
+)

@@ -163,6 +163,17 @@ class Policy:
     def replays(self, person: Person) -> Replays:
         return max((r.recordings for r in self.roles if r.binds(person)), default=Replays.NONE)
 
+    def may_use_host(self, person: Person, host: str) -> bool:
+        """Some rule of one of the person's roles names this host (its `hosts` globs
+        match): the hosts a person is shown."""
+        return any(
+            fnmatchcase(host, glob)
+            for role in self.roles
+            if role.binds(person)
+            for rule in role.rules
+            for glob in rule.hosts
+        )
+
 
 def _strings(value: Any, where: str, default: tuple[str, ...]) -> tuple[str, ...]:
     if value is None:

@@ -1,7 +1,8 @@
 """The upgrade of /ws/exec: sign-in, Origin, the WebSocket handshake, then hand off.
 
 Thin by design: it refuses unauthenticated upgrades (401) and foreign Origins (403;
-cross-site WebSocket hijacking is the classic hole of web terminals). The
+cross-site WebSocket hijacking is the classic hole of web terminals): the Origin's
+scheme, host and port must be the page's own or a configured one. The
 handshake itself (RFC 6455 headers, the accept key, 400/426 for a malformed
 request) is the `websockets` library's `ServerProtocol.accept`, answered through
 Tornado. Then the handler detaches the connection from Tornado's HTTP server and
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from tornado.iostream import IOStream
 from tornado.web import HTTPError, RequestHandler
@@ -26,6 +26,7 @@ from frontend_server.auth import client_address
 from frontend_server.context import Services
 from frontend_server.policy import Person
 from frontend_server.terminal_connection import TerminalConnection
+from frontend_server.web_security import origin_key, page_origin
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,17 @@ class TerminalSocket(RequestHandler):
                                     address=address, action="websocket", reason=reason)  # fmt: skip
 
     def check_origin(self, origin: str) -> bool:
-        """Same origin as the page, or one of the configured origins."""
-        if origin.rstrip("/") in self._config.allowed_origins:
-            return True
-        allowed = urlsplit(origin).netloc.lower() == self.request.host.lower()
+        """Same origin as the page (scheme, host and port), or a configured one.
+
+        The page's scheme is the one it is served over (https through TLS or a trusted
+        proxy that says so); its host is the Host header, which the application has
+        already checked against DNS rebinding."""
+        given = origin_key(origin)
+        scheme = "https" if self._services.auth.over_tls(self) else "http"
+        allowed = given is not None and (
+            given == page_origin(scheme, self.request.host)
+            or given in {origin_key(o) for o in self._config.allowed_origins}
+        )
         if not allowed:
             log.warning("refused a WebSocket from origin %s", origin)
         return allowed

@@ -94,6 +94,9 @@ class WorkerConfig:
     max_pending_input: int = 1 << 20
     """Keystrokes buffered for a session whose process does not read them, before
     further input is refused with an error."""
+    metrics_token: str = ""
+    """Bearer token a scraper must send to read /metrics (`Authorization: Bearer ...`);
+    empty: /metrics answers 403 to everyone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +167,27 @@ class FrontendConfig:
     web_root: str = ""
     """Folder holding the page (src/) and its npm packages (node_modules/);
     empty means the web/ folder next to the installed packages."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names (or host:port) this front end answers to, against DNS rebinding.
+    Empty: any Host when bound to a non-loopback address; when bound to loopback, only
+    loopback names (localhost, 127.0.0.1, [::1]) besides those listed."""
+    metrics_token: str = ""
+    """Bearer token a scraper must send to read /metrics; empty: only the dev token
+    (when there is one), else /metrics answers 403."""
+    header_timeout: float = 10.0
+    """Seconds from a new connection to the end of its first request's head; a client
+    that is slower is disconnected (slow-header attacks)."""
+    idle_timeout: float = 60.0
+    """Seconds a kept-alive connection may wait, after a response, for the end of the
+    next request's head before it is closed."""
+    body_timeout: float = 60.0
+    """Seconds to receive a request's whole body (uploads, streamed to the worker,
+    are not bound by it)."""
+    max_http_connections: int = 4096
+    """HTTP connections open at once (terminal WebSockets, once upgraded, are not
+    counted). Past it the oldest connection still waiting for its request is closed to
+    make room, or if none is waiting, the new connection is; keep it well below the
+    open-file limit."""
 
 
 def is_loopback_endpoint(endpoint: str) -> bool:

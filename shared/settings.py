@@ -35,6 +35,7 @@ FLAG_NAMES = {
     "trusted_proxies": "--trusted-proxy",
     "sso_proxies": "--sso-proxy",
     "allowed_origins": "--allowed-origin",
+    "allowed_hosts": "--allowed-host",
     "policy_file": "--policy",
 }
 ENV_ALIASES = {"docker_url": "DOCKER_HOST"}

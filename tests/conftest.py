@@ -86,9 +86,12 @@ def bash_box(containers: Containers) -> Any:
     return containers.run(BASH_IMAGE, name="dterm-test-bash")
 
 
+WORKER_METRICS_TOKEN = "scraper-token-of-the-shared-worker"
+
+
 @pytest.fixture(scope="session")
 def worker(docker_client: docker.DockerClient) -> Iterator[ManagedProcess]:
-    process = start_worker("local", "--grace", "10")
+    process = start_worker("local", "--grace", "10", "--metrics-token", WORKER_METRICS_TOKEN)
     yield process
     process.stop()
 

@@ -39,18 +39,36 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def csp_violations(page: Page) -> list[str]:
+    """What the browser reports as refused by the Content Security Policy (filled
+    while the page lives)."""
+    found: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            found.append(message.text)
+            if "content security policy" in message.text.lower()
+            else None
+        ),
+    )
+    return found
+
+
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A page in its own context; an uncaught exception in its scripts fails the test."""
+    """A page in its own context; an uncaught exception in its scripts or anything the
+    Content Security Policy refuses fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    refused = csp_violations(page)
     yield page
     folder = artifacts(request)
     page.screenshot(path=str(folder / "last.png"))
     context.close()
     assert not errors, f"the page threw: {errors}"
+    assert not refused, f"the Content Security Policy refused: {refused}"
 
 
 def artifacts(request: pytest.FixtureRequest) -> Path:

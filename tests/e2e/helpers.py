@@ -1,7 +1,9 @@
 """Steps the page tests share: sign in, open a shell, type, read the screen.
 
 The screen is read through xterm.js's buffer (window.dterm.screenText()), never from
-pixels, and every wait is on a condition with a deadline.
+pixels, and every wait is on a condition with a deadline. `wait_for_function` gets a
+function (`() => ...`): Playwright polls a bare expression through eval, which the
+page's Content Security Policy refuses.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from playwright.sync_api import Page, expect
 from tests.support.terminal_client import Stack
 
 WAIT_MS = 15_000
-PROMPT = "/[#$] $/m.test(window.dterm.screenText())"
+PROMPT = "() => /[#$] $/m.test(window.dterm.screenText())"
 
 
 def screen(page: Page) -> str:
@@ -27,7 +29,7 @@ def sign_in(page: Page, stack: Stack, route: str = "") -> None:
 
 
 def wait_prompt(page: Page) -> None:
-    page.wait_for_function("window.dterm.state() === 'live'", timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.state() === 'live'", timeout=WAIT_MS)
     page.wait_for_function(PROMPT, timeout=WAIT_MS)
 
 
@@ -53,9 +55,10 @@ def type_line(page: Page, text: str) -> None:
 def wait_line(page: Page, line: str) -> None:
     """Wait until the shown terminal has `line` as a whole line."""
     page.wait_for_function(
-        f"window.dterm.screenText().split('\\n').includes({json.dumps(line)})", timeout=WAIT_MS
+        f"() => window.dterm.screenText().split('\\n').includes({json.dumps(line)})",
+        timeout=WAIT_MS,
     )
 
 
 def wait_title(page: Page, title: str | None) -> None:
-    page.wait_for_function(f"window.dterm.title() === {json.dumps(title)}", timeout=WAIT_MS)
+    page.wait_for_function(f"() => window.dterm.title() === {json.dumps(title)}", timeout=WAIT_MS)

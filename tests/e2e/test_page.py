@@ -18,7 +18,7 @@ def stty_size(page: Page) -> str:
     page.keyboard.type(f"echo {marker}:$(stty size)")
     page.keyboard.press("Enter")
     page.wait_for_function(
-        f"/^{marker}:\\d+ \\d+$/m.test(window.dterm.screenText())", timeout=15_000
+        f"() => /^{marker}:\\d+ \\d+$/m.test(window.dterm.screenText())", timeout=15_000
     )
     line = next(x for x in screen(page).splitlines() if x.startswith(f"{marker}:"))
     return line.split(":", 1)[1]
@@ -33,22 +33,22 @@ def test_open_a_shell_and_type(
     button = page.locator(f'button[data-container="{busybox.name}"]')
     expect(button).to_be_visible(timeout=15_000)
     button.click()
-    page.wait_for_function("window.dterm.state() === 'live'", timeout=15_000)
-    page.wait_for_function("/[#$] $/m.test(window.dterm.screenText())", timeout=15_000)
+    page.wait_for_function("() => window.dterm.state() === 'live'", timeout=15_000)
+    page.wait_for_function("() => /[#$] $/m.test(window.dterm.screenText())", timeout=15_000)
     page.keyboard.type("echo hello-$((6*7))-$((1000+234))")
     page.keyboard.press("Enter")
     page.wait_for_function(
-        "window.dterm.screenText().split('\\n').includes('hello-42-1234')", timeout=15_000
+        "() => window.dterm.screenText().split('\\n').includes('hello-42-1234')", timeout=15_000
     )
     page.screenshot(path=str(artifacts(request) / "shell.png"))
     before = stty_size(page)
     page.set_viewport_size({"width": 900, "height": 500})
-    page.wait_for_function(f"window.dterm.size() !== '{before}'", timeout=15_000)
+    page.wait_for_function(f"() => window.dterm.size() !== '{before}'", timeout=15_000)
     after = str(page.evaluate("window.dterm.size()"))
     assert stty_size(page) == after != before
     page.keyboard.type("exit 7")
     page.keyboard.press("Enter")
-    page.wait_for_function("window.dterm.state() === 'exited'", timeout=15_000)
+    page.wait_for_function("() => window.dterm.state() === 'exited'", timeout=15_000)
     assert "[session exited with code 7]" in screen(page)
     page.screenshot(path=str(artifacts(request) / "exited.png"))
 

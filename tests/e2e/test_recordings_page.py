@@ -43,11 +43,11 @@ PLAYER_LINES = (
 
 def wait_player_line(page: Page, line: str, timeout: float = WAIT_MS) -> None:
     """Wait until the player's screen has `line` as a whole line."""
-    page.wait_for_function(f"{PLAYER_LINES}.includes({json.dumps(line)})", timeout=timeout)
+    page.wait_for_function(f"() => {PLAYER_LINES}.includes({json.dumps(line)})", timeout=timeout)
 
 
 def wait_player_without(page: Page, line: str) -> None:
-    page.wait_for_function(f"!{PLAYER_LINES}.includes({json.dumps(line)})", timeout=WAIT_MS)
+    page.wait_for_function(f"() => !{PLAYER_LINES}.includes({json.dumps(line)})", timeout=WAIT_MS)
 
 
 def record(page: Page, host: str, container: str, script: str) -> None:
@@ -56,7 +56,7 @@ def record(page: Page, host: str, container: str, script: str) -> None:
     type_line(page, script)
     wait_line(page, "recorded-42")
     type_line(page, "exit")
-    page.wait_for_function("window.dterm.state() === 'exited'", timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.state() === 'exited'", timeout=WAIT_MS)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from tests.support.terminal_client import Stack
 
 def settle(page: Page) -> None:
     """Wait for CSS transitions (the sliding side panel) to end before a screenshot."""
-    page.wait_for_function("document.getAnimations().length === 0", timeout=WAIT_MS)
+    page.wait_for_function("() => document.getAnimations().length === 0", timeout=WAIT_MS)
 
 
 # Two hosts of a made-up shop for the README's picture: (name, image, exit code or
@@ -103,7 +103,7 @@ def test_screenshots_of_the_main_screens(
     ):
         type_line(page, command)
     page.wait_for_function(
-        "/PID[\\s\\S]*top -b[\\s\\S]*# $/m.test(window.dterm.screenText())", timeout=WAIT_MS
+        "() => /PID[\\s\\S]*top -b[\\s\\S]*# $/m.test(window.dterm.screenText())", timeout=WAIT_MS
     )
     page.mouse.move(0, 0)
     page.screenshot(path=str(folder / "screenshot.png"))
@@ -113,7 +113,7 @@ def test_screenshots_of_the_main_screens(
     page.screenshot(path=str(folder / "filtered.png"))
     page.locator("#search").fill("")
     page.set_viewport_size({"width": 420, "height": 760})
-    page.wait_for_function("Number(window.dterm.size().split(' ')[1]) < 60", timeout=WAIT_MS)
+    page.wait_for_function("() => Number(window.dterm.size().split(' ')[1]) < 60", timeout=WAIT_MS)
     settle(page)
     page.screenshot(path=str(folder / "narrow-terminal.png"))
     page.click("#toggle-nav")

@@ -21,8 +21,8 @@ def test_dropped_connection_resumes_without_loss_or_duplicates(
     type_line(page, "echo before-$((40+2))")
     wait_line(page, "before-42")
     page.evaluate("window.dterm.drop()")
-    page.wait_for_function("window.dterm.state() === 'reconnecting'", timeout=5_000)
-    page.wait_for_function("window.dterm.state() === 'live'", timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.state() === 'reconnecting'", timeout=5_000)
+    page.wait_for_function("() => window.dterm.state() === 'live'", timeout=WAIT_MS)
     type_line(page, "echo after-$((2+3))")
     wait_line(page, "after-5")
     assert screen(page).split("\n").count("before-42") == 1
@@ -43,7 +43,7 @@ def test_reload_offers_to_reattach(
     expect(offer).to_be_visible(timeout=WAIT_MS)
     page.screenshot(path=str(artifacts(request) / "offer.png"))
     offer.click()
-    page.wait_for_function("window.dterm.state() === 'live'", timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.state() === 'live'", timeout=WAIT_MS)
     wait_line(page, "keep-42")
     type_line(page, "echo still-$((1+1))")
     wait_line(page, "still-2")
@@ -62,7 +62,7 @@ def test_watch_link_shows_the_session_read_only(
     try:
         sign_in(viewer, stack)  # the page has started before the link is followed
         viewer.goto(link)
-        viewer.wait_for_function("window.dterm.state() === 'live'", timeout=WAIT_MS)
+        viewer.wait_for_function("() => window.dterm.state() === 'live'", timeout=WAIT_MS)
         expect(page.locator("#tabs .watchers")).to_have_text("👁 1", timeout=10_000)
         type_line(page, "echo shared-$((3*3))")
         wait_line(viewer, "shared-9")

@@ -42,7 +42,7 @@ def test_copy_on_select_multi_line_paste_and_ctrl_w_reach_their_targets(
     x, y = cell_center(page, "copy-42-me")
     page.mouse.dblclick(x, y)
     page.wait_for_function(
-        "navigator.clipboard.readText().then((t) => t === 'copy-42-me')", timeout=WAIT_MS
+        "() => navigator.clipboard.readText().then((t) => t === 'copy-42-me')", timeout=WAIT_MS
     )
     page.evaluate("navigator.clipboard.writeText('echo pasted-$((1+1))\\necho pasted-$((2+2))\\n')")
     page.keyboard.press("Control+Shift+V")
@@ -80,7 +80,7 @@ def test_reconnecting_shows_a_countdown_and_reconnect_now(
     )
     banner = page.locator(".terminal-pane.active .banner")
     banner.get_by_role("button", name="Reconnect now").click()
-    page.wait_for_function("window.dterm.state() === 'live'", timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.state() === 'live'", timeout=WAIT_MS)
     expect(banner).to_be_hidden()
     type_line(page, "echo back-$((3+4))")
     wait_line(page, "back-7")
@@ -100,7 +100,7 @@ def test_terminal_falls_back_to_the_dom_renderer_when_webgl_is_lost(
                 }
             }"""
         )
-        page.wait_for_function("window.dterm.renderer() === 'dom'", timeout=WAIT_MS)
+        page.wait_for_function("() => window.dterm.renderer() === 'dom'", timeout=WAIT_MS)
     type_line(page, "echo drawn-$((5*5))")
     wait_line(page, "drawn-25")
     expect(page.locator(".terminal-pane.active .xterm-rows")).to_contain_text("drawn-25")

@@ -171,7 +171,7 @@ def test_settings_persist_across_reload_and_leaving_asks_first(
     page.locator(".terminal-pane.active .xterm").click()
     for key in ("Control+Equal", "Control+Equal", "Control+Equal", "Control+Minus"):
         page.keyboard.press(key)
-    page.wait_for_function("window.dterm.fontSize() === 16", timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.fontSize() === 16", timeout=WAIT_MS)
     expect(page.locator(".terminal-pane.active .xterm-accessibility")).to_have_count(1)
     asked: list[str] = []
 
@@ -189,7 +189,7 @@ def test_settings_persist_across_reload_and_leaving_asks_first(
     expect(page.locator(".terminal-pane.active .xterm-accessibility")).to_have_count(1)
     page.locator(".terminal-pane.active .xterm").click()
     page.keyboard.press("Control+0")
-    page.wait_for_function("window.dterm.fontSize() === 14", timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.fontSize() === 14", timeout=WAIT_MS)
 
 
 def test_upload_by_drop_and_by_picker_then_cat_in_the_shell(
@@ -284,16 +284,16 @@ def test_exited_session_shows_its_code_and_starts_again(
     open_shell(page, busybox.name)
     first = page.evaluate("window.dterm.session()")
     type_line(page, "exit 3")
-    page.wait_for_function("window.dterm.state() === 'exited'", timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.state() === 'exited'", timeout=WAIT_MS)
     expect(page.locator("#tabs [role=tab] .state-text")).to_have_text("exited 3")
     end = page.locator(".terminal-pane.active .end-bar")
     expect(end).to_contain_text("Session exited with code 3.")
     page.screenshot(path=str(artifacts(request) / "exited.png"))
     end.get_by_role("button", name="Start again").click()
     page.wait_for_function(
-        f"window.dterm.session() && window.dterm.session() !== {first!r}", timeout=WAIT_MS
+        f"() => window.dterm.session() && window.dterm.session() !== {first!r}", timeout=WAIT_MS
     )
-    page.wait_for_function("window.dterm.state() === 'live'", timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.state() === 'live'", timeout=WAIT_MS)
     expect(end).to_be_hidden()
     type_line(page, "echo again-$((1+1))")
     wait_line(page, "again-2")
@@ -339,15 +339,15 @@ def test_open_dialog_runs_a_command_as_a_user_in_a_directory(
     page.screenshot(path=str(artifacts(request) / "open-dialog.png"))
     dialog.get_by_role("button", name="Open").click()
     wait_line(page, "at=/tmp as=alice")
-    page.wait_for_function("window.dterm.state() === 'exited'", timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.state() === 'exited'", timeout=WAIT_MS)
     expect(page.locator("#tabs [role=tab] .state-text")).to_have_text("exited 0")
     page.locator(".terminal-pane.active .end-bar").get_by_role("button", name="Start again").click()
     page.wait_for_function(
-        "window.dterm.screenText().split('\\n')"
+        "() => window.dterm.screenText().split('\\n')"
         ".filter((line) => line === 'at=/tmp as=alice').length === 2",
         timeout=WAIT_MS,
     )
-    page.wait_for_function("window.dterm.state() === 'exited'", timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.state() === 'exited'", timeout=WAIT_MS)
     page.locator(".terminal-pane.active .end-bar").get_by_role("button", name="Close tab").click()
     expect(page.locator("#tabs [role=tab]")).to_have_count(0)
     expect(page.locator("#empty")).to_be_visible()

@@ -18,7 +18,7 @@ import yaml
 from exec_worker.__main__ import parse_config as parse_worker_args
 from frontend_server.__main__ import parse_config as parse_frontend_args
 from shared.settings import SettingsError
-from tests.conftest import require, wait_hosts_up
+from tests.conftest import WORKER_METRICS_TOKEN, require, wait_hosts_up
 from tests.integration.test_http import request
 from tests.support.events_client import EventStream
 from tests.support.nginx import nginx_binary, start_nginx
@@ -188,7 +188,11 @@ def test_grafana_dashboard_uses_metrics_that_exist(stack: Stack, worker: Managed
         for name in re.findall(r"dterm_[a-z_]+", target["expr"])
     }
     exported = ""
-    for url in (f"{stack.base}/metrics", f"{worker.match['http']}/metrics"):
-        with urllib.request.urlopen(url, timeout=10) as response:
+    for url, token in (
+        (f"{stack.base}/metrics", stack.token),
+        (f"{worker.match['http']}/metrics", WORKER_METRICS_TOKEN),
+    ):
+        scrape = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(scrape, timeout=10) as response:
             exported += response.read().decode()
     assert queried and all(f"# TYPE {name} " in exported for name in queried), queried

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from frontend_server.__main__ import parse_config
-from tests.conftest import wait_hosts_up
+from tests.conftest import WORKER_METRICS_TOKEN, wait_hosts_up
 from tests.support.daemons import ExtraDaemon
 from tests.support.processes import (
     FRONTEND_READY,
@@ -40,9 +40,12 @@ def dterm(
                           cwd=REPO, timeout=60, env={**os.environ, **(env or {})})  # fmt: skip
 
 
-def fetch(url: str) -> tuple[int, str]:
+def fetch(url: str, token: str = "") -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=10
+        ) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -181,7 +184,7 @@ async def test_metrics_parse_and_move_when_a_session_runs(
 ) -> None:
     front = f"{stack.base}/metrics"
     back = f"{worker.match['http']}/metrics"
-    before = (fetch(front)[1], fetch(back)[1])
+    before = (fetch(front, stack.token)[1], fetch(back, WORKER_METRICS_TOKEN)[1])
     terminal = await TerminalClient.connect(stack)
     await terminal.open(busybox.name, host="local")
     await terminal.expect(rb"[#$] ")
@@ -189,7 +192,7 @@ async def test_metrics_parse_and_move_when_a_session_runs(
     terminal.send_keys("exit 0\r")
     await terminal.wait_exit()
     await terminal.close()
-    after = (fetch(front)[1], fetch(back)[1])
+    after = (fetch(front, stack.token)[1], fetch(back, WORKER_METRICS_TOKEN)[1])
     for name, labels in (
         ("dterm_frontend_sessions_opened_total", {"mode": "rw"}),
         ("dterm_frontend_bytes_total", {"direction": "out"}),

@@ -121,3 +121,15 @@ def test_who_may_see_recordings(policy: Policy) -> None:
     assert policy.replays(alice) is Replays.OWN
     assert policy.replays(dave_audit) is Replays.NONE
     assert Policy.allow_all().replays(eve) is Replays.ALL
+
+
+def test_hosts_a_person_is_shown(policy: Policy) -> None:
+    """A host is shown when a rule of one of the person's roles names it, whatever its
+    containers; someone without a role is shown none, and an unnamed host only to
+    rules that name every host."""
+    assert policy.may_use_host(alice, "staging-1") and policy.may_use_host(alice, "prod-2")
+    assert not policy.may_use_host(alice, "dev-1")
+    assert not policy.may_use_host(alice, "")
+    assert policy.may_use_host(carol_ops, "dev-1") and policy.may_use_host(carol_ops, "")
+    assert policy.may_use_host(dave_audit, "anything")  # auditors' rule names every host
+    assert not policy.may_use_host(eve, "staging-1") and not policy.may_use_host(eve, "")

@@ -6,7 +6,7 @@ export class ContainerStore {
   constructor({ onChange, onStatus }) {
     this.onChange = onChange;
     this.onStatus = onStatus;
-    this.byEndpoint = new Map(); // endpoint -> host
+    this.byId = new Map(); // host id (opaque, from the server) -> host
     this.containers = new Map(); // host name -> Map(id -> container)
   }
 
@@ -14,22 +14,22 @@ export class ContainerStore {
     const source = new EventSource('/api/events');
     const on = (event, apply) => source.addEventListener(event, (e) => { apply(JSON.parse(e.data)); this.onChange(); });
     on('snapshot', (data) => this.snapshot(data));
-    on('host', (host) => this.byEndpoint.set(host.endpoint, host));
+    on('host', (host) => this.byId.set(host.id, host));
     on('host-containers', (host) => this.hostContainers(host));
     on('container', (change) => this.container(change));
-    on('host-removed', ({ endpoint }) => this.byEndpoint.delete(endpoint));
+    on('host-removed', ({ id }) => this.byId.delete(id));
     source.onopen = () => this.onStatus('');
     source.onerror = () => this.onStatus('Live updates interrupted; reconnecting…');
   }
 
   snapshot({ hosts, containers }) {
-    this.byEndpoint = new Map(hosts.map((h) => [h.endpoint, h]));
+    this.byId = new Map(hosts.map((h) => [h.id, h]));
     this.containers = new Map();
     for (const c of containers) this.of(c.host).set(c.id, c);
   }
 
   hostContainers(host) {
-    this.byEndpoint.set(host.endpoint, host);
+    this.byId.set(host.id, host);
     this.containers.set(host.host, new Map(host.items.map((c) => [c.id, c])));
   }
 
@@ -43,10 +43,10 @@ export class ContainerStore {
     return this.containers.get(host);
   }
 
-  // Hosts by name; one not yet named (never reached) goes by its endpoint.
+  // Hosts by name; one not yet named (never reached) goes by its id.
   hosts() {
-    const name = (h) => h.host || h.endpoint;
-    return [...this.byEndpoint.values()].map((h) => ({ ...h, name: name(h) })).sort((a, b) => a.name.localeCompare(b.name));
+    const name = (h) => h.host || `worker ${h.id.slice(0, 6)} (not reached yet)`;
+    return [...this.byId.values()].map((h) => ({ ...h, name: name(h) })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   containersOf(host) {

@@ -1,0 +1,213 @@
+"""What every HTTP answer of the front end carries, and the checks that come first.
+
+- Security headers on every response (the page, the API, static files, errors): a
+  Content Security Policy that lets the page load and connect only to its own
+  origin and never be framed, `X-Frame-Options`, `nosniff`, and no Referer (the
+  page's URL may carry the dev token).
+- The Host check against DNS rebinding, as Jupyter's `check_host`: a front end bound
+  to loopback answers only requests naming a loopback host (or one of
+  `allowed_hosts`); one bound elsewhere answers any Host unless `allowed_hosts` is
+  set. A page on a rebound name is then refused before it reaches any handler. The
+  probes (/healthz, /readyz) and /metrics (which needs a token) are exempt, so that
+  orchestrators and scrapers reach them by address.
+- The page's own origin (scheme, host, port), which a WebSocket's Origin must equal.
+- The access log with credentials in the query string redacted, and the same
+  redaction on Tornado's other loggers (its HTTPError and exception lines quote
+  the URI too).
+
+Pure functions over request data, plus thin Tornado classes; no state.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from tornado import httputil
+from tornado.log import access_log
+from tornado.web import Application, OutputTransform, RequestHandler
+
+log = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        # asciinema-player's terminal emulator is WebAssembly; this lets it compile
+        # (and nothing else: JavaScript eval stays refused).
+        "script-src 'self' 'wasm-unsafe-eval'",
+        "connect-src 'self'",
+        "img-src 'self' data:",
+        "style-src 'self'",
+        # xterm.js writes its computed styles (cell sizes, theme) into <style> elements
+        # it makes at run time, with no way to give them a nonce.
+        "style-src-elem 'self' 'unsafe-inline'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+UNCHECKED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Answered whatever the Host: probes say nothing secret, /metrics needs a token."""
+SECRET_ARGUMENTS = frozenset({"token", "access_token", "password"})
+SECRET_IN_TEXT = re.compile(r"(?i)([?&](?:token|access_token|password)=)[^&\s'\"]*")
+HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?")
+ORIGIN = re.compile(r"(https?)://(.+)")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class SecurityHeaders(OutputTransform):
+    """Adds SECURITY_HEADERS to every response of the application."""
+
+    def transform_first_chunk(
+        self, status_code: int, headers: httputil.HTTPHeaders, chunk: bytes, finishing: bool
+    ) -> tuple[int, httputil.HTTPHeaders, bytes]:
+        for name, value in SECURITY_HEADERS.items():
+            headers[name] = value
+        return status_code, headers, chunk
+
+
+# --- hosts and origins --------------------------------------------------------------------
+
+
+def split_host(host: str) -> tuple[str, int | None] | None:
+    """(name, port) of a Host header (brackets off an IPv6 address); None if malformed."""
+    found = HOST.fullmatch(host.strip().lower())
+    if found is None:
+        return None
+    port = int(found[2]) if found[2] else None
+    return found[1].strip("[]"), port
+
+
+def is_loopback_name(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class HostCheck:
+    loopback_only: bool
+    """Bound to a loopback address: loopback names are the default allowed hosts."""
+    allowed: frozenset[str] = frozenset()
+    """Names or name:port pairs, lower case."""
+
+    @classmethod
+    def of(cls, address: str, allowed_hosts: tuple[str, ...]) -> HostCheck:
+        return cls(is_loopback_name(address), frozenset(h.lower() for h in allowed_hosts))
+
+    def allows(self, host: str) -> bool:
+        parts = split_host(host)
+        if parts is None:
+            return False
+        name, port = parts
+        if name in self.allowed or f"{name}:{port}" in self.allowed:
+            return True
+        if self.loopback_only:
+            return is_loopback_name(name)
+        return not self.allowed
+
+
+def origin_key(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an Origin header, the default port filled in."""
+    found = ORIGIN.fullmatch(origin.strip().lower().rstrip("/"))
+    parts = split_host(found[2]) if found else None
+    if found is None or parts is None:
+        return None
+    return found[1], parts[0], parts[1] or DEFAULT_PORTS[found[1]]
+
+
+def page_origin(scheme: str, host: str) -> tuple[str, str, int] | None:
+    """The origin of the page as served: its scheme and the request's Host."""
+    return origin_key(f"{scheme}://{host}")
+
+
+# --- the application -----------------------------------------------------------------------
+
+
+class WrongHostHandler(RequestHandler):
+    """403 for a request naming a host this front end does not answer to."""
+
+    def prepare(self) -> None:
+        log.warning(
+            "refused a request for host %r: not a name this front end answers to "
+            "(see allowed_hosts)",
+            self.request.host,
+        )
+        self.set_status(403)
+        self.finish("403: this front end does not answer to that host name")
+
+
+class CheckedApplication(Application):
+    """A Tornado Application that refuses wrong Host headers before routing."""
+
+    def find_handler(
+        self, request: httputil.HTTPServerRequest, **kwargs: Any
+    ) -> Any:  # tornado.web._HandlerDelegate
+        check: HostCheck = self.settings["host_check"]
+        if request.path not in UNCHECKED_PATHS and not check.allows(request.host):
+            return self.get_handler_delegate(request, WrongHostHandler)
+        return super().find_handler(request, **kwargs)
+
+
+# --- logs ------------------------------------------------------------------------------------
+
+
+def redacted_uri(uri: str) -> str:
+    """The URI with the values of credential query arguments replaced."""
+    path, mark, query = uri.partition("?")
+    if not mark:
+        return uri
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, _ = pair.partition("=")
+        secret = unquote_plus(name).lower() in SECRET_ARGUMENTS
+        pairs.append(f"{name}{equals}[redacted]" if secret and equals else pair)
+    return f"{path}?{'&'.join(pairs)}"
+
+
+def log_request(handler: RequestHandler) -> None:
+    """Tornado's access log line, with `redacted_uri`."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    request = handler.request
+    access_log.log(
+        level,
+        "%d %s %s (%s) %.2fms",
+        status,
+        request.method,
+        redacted_uri(request.uri or ""),
+        request.remote_ip,
+        1000.0 * request.request_time(),
+    )
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a record whose text quotes a credential query argument."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if SECRET_IN_TEXT.search(text):
+            record.msg, record.args = SECRET_IN_TEXT.sub(r"\1[redacted]", text), None
+        return True
+
+
+REDACT_SECRETS = RedactSecrets()
+
+
+def redact_tornado_logs() -> None:
+    for name in ("tornado.access", "tornado.general", "tornado.application"):
+        logging.getLogger(name).addFilter(REDACT_SECRETS)
