@@ -123,9 +123,8 @@ class WorkerServer:
             config, lambda: [s.recorder for s in self._sessions.values() if s.recorder]
         )
         self.files = FileRequests(
-            docker, config.max_upload_bytes, self.recordings, self._resolve, self._sessions,
-            self.send,
-            self.audit, self._spawn, config.host_id,
+            docker, config, self.recordings, self._resolve, self._sessions, self.send, self.audit,
+            self._spawn,
         )  # fmt: skip
 
     def bind(self) -> str:
@@ -193,6 +192,7 @@ class WorkerServer:
     def _peer_gone(self, peer: bytes) -> None:
         """Its connections are gone: detach them, the sessions go on."""
         self._peers.pop(peer, None)
+        self.files.peer_gone(peer)
         for attachment_id, (session, attachment) in list(self._attachments.items()):
             if attachment.peer == peer:
                 self._detach(attachment_id, session)

@@ -18,13 +18,14 @@ from tornado.web import RequestHandler
 from frontend_server.auth import DEV_USER, client_address
 from frontend_server.context import Services
 from frontend_server.metrics import SIGN_INS
-from frontend_server.policy import Person
+from frontend_server.policy import FileRight, Person
 from frontend_server.pool import WorkerPool
 from frontend_server.workers import HostStatus
 from shared.errors import DtermError
 from shared.messages import ContainerInfo, SessionInfo
 
 Visible = Callable[[str, ContainerInfo], bool]
+FilesOffered = Callable[[str, ContainerInfo], FileRight]
 
 
 def _iso(timestamp: float) -> str:
@@ -45,7 +46,9 @@ def host_json(status: HostStatus) -> dict[str, Any]:
     }
 
 
-def container_json(host: str, c: ContainerInfo) -> dict[str, Any]:
+def container_json(host: str, c: ContainerInfo, files: FileRight) -> dict[str, Any]:
+    """A container as the page sees it; `files`: what the person may do with files
+    there (as some user the policy allows them)."""
     return {
         "host": host,
         "id": c.id,
@@ -57,6 +60,7 @@ def container_json(host: str, c: ContainerInfo) -> dict[str, Any]:
         "finished_at": c.finished_at,
         "exit_code": c.exit_code,
         "labels": c.labels,
+        "files": files.name.lower(),
     }
 
 
@@ -76,7 +80,7 @@ def session_json(host: str, s: SessionInfo) -> dict[str, Any]:
 
 
 def containers_json(
-    pool: WorkerPool, visible: Visible
+    pool: WorkerPool, visible: Visible, files: FilesOffered
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Visible containers of every up host, and an error entry for every host that is down."""
     containers: list[dict[str, Any]] = []
@@ -85,7 +89,11 @@ def containers_json(
         if not status.up:
             name = status.host or status.endpoint
             errors.append({"host": name, "code": "unavailable", "message": f"{name} is down"})
-        containers += [container_json(status.host, c) for c in listed if visible(status.host, c)]
+        containers += [
+            container_json(status.host, c, files(status.host, c))
+            for c in listed
+            if visible(status.host, c)
+        ]
     return containers, errors
 
 
@@ -115,6 +123,10 @@ class BaseHandler(RequestHandler):
     def visible_to(self, person: Person) -> Visible:
         guard = self.services.guard
         return lambda host, info: guard.visible(person, host, info)
+
+    def files_offered_to(self, person: Person) -> FilesOffered:
+        guard = self.services.guard
+        return lambda host, info: guard.files_offered(person, host, info)
 
     def check_xsrf_cookie(self) -> None:
         """Bearer requests carry no cookie, so they cannot be forged cross-site."""
@@ -182,7 +194,9 @@ class HostsHandler(BaseHandler):
 class ContainersHandler(BaseHandler):
     def get(self) -> None:
         assert self.person is not None
-        containers, errors = containers_json(self.pool, self.visible_to(self.person))
+        containers, errors = containers_json(
+            self.pool, self.visible_to(self.person), self.files_offered_to(self.person)
+        )
         self.write_json({"containers": containers, "errors": errors})
 
 

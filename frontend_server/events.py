@@ -18,7 +18,14 @@ from typing import Any
 
 from tornado.iostream import StreamClosedError
 
-from frontend_server.api import BaseHandler, Visible, container_json, containers_json, host_json
+from frontend_server.api import (
+    BaseHandler,
+    FilesOffered,
+    Visible,
+    container_json,
+    containers_json,
+    host_json,
+)
 from frontend_server.workers import ContainerUpdated, HostChanged, HostRemoved, PoolEvent
 
 log = logging.getLogger(__name__)
@@ -27,7 +34,9 @@ MAX_BEHIND = 10_000
 KEEPALIVE = 15.0
 
 
-def event_json(event: PoolEvent, visible: Visible) -> tuple[str, dict[str, Any]]:
+def event_json(
+    event: PoolEvent, visible: Visible, files: FilesOffered
+) -> tuple[str, dict[str, Any]]:
     """The event as the page gets it; containers the person may not see are left out
     (a container that becomes hidden is sent as removed)."""
     match event:
@@ -37,12 +46,18 @@ def event_json(event: PoolEvent, visible: Visible) -> tuple[str, dict[str, Any]]
             return "host-containers", {
                 **host_json(status),
                 "items": [
-                    container_json(status.host, c) for c in listed if visible(status.host, c)
+                    container_json(status.host, c, files(status.host, c))
+                    for c in listed
+                    if visible(status.host, c)
                 ],
             }
         case ContainerUpdated(host=host, id=cid, container=info):
             shown = info is not None and visible(host, info)
-            item = container_json(host, info) if shown and info is not None else None
+            item = (
+                container_json(host, info, files(host, info))
+                if shown and info is not None
+                else None
+            )
             return "container", {"host": host, "id": cid, "container": item}
         case HostRemoved(endpoint=endpoint):
             return "host-removed", {"endpoint": endpoint}
@@ -72,19 +87,20 @@ class EventsHandler(BaseHandler):
         self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
         assert self.person is not None
         visible = self.visible_to(self.person)
+        files = self.files_offered_to(self.person)
         backlog = Backlog()
         self.pool.subscribe(backlog.push)
         try:
-            containers, _ = containers_json(self.pool, visible)
+            containers, _ = containers_json(self.pool, visible, files)
             hosts = [host_json(s) for s in self.pool.statuses()]
             await self._send("snapshot", {"hosts": hosts, "containers": containers})
-            await self._pump(backlog, visible)
+            await self._pump(backlog, visible, files)
         except StreamClosedError:
             pass
         finally:
             self.pool.unsubscribe(backlog.push)
 
-    async def _pump(self, backlog: Backlog, visible: Visible) -> None:
+    async def _pump(self, backlog: Backlog, visible: Visible, files: FilesOffered) -> None:
         while not backlog.behind:
             if not backlog.events:
                 backlog.ready.clear()
@@ -94,7 +110,7 @@ class EventsHandler(BaseHandler):
                     self.write(": keepalive\n\n")
                     await self.flush()
                 continue
-            await self._send(*event_json(backlog.events.popleft(), visible))
+            await self._send(*event_json(backlog.events.popleft(), visible, files))
         log.info("event stream of %s fell behind; closing it", self.request.remote_ip)
 
     async def _send(self, name: str, body: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from shared import messages
 from shared.errors import ProtocolError, TooLarge
 from shared.messages import MAX_OFFSET, Message
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 MAX_HEADER_BYTES = 4 << 20  # a packed header frame; container lists are the big ones
 MAX_DATA_BYTES = 1 << 20  # one frame of terminal bytes
