@@ -145,6 +145,9 @@ class FileRequests:
         except DtermError as exc:
             self.transfers.give_up(upload, exc)
             return
+        if not self.transfers.holds(upload):  # given up while it opened
+            upload.abort()
+            return
         self._send(peer, FileOpened(request.request, upload.path, request.size))
 
     async def _put_target(self, request: PutFile) -> tuple[ContainerInfo, str, str, str]:

@@ -303,6 +303,9 @@ class Transfers:
         UPLOADS.inc()
         self._arm(upload.request, self._idle_timeout)
 
+    def holds(self, upload: Upload) -> bool:
+        return self.uploads.get(upload.request) is upload
+
     def add(self, peer: bytes, data: FileData) -> None:
         upload = self._upload(peer, data.request)
         try:

@@ -129,7 +129,10 @@ class Transfer:
 
     async def next(self, *expected: type) -> Any:
         """The next message, which must be one of `expected`; a Failed is raised."""
-        message = await asyncio.wait_for(self.messages.get(), WORKER_TIMEOUT)
+        try:
+            message = await asyncio.wait_for(self.messages.get(), WORKER_TIMEOUT)
+        except TimeoutError:
+            raise Unavailable(f"the worker did not answer for {WORKER_TIMEOUT:g} s") from None
         if isinstance(message, DtermError):
             raise message
         if isinstance(message, Failed):
@@ -194,6 +197,9 @@ class FilesHandler(BaseHandler):
         try:
             await self._start_upload()
         except DtermError as exc:
+            if self.transfer is not None:
+                self.transfer.close(abort=True, why=str(exc))
+                self.transfer = None
             self.fail(exc)
 
     async def _start_upload(self) -> None:
@@ -219,7 +225,11 @@ class FilesHandler(BaseHandler):
         transfer = self.transfer
         if transfer is None or transfer.failure is not None:
             return
-        transfer.link.send(FileData(transfer.id, self.sent, chunk))
+        try:
+            transfer.link.send(FileData(transfer.id, self.sent, chunk))
+        except Unavailable as exc:
+            transfer.fail(exc)
+            return
         self.sent += len(chunk)
         self._pacing = True
         await transfer.room(self.sent)
@@ -300,6 +310,9 @@ class FilesHandler(BaseHandler):
                                     place.user))  # fmt: skip
             opened: FileOpened = await transfer.next(FileOpened)
         except DtermError as exc:
+            if self.transfer is not None:
+                self.transfer.close(abort=True, why=str(exc))
+                self.transfer = None
             self.fail(exc)
             return
         self.set_header("Content-Type", "application/octet-stream")

@@ -387,8 +387,10 @@ def test_a_stalled_upload_is_given_up_by_the_worker(setup: Setup) -> None:
             assert worker_metric(worker, "dterm_worker_upload_spool_bytes") == 0
             assert worker_metric(worker, "dterm_worker_uploads") == 0
             assert "stalled.bin" not in " ".join(listing(setup.boxes[box], path.rsplit("/", 1)[0]))
-        records = [json.loads(line) for line in
-                   (setup.folder / "files-idle-worker-audit.jsonl").read_text().splitlines()]
+        records = [
+            json.loads(line)
+            for line in (setup.folder / "files-idle-worker-audit.jsonl").read_text().splitlines()
+        ]
         given_up = [r for r in records if r["event"] == "file-put" and not r["ok"]]
         assert len(given_up) == 2 and all("no progress" in r["reason"] for r in given_up)
     finally:
