@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ exit {FAILED}
 """
 """sh -c UPLOAD dterm-put TEMPORARY PATH SIZE"""
 
+SCRIPT_LINE = re.compile(r"^dterm-(?:get|put): (?:line )?\d+: ", re.MULTILINE)
+"""How shells name our script in their messages; the person needs only the rest."""
 DENIED = ("Permission denied", "Operation not permitted", "Read-only file system")
 MISSING = ("No such file or directory", "nonexistent directory", "Not a directory")
 
@@ -88,7 +91,7 @@ class Failure:
 
     def error(self, state: ExecState, said: bytes) -> DtermError:
         """The error for a transfer's program that did not end with 0."""
-        text = said.decode("utf-8", "replace").strip()
+        text = SCRIPT_LINE.sub("", said.decode("utf-8", "replace")).strip()
         if self.temporary:
             text = text.replace(self.temporary, self.path)  # as `cat > PATH` would say
         code = state.exit_code

@@ -334,6 +334,8 @@ class FilesHandler(BaseHandler):
             mine = {s.session: s for s in await link.list_sessions(self.person.name)}
             name = self.get_query_argument("name")
             if session not in mine:
+                guard.deny(self.person, address, need.action, link.host or "", "", path=name,
+                           session=session, reason="no such session of theirs")  # fmt: skip
                 raise NotFound(f"no session {session}")
             shell = mine[session]
             guard.for_files(self.person, link, shell.container, shell.user, need, address, name)

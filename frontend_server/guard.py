@@ -77,8 +77,7 @@ class Guard:
     ) -> ContainerInfo:
         """The container of a file transfer, if the policy lets this person download
         (or upload) there, acting as `user` (None: the container's default user)."""
-        action = "file-put" if need is FileRight.UPLOAD else "file-get"
-        host = link.host or ""
+        action, host = need.action, link.host or ""
         info = link.find(reference)
         if info is None or not self.visible(person, host, info):
             self.deny(person, address, action, host, reference, path=path, run_as=user,

@@ -60,6 +60,11 @@ class FileRight(IntEnum):
     DOWNLOAD = 1
     UPLOAD = 2
 
+    @property
+    def action(self) -> str:
+        """The audit log's name for a transfer that needs this right."""
+        return "file-put" if self is FileRight.UPLOAD else "file-get"
+
 
 @dataclass(frozen=True, slots=True)
 class Person:

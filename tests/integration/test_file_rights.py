@@ -386,7 +386,10 @@ def test_a_stalled_upload_is_given_up_by_the_worker(setup: Setup) -> None:
                 assert json.loads(reply.read())["error"] == "timeout"
             assert worker_metric(worker, "dterm_worker_upload_spool_bytes") == 0
             assert worker_metric(worker, "dterm_worker_uploads") == 0
-            assert "stalled.bin" not in " ".join(listing(setup.boxes[box], path.rsplit("/", 1)[0]))
+            folder = path.rsplit("/", 1)[0]
+            wait_until(lambda f=folder, b=box: not [n for n in listing(setup.boxes[b], f)
+                       if n.startswith(".dterm-upload") or n == "stalled.bin"], 10,
+                       "no half file left behind")  # fmt: skip
         records = [
             json.loads(line)
             for line in (setup.folder / "files-idle-worker-audit.jsonl").read_text().splitlines()

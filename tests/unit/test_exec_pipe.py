@@ -147,8 +147,8 @@ DOWNLOAD = Failure(False, "/srv/secret", "web", "1000")
     [
         (DOWNLOAD, ended(1), b"cat: can't open '/srv/secret': Permission denied", Forbidden,
          "as user 1000: cat: can't open '/srv/secret': Permission denied"),
-        (UPLOAD, ended(24), b"sh: can't create /etc/.dterm-upload-1a2b: Permission denied",
-         Forbidden, "sh: can't create /etc/passwd: Permission denied"),
+        (UPLOAD, ended(24), b"dterm-put: line 3: can't create /etc/.dterm-upload-1a2b: "
+         b"Permission denied", Forbidden, "as user 1000: can't create /etc/passwd: Permission"),
         (UPLOAD, ended(24), b"sh: can't create /no/x: nonexistent directory", NotFound,
          "no folder /etc in web"),
         (DOWNLOAD, ended(1), b"cat: /srv/secret: No such file or directory", NotFound,
