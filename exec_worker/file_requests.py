@@ -138,6 +138,7 @@ class FileRequests:
         try:
             self.transfers.start_upload(upload)
         except DtermError as exc:
+            upload.abort()
             self._given_up(upload, exc, True)
             return
         try:

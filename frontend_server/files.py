@@ -242,8 +242,8 @@ class FilesHandler(BaseHandler):
     def _check_idle(self) -> None:
         """A body that sends nothing for upload_idle_timeout is given up (time spent
         waiting for the worker's acks is the worker's to judge, not the browser's)."""
-        if self.transfer is None or self._finished:
-            return
+        if self.transfer is None or self.transfer.on_failure is None or self._finished:
+            return  # answered, or the whole body has come
         limit = self.services.config.upload_idle_timeout
         quiet = IOLoop.current().time() - self._last_data
         if self._pacing or quiet < limit:
