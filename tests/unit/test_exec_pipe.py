@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from exec_worker.docker_exec import ExecState
 from exec_worker.exec_pipe import ExecPipe
 from exec_worker.exec_stream import ExecStream
+from exec_worker.files import is_root
 from exec_worker.multiplex import Demux, Stream
 from exec_worker.user_files import NO_TOOLS, Failure
 from shared.errors import CommandNotFound, Forbidden, NotFound, ProtocolError, StartFailed
@@ -169,3 +170,13 @@ def test_a_failed_transfer_says_why(
     """Permission refusals are forbidden in the program's words; the rest by exit code."""
     found = failure.error(state, said)
     assert type(found) is error and words in str(found)
+
+
+@pytest.mark.parametrize(
+    ("user", "root"),
+    [("", True), ("root", True), ("0", True), ("0:0", True), ("root:root", True),
+     ("0:1000", True), ("1000", False), ("app", False), ("1000:0", False), ("rooty", False)],
+)  # fmt: skip
+def test_which_users_are_root(user: str, root: bool) -> None:
+    """Docker's empty user is root; a uid or name of 0/root, whatever the group."""
+    assert is_root(user) is root
