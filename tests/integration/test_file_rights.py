@@ -257,6 +257,19 @@ def test_own_files_go_both_ways_byte_exact(setup: Setup) -> None:
     assert not [n for n in listing(box, "/home/alice") if n.startswith(".dterm-upload")]
 
 
+def test_missing_paths_and_folders_as_the_default_user(setup: Setup) -> None:
+    """As uid 1000 too: a missing file or folder is not_found, a folder is a bad path."""
+    missing = setup.get("dana", setup.url("app", "/home/alice/nope"))
+    assert missing.status == 404 and missing.json()["error"] == "not_found", missing.body
+    no_folder = setup.put("dana", setup.url("app", "/no/such/dir/x.txt"), b"x")
+    assert no_folder.status == 404, no_folder.body
+    assert no_folder.json()["message"] == "no folder /no/such/dir in dterm-test-files-app"
+    folder = setup.get("dana", setup.url("app", "/home/alice"))
+    assert folder.status == 400 and "directory" in folder.json()["message"], folder.body
+    onto_folder = setup.put("dana", setup.url("app", "/home/alice"), b"x")
+    assert onto_folder.status == 400, onto_folder.body
+
+
 def test_root_transfers_still_go_through_the_archive_api(setup: Setup) -> None:
     """As root, also in a container without a shell, files move as before."""
     data = os.urandom(300_000)
