@@ -4,7 +4,9 @@ Control calls (create, inspect, resize, list, archives) use the docker SDK, whic
 blocks, so they run on a small bounded thread pool and never on the event loop.
 Container events are read by one dedicated thread (EventFeed). The exec stream
 itself is not taken from the SDK: start_exec sends the request on a non-blocking
-connection and exec_stream.ExecStream reads it, so a session costs no thread.
+connection and exec_stream.ExecStream reads it, so a session costs no thread. The
+same goes for execs without a tty (create_plain_exec), whose stream is multiplexed
+(exec_pipe.py).
 
 Docker errors become the typed errors of shared.errors here and nowhere else.
 """
@@ -191,6 +193,28 @@ class DockerHost:
         )
         return str(created["Id"])
 
+    async def create_plain_exec(
+        self, container: str, cmd: list[str], user: str, stdin: bool, environment: dict[str, str]
+    ) -> str:
+        """Create an exec without a tty: stdout and stderr come apart, bytes as they are."""
+        created = await self._call(
+            self._api.exec_create,
+            container,
+            cmd,
+            stdout=True,
+            stderr=True,
+            stdin=stdin,
+            tty=False,
+            environment=environment,
+            user=user,
+        )
+        return str(created["Id"])
+
+    async def default_user(self, container: str) -> str:
+        """The user the container's processes run as unless told otherwise (Config.User)."""
+        raw = await self._call(self._api.inspect_container, container)
+        return str((raw.get("Config") or {}).get("User") or "")
+
     async def put_archive(self, container: str, directory: str, tar: IO[bytes]) -> None:
         """Unpack a tar stream into a directory of the container."""
         done = await self._call(self._api.put_archive, container, directory, tar)
@@ -237,6 +261,15 @@ class DockerHost:
         body: dict[str, Any] = {"Detach": False, "Tty": True}
         if self.supports_console_size:
             body["ConsoleSize"] = [rows, cols]
+        return await self._start(exec_id, body, stream)
+
+    async def start_plain_exec(self, exec_id: str, stream: ExecStream) -> asyncio.Transport:
+        """Start an exec made by create_plain_exec; its stream is multiplexed."""
+        return await self._start(exec_id, {"Detach": False, "Tty": False}, stream)
+
+    async def _start(
+        self, exec_id: str, body: dict[str, Any], stream: ExecStream
+    ) -> asyncio.Transport:
         payload = json.dumps(body).encode()
         head = (
             f"POST /v{self.api_version}/exec/{exec_id}/start HTTP/1.1\r\n"

@@ -25,6 +25,9 @@ class ExecStream(asyncio.BufferedProtocol):
     sets to the room left in its flow-control window, so no read overshoots it.
     Bytes that arrive before a consumer is attached are held and handed over on
     `attach`, so nothing read together with the head is lost or reordered.
+    `write_paused` is true while the transport's write buffer is over its high-water
+    mark (the program does not read its stdin fast enough); `on_writable` is called
+    when it drains again.
     """
 
     CHUNK = 64 * 1024
@@ -39,6 +42,8 @@ class ExecStream(asyncio.BufferedProtocol):
         self._on_data: Callable[[bytes], None] | None = None
         self._on_closed: Callable[[], None] | None = None
         self._closed = False
+        self.write_paused = False
+        self.on_writable: Callable[[], None] | None = None
 
     def attach(self, on_data: Callable[[bytes], None], on_closed: Callable[[], None]) -> None:
         self._on_data, self._on_closed = on_data, on_closed
@@ -92,6 +97,14 @@ class ExecStream(asyncio.BufferedProtocol):
         else:
             error = StartFailed(message)
         self.upgraded.set_exception(error)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.on_writable is not None:
+            self.on_writable()
 
     def eof_received(self) -> bool:
         return False

@@ -1,12 +1,21 @@
-"""File transfers into and out of containers, through Docker's archive API.
+"""File transfers into and out of containers: the uploads and downloads in flight.
 
-Uploads arrive as FileData frames and are spooled (in memory up to SPOOL_MEMORY,
-then in a temporary file), so a large upload costs disk, not RAM; at FileEnd the
-file is wrapped in a one-member tar and unpacked by put_archive, off the loop.
-Downloads read get_archive's tar stream on the Docker threads, one chunk per call,
-and send the file's bytes as FileData; the front end acks what it has passed on,
-and a download never has more than WINDOW bytes unacknowledged, so a slow browser
-slows the transfer instead of filling memory.
+Two ways in and out, chosen by file_requests.py from the user a transfer acts as:
+as root, through Docker's archive API (here: SpooledUpload, Download.run), which
+also works in containers without a shell; as any other user, through an exec that
+runs as that user (user_files.py), so the file's permissions decide as in a shell.
+
+Archive uploads arrive as FileData frames and are spooled (in memory up to
+SPOOL_MEMORY, then in a temporary file), so a large upload costs disk, not RAM; at
+FileEnd the file is wrapped in a one-member tar and unpacked by put_archive, off the
+loop. Every upload acks what it has taken (FileAck), and the front end keeps at most
+a window of it unacknowledged. Downloads are sent as FileData; the front end acks
+what it has passed on, and a download never has more than WINDOW bytes
+unacknowledged, so a slow browser slows the transfer instead of filling memory.
+
+Nothing is held without a deadline: an upload that receives nothing for
+`idle_timeout` seconds is given up and its spool freed, and a person has at most
+`max_per_person` uploads at once on this host.
 
 Concurrency: the event loop drives every transfer; blocking reads and Docker calls
 run on the Docker thread pool, one call at a time per transfer.
@@ -20,13 +29,24 @@ import logging
 import posixpath
 import tarfile
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from exec_worker.docker_exec import DockerHost
-from shared.errors import DtermError, NotFound, ProtocolError, TooLarge
-from shared.messages import ContainerInfo, FileData, FileEnd, FileOpened, FileStored, Message
+from exec_worker.metrics import UPLOAD_SPOOL_BYTES, UPLOADS
+from shared.errors import (
+    DtermError,
+    LimitReached,
+    NotFound,
+    ProtocolError,
+    TimedOut,
+    TooLarge,
+    Unavailable,
+)
+from shared.messages import ContainerInfo, FileAck, FileData, FileEnd, FileOpened, Message
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +55,7 @@ CHUNK = 64 * 1024
 WINDOW = 1 << 20
 
 Emit = Callable[[Message], None]
+Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 
 
 def check_path(path: str) -> str:
@@ -45,6 +66,21 @@ def check_path(path: str) -> str:
     if normal == "/":
         raise ProtocolError("name a file, not /")
     return normal
+
+
+def is_root(user: str) -> bool:
+    """Whether a Docker user spec (`name`, `uid`, `name:group`, ...) means root; the
+    empty spec is Docker's default, root."""
+    return user.split(":", 1)[0] in ("", "root", "0")
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Who asked for a transfer, and as which in-container user it acts (audit log)."""
+
+    person: str
+    address: str
+    user: str
 
 
 class _IterReader(io.RawIOBase):
@@ -68,26 +104,76 @@ class _IterReader(io.RawIOBase):
         return size
 
 
-@dataclass
-class Upload:
+@dataclass(eq=False)
+class Upload(ABC):
+    """One upload in flight: FileData in order, up to the announced size."""
+
     peer: bytes
+    request: str
+    who: Who
+    docker: DockerHost
     container: ContainerInfo
     directory: str
     name: str
     size: int
     emit: Emit
-    who: tuple[str, str] = ("", "")
-    """(person, address), for the audit log."""
     received: int = 0
-    spool: IO[bytes] = field(default_factory=lambda: tempfile.SpooledTemporaryFile(SPOOL_MEMORY))  # noqa: SIM115 (lives as long as the transfer)
+    last_data: float = field(default_factory=time.monotonic)
+    """When bytes last came (or, for a program reading them, last moved on)."""
+    on_broken: Callable[[Upload], None] | None = None
+    """Told when the upload fails by itself, between FileData frames."""
+
+    @property
+    def path(self) -> str:
+        return posixpath.join(self.directory, self.name)
 
     def add(self, data: FileData) -> None:
         if data.offset != self.received:
             raise ProtocolError(f"upload data at {data.offset}, expected {self.received}")
         if self.received + len(data.data) > self.size:
             raise TooLarge(f"more than the announced {self.size} bytes")
-        self.spool.write(data.data)
+        self.last_data = time.monotonic()
+        self._take(data.data)
         self.received += len(data.data)
+        self._ack()
+
+    def _ack(self) -> None:
+        self.emit(FileAck(self.request, self.received))
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Get ready for the bytes (before FileOpened is sent), or raise why not."""
+
+    @abstractmethod
+    def _take(self, data: bytes) -> None: ...
+
+    @abstractmethod
+    async def store(self, end: FileEnd) -> None:
+        """Put the file in place, or raise why it could not be."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Free what the upload holds; the file is not stored."""
+
+    async def why_broken(self) -> DtermError:
+        return DtermError("the upload failed")
+
+
+@dataclass(eq=False)
+class SpooledUpload(Upload):
+    """An upload as root: spooled, then unpacked by Docker's archive API."""
+
+    spool: IO[bytes] = field(default_factory=lambda: tempfile.SpooledTemporaryFile(SPOOL_MEMORY))  # noqa: SIM115 (lives as long as the transfer)
+
+    async def open(self) -> None:
+        """Nothing to prepare: the spool is made with the upload."""
+
+    def _take(self, data: bytes) -> None:
+        try:
+            self.spool.write(data)
+        except OSError as exc:  # the spool's disk is full
+            raise Unavailable(f"this host cannot hold the upload: {exc}") from None
+        UPLOAD_SPOOL_BYTES.inc(len(data))
 
     def _tar(self) -> IO[bytes]:
         tar_file = tempfile.SpooledTemporaryFile(SPOOL_MEMORY)  # noqa: SIM115 (lives as long as the transfer)
@@ -99,19 +185,22 @@ class Upload:
         tar_file.seek(0)
         return tar_file
 
-    async def finish(self, request: str, end: FileEnd, docker: DockerHost) -> None:
-        if end.size != self.received:
-            raise ProtocolError(f"upload ended at {end.size} bytes, {self.received} arrived")
-        tar = await docker.read_blocking(self._tar)
+    async def store(self, end: FileEnd) -> None:
         try:
-            await docker.put_archive(self.container.id, self.directory, tar)
+            tar = await self.docker.read_blocking(self._tar)
+            try:
+                await self.docker.put_archive(self.container.id, self.directory, tar)
+            finally:
+                tar.close()
         except NotFound:
             raise NotFound(f"no folder {self.directory} in {self.container.name}") from None
         finally:
-            tar.close()
+            self.abort()
+
+    def abort(self) -> None:
+        if not self.spool.closed:
             self.spool.close()
-        path = posixpath.join(self.directory, self.name)
-        self.emit(FileStored(request, self.container.name, path, self.received))
+            UPLOAD_SPOOL_BYTES.dec(self.received)
 
 
 @dataclass
@@ -120,6 +209,9 @@ class Download:
     request: str
     emit: Emit
     acked: int = 0
+    sent: int = 0
+    given_up: str = ""
+    """Why the front end gave the download up, if it did."""
     more: asyncio.Event = field(default_factory=asyncio.Event)
 
     def ack(self, offset: int) -> None:
@@ -127,7 +219,7 @@ class Download:
         self.more.set()
 
     async def run(self, docker: DockerHost, container: ContainerInfo, path: str) -> int:
-        """Send one file of a container; returns its size."""
+        """Send one file of a container through the archive API; returns its size."""
         stream, stat = await docker.get_archive(container.id, path)
         if stat.is_dir:
             raise ProtocolError(f"{path} is a directory; download files one by one")
@@ -138,20 +230,27 @@ class Download:
             lambda: member.read(CHUNK)))  # fmt: skip
 
     async def send(self, name: str, size: int, read: Callable[[], Awaitable[bytes]]) -> int:
-        """FileOpened, the bytes `read` gives (never more than WINDOW unacked), FileEnd."""
+        """FileOpened, the bytes `read` gives (never more than WINDOW unacked), FileEnd.
+        `size` is -1 when it is not known ahead."""
         self.emit(FileOpened(self.request, name, size))
-        offset = 0
+        await self.pass_on(read)
+        self.emit(FileEnd(self.request, self.sent))
+        return self.sent
+
+    async def pass_on(self, read: Callable[[], Awaitable[bytes]], first: bytes = b"") -> None:
+        """Send `first`, then what `read` gives until it gives b"", within the window."""
+        chunk = first
         while True:
-            while offset - self.acked >= WINDOW:
+            while self.sent - self.acked >= WINDOW:
                 self.more.clear()
                 await self.more.wait()
-            chunk = await read()
             if not chunk:
-                break
-            self.emit(FileData(self.request, offset, chunk))
-            offset += len(chunk)
-        self.emit(FileEnd(self.request, offset))
-        return offset
+                chunk = await read()
+                if not chunk:
+                    return
+            self.emit(FileData(self.request, self.sent, chunk))
+            self.sent += len(chunk)
+            chunk = b""
 
 
 def _first_member(stream: Iterator[bytes]) -> IO[bytes]:
@@ -165,48 +264,118 @@ def _first_member(stream: Iterator[bytes]) -> IO[bytes]:
     return extracted
 
 
+GivenUp = Callable[[Upload, DtermError, bool], None]
+"""(upload, why, tell the front end): an upload ended without being stored."""
+
+
 class Transfers:
     """The uploads and downloads of one worker, keyed by request id."""
 
-    def __init__(self, docker: DockerHost, max_upload: int) -> None:
-        self._docker = docker
+    def __init__(
+        self,
+        max_upload: int,
+        max_per_person: int,
+        idle_timeout: float,
+        given_up: GivenUp,
+        spawn: Spawn,
+    ) -> None:
         self._max_upload = max_upload
+        self._max_per_person = max_per_person
+        self._idle_timeout = idle_timeout
+        self._given_up = given_up
+        self._spawn = spawn
         self.uploads: dict[str, Upload] = {}
         self.downloads: dict[str, Download] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
 
-    def start_upload(self, request: str, upload: Upload) -> None:
+    def start_upload(self, upload: Upload) -> None:
+        """Count the upload in (before it opens), or refuse it."""
         if upload.size > self._max_upload:
             raise TooLarge(f"{upload.size} bytes is over this host's limit of {self._max_upload}")
-        if request in self.uploads:
-            raise ProtocolError(f"upload {request} already started")
-        self.uploads[request] = upload
+        if upload.request in self.uploads:
+            raise ProtocolError(f"upload {upload.request} already started")
+        person = upload.who.person
+        mine = sum(1 for u in self.uploads.values() if u.who.person == person)
+        if mine >= self._max_per_person:
+            raise LimitReached(f"{person} has {mine} uploads running on this host, the limit")
+        self.uploads[upload.request] = upload
+        upload.on_broken = self._broken
+        UPLOADS.inc()
+        self._arm(upload.request, self._idle_timeout)
+
+    def holds(self, upload: Upload) -> bool:
+        return self.uploads.get(upload.request) is upload
 
     def add(self, peer: bytes, data: FileData) -> None:
-        upload = self.uploads.get(data.request)
-        if upload is None or upload.peer != peer:
-            raise NotFound(f"no upload {data.request}")
+        upload = self._upload(peer, data.request)
         try:
             upload.add(data)
-        except DtermError:
-            self.abort(peer, data.request)
-            raise
+        except DtermError as exc:
+            self.give_up(upload, exc)
 
-    async def finish(self, peer: bytes, end: FileEnd) -> Upload:
-        upload = self.uploads.get(end.request)
-        if upload is None or upload.peer != peer:
-            raise NotFound(f"no upload {end.request}")
-        del self.uploads[end.request]
-        await upload.finish(end.request, end, self._docker)
+    def take(self, peer: bytes, request: str) -> Upload:
+        """The upload whose bytes have all come: it leaves the count, to be stored."""
+        upload = self._upload(peer, request)
+        self._forget(upload)
         return upload
+
+    def _upload(self, peer: bytes, request: str) -> Upload:
+        upload = self.uploads.get(request)
+        if upload is None or upload.peer != peer:
+            raise NotFound(f"no upload {request}")
+        return upload
+
+    def _forget(self, upload: Upload) -> None:
+        if self.uploads.pop(upload.request, None) is not None:
+            UPLOADS.dec()
+        timer = self._timers.pop(upload.request, None)
+        if timer is not None:
+            timer.cancel()
+
+    def give_up(self, upload: Upload, why: DtermError, tell: bool = True) -> None:
+        """End an upload without storing it; `tell`: the front end does not know yet."""
+        if upload.request not in self.uploads:
+            return
+        self._forget(upload)
+        upload.abort()
+        self._given_up(upload, why, tell)
+
+    def _arm(self, request: str, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers[request] = loop.call_later(delay, self._check_idle, request)
+
+    def _check_idle(self, request: str) -> None:
+        upload = self.uploads.get(request)
+        if upload is None:
+            return
+        quiet = time.monotonic() - upload.last_data
+        if quiet < self._idle_timeout:
+            self._arm(request, self._idle_timeout - quiet)
+            return
+        log.info("upload %s: no progress for %.0f s; given up", request, quiet)
+        self.give_up(upload, TimedOut(f"the upload made no progress for {self._idle_timeout:g} s"))
+
+    def _broken(self, upload: Upload) -> None:
+        if upload.request in self.uploads:
+            self._spawn(self._report_broken(upload))
+
+    async def _report_broken(self, upload: Upload) -> None:
+        self.give_up(upload, await upload.why_broken())
 
     def ack(self, peer: bytes, request: str, offset: int) -> None:
         download = self.downloads.get(request)
         if download is not None and download.peer == peer:
             download.ack(offset)
 
-    def abort(self, peer: bytes, request: str) -> None:
-        """Forget a transfer; a running download's task is cancelled by its owner."""
+    def abort(self, peer: bytes, request: str, reason: str) -> None:
+        """The front end gave up an upload (a running download's task is cancelled by
+        its owner)."""
         upload = self.uploads.get(request)
         if upload is not None and upload.peer == peer:
-            del self.uploads[request]
-            upload.spool.close()
+            self.give_up(upload, DtermError(reason), tell=False)
+
+    def peer_gone(self, peer: bytes) -> list[str]:
+        """Give up the uploads of a front end that is gone; its downloads' ids."""
+        for upload in [u for u in self.uploads.values() if u.peer == peer]:
+            self.give_up(upload, DtermError("the front end went away"), tell=False)
+        return [request for request, d in self.downloads.items() if d.peer == peer]

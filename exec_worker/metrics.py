@@ -30,6 +30,10 @@ OPEN_SECONDS = Histogram(
 )
 DOCKER_ERRORS = Counter("dterm_worker_docker_errors_total", "Failed Docker API calls", ["call"])
 FRONTENDS = Gauge("dterm_worker_frontends", "Front ends heard from lately")
+UPLOADS = Gauge("dterm_worker_uploads", "Uploads receiving data on this host")
+UPLOAD_SPOOL_BYTES = Gauge(
+    "dterm_worker_upload_spool_bytes", "Bytes of uploads held in spools (memory or disk)"
+)
 
 READY_TIMEOUT = 3.0
 

@@ -126,8 +126,8 @@ class WorkerServer:
             config, docker, self.recordings, self.audit, self.containers.containers.get
         )
         self.files = FileRequests(
-            docker, config.max_upload_bytes, self.recordings, self._resolve,
-            self.registry.sessions, self.send, self.audit, self._spawn, config.host_id,
+            docker, config, self.recordings, self._resolve, self.registry.sessions, self.send,
+            self.audit, self._spawn,
         )  # fmt: skip
 
     def bind(self) -> str:
@@ -175,6 +175,7 @@ class WorkerServer:
     def _peer_gone(self, peer: bytes) -> None:
         """Its connections are gone: detach them, the sessions go on."""
         self._peers.pop(peer, None)
+        self.files.peer_gone(peer)
         self.registry.peer_gone(peer)
 
     # --- sending --------------------------------------------------------------------

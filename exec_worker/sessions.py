@@ -493,6 +493,9 @@ class ExecSession:
 
     async def working_directory(self) -> str:
         """Where the session's shell is now (inside the container)."""
+        finder = self._tasks.get("find-process")
+        if finder is not None:
+            await asyncio.wait({finder})  # a shell started a moment ago: Docker tells its PID
         if self._process is None:
             raise NotFound("the shell's directory is unknown: this worker cannot see its process")
         try:

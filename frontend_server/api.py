@@ -12,6 +12,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from frontend_server.auth import DEV_USER, client_address
 from frontend_server.context import Services
 from frontend_server.http_server import lift_body_timeout
 from frontend_server.metrics import SIGN_INS
-from frontend_server.policy import Person
+from frontend_server.policy import FileRight, Person
 from frontend_server.pool import WorkerPool
 from frontend_server.workers import HostStatus
 from shared.errors import DtermError
@@ -30,7 +31,18 @@ from shared.messages import ContainerInfo, SessionInfo
 Visible = Callable[[str, ContainerInfo], bool]
 Shown = Callable[[str], bool]
 """Whether a person is shown a host (by name)."""
+FilesOffered = Callable[[str, ContainerInfo], FileRight]
 HOST_KEY_SECRET = secrets.token_bytes(16)
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What one person is shown: which containers, which hosts, and what they may do
+    with files in each container."""
+
+    visible: Visible
+    shown: Shown
+    files: FilesOffered
 
 
 def _iso(timestamp: float) -> str:
@@ -60,7 +72,9 @@ def host_json(status: HostStatus) -> dict[str, Any]:
     }
 
 
-def container_json(host: str, c: ContainerInfo) -> dict[str, Any]:
+def container_json(host: str, c: ContainerInfo, files: FileRight) -> dict[str, Any]:
+    """A container as the page sees it; `files`: what the person may do with files
+    there (as some user the policy allows them)."""
     return {
         "host": host,
         "id": c.id,
@@ -72,6 +86,7 @@ def container_json(host: str, c: ContainerInfo) -> dict[str, Any]:
         "finished_at": c.finished_at,
         "exit_code": c.exit_code,
         "labels": c.labels,
+        "files": files.name.lower(),
     }
 
 
@@ -91,17 +106,21 @@ def session_json(host: str, s: SessionInfo) -> dict[str, Any]:
 
 
 def containers_json(
-    pool: WorkerPool, visible: Visible, shown: Shown
+    pool: WorkerPool, view: View
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Visible containers of every up host, and an error entry for every shown host
     that is down."""
     containers: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for status, listed in pool.containers():
-        if not status.up and shown(status.host):
+        if not status.up and view.shown(status.host):
             name = status.host or "a worker not reached yet"
             errors.append({"host": name, "code": "unavailable", "message": f"{name} is down"})
-        containers += [container_json(status.host, c) for c in listed if visible(status.host, c)]
+        containers += [
+            container_json(status.host, c, view.files(status.host, c))
+            for c in listed
+            if view.visible(status.host, c)
+        ]
     return containers, errors
 
 
@@ -128,13 +147,13 @@ class BaseHandler(RequestHandler):
     def client_address(self) -> str:
         return client_address(self, self.auth)
 
-    def visible_to(self, person: Person) -> Visible:
+    def view_of(self, person: Person) -> View:
         guard = self.services.guard
-        return lambda host, info: guard.visible(person, host, info)
-
-    def shown_to(self, person: Person) -> Shown:
-        policy = self.services.guard.policy
-        return lambda host: policy.may_use_host(person, host)
+        return View(
+            lambda host, info: guard.visible(person, host, info),
+            lambda host: guard.policy.may_use_host(person, host),
+            lambda host, info: guard.files_offered(person, host, info),
+        )
 
     def check_xsrf_cookie(self) -> None:
         """Bearer requests carry no cookie, so they cannot be forged cross-site."""
@@ -205,16 +224,14 @@ class HostsHandler(BaseHandler):
 
     def get(self) -> None:
         assert self.person is not None
-        shown = self.shown_to(self.person)
+        shown = self.view_of(self.person).shown
         self.write_json({"hosts": [host_json(s) for s in self.pool.statuses() if shown(s.host)]})
 
 
 class ContainersHandler(BaseHandler):
     def get(self) -> None:
-        person = self.person
-        assert person is not None
-        containers, errors = containers_json(
-            self.pool, self.visible_to(person), self.shown_to(person)
+        assert self.person is not None
+        containers, errors = containers_json(self.pool, self.view_of(self.person)
         )
         self.write_json({"containers": containers, "errors": errors})
 

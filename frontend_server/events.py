@@ -20,8 +20,7 @@ from tornado.iostream import StreamClosedError
 
 from frontend_server.api import (
     BaseHandler,
-    Shown,
-    Visible,
+    View,
     container_json,
     containers_json,
     host_json,
@@ -35,12 +34,12 @@ MAX_BEHIND = 10_000
 KEEPALIVE = 15.0
 
 
-def event_json(event: PoolEvent, visible: Visible, shown: Shown) -> tuple[str, dict[str, Any]]:
+def event_json(event: PoolEvent, view: View) -> tuple[str, dict[str, Any]]:
     """The event as the page gets it; containers the person may not see are left out
     (a container that becomes hidden is sent as removed), and so are hosts the
     person is not shown (sent as removed: a worker may come back under another name)."""
     match event:
-        case HostChanged(status=status) if not shown(status.host):
+        case HostChanged(status=status) if not view.shown(status.host):
             return "host-removed", {"id": host_key(status.endpoint)}
         case HostChanged(status=status, containers=None):
             return "host", host_json(status)
@@ -48,12 +47,18 @@ def event_json(event: PoolEvent, visible: Visible, shown: Shown) -> tuple[str, d
             return "host-containers", {
                 **host_json(status),
                 "items": [
-                    container_json(status.host, c) for c in listed if visible(status.host, c)
+                    container_json(status.host, c, view.files(status.host, c))
+                    for c in listed
+                    if view.visible(status.host, c)
                 ],
             }
         case ContainerUpdated(host=host, id=cid, container=info):
-            seen = info is not None and visible(host, info)
-            item = container_json(host, info) if seen and info is not None else None
+            shown = info is not None and view.visible(host, info)
+            item = (
+                container_json(host, info, view.files(host, info))
+                if shown and info is not None
+                else None
+            )
             return "container", {"host": host, "id": cid, "container": item}
         case HostRemoved(endpoint=endpoint):
             return "host-removed", {"id": host_key(endpoint)}
@@ -82,20 +87,20 @@ class EventsHandler(BaseHandler):
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
         assert self.person is not None
-        visible, shown = self.visible_to(self.person), self.shown_to(self.person)
+        view = self.view_of(self.person)
         backlog = Backlog()
         self.pool.subscribe(backlog.push)
         try:
-            containers, _ = containers_json(self.pool, visible, shown)
-            hosts = [host_json(s) for s in self.pool.statuses() if shown(s.host)]
+            containers, _ = containers_json(self.pool, view)
+            hosts = [host_json(s) for s in self.pool.statuses() if view.shown(s.host)]
             await self._send("snapshot", {"hosts": hosts, "containers": containers})
-            await self._pump(backlog, visible, shown)
+            await self._pump(backlog, view)
         except StreamClosedError:
             pass
         finally:
             self.pool.unsubscribe(backlog.push)
 
-    async def _pump(self, backlog: Backlog, visible: Visible, shown: Shown) -> None:
+    async def _pump(self, backlog: Backlog, view: View) -> None:
         while not backlog.behind:
             if not backlog.events:
                 backlog.ready.clear()
@@ -105,7 +110,7 @@ class EventsHandler(BaseHandler):
                     self.write(": keepalive\n\n")
                     await self.flush()
                 continue
-            await self._send(*event_json(backlog.events.popleft(), visible, shown))
+            await self._send(*event_json(backlog.events.popleft(), view))
         log.info("event stream of %s fell behind; closing it", self.request.remote_ip)
 
     async def _send(self, name: str, body: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from frontend_server.metrics import DENIALS
-from frontend_server.policy import Access, Person, Policy, Target
+from frontend_server.policy import Access, FileRight, Person, Policy, Target
 from frontend_server.workers import WorkerLink
 from shared.audit import AuditLog
 from shared.errors import Forbidden, NotFound
@@ -71,6 +71,39 @@ class Guard:
                 + (f" as {user}" if user else "")
             )
         return Grant(info, rule.recording, rule.record_input)
+
+    def for_files(
+        self,
+        person: Person,
+        link: WorkerLink,
+        reference: str,
+        user: str | None,
+        need: FileRight,
+        address: str,
+        path: str,
+    ) -> ContainerInfo:
+        """The container of a file transfer, if the policy lets this person download
+        (or upload) there, acting as `user` (None: the container's default user)."""
+        action, host = need.action, link.host or ""
+        info = link.find(reference)
+        if info is None or not self.visible(person, host, info):
+            self.deny(person, address, action, host, reference, path=path, run_as=user,
+                      reason="no such container, or not visible to them")  # fmt: skip
+            raise NotFound(f"no container {reference!r} on host {link.host}")
+        right = self.policy.file_right(person, Target(host, info.name, info.labels), user)
+        if right < need:
+            allowed = "no file transfers" if right is FileRight.NONE else "downloads only"
+            self.deny(person, address, action, host, info.name, path=path, run_as=user,
+                      reason=f"the policy allows {allowed}")  # fmt: skip
+            verb = "upload files into" if need is FileRight.UPLOAD else "download files from"
+            raise Forbidden(
+                f"the policy does not let {person.name} {verb} {info.name}"
+                + (f" as {user}" if user else "")
+            )
+        return info
+
+    def files_offered(self, person: Person, host: str, info: ContainerInfo) -> FileRight:
+        return self.policy.files_offered(person, Target(host, info.name, info.labels))
 
     def for_join(
         self, person: Person, link: WorkerLink, container: str, mode: str, address: str

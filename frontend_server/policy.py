@@ -2,13 +2,24 @@
 
 Deny by default: a person may do only what some rule of one of their roles grants.
 A rule names hosts (globs), containers (name globs and a label selector whose
-values are globs; all must match), the commands it allows (globs over the whole
-command line; the default shell counts as `sh`), the in-container users it allows
-(`default` for the image's own user), its access: `rw` (open sessions, watch)
-or `ro` (watch only), and whether sessions it allows are recorded (`recording`:
-default, required or forbidden; `record_input`: keystrokes too). A container is
-listed to a person when any rule grants any access to it. A role's `recordings`
-says whose recordings its people may list and play: none (default), own or all.
+values are globs; all must match), the commands it allows, the in-container users
+it allows (`run_as`, globs; `default` for the image's own user), its access: `rw`
+(open sessions, watch) or `ro` (watch only), what it allows with files (`files`:
+none, download, or upload, which includes download; only on `rw` rules), and
+whether sessions it allows are recorded (`recording`: default, required or
+forbidden; `record_input`: keystrokes too). A container is listed to a person when
+any rule grants any access to it. A role's `recordings` says whose recordings its
+people may list and play: none (default), own or all.
+
+Commands are argv patterns (argv_patterns.py): each entry is split into words like
+a shell line, and a command matches when it has as many arguments as the entry has
+words and each argument matches its word's glob; in a word holding `/`, `*` stays
+within one path segment and no `..` segment is allowed. The default shell counts
+as `sh`. A rule without `commands` allows any command.
+
+A file transfer acts as an in-container user like a shell does, and needs a rule
+that allows that user (`run_as`) and grants the transfer (`files`); what the
+file's permissions allow that user is then decided in the container.
 The policy file is TOML; see deploy/policy.example.toml.
 
 Pure: no I/O beyond reading the file in `load`.
@@ -24,6 +35,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from frontend_server.argv_patterns import ArgvPattern
 from shared.errors import DtermError
 from shared.messages import Recording
 
@@ -39,6 +51,19 @@ class Access(IntEnum):
     NONE = 0
     RO = 1
     RW = 2
+
+
+class FileRight(IntEnum):
+    """What a rule allows with files; each includes the ones before it."""
+
+    NONE = 0
+    DOWNLOAD = 1
+    UPLOAD = 2
+
+    @property
+    def action(self) -> str:
+        """The audit log's name for a transfer that needs this right."""
+        return "file-put" if self is FileRight.UPLOAD else "file-get"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +86,13 @@ class Rule:
     hosts: tuple[str, ...] = ("*",)
     containers: tuple[str, ...] = ("*",)
     labels: tuple[tuple[str, str], ...] = ()
-    commands: tuple[str, ...] = ("*",)
+    commands: tuple[ArgvPattern, ...] | None = None
+    """None: any command."""
     run_as: tuple[str, ...] = ("*",)
     access: Access = Access.RW
     recording: Recording = Recording.DEFAULT
     record_input: bool = False
+    files: FileRight = FileRight.NONE
 
     def covers(self, target: Target) -> bool:
         return (
@@ -78,10 +105,12 @@ class Rule:
         )
 
     def allows_command(self, cmd: list[str] | None, user: str | None) -> bool:
-        line = " ".join(cmd) if cmd is not None else DEFAULT_SHELL
-        return any(fnmatchcase(line, g) for g in self.commands) and any(
-            fnmatchcase(user or DEFAULT_USER, g) for g in self.run_as
-        )
+        argv = cmd if cmd is not None else [DEFAULT_SHELL]
+        allowed = self.commands is None or any(p.matches(argv) for p in self.commands)
+        return allowed and self.allows_user(user)
+
+    def allows_user(self, user: str | None) -> bool:
+        return any(fnmatchcase(user or DEFAULT_USER, g) for g in self.run_as)
 
 
 class Replays(IntEnum):
@@ -111,7 +140,8 @@ class Policy:
     @classmethod
     def allow_all(cls) -> Policy:
         """The single-user dev mode: whoever signed in may do everything."""
-        return cls((Role("everyone", frozenset({"*"}), frozenset(), (Rule(),), Replays.ALL),))
+        rule = Rule(files=FileRight.UPLOAD)
+        return cls((Role("everyone", frozenset({"*"}), frozenset(), (rule,), Replays.ALL),))
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
@@ -160,6 +190,25 @@ class Policy:
             None,
         )
 
+    def file_right(self, person: Person, target: Target, user: str | None) -> FileRight:
+        """What this person may do with files here, acting as `user` (None: the
+        container's default user)."""
+        return max(
+            (
+                rule.files
+                for rule in self._rules(person, target)
+                if rule.access is Access.RW and rule.allows_user(user)
+            ),
+            default=FileRight.NONE,
+        )
+
+    def files_offered(self, person: Person, target: Target) -> FileRight:
+        """The most this person may do with files here, as any user a rule allows."""
+        return max(
+            (r.files for r in self._rules(person, target) if r.access is Access.RW),
+            default=FileRight.NONE,
+        )
+
     def replays(self, person: Person) -> Replays:
         return max((r.recordings for r in self.roles if r.binds(person)), default=Replays.NONE)
 
@@ -187,6 +236,7 @@ def _strings(value: Any, where: str, default: tuple[str, ...]) -> tuple[str, ...
 
 RULE_KEYS = {
     "hosts", "containers", "labels", "commands", "run_as", "access", "recording", "record_input",
+    "files",
 }  # fmt: skip
 
 
@@ -211,12 +261,33 @@ def _rule(data: Any, where: str) -> Rule:
         hosts=_strings(data.get("hosts"), f"{where}.hosts", ("*",)),
         containers=_strings(data.get("containers"), f"{where}.containers", ("*",)),
         labels=tuple(sorted(labels.items())),
-        commands=_strings(data.get("commands"), f"{where}.commands", ("*",)),
+        commands=_commands(data.get("commands"), f"{where}.commands"),
         run_as=_strings(data.get("run_as"), f"{where}.run_as", ("*",)),
         access=Access.RW if access == "rw" else Access.RO,
         recording=Recording(recording),
         record_input=bool(data.get("record_input", False)),
+        files=_files(data.get("files", "none"), access, f"{where}.files"),
     )
+
+
+def _commands(value: Any, where: str) -> tuple[ArgvPattern, ...] | None:
+    if value is None:
+        return None
+    patterns = []
+    for text in _strings(value, where, ()):
+        try:
+            patterns.append(ArgvPattern.parse(text))
+        except ValueError as exc:
+            raise PolicyError(f"{where}: {text!r}: {exc}") from None
+    return tuple(patterns)
+
+
+def _files(value: Any, access: str, where: str) -> FileRight:
+    if value not in ("none", "download", "upload"):
+        raise PolicyError(f'{where}: expected "none", "download" or "upload", got {value!r}')
+    if value != "none" and access != "rw":
+        raise PolicyError(f'{where}: files need access = "rw" (no more through files than a shell)')
+    return FileRight[value.upper()]
 
 
 def _role(data: Any, where: str) -> Role:

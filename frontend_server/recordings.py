@@ -119,4 +119,4 @@ class RecordingFileHandler(RecordingsBase):
         if self.get_query_argument("download", ""):
             self.set_header("Content-Disposition", f'attachment; filename="{opened.name}"')
         self.set_header("Content-Length", str(opened.size))
-        await stream_transfer(self, transfer, opened.size)
+        await stream_transfer(self, transfer)

@@ -46,6 +46,7 @@ from shared.messages import (
     DetachSession,
     Failed,
     FileAbort,
+    FileAck,
     FileData,
     FileEnd,
     FileOpened,
@@ -382,7 +383,7 @@ class WorkerLink:
             case SessionExited() | Detached():
                 self._to_listener(message.attachment, message)
                 self.listeners.pop(message.attachment, None)
-            case FileOpened() | FileData() | FileEnd() | FileStored() | FileAbort():
+            case FileOpened() | FileData() | FileAck() | FileEnd() | FileStored() | FileAbort():
                 self._to_listener(message.request, message)
             case Failed(ref=ref) if ref in self._requests:
                 self._requests[ref].set_result(message)

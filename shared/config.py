@@ -76,6 +76,10 @@ class WorkerConfig:
     """File for the JSON-lines audit log of sessions; empty: none."""
     max_upload_bytes: int = 100 << 20
     """Largest file this host accepts into a container."""
+    upload_idle_timeout: float = 30.0
+    """Seconds an upload may receive nothing before it is given up (and its spool freed)."""
+    max_uploads_per_person: int = 4
+    """Uploads one person runs at once on this host."""
     record: bool = True
     """Record sessions (asciicast v2) unless the policy forbids it for a session."""
     state_dir: str = "state"
@@ -164,6 +168,8 @@ class FrontendConfig:
     """The workers' public key file (.key), needed with `curve_secret_key`."""
     max_upload_bytes: int = 100 << 20
     """Largest file a person may upload through this front end."""
+    upload_idle_timeout: float = 60.0
+    """Seconds an upload's request may send nothing before it is answered with an error."""
     web_root: str = ""
     """Folder holding the page (src/) and its npm packages (node_modules/);
     empty means the web/ folder next to the installed packages."""

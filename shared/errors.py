@@ -10,7 +10,8 @@
     ├── Forbidden              forbidden          the person may not do this
     ├── Conflict               conflict           the request clashes with the current state
     ├── Unavailable            unavailable        a worker or a Docker daemon cannot be reached
-    └── LimitReached           limit_reached      too many sessions for a person or a host
+    ├── LimitReached           limit_reached      too many sessions for a person or a host
+    └── TimedOut               timeout            the other side went quiet for too long
 
 Raise these; never return error strings. Both processes map an error to a wire
 message with `code` and `str(error)`, so messages must be fit for a person to read.
@@ -36,6 +37,7 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     VERSION_MISMATCH = "version_mismatch"
     LIMIT_REACHED = "limit_reached"
+    TIMEOUT = "timeout"
     INTERNAL = "internal"
 
 
@@ -89,6 +91,10 @@ class LimitReached(DtermError):
     code = ErrorCode.LIMIT_REACHED
 
 
+class TimedOut(DtermError):
+    code = ErrorCode.TIMEOUT
+
+
 _BY_CODE: dict[str, type[DtermError]] = {
     cls.code.value: cls
     for cls in (
@@ -104,6 +110,7 @@ _BY_CODE: dict[str, type[DtermError]] = {
         Unavailable,
         VersionMismatch,
         LimitReached,
+        TimedOut,
     )
 }
 

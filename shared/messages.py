@@ -392,7 +392,9 @@ class Failed:
 @dataclass(frozen=True, slots=True)
 class PutFile:
     """Start an upload into `container` at `path`, or into the working directory of
-    `session`'s shell under the name `path`. FileData frames and FileEnd follow."""
+    `session`'s shell under the name `path`. FileData frames and FileEnd follow.
+    `user`: the in-container user it acts as (None: the session's, else the
+    container's default user)."""
 
     TAG: ClassVar[str] = "put-file"
     request: str
@@ -402,12 +404,14 @@ class PutFile:
     session: str
     path: str
     size: int
+    user: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class GetFile:
     """Download one regular file: `path` in `container`, or `path` relative to the working
-    directory of `session`'s shell. Answered by FileOpened, FileData frames, FileEnd."""
+    directory of `session`'s shell. Answered by FileOpened, FileData frames, FileEnd.
+    `user` as for PutFile."""
 
     TAG: ClassVar[str] = "get-file"
     request: str
@@ -416,10 +420,13 @@ class GetFile:
     container: str
     session: str
     path: str
+    user: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class FileOpened:
+    """Ready for an upload's bytes, or a download follows; `size` -1: not known ahead."""
+
     TAG: ClassVar[str] = "file-opened"
     request: str
     name: str
@@ -438,7 +445,8 @@ class FileData:
 
 @dataclass(frozen=True, slots=True)
 class FileAck:
-    """The downloader has passed on bytes up to `offset`; the worker may send more."""
+    """The receiver has taken a transfer's bytes up to `offset`; the sender may send more
+    (the front end acks downloads, the worker acks uploads)."""
 
     TAG: ClassVar[str] = "file-ack"
     request: str

@@ -351,3 +351,59 @@ def test_open_dialog_runs_a_command_as_a_user_in_a_directory(
     page.locator(".terminal-pane.active .end-bar").get_by_role("button", name="Close tab").click()
     expect(page.locator("#tabs [role=tab]")).to_have_count(0)
     expect(page.locator("#empty")).to_be_visible()
+
+
+def test_file_controls_follow_the_policy(
+    page: Page, worker: Any, containers: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Upload and download are offered only where the policy grants them: a drop on a
+    terminal whose container allows no uploads opens nothing."""
+    import subprocess
+    import sys
+
+    from tests.support.processes import REPO
+
+    t = tag()
+    boxes = {kind: containers.run(name=f"dterm-test-e2e-{kind}-{t}") for kind in ("up", "dl", "no")}
+    users, policy = tmp_path / "users.json", tmp_path / "policy.toml"
+    subprocess.run(
+        [sys.executable, "-m", "shared.cli", "users", "--users-file", str(users), "add", "alice",
+         "--password-stdin"],
+        input="s3cret-pass\n", text=True, check=True, cwd=REPO, capture_output=True,
+    )  # fmt: skip
+    policy.write_text(
+        '[[roles]]\nusers = ["alice"]\n'
+        '  [[roles.rules]]\n  containers = ["dterm-test-e2e-up-*"]\n  files = "upload"\n'
+        '  [[roles.rules]]\n  containers = ["dterm-test-e2e-dl-*"]\n  files = "download"\n'
+        '  [[roles.rules]]\n  containers = ["dterm-test-e2e-no-*"]\n'
+    )
+    frontend = start_frontend(
+        [worker.match["endpoint"]], "--users-file", str(users), "--policy", str(policy)
+    )
+    upload = page.locator("#tab-actions [data-action=upload]")
+    download = page.locator("#tab-actions [data-action=download]")
+    dialog = page.locator("dialog.upload-dialog")
+    try:
+        page.goto(frontend.match["url"])
+        page.fill("input[name=user]", "alice")
+        page.fill("input[name=password]", "s3cret-pass")
+        page.click("form.sign-in button")
+        open_shell(page, boxes["up"].name)
+        expect(upload).to_be_visible()
+        expect(download).to_be_visible()
+        drop_file(page, "allowed.txt", "fine")
+        expect(dialog).to_be_visible()
+        dialog.get_by_role("button", name="Cancel").click()
+        open_shell(page, boxes["dl"].name)
+        expect(upload).to_be_hidden()
+        expect(download).to_be_visible()
+        open_shell(page, boxes["no"].name)
+        expect(upload).to_be_hidden()
+        expect(download).to_be_hidden()
+        drop_file(page, "refused.txt", "not here")
+        expect(page.locator(".terminal-pane.active .drop-overlay")).to_be_hidden()
+        expect(dialog).to_be_hidden()
+        assert page.locator(".transfer").count() == 0
+        page.screenshot(path=str(artifacts(request) / "no-file-controls.png"))
+    finally:
+        frontend.stop()

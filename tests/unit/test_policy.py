@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from frontend_server.policy import Access, Person, Policy, PolicyError, Target
+from frontend_server.policy import Access, FileRight, Person, Policy, PolicyError, Target
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.toml"
 alice = Person("alice")
@@ -46,13 +46,73 @@ def test_name_glob() -> None:
 
 
 def test_command_list(policy: Policy) -> None:
-    """Listed commands only; the default shell counts as `sh`; globs cover arguments."""
+    """Listed commands only; the default shell counts as `sh`; one glob per argument."""
     staging = Target("staging-1", "api", payments)
     assert policy.may_open(alice, staging, None, None)
     assert policy.may_open(alice, staging, ["bash"], "app")
     assert policy.may_open(alice, staging, ["psql", "-U", "reports"], None)
+    assert policy.may_open(alice, staging, ["psql", "-U", "reports", "ledger"], None)
+    assert not policy.may_open(alice, staging, ["psql", "-U", "reports", "-c", "drop"], None)
+    assert policy.may_open(alice, staging, ["tail", "-f", "/var/log/app.log"], None)
     assert not policy.may_open(alice, staging, ["rm", "-rf", "/"], None)
     assert not policy.may_open(alice, staging, ["bash", "-c", "rm -rf /"], None)
+    assert not policy.may_open(alice, staging, ["psql", "-U", "postgres"], None)
+
+
+def rules_with(**rule: object) -> Policy:
+    return Policy.parse({"roles": [{"users": ["alice"], "rules": [rule]}]})
+
+
+def test_a_glob_over_a_path_does_not_escape_it_with_dot_dot() -> None:
+    """`cat /var/log/*` allowed: `cat /var/log/../../root/secret` is refused."""
+    policy = rules_with(commands=["cat /var/log/*"])
+    here = Target("h", "c")
+    assert policy.may_open(alice, here, ["cat", "/var/log/app.log"], None)
+    assert not policy.may_open(alice, here, ["cat", "/var/log/../../root/secret"], None)
+    assert not policy.may_open(alice, here, ["cat", "/var/log/.."], None)
+    assert not policy.may_open(alice, here, ["cat", "/var/log/a/b"], None)
+
+
+def test_a_rule_for_one_argument_does_not_allow_two() -> None:
+    """`cat /var/log/*` allowed: `cat /var/log/app.log /root/secret` is refused."""
+    policy = rules_with(commands=["cat /var/log/*"])
+    here = Target("h", "c")
+    assert not policy.may_open(alice, here, ["cat", "/var/log/app.log", "/root/secret"], None)
+    assert not policy.may_open(alice, here, ["cat", "/var/log/app.log /root/secret"], None)
+    assert not policy.may_open(alice, here, ["cat"], None)
+
+
+def test_command_patterns_are_split_like_a_shell_line() -> None:
+    """Quotes keep spaces inside one word; without `commands` any command is allowed."""
+    quoted = rules_with(commands=["sh -c 'echo hi'"])
+    assert quoted.may_open(alice, Target("h", "c"), ["sh", "-c", "echo hi"], None)
+    assert not quoted.may_open(alice, Target("h", "c"), ["sh", "-c", "echo", "hi"], None)
+    anything = rules_with()
+    assert anything.may_open(alice, Target("h", "c"), ["rm", "-rf", "/tmp/x"], None)
+
+
+def test_files_are_their_own_permission() -> None:
+    """`files` is none unless granted; upload includes download; users must be allowed."""
+    here = Target("h", "c")
+    assert rules_with().file_right(alice, here, None) is FileRight.NONE
+    download = rules_with(files="download", run_as=["default"])
+    assert download.file_right(alice, here, None) is FileRight.DOWNLOAD
+    assert download.file_right(alice, here, "root") is FileRight.NONE
+    assert download.files_offered(alice, here) is FileRight.DOWNLOAD
+    upload = rules_with(files="upload", run_as=["app"])
+    assert upload.file_right(alice, here, "app") is FileRight.UPLOAD
+    assert upload.file_right(alice, here, None) is FileRight.NONE
+    assert upload.files_offered(alice, here) is FileRight.UPLOAD
+    assert Policy.allow_all().file_right(eve, here, "root") is FileRight.UPLOAD
+
+
+def test_example_policy_grants_files_as_written(policy: Policy) -> None:
+    staging = Target("staging-1", "api", payments)
+    assert policy.file_right(alice, staging, "app") is FileRight.DOWNLOAD
+    assert policy.file_right(alice, staging, "root") is FileRight.NONE
+    assert policy.file_right(alice, Target("prod-1", "api", payments), None) is FileRight.NONE
+    assert policy.file_right(carol_ops, Target("prod-1", "db", {}), "root") is FileRight.UPLOAD
+    assert policy.files_offered(dave_audit, Target("any", "thing")) is FileRight.NONE
 
 
 def test_run_as_users(policy: Policy) -> None:
@@ -90,6 +150,10 @@ def test_best_rule_wins(policy: Policy) -> None:
         ({"roles": [{"users": ["a"], "rules": [{"access": "admin"}]}]}, "access"),
         ({"roles": [{"users": ["a"], "rules": [{"hosts": 3}]}]}, "hosts"),
         ({"roles": [{"users": ["a"], "rules": [{"labels": {"a": 1}}]}]}, "labels"),
+        ({"roles": [{"users": ["a"], "rules": [{"files": "write"}]}]}, "files"),
+        ({"roles": [{"users": ["a"], "rules": [{"files": "upload", "access": "ro"}]}]}, "rw"),
+        ({"roles": [{"users": ["a"], "rules": [{"commands": ["cat 'x"]}]}]}, "quotation"),
+        ({"roles": [{"users": ["a"], "rules": [{"commands": [""]}]}]}, "empty"),
     ],
 )
 def test_bad_policies_say_what_is_wrong(data: dict[str, object], says: str) -> None:

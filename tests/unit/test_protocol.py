@@ -94,11 +94,14 @@ EXAMPLES: list[Message] = [
         "r6", [RecordingEntry("x.cast", 10, 1700000000, "alice", "h", "web", "s1@h", 1, -1)]
     ),
     FetchRecording("r7", "x.cast"),
-    PutFile("r3", "alice", "::1", "c0ffee", "", "/tmp/x", 12),
-    PutFile("r4", "alice", "::1", "", "s1@h", "notes.txt", 12),
-    GetFile("r5", "alice", "::1", "c0ffee", "", "/etc/hostname"),
-    GetFile("r8", "alice", "::1", "", "s1@h", "notes/today.txt"),
+    PutFile("r3", "alice", "::1", "c0ffee", "", "/tmp/x", 12, None),
+    PutFile("r4", "alice", "::1", "", "s1@h", "notes.txt", 12, None),
+    PutFile("r9", "alice", "::1", "c0ffee", "", "/tmp/y", 12, "1000:1000"),
+    GetFile("r5", "alice", "::1", "c0ffee", "", "/etc/hostname", None),
+    GetFile("r8", "alice", "::1", "", "s1@h", "notes/today.txt", None),
+    GetFile("r10", "alice", "::1", "c0ffee", "", "/home/app/x", "app"),
     FileOpened("r5", "hostname", 13),
+    FileOpened("r10", "x", -1),
     FileData("r5", 0, b"\x00\x01binary"),
     FileAck("r5", 9),
     FileEnd("r5", 13),
@@ -133,6 +136,7 @@ EXAMPLES: list[Message] = [
     SessionExited("a1", 0, ExitReason.EXITED, ""),
     SessionExited("a1", None, ExitReason.HOST_LOST, "lost contact"),
     Failed("a1", ErrorCode.NOT_FOUND, "no such container"),
+    Failed("r3", ErrorCode.TIMEOUT, "no upload data for 30 s"),
 ]
 
 

@@ -43,7 +43,7 @@ class App {
     this.settings = settings;
     this.sidebar = sidebar;
     this.files = new FileActions(new Transfers($('#transfers'), auth));
-    this.toolbar = new TabToolbar($('#tab-actions'), { files: this.files, onStatus: status });
+    this.toolbar = new TabToolbar($('#tab-actions'), { files: this.files, fileRight: (tab) => this.fileRight(tab), onStatus: status });
     this.strip = new TabStrip({
       strip: $('#tabs'), panes: $('#terminals'), empty: $('#empty'),
       onSelect: (tab) => this.show(tab, 'push'),
@@ -51,7 +51,7 @@ class App {
     });
     this.list = new ContainerList({
       nav: $('#containers'), search: $('#search'), summary: $('#search-summary'),
-      store: new ContainerStore({ onChange: () => this.list.schedule(), onStatus: status }),
+      store: new ContainerStore({ onChange: () => { this.list.schedule(); this.describe(this.strip.active); }, onStatus: status }),
       onOpen: (host, container) => this.show(this.open({ host, container }), 'push'),
       onOpenWith: (host, container) => this.openWith(host, container),
     });
@@ -74,6 +74,7 @@ class App {
       parent: $('#terminals'), target, again, title, settings: this.settings,
       onClose: (t) => this.strip.close(t),
       onDropFiles: (t, dropped) => this.files.upload(t, dropped),
+      canUpload: (t) => this.fileRight(t) === 'upload',
       onChange: (t) => { if (t === this.strip.active) this.describe(t); },
     });
     this.strip.add(tab);
@@ -112,6 +113,15 @@ class App {
     this.describe(tab);
     this.sidebar.follow(tab !== null);
     if (history) this.router[history](this.routeOf(tab), tab?.id);
+  }
+
+  // What the policy lets the person do with files in a tab's container, as the list
+  // says ('none' until the list knows the container).
+  fileRight(tab) {
+    if (!tab?.where) return 'none';
+    const { host, container } = tab.where;
+    const found = this.list.store.containersOf(host).find((c) => c.name === container || c.id.startsWith(container));
+    return found?.files ?? 'none';
   }
 
   // What the window's title and the toolbar say about the shown tab.

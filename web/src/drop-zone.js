@@ -21,19 +21,22 @@ function split(dataTransfer) {
 }
 
 // onDrop({files, folders}) gets the dropped files and the names of dropped folders.
-export function dropZone(target, message, onDrop) {
+// accepts() says whether drops are taken now (uploads may not be allowed there);
+// while it says no, a drag shows no overlay and the browser shows it cannot drop.
+export function dropZone(target, message, onDrop, accepts = () => true) {
   const overlay = el('div', { className: 'drop-overlay', hidden: true }, el('span', { textContent: message }));
   target.append(overlay);
   // dragenter and dragleave fire for every child crossed: count to know when it leaves.
   let depth = 0;
+  const taken = (event) => carriesFiles(event) && accepts();
   target.addEventListener('dragenter', (event) => {
-    if (!carriesFiles(event)) return;
+    if (!taken(event)) return;
     event.preventDefault();
     depth += 1;
     overlay.hidden = false;
   });
   target.addEventListener('dragover', (event) => {
-    if (!carriesFiles(event)) return;
+    if (!taken(event)) return;
     event.preventDefault();
     event.dataTransfer.dropEffect = 'copy';
   });
@@ -43,7 +46,7 @@ export function dropZone(target, message, onDrop) {
     overlay.hidden = depth > 0;
   });
   target.addEventListener('drop', (event) => {
-    if (!carriesFiles(event)) return;
+    if (!taken(event)) return;
     event.preventDefault();
     event.stopPropagation();
     depth = 0;

@@ -33,14 +33,16 @@ function endText(exit) {
 export class TerminalTab {
   // target: what TerminalSession takes. again: the open target that "start again"
   // uses, or null where there is none (a watcher cannot start someone's session).
-  constructor({ parent, target, again, title, settings, onClose, onDropFiles, onChange }) {
+  // canUpload(tab): whether files dropped on it may be uploaded.
+  constructor({ parent, target, again, title, settings, onClose, onDropFiles, canUpload, onChange }) {
     this.id = nextId++;
     this.target = target;
     this.again = again;
     this.title = title;
     this.onChange = onChange;
     this.onClose = onClose;
-    this.where = again ? { host: again.host, container: again.container } : null;
+    // Files move as the user the shell was opened as (null: the container's default).
+    this.where = again ? { host: again.host, container: again.container, user: again.user ?? null } : null;
     this.header = this.buildHeader();
     this.pane = el('div', { className: 'terminal-pane', id: `pane-${this.id}`, role: 'tabpanel', aria: { labelledby: `tab-${this.id}` } });
     const screen = el('div', { className: 'screen' });
@@ -51,7 +53,7 @@ export class TerminalTab {
     this.view = new TerminalView(screen, settings, { onSearch: () => this.searchBar.open() });
     this.view.fixedSize = target.mode === 'ro';
     this.searchBar = new SearchBar(this.pane, this.view, settings);
-    if (target.mode !== 'ro') dropZone(this.pane, `Drop to upload into ${title}`, (dropped) => onDropFiles(this, dropped));
+    if (target.mode !== 'ro') dropZone(this.pane, `Drop to upload into ${title}`, (dropped) => onDropFiles(this, dropped), () => canUpload(this));
   }
 
   buildHeader() {

@@ -1,11 +1,15 @@
 // The actions on the shown tab, right of the tab strip: upload, download, search the
-// scrollback, share a watch link. Each is enabled only where it can work.
+// scrollback, share a watch link. Each is enabled only where it can work; upload and
+// download are not even shown where the policy does not allow them.
 
 import { el } from '/static/dom.js';
 
 export class TabToolbar {
-  constructor(node, { files, onStatus }) {
+  // fileRight(tab): what the person may do with files in the tab's container
+  // ('none', 'download' or 'upload'), or null where there is no container.
+  constructor(node, { files, fileRight, onStatus }) {
     this.tab = null;
+    this.fileRight = fileRight;
     // The words hide on narrow windows, so each button is labelled in full.
     const button = (name, icon, word, title, run) => {
       const b = el('button', { type: 'button', title, disabled: true, dataset: { action: name }, aria: { label: word } },
@@ -30,6 +34,9 @@ export class TabToolbar {
   update(tab) {
     this.tab = tab;
     const live = tab?.state === 'live';
+    const right = tab?.where ? this.fileRight(tab) : null;
+    this.buttons.upload.hidden = right !== null && right !== 'upload';
+    this.buttons.download.hidden = right === 'none';
     this.buttons.upload.disabled = !tab?.where;
     this.buttons.download.disabled = !tab?.where;
     this.buttons.search.disabled = !tab;

@@ -6,7 +6,10 @@ import { el } from '/static/dom.js';
 import { bytes } from '/static/format.js';
 
 const DONE_SHOWN_MS = 8000;
-const STATUS = { 400: 'Bad path', 403: 'Not allowed', 404: 'Not found', 413: 'Too large', 429: 'Too many transfers', 503: 'Host unreachable' };
+const STATUS = {
+  400: 'Bad path', 403: 'Not allowed', 404: 'Not found', 408: 'Timed out', 409: 'Not running',
+  413: 'Too large', 422: 'Not possible here', 429: 'Too many transfers', 503: 'Host unreachable',
+};
 
 class Card {
   constructor(panel, title) {
@@ -18,8 +21,10 @@ class Card {
     panel.hidden = false;
   }
 
+  // A download's size may not be known ahead: the bar then only says it is moving.
   progress(done, total) {
-    this.bar.value = total ? done / total : 0;
+    if (total) this.bar.value = done / total;
+    else this.bar.removeAttribute('value');
     this.detail.textContent = total ? `${bytes(done)} of ${bytes(total)}` : bytes(done);
   }
 
@@ -68,6 +73,11 @@ function send(card, { method, url, body = null, headers = {}, responseType = 'js
   });
 }
 
+// The in-container user goes with the query only when one was chosen.
+function withUser(query, user) {
+  return user ? { ...query, user } : query;
+}
+
 function filename(xhr, fallback) {
   const header = xhr.getResponseHeader('Content-Disposition') ?? '';
   const encoded = header.match(/filename\*=UTF-8''([^;]+)/i);
@@ -92,7 +102,8 @@ export class Transfers {
     new Card(this.panel, title).finish('failed', text);
   }
 
-  // where: {session} for the shell's working directory, or {host, container, dir}.
+  // where: {session} for the shell's working directory, or {host, container, user, dir}
+  // (user null: the container's default user).
   // Resolves the stored file's {host, container, path, size}, or null on failure.
   async upload(file, where, label) {
     const card = new Card(this.panel, `↑ ${file.name} → ${label}`);
@@ -103,7 +114,7 @@ export class Transfers {
     }
     const query = where.session
       ? { session: where.session, name: file.name }
-      : { host: where.host, container: where.container, path: `${where.dir.replace(/\/+$/, '')}/${file.name}` };
+      : withUser({ host: where.host, container: where.container, path: `${where.dir.replace(/\/+$/, '')}/${file.name}` }, where.user);
     try {
       const xhr = await send(card, { method: 'PUT', url: `/api/files?${new URLSearchParams(query)}`, body: file, headers: { 'X-XSRFToken': this.auth.xsrf } });
       card.finish('done', `Uploaded to ${xhr.response.path} (${bytes(xhr.response.size)}).`);
@@ -115,11 +126,12 @@ export class Transfers {
   }
 
   // Fetches a file and hands it to the browser's downloads; resolves true when saved.
-  async download({ host, container, path }, label) {
+  async download({ host, container, user, path }, label) {
     const fallback = path.split('/').filter(Boolean).pop() || 'download';
     const card = new Card(this.panel, `↓ ${fallback} ← ${label}`);
     try {
-      const xhr = await send(card, { method: 'GET', url: `/api/files?${new URLSearchParams({ host, container, path })}`, responseType: 'blob' });
+      const query = withUser({ host, container, path }, user);
+      const xhr = await send(card, { method: 'GET', url: `/api/files?${new URLSearchParams(query)}`, responseType: 'blob' });
       save(xhr.response, filename(xhr, fallback));
       card.finish('done', `Downloaded ${path} (${bytes(xhr.response.size)}).`);
       return true;
