@@ -48,6 +48,10 @@ ANSWERS = (404, 409)
 that meets an exec that has just ended, an inspect of a container just removed."""
 
 
+class DockerBusy(Unavailable):
+    """Too many calls wait for the daemon already: try again in a moment."""
+
+
 @dataclass(frozen=True, slots=True)
 class ExecState:
     """What exec inspect tells: `pid` is the host PID, 0 if the process never started."""
@@ -126,7 +130,7 @@ class DockerHost:
         """Run a blocking call on the pool; refused at once when too many wait already
         (an overloaded daemon gets no longer queue, and callers hear so)."""
         if self._queued >= self._max_queued:
-            raise Unavailable(f"the Docker daemon is busy: {self._queued} calls waiting")
+            raise DockerBusy(f"the Docker daemon is busy: {self._queued} calls waiting")
         loop = asyncio.get_running_loop()
         self._queued += 1
         try:

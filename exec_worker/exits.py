@@ -15,32 +15,53 @@ import logging
 import time
 
 from exec_worker import teardown
-from exec_worker.docker_exec import DockerHost, ExecState
+from exec_worker.docker_exec import DockerBusy, DockerHost, ExecState
 from shared.errors import DtermError
 
 ASK_AGAIN = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
 """Delays between questions to Docker: 1.6 s at most in all."""
 
 
+FIND_FOR = 30.0
+"""Seconds to keep asking a busy Docker daemon for an exec's process."""
+
+
 async def find_process(
     docker: DockerHost,
     exec_id: str,
     log: logging.LoggerAdapter,  # type: ignore[type-arg]
+    patience: float = FIND_FOR,
 ) -> teardown.ProcessRef | None:
-    """The exec's host process, to end it and its children later."""
-    try:
+    """The exec's host process, to end it and its children later. A daemon too busy to
+    answer now is asked again, for up to `patience` seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await _process_of(docker, exec_id, log)
+        except DockerBusy as exc:
+            if time.monotonic() > deadline:
+                log.warning("cannot inspect its exec: %s", exc)
+                return None
+            await asyncio.sleep(0.2)
+        except DtermError as exc:  # also: the worker is stopping and its pool is shut
+            log.warning("cannot inspect its exec: %s", exc)
+            return None
+
+
+async def _process_of(
+    docker: DockerHost,
+    exec_id: str,
+    log: logging.LoggerAdapter,  # type: ignore[type-arg]
+) -> teardown.ProcessRef | None:
+    state = await docker.inspect_exec(exec_id)
+    for delay in ASK_AGAIN:
+        if state.pid:
+            break
+        await asyncio.sleep(delay)
         state = await docker.inspect_exec(exec_id)
-        for delay in ASK_AGAIN:
-            if state.pid:
-                break
-            await asyncio.sleep(delay)
-            state = await docker.inspect_exec(exec_id)
-        process = await asyncio.to_thread(teardown.process_ref, state.pid) if state.pid else None
-        if process is None and state.pid and (await docker.inspect_exec(exec_id)).running:
-            _cannot_see(state.pid, log)
-    except DtermError as exc:  # also: the worker is stopping and its pool is shut
-        log.warning("cannot inspect its exec: %s", exc)
-        return None
+    process = await asyncio.to_thread(teardown.process_ref, state.pid) if state.pid else None
+    if process is None and state.pid and (await docker.inspect_exec(exec_id)).running:
+        _cannot_see(state.pid, log)
     return process
 
 

@@ -140,7 +140,7 @@ class WorkerServer:
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Answer front ends until `stop` is set, then end every session."""
-        leftovers = await asyncio.to_thread(self.registry.sweep_leftovers)
+        leftovers = await self.registry.sweep_leftovers()
         if leftovers:
             log.warning("ended %d processes of sessions an earlier run left running", leftovers)
         self._pump = SocketPump(self._socket, self._receive)

@@ -35,7 +35,7 @@ from exec_worker.docker_exec import DockerHost
 from exec_worker.exec_stream import ExecStream
 from exec_worker.fanout import OutputFanOut, Send
 from exec_worker.idle import IdleClock
-from exec_worker.leftovers import ProcessRecords
+from exec_worker.leftovers import ProcessRecord, ProcessRecords
 from exec_worker.lifecycle import Do, Input, Phase, SessionLifecycle
 from exec_worker.metrics import BYTES
 from exec_worker.recording import Recorder
@@ -68,8 +68,6 @@ Emit = Callable[[Message], None]
 _SAID_BYTES = 1024  # first output bytes kept to explain a failed start
 START_TIMEOUT = 15.0
 """Seconds Docker has to answer an exec start."""
-FIND_TIMEOUT = 5.0
-"""Seconds ending waits for the exec's process to be found (it usually is at once)."""
 EXIT_TIMEOUT = 5.0
 """Seconds to learn an exit code from Docker before reporting it as unknown."""
 
@@ -242,6 +240,7 @@ class ExecSession:
         except DtermError as exc:
             if self.recorder is not None:
                 self.recorder.close(None, "not started")
+            await asyncio.to_thread(self._records.drop, self.id)
             self.refuse(exc)
             return
         self._stream = stream
@@ -266,6 +265,7 @@ class ExecSession:
         self._exec_id = await self._docker.create_exec(
             self.container, self.command, request.user, request.workdir, self._config.detach_keys
         )
+        await asyncio.to_thread(self._records.keep, ProcessRecord(self.id, self._exec_id, None))
         if self.lifecycle.ending is not None:
             raise Unavailable(f"the session was {self.lifecycle.ending.reason.value} before it ran")
         stream = ExecStream(self._docker.read_buffer)
@@ -510,21 +510,22 @@ class ExecSession:
         meanwhile ends it when it starts again)."""
         self._process = await exits.find_process(self._docker, self._exec_id, self.log)
         if self._process is not None and "end" not in self._tasks:
-            await asyncio.to_thread(self._records.keep, self.id, self._process)
+            record = ProcessRecord(self.id, self._exec_id, self._process)
+            await asyncio.to_thread(self._records.keep, record)
 
     async def _end_processes(self) -> None:
         """SIGHUP, then SIGKILL, from /proc: no Docker call once the process is known."""
         self._idle.stop()
         finder = self._tasks.get("find-process")
         if finder is not None:
-            await asyncio.wait({finder}, timeout=FIND_TIMEOUT)
+            await asyncio.wait({finder})  # bounded: exits.FIND_FOR
         if self._process is not None:
             try:
                 await exits.end_processes(self._process, self._config.kill_grace, self.log)
             finally:
                 await asyncio.to_thread(self._records.drop, self.id)
         elif self._exec_id:
-            self.log.warning("its processes are unknown: they may outlive the session")
+            self.log.warning("its processes are unknown: the next run of this worker ends them")
         if self._transport is not None:
             self._transport.close()
 
