@@ -29,6 +29,12 @@ OPEN_SECONDS = Histogram(
 )
 DOCKER_ERRORS = Counter("dterm_worker_docker_errors_total", "Failed Docker API calls", ["call"])
 FRONTENDS = Gauge("dterm_worker_frontends", "Front ends heard from lately")
+LINK_REFUSALS = Counter(
+    "dterm_worker_link_refusals_total",
+    "ZeroMQ peers refused: unknown-key (CurveZMQ key not allowed) or handshake (no CurveZMQ, "
+    "wrong worker key, not ZeroMQ)",
+    ["reason"],
+)
 
 READY_TIMEOUT = 3.0
 

@@ -40,11 +40,7 @@ class WorkerPool:
             DnsDiscovery(config.worker_dns, config.dns_nameserver) if config.worker_dns else None
         )
         self._discovering: asyncio.Task[None] | None = None
-        self._keys = (
-            ClientKeys.load(config.curve_secret_key, config.worker_public_key)
-            if config.curve_secret_key
-            else None
-        )
+        self._keys = ClientKeys.load(config.curve_secret_key, config.worker_public_key)
 
     @property
     def links(self) -> list[WorkerLink]:

@@ -125,7 +125,7 @@ class WorkerLink:
         frontend_id: str,
         config: FrontendConfig,
         notify: Callable[[PoolEvent], None],
-        keys: ClientKeys | None = None,
+        keys: ClientKeys,
     ) -> None:
         self.endpoint = endpoint
         self.facts: Welcome | None = None
@@ -156,8 +156,7 @@ class WorkerLink:
             (zmq.HEARTBEAT_TIMEOUT, int(config.heartbeat_interval * 1000 * MISSED_HEARTBEATS)),
         ):
             self._socket.setsockopt(option, value)
-        if keys is not None:
-            keys.apply(self._socket)
+        keys.apply(self._socket)
         self._socket.connect(endpoint)
 
     @property
