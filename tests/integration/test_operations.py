@@ -89,8 +89,11 @@ def test_keys_users_and_tokens_commands(tmp_path: Path) -> None:
 
 def test_up_starts_both_and_stops_on_sigterm(busybox: Any, tmp_path: Path) -> None:
     """`dterm up` checks Docker, starts worker and front end, prints the URL, stops both."""
+    config = tmp_path / "dterm.toml"
+    config.write_text("[worker]\nhttp_port = 0\n")  # the default port may be taken here
     proc = subprocess.Popen([*DTERM, "up", "--port", "0", "--worker-port", "*",
-                             "--state-dir", str(tmp_path), "--docker-url", docker_url()],
+                             "--state-dir", str(tmp_path), "--docker-url", docker_url(),
+                             "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=REPO, start_new_session=True)  # fmt: skip
     assert proc.stdout is not None
