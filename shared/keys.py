@@ -7,7 +7,7 @@
                                    reused after (what `dterm up` keeps)
 
 Folders made here are 0700 and secret files 0600; a secret file found open to
-group or others is refused (shared/security.py says why).
+group or others is refused, as ssh refuses such a private key.
 """
 
 from __future__ import annotations
