@@ -88,7 +88,7 @@ class Refusals:
                 del self._peers[peer]
 
     def watch(self, socket: zmq.Socket[Any]) -> None:
-        """Report the handshakes that fail on `socket` (call after it is bound)."""
+        """Report the handshakes that fail on `socket` (call before it binds)."""
         self._monitor = SocketPump(socket.get_monitor_socket(EVENTS), self._on_event)
 
     def close(self, socket: zmq.Socket[Any]) -> None:

@@ -132,6 +132,7 @@ class KeyGate:
             raise KeyFileError(f"no front-end public keys (*.key) in {allowed.folder}")
         self._allowed = allowed
         self._refused = refused
+        self._broken = ""  # the last error reading the folder, logged once until it changes
         socket = context.socket(zmq.REP)
         socket.setsockopt(zmq.LINGER, 0)
         socket.bind(ZAP_ENDPOINT)
@@ -154,8 +155,11 @@ class KeyGate:
         try:
             allowed = self._allowed.load()
         except KeyFileError as exc:  # fail closed until the folder is readable again
-            log.error("refusing every front end: %s", exc)
+            if str(exc) != self._broken:
+                self._broken = str(exc)
+                log.error("refusing every front end until this is mended: %s", exc)
             return b"500", b"allowed keys unreadable", b""
+        self._broken = ""
         key = z85.encode(frames[6])
         name = allowed.get(key)
         if name is None:

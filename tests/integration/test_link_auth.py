@@ -171,30 +171,55 @@ def test_unknown_key_gets_nothing_and_is_logged_once_and_counted(
     assert not box.attrs.get("ExecIDs")
 
 
-def test_removed_key_is_refused_without_a_restart(tmp_path: Path, docker_client: Any) -> None:
-    """A front-end key taken out of the allowed folder is refused from the next
-    connection on; put back, it is welcomed again; the worker never restarts."""
-    keys = link_keys(tmp_path / "keys")[0]
-    worker = start_worker("revoking", keys=keys)
-    port = worker.match["endpoint"].rsplit(":", 1)[1]
-    allowed = keys.allowed / "frontend.key"
-    kept = tmp_path / "frontend.key.kept"
+@dataclass
+class Keyed:
+    worker: ManagedProcess
+    keys: LinkKeys
 
-    def hello() -> list[Message]:
-        socket = dealer(port, "127.0.0.1", client_keys(keys))
+    def hello(self) -> list[Message]:
+        """Hello from a client holding the set's front-end key, on a new connection."""
+        port = self.worker.match["endpoint"].rsplit(":", 1)[1]
+        socket = dealer(port, "127.0.0.1", client_keys(self.keys))
         try:
             return answers(socket, [Hello("fe", PROTOCOL_VERSION)])
         finally:
             socket.close()
 
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> Iterator[Keyed]:
+    """A worker with a key set of its own, whose allowed folder the tests change."""
+    keys = link_keys(tmp_path_factory.mktemp("own-keys") / "keys")[0]
+    worker = start_worker("revoking", keys=keys)
+    yield Keyed(worker, keys)
+    worker.stop()
+
+
+def test_removed_key_is_refused_without_a_restart(keyed: Keyed, tmp_path: Path) -> None:
+    """A front-end key taken out of the allowed folder is refused from the next
+    connection on; put back, it is welcomed again; the worker never restarts."""
+    allowed = keyed.keys.allowed / "frontend.key"
+    kept = tmp_path / "frontend.key"
+    assert isinstance(keyed.hello()[0], Welcome)
+    allowed.rename(kept)
     try:
-        assert isinstance(hello()[0], Welcome)
-        allowed.rename(kept)
-        assert hello() == []
-        kept.rename(allowed)
-        assert isinstance(hello()[0], Welcome)
+        assert keyed.hello() == []
     finally:
-        worker.stop()
+        kept.rename(allowed)
+    assert isinstance(keyed.hello()[0], Welcome)
+
+
+def test_unreadable_allowed_keys_refuse_everyone_until_mended(keyed: Keyed) -> None:
+    """A broken file in the allowed folder fails closed, said once in the log, however
+    many connections come meanwhile."""
+    broken = keyed.keys.allowed / "broken.key"
+    broken.write_text("not a key\n")
+    try:
+        assert keyed.hello() == [] and keyed.hello() == []
+    finally:
+        broken.unlink()
+    assert isinstance(keyed.hello()[0], Welcome)
+    assert keyed.worker.log().count("refusing every front end until this is mended") == 1
 
 
 # --- processes without keys refuse to start ---------------------------------------------
