@@ -4,12 +4,15 @@ What any design of our shape pays on this machine before doing any work: a clien
 sends one byte as a WebSocket frame to a relay process, which passes it over a
 ZeroMQ DEALER to an echo process (ROUTER) and the echo back the same way. Both
 processes use what the product uses (uvloop, the `websockets` frame engine,
-shared.zmq_io.SocketPump), and nothing else: no sessions, no codec, no Docker.
+shared.zmq_io.SocketPump, a CurveZMQ link with the test run's keys), and nothing
+else: no sessions, no codec, no Docker, no ZAP gate (it acts once per connection).
 The rtt metric times it beside the stack and the floor, so the table shows how
 much of the stack's overhead is the shape itself and how much is our code.
 
-    python -m bench.hops echo              prints "hops echo ready: <endpoint>"
-    python -m bench.hops relay <endpoint>  prints "hops relay ready: ws://127.0.0.1:<port>/"
+    python -m bench.hops echo <keys>              prints "hops echo ready: <endpoint>"
+    python -m bench.hops relay <keys> <endpoint>  prints "hops relay ready: ws://127.0.0.1:<port>/"
+
+(<keys>: a folder made by shared.keys.link_keys)
 
 Concurrency: each process is one event loop; HopsTerminal runs on the bench's.
 """
@@ -20,6 +23,7 @@ import asyncio
 import re
 import sys
 import time
+from pathlib import Path
 from socket import IPPROTO_TCP, TCP_NODELAY
 from typing import Any
 
@@ -31,15 +35,18 @@ from websockets.server import ServerProtocol
 
 from bench.websocket_client import WebSocketTerminal
 from frontend_server.ws_frames import binary_frame
+from shared.keys import LinkKeys
+from shared.security import ClientKeys, load_secret_key, make_curve_server
 from shared.zmq_io import SocketPump
-from tests.support.processes import ManagedProcess
+from tests.support.processes import ManagedProcess, run_keys
 
 ECHO_READY = re.compile(r"hops echo ready: (?P<endpoint>\S+)")
 RELAY_READY = re.compile(r"hops relay ready: (?P<url>\S+)")
 
 
-async def echo() -> None:
+async def echo(keys: LinkKeys) -> None:
     socket = zmq.Context().socket(zmq.ROUTER)
+    make_curve_server(socket, load_secret_key(str(keys.worker_secret)))
     socket.bind("tcp://127.0.0.1:*")
     pump = SocketPump(socket, lambda frames: pump.send(frames))
     print(f"hops echo ready: {socket.getsockopt_string(zmq.LAST_ENDPOINT)}", flush=True)
@@ -72,9 +79,10 @@ class RelayConnection(asyncio.Protocol):
                 self.transport.write(chunk)
 
 
-async def relay(endpoint: str) -> None:
+async def relay(keys: LinkKeys, endpoint: str) -> None:
     connections: dict[bytes, RelayConnection] = {}
     socket = zmq.Context().socket(zmq.DEALER)
+    ClientKeys.load(str(keys.frontend_secret), str(keys.worker_public)).apply(socket)
     socket.connect(endpoint)
 
     def back(frames: list[bytes]) -> None:
@@ -93,10 +101,12 @@ class Hops:
 
     def __init__(self) -> None:
         module = [sys.executable, "-m", "bench.hops"]
-        self.echo = ManagedProcess("hops-echo", [*module, "echo"], ECHO_READY)
+        keys = str(run_keys().folder)
+        self.echo = ManagedProcess("hops-echo", [*module, "echo", keys], ECHO_READY)
         try:
             endpoint = self.echo.match["endpoint"]
-            self.relay = ManagedProcess("hops-relay", [*module, "relay", endpoint], RELAY_READY)
+            relay = [*module, "relay", keys, endpoint]
+            self.relay = ManagedProcess("hops-relay", relay, RELAY_READY)
         except BaseException:
             self.echo.stop()
             raise
@@ -121,12 +131,12 @@ class HopsTerminal(WebSocketTerminal):
 
 def main(argv: list[str]) -> None:
     role = argv[0] if argv else ""
-    if role == "echo":
-        uvloop.run(echo())
-    elif role == "relay" and len(argv) == 2:
-        uvloop.run(relay(argv[1]))
+    if role == "echo" and len(argv) == 2:
+        uvloop.run(echo(LinkKeys(Path(argv[1]))))
+    elif role == "relay" and len(argv) == 3:
+        uvloop.run(relay(LinkKeys(Path(argv[1])), argv[2]))
     else:
-        raise SystemExit("usage: python -m bench.hops echo | relay <endpoint>")
+        raise SystemExit("usage: python -m bench.hops echo <keys> | relay <keys> <endpoint>")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
 from shared.config import WorkerConfig, check_worker_security
 from shared.process import run_process
-from shared.security import start_authenticator
+from shared.security import load_secret_key
 from shared.settings import Settings, parse_args
 
 log = logging.getLogger("exec_worker")
@@ -42,13 +42,12 @@ async def main(config: WorkerConfig) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     check_worker_security(config)
+    keys = load_secret_key(config.curve_secret_key)  # a bad key file stops the start here
     docker = await DockerHost.connect(config.docker_url, config.docker_threads)
     context = zmq.Context()
     try:
-        if config.curve_allow:
-            start_authenticator(context, config.curve_allow)
         server = WorkerServer(config, context, docker, await docker.facts())
-        endpoint = server.bind()
+        endpoint = server.bind(keys)
         http = HTTPServer(metrics.make_app(docker.facts, config.metrics_token))
         sockets = bind_sockets(config.http_port, config.http_address)
         http.add_sockets(sockets)

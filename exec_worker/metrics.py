@@ -34,6 +34,12 @@ UPLOADS = Gauge("dterm_worker_uploads", "Uploads receiving data on this host")
 UPLOAD_SPOOL_BYTES = Gauge(
     "dterm_worker_upload_spool_bytes", "Bytes of uploads held in spools (memory or disk)"
 )
+LINK_REFUSALS = Counter(
+    "dterm_worker_link_refusals_total",
+    "ZeroMQ peers refused: unknown-key (CurveZMQ key not allowed) or handshake (no CurveZMQ, "
+    "wrong worker key, not ZeroMQ)",
+    ["reason"],
+)
 
 READY_TIMEOUT = 3.0
 

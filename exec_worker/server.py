@@ -31,9 +31,10 @@ from exec_worker.docker_exec import DaemonFacts, DockerHost
 from exec_worker.file_requests import FileRequests
 from exec_worker.host_rules import HostRules, own_container_id
 from exec_worker.recordings import Recordings
+from exec_worker.refusals import Refusals
 from exec_worker.registry import SessionRegistry
 from shared.audit import AuditLog
-from shared.config import WorkerConfig, check_worker_security
+from shared.config import WorkerConfig
 from shared.errors import (
     DtermError,
     Forbidden,
@@ -76,7 +77,7 @@ from shared.messages import (
 )
 from shared.protocol import PROTOCOL_VERSION, decode, encode
 from shared.revocations import Revocations, in_batches
-from shared.security import make_curve_server
+from shared.security import AllowedKeys, KeyGate, make_curve_server
 from shared.zmq_io import SocketPump
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class WorkerServer:
         facts: DaemonFacts,
     ) -> None:
         self._config = config
+        self._context = context
         self._docker = docker
         self._facts = facts
         self.instance = secrets.token_hex(8)
@@ -130,11 +132,15 @@ class WorkerServer:
             self.audit, self._spawn,
         )  # fmt: skip
 
-    def bind(self) -> str:
-        """Bind the ROUTER socket; returns the endpoint actually bound."""
-        check_worker_security(self._config)
-        if self._config.curve_secret_key:
-            make_curve_server(self._socket, self._config.curve_secret_key)
+    def bind(self, keys: tuple[bytes, bytes]) -> str:
+        """Bind the ROUTER socket as a CurveZMQ server, behind the ZAP gate that admits
+        only the allowed front ends' keys; returns the endpoint actually bound."""
+        self.refusals = Refusals()
+        self._gate = KeyGate(  # before the bind: without a ZAP handler CURVE admits any key
+            self._context, AllowedKeys(self._config.curve_allow), self.refusals.key_refused
+        )
+        make_curve_server(self._socket, keys)
+        self.refusals.watch(self._socket)
         self._socket.bind(self._config.bind)
         return str(self._socket.getsockopt_string(zmq.LAST_ENDPOINT))
 
@@ -155,6 +161,8 @@ class WorkerServer:
         self.recordings.close()
         for task in self._tasks:
             task.cancel()
+        self.refusals.close(self._socket)
+        self._gate.close()
         self._pump.close()
 
     def _receive(self, frames: list[bytes]) -> None:

@@ -44,11 +44,7 @@ class WorkerPool:
         self._discovering: asyncio.Task[None] | None = None
         self.revoked = Revocations()
         """Sign-ins that are over, learnt from this front end and every worker."""
-        self._keys = (
-            ClientKeys.load(config.curve_secret_key, config.worker_public_key)
-            if config.curve_secret_key
-            else None
-        )
+        self._keys = ClientKeys.load(config.curve_secret_key, config.worker_public_key)
 
     @property
     def links(self) -> list[WorkerLink]:

@@ -132,7 +132,7 @@ class WorkerLink:
         config: FrontendConfig,
         notify: Callable[[PoolEvent], None],
         revoked: Revocations,
-        keys: ClientKeys | None = None,
+        keys: ClientKeys,
     ) -> None:
         self.endpoint = endpoint
         self._revoked = revoked
@@ -164,8 +164,7 @@ class WorkerLink:
             (zmq.HEARTBEAT_TIMEOUT, int(config.heartbeat_interval * 1000 * MISSED_HEARTBEATS)),
         ):
             self._socket.setsockopt(option, value)
-        if keys is not None:
-            keys.apply(self._socket)
+        keys.apply(self._socket)
         self._socket.connect(endpoint)
 
     @property

@@ -7,10 +7,8 @@ its help text. Nothing here reads files or the environment by itself.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from shared.errors import Forbidden
 
@@ -50,10 +48,11 @@ class WorkerConfig:
     detach_keys: str = DEFAULT_DETACH_KEYS
     """Docker's detach sequence for our execs (a lone first key is held back by Docker)."""
     curve_secret_key: str = ""
-    """This worker's CurveZMQ .key_secret file; with it, links are encrypted and
-    the worker may listen on a non-loopback address."""
+    """This worker's CurveZMQ .key_secret file (mode 0600 or 0400); required: every
+    link is encrypted and authenticated, loopback included."""
     curve_allow: str = ""
-    """Folder of the front ends' public keys (*.key) this worker accepts."""
+    """Folder of the front ends' public keys (*.key) this worker accepts; required.
+    Read again at every connection: a key removed is refused from then on."""
     ring_bytes: int = 1 << 20
     """Recent output kept per session for resuming and watchers (at least `window`)."""
     grace: float = 300.0
@@ -163,9 +162,9 @@ class FrontendConfig:
     heartbeat_interval: float = 1.0
     """Seconds between Hello messages to each worker."""
     curve_secret_key: str = ""
-    """This front end's CurveZMQ .key_secret file (encrypted worker links)."""
+    """This front end's CurveZMQ .key_secret file (mode 0600 or 0400); required."""
     worker_public_key: str = ""
-    """The workers' public key file (.key), needed with `curve_secret_key`."""
+    """The workers' public key file (.key); required."""
     max_upload_bytes: int = 100 << 20
     """Largest file a person may upload through this front end."""
     upload_idle_timeout: float = 60.0
@@ -196,39 +195,21 @@ class FrontendConfig:
     open-file limit."""
 
 
-def is_loopback_endpoint(endpoint: str) -> bool:
-    """True for ipc:// and inproc:// endpoints and tcp:// ones on a loopback address."""
-    parts = urlsplit(endpoint)
-    if parts.scheme in ("ipc", "inproc"):
-        return True
-    if parts.scheme != "tcp":
-        return False
-    host = parts.netloc.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+KEYS_HELP = 'make keys with `dterm keys --set DIR` (README, "Many hosts")'
 
 
 def check_worker_security(config: WorkerConfig) -> None:
-    """Keys come as a pair of settings; without them only loopback binds are allowed."""
-    if bool(config.curve_secret_key) != bool(config.curve_allow):
-        raise Forbidden("CurveZMQ needs both a secret key and a folder of allowed front-end keys")
-    if not config.curve_secret_key:
-        require_loopback(config.bind)
+    """Every worker link is CurveZMQ-authenticated, loopback and ipc included."""
+    if not config.curve_secret_key or not config.curve_allow:
+        raise Forbidden(
+            "a worker needs --curve-secret-key and --curve-allow: every ZeroMQ link is "
+            f"authenticated, loopback included; {KEYS_HELP}"
+        )
 
 
 def check_frontend_security(config: FrontendConfig) -> None:
-    if bool(config.curve_secret_key) != bool(config.worker_public_key):
-        raise Forbidden("CurveZMQ needs both this front end's secret key and the workers' key")
-
-
-def require_loopback(endpoint: str) -> None:
-    """Refuse a bind that other machines could reach while links are not encrypted."""
-    if not is_loopback_endpoint(endpoint):
+    if not config.curve_secret_key or not config.worker_public_key:
         raise Forbidden(
-            f"refusing to bind {endpoint}: only loopback endpoints are allowed "
-            "without CurveZMQ keys"
+            "a front end needs --curve-secret-key and --worker-public-key: every ZeroMQ "
+            f"link is authenticated, loopback included; {KEYS_HELP}"
         )

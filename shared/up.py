@@ -1,14 +1,18 @@
 """dterm up: a worker and a front end on this machine, on loopback, for one person.
 
-What `make run` starts. It checks the Docker daemon first (saying so), starts the
-worker, waits for its ready line, starts the front end pointed at it, and prints
-the sign-in URL. Ctrl-C or SIGTERM stops both; if one of them dies, so does the
-other. The children's output is passed through, each line marked with its name.
+What `make run` starts. It checks the Docker daemon first (saying so), makes the
+CurveZMQ keys of the link between the two on first run (a worker pair and a
+front-end pair in STATE_DIR/keys, folder 0700, secret files 0600; reused after,
+refused if their modes were opened), starts the worker, waits for its ready line,
+starts the front end pointed at it, and prints the sign-in URL. Ctrl-C or SIGTERM
+stops both; if one of them dies, so does the other. The children's output is
+passed through, each line marked with its name.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import subprocess
@@ -16,9 +20,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO
 
 import docker
+
+from shared.keys import LinkKeys, link_keys
+from shared.security import KeyFileError
 
 READY = {
     "worker": re.compile(r"dterm worker ready: host=\S+ endpoint=(\S+)"),
@@ -42,6 +50,23 @@ def check_docker(url: str) -> None:
             "Is dockerd running, and may this user use its socket?"
         ) from None
     say(f"Docker {version} answers")
+
+
+def default_state_dir() -> Path:
+    """$XDG_STATE_HOME/dterm, else ~/.local/state/dterm."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec says relative values are to be ignored
+        base = str(Path.home() / ".local" / "state")
+    return Path(base) / "dterm"
+
+
+def keys_in(state_dir: Path) -> LinkKeys:
+    try:
+        keys, made = link_keys(state_dir / "keys")
+    except (KeyFileError, OSError) as exc:
+        raise SystemExit(f"dterm up: {exc}") from None
+    say(f"worker link keys {'made' if made else 'reused'} in {keys.folder}")
+    return keys
 
 
 class Child:
@@ -88,15 +113,18 @@ def parser() -> argparse.ArgumentParser:
     made.add_argument("--worker-port", default="7701", help="ZeroMQ port of the worker [7701]")
     made.add_argument("--docker-url", default="unix:///var/run/docker.sock")
     made.add_argument("--config", help="TOML config file, passed to both processes")
+    made.add_argument("--state-dir", type=Path, default=default_state_dir(),
+                      help="where the link's keys are kept, in keys/ [%(default)s]")  # fmt: skip
     return made
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     check_docker(args.docker_url)
+    keys = keys_in(args.state_dir)
     shared = ["--config", args.config] if args.config else []
     say("starting the worker")
-    worker = Child("worker", [sys.executable, "-m", "exec_worker", *shared,
+    worker = Child("worker", [sys.executable, "-m", "exec_worker", *shared, *keys.worker_flags(),
                               "--bind", f"tcp://127.0.0.1:{args.worker_port}",
                               "--docker-url", args.docker_url])  # fmt: skip
     children = [worker]
@@ -107,7 +135,8 @@ def main(argv: list[str]) -> int:
         endpoint = worker.wait_ready(60)
         say("starting the front end")
         frontend = Child("frontend", [sys.executable, "-m", "frontend_server", *shared,
-                                      "--port", str(args.port), "--worker", endpoint])  # fmt: skip
+                                      *keys.frontend_flags(), "--port", str(args.port),
+                                      "--worker", endpoint])  # fmt: skip
         children.append(frontend)
         say(f"open {frontend.wait_ready(60)}")
         _wait(stopping, lambda: any(c.proc.poll() is not None for c in children))

@@ -12,6 +12,7 @@ import pytest
 import zmq
 import zmq.auth
 
+from shared.keys import LinkKeys
 from shared.messages import Hello, Welcome
 from shared.protocol import PROTOCOL_VERSION, decode, encode
 from tests.conftest import get_json, wait_hosts_up
@@ -21,17 +22,11 @@ from tests.support.terminal_client import Stack, TerminalClient
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A key set of its own (made by the CLI) and an intruder's pair beside it."""
     folder = tmp_path_factory.mktemp("keys")
-    for name in ("worker", "frontend", "intruder"):
-        subprocess.run(
-            [sys.executable, "-m", "shared.keys", name, "--out", str(folder)],
-            check=True,
-            cwd=REPO,
-            capture_output=True,
-        )
-    allowed = folder / "allowed"
-    allowed.mkdir()
-    (allowed / "frontend.key").write_bytes((folder / "frontend.key").read_bytes())
+    for args in (["--set", str(folder)], ["intruder", "--out", str(folder)]):
+        subprocess.run([sys.executable, "-m", "shared.keys", *args],
+                       check=True, cwd=REPO, capture_output=True)  # fmt: skip
     return folder
 
 
@@ -39,11 +34,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def secure_worker(keys: Path, docker_client: Any) -> Iterator[ManagedProcess]:
     worker = start_worker(
         "secure",
-        "--curve-secret-key",
-        str(keys / "worker.key_secret"),
-        "--curve-allow",
-        str(keys / "allowed"),
-        bind="tcp://0.0.0.0:*",  # allowed with keys; the tests still connect over loopback
+        keys=LinkKeys(keys),
+        bind="tcp://0.0.0.0:*",  # a reachable address; the tests still connect over loopback
     )
     yield worker
     worker.stop()
@@ -90,13 +82,7 @@ async def test_front_end_with_keys_opens_sessions(
     secure_worker: ManagedProcess, keys: Path, busybox: Any
 ) -> None:
     """A front end holding an accepted key sees the host and opens a session on it."""
-    frontend = start_frontend(
-        [loopback(secure_worker)],
-        "--curve-secret-key",
-        str(keys / "frontend.key_secret"),
-        "--worker-public-key",
-        str(keys / "worker.key"),
-    )
+    frontend = start_frontend([loopback(secure_worker)], keys=LinkKeys(keys))
     try:
         stack = Stack(frontend.match["url"])
         wait_hosts_up(stack, {"secure"})
@@ -108,9 +94,18 @@ async def test_front_end_with_keys_opens_sessions(
         frontend.stop()
 
 
-def test_front_end_without_keys_never_sees_the_host(secure_worker: ManagedProcess) -> None:
-    """A front end without keys cannot reach a worker that requires them."""
-    frontend = start_frontend([loopback(secure_worker)])
+def test_front_end_with_another_key_never_sees_the_host(
+    secure_worker: ManagedProcess, keys: Path
+) -> None:
+    """A front end whose key the worker does not allow cannot reach it."""
+    frontend = start_frontend(
+        [loopback(secure_worker)],
+        "--curve-secret-key",
+        str(keys / "intruder.key_secret"),
+        "--worker-public-key",
+        str(keys / "worker.key"),
+        curve=False,
+    )
     try:
         stack = Stack(frontend.match["url"])
         with pytest.raises(AssertionError):
@@ -137,4 +132,4 @@ def test_secret_key_without_allowed_keys_is_refused(keys: Path) -> None:
         timeout=30,
         cwd=REPO,
     )
-    assert result.returncode != 0 and "allowed front-end keys" in result.stderr
+    assert result.returncode != 0 and "needs --curve-secret-key and --curve-allow" in result.stderr

@@ -17,6 +17,8 @@ import yaml
 
 from exec_worker.__main__ import parse_config as parse_worker_args
 from frontend_server.__main__ import parse_config as parse_frontend_args
+from shared.config import WorkerConfig, check_frontend_security, check_worker_security
+from shared.keys import LinkKeys
 from shared.settings import SettingsError
 from tests.conftest import WORKER_METRICS_TOKEN, require, wait_hosts_up
 from tests.integration.test_http import request
@@ -89,10 +91,25 @@ def command_args(command: str) -> tuple[str, list[str]]:
     return words[1], words[2:]
 
 
-def check_args(program: str, args: list[str]) -> None:
-    """The arguments parse with the program's own parser (no invented flags)."""
+def check_args(program: str, args: list[str], env: dict[str, str] | None = None) -> Any:
+    """The arguments parse with the program's own parser (no invented flags); the
+    settings they make, every worker link keyed at the given folder."""
     parse = {"worker": parse_worker_args, "frontend": parse_frontend_args}[program]
-    parse(args)
+    return parse(args, env or {})[0]
+
+
+def check_keys(config: Any, keys: LinkKeys) -> None:
+    """The process holds the keys of the set in `keys.folder` (none may run without)."""
+    if isinstance(config, WorkerConfig):
+        assert (config.curve_secret_key, config.curve_allow) == (
+            str(keys.worker_secret),
+            str(keys.allowed),
+        )
+    else:
+        assert (config.curve_secret_key, config.worker_public_key) == (
+            str(keys.frontend_secret),
+            str(keys.worker_public),
+        )
 
 
 def test_compose_file_validates_and_uses_real_flags() -> None:
@@ -110,16 +127,20 @@ def test_compose_file_validates_and_uses_real_flags() -> None:
     )
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
-    assert {"worker", "frontend-1", "frontend-2", "nginx"} <= set(services)
+    assert {"keys", "worker", "frontend-1", "frontend-2", "nginx"} <= set(services)
     assert "/var/run/docker.sock:/var/run/docker.sock" in str(services["worker"]["volumes"])
+    assert services["keys"]["command"] == "dterm keys --set /keys"
+    assert "dterm-keys:/keys:rw" in services["keys"]["volumes"]
     for name in ("worker", "frontend-1", "frontend-2"):
-        check_args(
-            *command_args(
-                " ".join(services[name]["command"])
-                if isinstance(services[name]["command"], list)
-                else services[name]["command"]
-            )
+        service = services[name]
+        command = service["command"]
+        config = check_args(
+            *command_args(" ".join(command) if isinstance(command, list) else command),
+            service.get("environment", {}),
         )
+        check_keys(config, LinkKeys(Path("/keys")))
+        assert "dterm-keys:/keys:ro" in service["volumes"]
+        assert service["depends_on"]["keys"]["condition"] == "service_completed_successfully"
 
 
 def kubernetes_documents() -> list[dict[str, Any]]:
@@ -160,12 +181,55 @@ def test_kubernetes_wiring() -> None:
     assert "--worker-dns=dterm-workers.dterm.svc.cluster.local:7701" in frontend["args"]
 
 
+SECRET_FILES = {
+    "dterm-worker-key": ["worker.key", "worker.key_secret"],
+    "dterm-frontend-key": ["frontend.key", "frontend.key_secret"],
+}
+"""What the README's `kubectl create secret` commands put in each Secret."""
+
+
+def mounted_files(pod: dict[str, Any]) -> set[str]:
+    """Every file the pod's key Secrets put in its first container; each Secret 0400."""
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    files = set()
+    for volume in pod["volumes"]:
+        secret = volume.get("secret")
+        if secret is None:
+            continue
+        assert secret["defaultMode"] == 0o400, volume  # the secret-key mode check passes
+        items = secret.get("items") or [{"path": f} for f in SECRET_FILES[secret["secretName"]]]
+        files |= {f"{mounts[volume['name']]}/{item['path']}" for item in items}
+    return files
+
+
+def test_kubernetes_keys_are_mounted_where_the_processes_read_them() -> None:
+    """Each process gets its secret key and the other side's public key, at the paths
+    its flags name, and nothing of the other side's secret."""
+    by_name = {d["metadata"]["name"]: d for d in kubernetes_documents()}
+    worker_pod = by_name["dterm-worker"]["spec"]["template"]["spec"]
+    worker = check_args("worker", worker_pod["containers"][0]["args"])
+    assert mounted_files(worker_pod) == {
+        worker.curve_secret_key,
+        worker.curve_secret_key.removesuffix("_secret"),
+        f"{worker.curve_allow}/frontend.key",
+    }
+    frontend_pod = by_name["dterm-frontend"]["spec"]["template"]["spec"]
+    frontend = check_args("frontend", frontend_pod["containers"][0]["args"])
+    assert mounted_files(frontend_pod) == {
+        frontend.curve_secret_key,
+        frontend.curve_secret_key.removesuffix("_secret"),
+        frontend.worker_public_key,
+    }
+
+
 def test_example_config_and_systemd_units_use_real_settings() -> None:
     """The example config parses for both processes; the units run real commands."""
     example = str(REPO / "deploy" / "dterm.example.toml")
     worker, _ = parse_worker_args(["--config", example])
     frontend, _ = parse_frontend_args(["--config", example])
     assert worker.host_id == "db-1" and frontend.port == 8080
+    check_worker_security(worker)  # both hold their keys
+    check_frontend_security(frontend)
     for unit in ("dterm-worker", "dterm-frontend"):
         text = (REPO / "deploy" / "systemd" / f"{unit}.service").read_text()
         command = next(line for line in text.splitlines() if line.startswith("ExecStart="))
@@ -174,6 +238,39 @@ def test_example_config_and_systemd_units_use_real_settings() -> None:
         parse = parse_worker_args if words[1] == "worker" else parse_frontend_args
         with pytest.raises(SettingsError, match="No such file"):
             parse(words[2:])  # the config file is not on this machine, the flags are valid
+
+
+def test_frontend_unit_reads_its_keys_from_credentials() -> None:
+    """The front end's throwaway user cannot read /etc/dterm/keys: the unit hands it
+    the keys as credentials, and its flags name exactly those."""
+    text = (REPO / "deploy" / "systemd" / "dterm-frontend.service").read_text()
+    lines = text.splitlines()
+    words = next(line for line in lines if line.startswith("ExecStart=")).split()
+    at = words.index("--config")
+    config = check_args("frontend", words[2:at] + words[at + 2 :])
+    loaded = {
+        line.removeprefix("LoadCredential=").split(":")[0]
+        for line in lines
+        if line.startswith("LoadCredential=")
+    }
+    assert {config.curve_secret_key, config.worker_public_key} == {f"%d/{c}" for c in loaded}
+
+
+def test_procfile_commands_use_real_flags_and_the_keys_of_dterm_up(tmp_path: Path) -> None:
+    """Both Procfile lines, as a shell expands them, parse and use `dterm up`'s keys."""
+    state = tmp_path / "state"
+    for line in (REPO / "Procfile").read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        command = line.split(":", 1)[1]
+        words = subprocess.run(
+            ["sh", "-c", f'for w in {command}; do echo "$w"; done'],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"XDG_STATE_HOME": str(state), "PATH": "/usr/bin:/bin"},
+        ).stdout.split()
+        check_keys(check_args(*command_args(" ".join(words))), LinkKeys(state / "dterm" / "keys"))
 
 
 def test_grafana_dashboard_uses_metrics_that_exist(stack: Stack, worker: ManagedProcess) -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from shared.messages import Hello, Welcome
 from shared.protocol import _SPECS, PROTOCOL_VERSION, decode, encode
-from tests.support.processes import ManagedProcess
+from tests.support.processes import ManagedProcess, client_keys
 from tests.unit.test_fuzz_decoders import json_values, packable
 
 FUZZ = settings(
@@ -26,6 +26,7 @@ FUZZ = settings(
 def dealer(worker: ManagedProcess) -> Iterator[zmq.Socket[bytes]]:
     socket = zmq.Context.instance().socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
+    client_keys().apply(socket)
     socket.connect(worker.match["endpoint"])
     yield socket
     socket.close()

@@ -20,10 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from frontend_server.__main__ import parse_config
 from tests.conftest import WORKER_METRICS_TOKEN, wait_hosts_up
 from tests.support.daemons import ExtraDaemon
+from tests.support.images import docker_url
 from tests.support.processes import (
     FRONTEND_READY,
     REPO,
     ManagedProcess,
+    run_keys,
     start_frontend,
     start_worker,
 )
@@ -88,9 +90,13 @@ def test_keys_users_and_tokens_commands(tmp_path: Path) -> None:
     assert "ann" in dterm("tokens", "--tokens-file", tokens, "list").stdout
 
 
-def test_up_starts_both_and_stops_on_sigterm(busybox: Any) -> None:
+def test_up_starts_both_and_stops_on_sigterm(busybox: Any, tmp_path: Path) -> None:
     """`dterm up` checks Docker, starts worker and front end, prints the URL, stops both."""
-    proc = subprocess.Popen([*DTERM, "up", "--port", "0", "--worker-port", "*"],
+    config = tmp_path / "dterm.toml"
+    config.write_text("[worker]\nhttp_port = 0\n")  # the default port may be taken here
+    proc = subprocess.Popen([*DTERM, "up", "--port", "0", "--worker-port", "*",
+                             "--state-dir", str(tmp_path), "--docker-url", docker_url(),
+                             "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=REPO, start_new_session=True)  # fmt: skip
     assert proc.stdout is not None
@@ -139,7 +145,8 @@ def test_settings_precedence_in_a_running_front_end(tmp_path: Path, worker: Mana
     def token(*flags: str, env: dict[str, str] | None = None) -> str:
         process = ManagedProcess(
             "frontend", [*DTERM, "frontend", "--port", "0", "--worker", worker.match["endpoint"],
-                         "--config", str(config), *flags], FRONTEND_READY, env=env,
+                         *run_keys().frontend_flags(), "--config", str(config), *flags],
+            FRONTEND_READY, env=env,
         )  # fmt: skip
         process.stop()
         return Stack(process.match["url"]).token

@@ -18,7 +18,7 @@ from tests.conftest import Containers, wait_hosts_up
 from tests.support.accounts import accounts, add_user
 from tests.support.events_client import EventStream
 from tests.support.http import call, cookie_of, sign_in, xsrf
-from tests.support.processes import ManagedProcess, start_frontend, start_worker
+from tests.support.processes import ManagedProcess, client_keys, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
 from tests.support.waiting import eventually, wait_until
 
@@ -340,6 +340,7 @@ async def test_worker_deny_label_wins_over_the_front_end(secured: Secured) -> No
     ] == "not_found"
     socket = zmq.Context.instance().socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
+    client_keys().apply(socket)
     socket.connect(secured.worker.match["endpoint"])
     try:
         socket.send_multipart(

@@ -4,6 +4,9 @@ A child prints a ready line once it has bound its port (it binds port 0); the
 starter waits for that line with a deadline and never guesses free ports. Stopping
 sends SIGTERM and fails the test if the process does not end in time. A process
 whose log holds a Python traceback fails the test at stop, unless told to allow it.
+
+Workers and front ends get this run's CurveZMQ keys (run_keys(), made once under
+OUTPUT) unless a test passes other keys, or `curve=False` to see a refusal.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from shared.keys import LinkKeys, link_keys
+from shared.security import ClientKeys
 from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +34,28 @@ WORKER_READY = re.compile(
     r"dterm worker ready: host=(?P<host>\S+) endpoint=(?P<endpoint>\S+) http=(?P<http>\S+)"
 )
 FRONTEND_READY = re.compile(r"dterm frontend ready: open (?P<url>http://\S+)")
+_run_keys: LinkKeys | None = None
+
+
+def run_keys() -> LinkKeys:
+    """The worker-link keys of this run, made on first use (folder 0700, secrets 0600)."""
+    global _run_keys
+    if _run_keys is None:
+        _run_keys = link_keys(OUTPUT / "keys" / RUN)[0]
+    return _run_keys
+
+
+def client_keys(keys: LinkKeys | None = None) -> ClientKeys:
+    """A front end's keys, for a raw ZeroMQ client of a worker in a test."""
+    chosen = keys or run_keys()
+    return ClientKeys.load(str(chosen.frontend_secret), str(chosen.worker_public))
+
+
+def key_flags(keys: LinkKeys | None, curve: bool, side: str) -> list[str]:
+    if not curve:
+        return []
+    chosen = keys or run_keys()
+    return chosen.worker_flags() if side == "worker" else chosen.frontend_flags()
 
 
 class ManagedProcess:
@@ -123,19 +150,24 @@ def start_worker(
     docker_url: str | None = None,
     bind: str = "tcp://127.0.0.1:*",
     wait: bool = True,
+    keys: LinkKeys | None = None,
+    curve: bool = True,
 ) -> ManagedProcess:
     recordings = OUTPUT / "recordings" / RUN / host_id
     state = OUTPUT / "state" / RUN / host_id  # a restarted worker of this host finds it
     argv = [sys.executable, "-m", "exec_worker", "--host-id", host_id, "--bind", bind,
             "--http-port", "0", "--recordings-dir", str(recordings), "--state-dir", str(state),
-            *extra]  # fmt: skip
+            *key_flags(keys, curve, "worker"), *extra]  # fmt: skip
     if docker_url:
         argv += ["--docker-url", docker_url]
     return ManagedProcess(f"worker-{host_id}", argv, WORKER_READY, wait=wait)
 
 
-def start_frontend(workers: list[str], *extra: str) -> ManagedProcess:
-    argv = [sys.executable, "-m", "frontend_server", "--port", "0", *extra]
+def start_frontend(
+    workers: list[str], *extra: str, keys: LinkKeys | None = None, curve: bool = True
+) -> ManagedProcess:
+    argv = [sys.executable, "-m", "frontend_server", "--port", "0",
+            *key_flags(keys, curve, "frontend"), *extra]  # fmt: skip
     for endpoint in workers:
         argv += ["--worker", endpoint]
     return ManagedProcess("frontend", argv, FRONTEND_READY)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import FrontendConfig, WorkerConfig, is_loopback_endpoint, require_loopback
+from shared.config import (
+    FrontendConfig,
+    WorkerConfig,
+    check_frontend_security,
+    check_worker_security,
+)
 from shared.errors import Forbidden
 
 
@@ -15,31 +20,24 @@ def test_pings_fit_under_proxy_idle_cuts() -> None:
 
 def test_defaults_are_loopback() -> None:
     assert FrontendConfig().address == "127.0.0.1"
-    assert is_loopback_endpoint(WorkerConfig().bind)
+    assert WorkerConfig().bind.startswith("tcp://127.0.0.1:")
 
 
-@pytest.mark.parametrize(
-    ("endpoint", "loopback"),
-    [
-        ("tcp://127.0.0.1:7701", True),
-        ("tcp://127.0.0.1:*", True),
-        ("tcp://[::1]:7701", True),
-        ("tcp://localhost:7701", True),
-        ("ipc:///run/dterm.sock", True),
-        ("tcp://0.0.0.0:7701", False),
-        ("tcp://*:7701", False),
-        ("tcp://10.0.0.5:7701", False),
-        ("tcp://eth0:7701", False),
-        ("udp://127.0.0.1:1", False),
-    ],
-)
-def test_loopback_endpoints(endpoint: str, loopback: bool) -> None:
-    assert is_loopback_endpoint(endpoint) is loopback
+@pytest.mark.parametrize("bind", ["tcp://127.0.0.1:7701", "ipc:///run/dterm.sock", "tcp://*:7701"])
+@pytest.mark.parametrize(("secret", "allow"), [("", ""), ("w.key_secret", ""), ("", "frontends")])
+def test_worker_without_both_keys_is_refused_on_any_endpoint(
+    bind: str, secret: str, allow: str
+) -> None:
+    """No unauthenticated mode: loopback and ipc binds need the keys too."""
+    config = WorkerConfig(bind=bind, curve_secret_key=secret, curve_allow=allow)
+    with pytest.raises(Forbidden, match="dterm keys"):
+        check_worker_security(config)
 
 
-def test_require_loopback_refuses_public_binds() -> None:
-    with pytest.raises(Forbidden, match="only loopback"):
-        require_loopback("tcp://0.0.0.0:7701")
+@pytest.mark.parametrize(("secret", "public"), [("", ""), ("f.key_secret", ""), ("", "w.key")])
+def test_front_end_without_both_keys_is_refused(secret: str, public: str) -> None:
+    with pytest.raises(Forbidden, match="--worker-public-key"):
+        check_frontend_security(FrontendConfig(curve_secret_key=secret, worker_public_key=public))
 
 
 def test_detach_keys_do_not_start_with_ctrl_p() -> None:
