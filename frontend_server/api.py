@@ -231,8 +231,7 @@ class HostsHandler(BaseHandler):
 class ContainersHandler(BaseHandler):
     def get(self) -> None:
         assert self.person is not None
-        containers, errors = containers_json(self.pool, self.view_of(self.person)
-        )
+        containers, errors = containers_json(self.pool, self.view_of(self.person))
         self.write_json({"containers": containers, "errors": errors})
 
 

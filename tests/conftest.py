@@ -16,7 +16,11 @@ import docker
 import pytest
 
 from tests.support.images import BASH_IMAGE, BUSYBOX_IMAGE, ensure_images
-from tests.support.processes import ManagedProcess, start_frontend, start_worker
+from tests.support.processes import (
+    ManagedProcess,
+    start_frontend,
+    start_worker,
+)
 from tests.support.terminal_client import Stack, TerminalClient
 from tests.support.waiting import wait_until
 
@@ -86,12 +90,9 @@ def bash_box(containers: Containers) -> Any:
     return containers.run(BASH_IMAGE, name="dterm-test-bash")
 
 
-WORKER_METRICS_TOKEN = "scraper-token-of-the-shared-worker"
-
-
 @pytest.fixture(scope="session")
 def worker(docker_client: docker.DockerClient) -> Iterator[ManagedProcess]:
-    process = start_worker("local", "--grace", "10", "--metrics-token", WORKER_METRICS_TOKEN)
+    process = start_worker("local", "--grace", "10")
     yield process
     process.stop()
 

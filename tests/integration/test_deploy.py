@@ -20,11 +20,17 @@ from frontend_server.__main__ import parse_config as parse_frontend_args
 from shared.config import WorkerConfig, check_frontend_security, check_worker_security
 from shared.keys import LinkKeys
 from shared.settings import SettingsError
-from tests.conftest import WORKER_METRICS_TOKEN, require, wait_hosts_up
+from tests.conftest import require, wait_hosts_up
 from tests.integration.test_http import request
 from tests.support.events_client import EventStream
 from tests.support.nginx import nginx_binary, start_nginx
-from tests.support.processes import OUTPUT, REPO, ManagedProcess, start_frontend
+from tests.support.processes import (
+    OUTPUT,
+    REPO,
+    WORKER_METRICS_TOKEN,
+    ManagedProcess,
+    start_frontend,
+)
 from tests.support.terminal_client import Stack, TerminalClient
 
 KUBERNETES = REPO / "deploy" / "kubernetes"

@@ -30,7 +30,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import Containers, wait_hosts_up
 from tests.support.http import Reply, call
 from tests.support.images import BUSYBOX_IMAGE, NOSH_IMAGE
-from tests.support.processes import REPO, ManagedProcess, start_frontend, start_worker
+from tests.support.processes import (
+    REPO,
+    WORKER_METRICS_TOKEN,
+    ManagedProcess,
+    start_frontend,
+    start_worker,
+)
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 from tests.support.waiting import wait_until
 
@@ -142,7 +148,7 @@ def listing(box: Any, folder: str) -> list[str]:
 def worker_metric(worker: ManagedProcess, name: str) -> float:
     with contextlib.closing(http.client.HTTPConnection(urlsplit(worker.match["http"]).netloc,
                                                        timeout=10)) as conn:  # fmt: skip
-        conn.request("GET", "/metrics")
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {WORKER_METRICS_TOKEN}"})
         text = conn.getresponse().read().decode()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

@@ -22,13 +22,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import WORKER_METRICS_TOKEN, wait_hosts_up
+from tests.conftest import wait_hosts_up
 from tests.integration.test_security import PASSWORD, accounts
 from tests.support.events_client import EventStream
 from tests.support.http import Reply, call, cookie_of, sign_in
 from tests.support.processes import (
     FRONTEND_READY,
+    WORKER_METRICS_TOKEN,
     ManagedProcess,
+    key_flags,
     start_frontend,
     start_worker,
 )
@@ -232,7 +234,8 @@ def test_running_out_of_descriptors_pauses_accepting_quietly(worker: ManagedProc
     front end pauses accepting and logs a line per pause, not per failure, and answers
     /healthz again once the clients leave."""
     argv = ["prlimit", "--nofile=64:64", sys.executable, "-m", "frontend_server", "--port", "0",
-            "--worker", worker.match["endpoint"], "--header-timeout", "60"]  # fmt: skip
+            "--worker", worker.match["endpoint"], "--header-timeout", "60",
+            *key_flags(None, True, "frontend")]  # fmt: skip
     frontend = ManagedProcess("frontend-few-files", argv, FRONTEND_READY)
     stack = Stack(frontend.match["url"])
     clients: list[socket.socket] = []
@@ -373,6 +376,7 @@ def proxied(worker: ManagedProcess, tmp_path_factory: pytest.TempPathFactory) ->
     frontend = start_frontend(
         [worker.match["endpoint"]], "--users-file", str(users), "--policy",
         str(folder / "policy.toml"), "--trusted-proxy", "127.0.0.1/32",
+        "--sso-user-header", "X-Forwarded-User", "--sso-proxy", "127.0.0.1/32",
     )  # fmt: skip
     stack = Stack(frontend.match["url"])
     wait_hosts_up(stack, {"local"}, headers={"X-Forwarded-User": "admin"})

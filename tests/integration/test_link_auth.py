@@ -34,6 +34,7 @@ WORKER_READY = re.compile(r"dterm worker ready: host=(?P<host>\S+) endpoint=\S+:
                           r"http=(?P<http>\S+)")  # fmt: skip
 NO_ANSWER_MS = 2000
 REFUSALS = "dterm_worker_link_refusals_total"
+METRICS_TOKEN = "scrape-the-refusals"
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Up:
         return LinkKeys(self.state / "keys")
 
     def refusals(self, reason: str) -> float:
-        return metric(fetch(self.metrics)[1], REFUSALS, reason=reason)
+        return metric(fetch(self.metrics, METRICS_TOKEN)[1], REFUSALS, reason=reason)
 
 
 def up_argv(state: Path, config: Path) -> list[str]:
@@ -72,7 +73,8 @@ def up_of(process: ManagedProcess, state: Path) -> Up:
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("up-config") / "dterm.toml"
-    path.write_text("[worker]\nhttp_port = 0\n")  # the default port may be taken on this machine
+    # the default port may be taken on this machine; scraping needs a token
+    path.write_text(f'[worker]\nhttp_port = 0\nmetrics_token = "{METRICS_TOKEN}"\n')
     return path
 
 

@@ -18,12 +18,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from frontend_server.__main__ import parse_config
-from tests.conftest import WORKER_METRICS_TOKEN, wait_hosts_up
+from tests.conftest import wait_hosts_up
 from tests.support.daemons import ExtraDaemon
 from tests.support.images import docker_url
 from tests.support.processes import (
     FRONTEND_READY,
     REPO,
+    WORKER_METRICS_TOKEN,
     ManagedProcess,
     run_keys,
     start_frontend,

@@ -30,6 +30,8 @@ _counter = itertools.count(1)
 RUN = time.strftime("%Y%m%d-%H%M%S-") + str(os.getpid())
 """This test run's log folder: runs side by side never share log files."""
 
+WORKER_METRICS_TOKEN = "scraper-token-of-the-test-workers"
+"""What test workers ask of their scrapers (a test may give another one)."""
 WORKER_READY = re.compile(
     r"dterm worker ready: host=(?P<host>\S+) endpoint=(?P<endpoint>\S+) http=(?P<http>\S+)"
 )
@@ -157,7 +159,8 @@ def start_worker(
     state = OUTPUT / "state" / RUN / host_id  # a restarted worker of this host finds it
     argv = [sys.executable, "-m", "exec_worker", "--host-id", host_id, "--bind", bind,
             "--http-port", "0", "--recordings-dir", str(recordings), "--state-dir", str(state),
-            *key_flags(keys, curve, "worker"), *extra]  # fmt: skip
+            "--metrics-token", WORKER_METRICS_TOKEN, *key_flags(keys, curve, "worker"),
+            *extra]  # fmt: skip
     if docker_url:
         argv += ["--docker-url", docker_url]
     return ManagedProcess(f"worker-{host_id}", argv, WORKER_READY, wait=wait)
