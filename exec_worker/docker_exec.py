@@ -180,6 +180,7 @@ class DockerHost:
         user: str | None,
         workdir: str | None,
         detach_keys: str,
+        environment: dict[str, str],
     ) -> str:
         """Create a tty exec with every stream attached; returns its id."""
         created = await self._call(
@@ -190,7 +191,7 @@ class DockerHost:
             stderr=True,
             stdin=True,
             tty=True,
-            environment={"TERM": "xterm-256color"},
+            environment={"TERM": "xterm-256color", **environment},
             user=user or "",
             workdir=workdir,
             detach_keys=detach_keys,

@@ -11,6 +11,7 @@ Concurrency: coroutines on the worker's loop; Docker and /proc calls run off it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 
@@ -29,39 +30,46 @@ FIND_FOR = 30.0
 async def find_process(
     docker: DockerHost,
     exec_id: str,
+    marker: str,
     log: logging.LoggerAdapter,  # type: ignore[type-arg]
-    patience: float = FIND_FOR,
 ) -> teardown.ProcessRef | None:
-    """The exec's host process, to end it and its children later. A daemon too busy to
-    answer now is asked again, for up to `patience` seconds."""
-    deadline = time.monotonic() + patience
-    while True:
+    """The exec's host process, to end it and its children later: from /proc by its
+    marker, without Docker, once it runs (a loaded daemon may start it seconds after
+    it answered the start). Docker is asked now and then whether the exec has ended
+    without a process to find, or which PID it has where the marker cannot be read."""
+    deadline = time.monotonic() + FIND_FOR
+    for delay in itertools.chain(ASK_AGAIN, itertools.repeat(0.5)):
+        await asyncio.sleep(delay)
+        found = await asyncio.to_thread(teardown.marked, marker)
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            break
+        if delay < ASK_AGAIN[-1] / 2:
+            continue  # the first looks are at /proc only
         try:
-            return await _process_of(docker, exec_id, log)
-        except DockerBusy as exc:
-            if time.monotonic() > deadline:
-                log.warning("cannot inspect its exec: %s", exc)
-                return None
-            await asyncio.sleep(0.2)
+            state = await docker.inspect_exec(exec_id)
+        except DockerBusy:
+            continue
         except DtermError as exc:  # also: the worker is stopping and its pool is shut
             log.warning("cannot inspect its exec: %s", exc)
             return None
+        if state.pid or (not state.running and state.exit_code is not None):
+            return await _process_at(docker, exec_id, state.pid, log)
+    log.warning("its process did not show within %g s", FIND_FOR)
+    return None
 
 
-async def _process_of(
+async def _process_at(
     docker: DockerHost,
     exec_id: str,
+    pid: int,
     log: logging.LoggerAdapter,  # type: ignore[type-arg]
 ) -> teardown.ProcessRef | None:
-    state = await docker.inspect_exec(exec_id)
-    for delay in ASK_AGAIN:
-        if state.pid:
-            break
-        await asyncio.sleep(delay)
-        state = await docker.inspect_exec(exec_id)
-    process = await asyncio.to_thread(teardown.process_ref, state.pid) if state.pid else None
-    if process is None and state.pid and (await docker.inspect_exec(exec_id)).running:
-        _cannot_see(state.pid, log)
+    """The process Docker names, if this worker can see it (0: none, it has ended)."""
+    process = await asyncio.to_thread(teardown.process_ref, pid) if pid else None
+    if process is None and pid and (await docker.inspect_exec(exec_id)).running:
+        _cannot_see(pid, log)
     return process
 
 
@@ -80,18 +88,19 @@ def _cannot_see(pid: int, log: logging.LoggerAdapter) -> None:  # type: ignore[t
 
 
 async def end_processes(
-    root: teardown.ProcessRef,
+    root: teardown.ProcessRef | None,
+    marker: str,
     grace: float,
     log: logging.LoggerAdapter,  # type: ignore[type-arg]
 ) -> None:
-    targets = await asyncio.to_thread(teardown.hang_up, root)
+    targets = await asyncio.to_thread(teardown.hang_up, root, marker)
     deadline = time.monotonic() + grace
     # /proc has no event for the end of a process that is not our child: poll.
     while time.monotonic() < deadline and await asyncio.to_thread(  # noqa: ASYNC110
         teardown.any_alive, targets
     ):
         await asyncio.sleep(0.05)
-    killed = await asyncio.to_thread(teardown.kill_rest, root, targets)
+    killed = await asyncio.to_thread(teardown.kill_rest, root, targets, marker)
     log.info("ended %d processes (%d needed SIGKILL)", len(targets), killed)
 
 

@@ -2,12 +2,12 @@
 
 Docker cannot end an exec, and a worker killed with -9 takes its sessions' streams
 with it while their processes run on in the containers. So one small file in
-`<state_dir>/processes/` names each session's exec from before it starts, and its
-process (host PID, start time, PID namespace) once that is known, until its
-processes are ended. A worker that starts ends every process such a file names, if
-it is still the same process (PID and start time), asking Docker for the process of
-an exec whose file does not name it yet, and removes the files: nothing an earlier
-run started is left.
+`<state_dir>/processes/` names each session's exec and its marker (teardown.MARKER)
+from before it starts, and its process (host PID, start time, PID namespace) once
+that is known, until its processes are ended. A worker that starts ends every
+process that carries such a marker or is such a process (the same PID and start
+time) or one of its own, and removes the files: nothing an earlier run started is
+left, and Docker need not answer for it.
 
 Blocking file and /proc I/O: callers run these methods off the loop.
 """
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 class ProcessRecord:
     session: str
     exec_id: str
+    marker: str
     process: teardown.ProcessRef | None
 
 
@@ -45,7 +46,8 @@ class ProcessRecords:
         """Write atomically: a crash leaves the old file or the new one, never half."""
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         process = record.process
-        body: dict[str, str | int] = {"session": record.session, "exec": record.exec_id}
+        body: dict[str, str | int] = {"session": record.session, "exec": record.exec_id,
+                                      "marker": record.marker}  # fmt: skip
         if process is not None:
             body.update(pid=process.pid, start_time=process.start_time,
                         pid_namespace=process.pid_namespace)  # fmt: skip
@@ -69,13 +71,18 @@ class ProcessRecords:
                 if "pid" in body:
                     process = teardown.ProcessRef(int(body["pid"]), int(body["start_time"]),
                                                   str(body["pid_namespace"]))  # fmt: skip
-                found.append(ProcessRecord(str(body["session"]), str(body["exec"]), process))
+                found.append(ProcessRecord(str(body["session"]), str(body["exec"]),
+                                           str(body["marker"]), process))  # fmt: skip
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("unreadable process record %s: %s", path.name, exc)
                 path.unlink(missing_ok=True)
         return found
 
 
-def end_left_processes(root: teardown.ProcessRef) -> int:
-    """SIGKILL what is left of a session's processes; returns how many were hit."""
-    return len(teardown.signal_all(teardown.session_processes(root), signal.SIGKILL))
+def end_left_processes(record: ProcessRecord) -> int:
+    """SIGKILL what is left of a session's processes, found by its process or its
+    marker (no Docker needed); returns how many were hit."""
+    targets = teardown.marked(record.marker)
+    if record.process is not None:
+        targets += teardown.session_processes(record.process, record.marker)
+    return len(teardown.signal_all(list(set(targets)), signal.SIGKILL))

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from exec_worker import exits, metrics
+from exec_worker import metrics
 from exec_worker.docker_exec import DockerHost
 from exec_worker.leftovers import ProcessRecords, end_left_processes
 from exec_worker.recordings import Recordings
@@ -26,15 +26,12 @@ from shared.audit import AuditLog
 from shared.config import WorkerConfig
 from shared.errors import Conflict, DtermError, Forbidden, LimitReached, NotFound, Unavailable
 from shared.messages import AttachSession, ContainerInfo, ExitReason, Message, Mode, OpenSession
-from shared.process import SessionLog
 from shared.slots import Slots
 
 log = logging.getLogger(__name__)
 
 OPENS_WAITING_PER_THREAD = 32
 """Opens queued behind those at work, per Docker thread; more are refused at once."""
-LEFTOVER_PATIENCE = 5.0
-"""Seconds to ask Docker for the process of an exec an earlier run left unrecorded."""
 OPEN_WAIT = 10.0
 """Seconds an open may wait for its turn before it is refused (the front end waits 30)."""
 
@@ -225,10 +222,6 @@ class SessionRegistry:
         processes that took."""
         ended = 0
         for record in await asyncio.to_thread(self.records.left):
-            root = record.process or await exits.find_process(
-                self._docker, record.exec_id, SessionLog(log, record.session), LEFTOVER_PATIENCE
-            )
-            if root is not None:
-                ended += await asyncio.to_thread(end_left_processes, root)
+            ended += await asyncio.to_thread(end_left_processes, record)
             await asyncio.to_thread(self.records.drop, record.session)
         return ended

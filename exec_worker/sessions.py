@@ -68,6 +68,8 @@ Emit = Callable[[Message], None]
 _SAID_BYTES = 1024  # first output bytes kept to explain a failed start
 START_TIMEOUT = 15.0
 """Seconds Docker has to answer an exec start."""
+FIND_WAIT = 2.0
+"""Seconds ending waits for the exec's process to be found before it goes by the marker."""
 EXIT_TIMEOUT = 5.0
 """Seconds to learn an exit code from Docker before reporting it as unknown."""
 
@@ -136,6 +138,7 @@ class ExecSession:
         self._want_size: tuple[int, int] | None = None
         self._resize_on_output = False  # resized before the shell chooser printed anything
         self._process: teardown.ProcessRef | None = None
+        self._marker = secrets.token_hex(12)
         self._failure: DtermError | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._told_exit: set[str] = set()
@@ -262,10 +265,11 @@ class ExecSession:
 
     async def _start_exec(self, request: OpenSession) -> ExecStream:
         """Create, then start, unless the session was abandoned meanwhile."""
-        self._exec_id = await self._docker.create_exec(
-            self.container, self.command, request.user, request.workdir, self._config.detach_keys
-        )
-        await asyncio.to_thread(self._records.keep, ProcessRecord(self.id, self._exec_id, None))
+        marker = {teardown.MARKER: self._marker}
+        self._exec_id = await self._docker.create_exec(self.container, self.command, request.user,
+                                                       request.workdir, self._config.detach_keys,
+                                                       marker)  # fmt: skip
+        await asyncio.to_thread(self._records.keep, self._record())
         if self.lifecycle.ending is not None:
             raise Unavailable(f"the session was {self.lifecycle.ending.reason.value} before it ran")
         stream = ExecStream(self._docker.read_buffer)
@@ -508,26 +512,37 @@ class ExecSession:
     async def _find_process(self) -> None:
         """The exec's host process, kept on disk until it is ended (a worker killed
         meanwhile ends it when it starts again)."""
-        self._process = await exits.find_process(self._docker, self._exec_id, self.log)
+        self._process = await exits.find_process(self._docker, self._exec_id, self._marker,
+                                                 self.log)  # fmt: skip
         if self._process is not None and "end" not in self._tasks:
-            record = ProcessRecord(self.id, self._exec_id, self._process)
-            await asyncio.to_thread(self._records.keep, record)
+            await asyncio.to_thread(self._records.keep, self._record())
+
+    def _record(self) -> ProcessRecord:
+        return ProcessRecord(self.id, self._exec_id, self._marker, self._process)
 
     async def _end_processes(self) -> None:
         """SIGHUP, then SIGKILL, from /proc: no Docker call once the process is known."""
         self._idle.stop()
         finder = self._tasks.get("find-process")
         if finder is not None:
-            await asyncio.wait({finder})  # bounded: exits.FIND_FOR
-        if self._process is not None:
-            try:
-                await exits.end_processes(self._process, self._config.kill_grace, self.log)
-            finally:
+            await asyncio.wait({finder}, timeout=FIND_WAIT)  # its marker does without it
+        if self._exec_id:
+            await exits.end_processes(self._process, self._marker, self._config.kill_grace,
+                                      self.log)  # fmt: skip
+            if finder is not None and not finder.done():
+                self._task("end-late", self._end_when_found(finder))
+            else:
                 await asyncio.to_thread(self._records.drop, self.id)
-        elif self._exec_id:
-            self.log.warning("its processes are unknown: the next run of this worker ends them")
         if self._transport is not None:
             self._transport.close()
+
+    async def _end_when_found(self, finder: asyncio.Task[None]) -> None:
+        """A process a loaded daemon started after the session was ended: end it too."""
+        await asyncio.wait({finder})
+        if self._process is not None:
+            await exits.end_processes(self._process, self._marker, self._config.kill_grace,
+                                      self.log)  # fmt: skip
+        await asyncio.to_thread(self._records.drop, self.id)
 
     def _on_stream_closed(self) -> None:
         self._apply(self.lifecycle.stream_ended())
@@ -605,7 +620,7 @@ class ExecSession:
         self._set_timer(None)
         self._idle.stop()
         for name, task in self._tasks.items():
-            if name != "end":  # ending processes finishes whatever happens
+            if not name.startswith("end"):  # ending processes finishes whatever happens
                 task.cancel()
         self._ended.set()
         self._host.session_gone(self)

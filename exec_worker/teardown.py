@@ -1,11 +1,13 @@
 """Ending what a session started: the exec's processes, signalled from the host.
 
 Docker has no API to kill an exec (moby#9098), and closing its connection leaves
-the process running. Exec inspect gives the host PID of the exec's first process;
-the worker runs in the host's PID namespace and signals that process and all it
-started: its descendants, and every process of its session (a tty exec leads its
-own session), which catches children that were re-parented when their parent died
-and programs that ignore stdin EOF (`sleep`, `top`). SIGHUP first, SIGKILL for what
+the process running. Every exec carries a marker variable of its own, so its first
+process is found in /proc without asking Docker (exec inspect's host PID is the
+fallback); the worker runs in the host's PID namespace and signals that process and
+all it started: its descendants, every process of its session (a tty exec leads its
+own session) and every process carrying its marker, which catches children that
+were re-parented when their parent died, daemons that left the session, and
+programs that ignore stdin EOF (`sleep`, `top`). SIGHUP first, SIGKILL for what
 is left after a grace period (the caller waits, so no thread sleeps). A process is
 matched by PID *and* start time, and must share the exec's PID namespace, so a
 recycled PID is never signalled.
@@ -73,13 +75,50 @@ def _alive(ref: ProcessRef) -> bool:
     return stat is not None and stat.start_time == ref.start_time and stat.state not in "ZX"
 
 
-def session_processes(root: ProcessRef) -> list[ProcessRef]:
-    """The root, its descendants and the members of its session, in its PID namespace."""
+MARKER = "DTERM_EXEC"
+"""The variable each exec gets, with a random value of its own: its processes and all
+they start carry it, so they are found from /proc without asking Docker, including
+daemons that left the exec's session and process tree."""
+
+
+def marker_entry(marker: str) -> bytes:
+    return f"{MARKER}={marker}".encode()
+
+
+def _marked(pid: int, entry: bytes) -> bool:
+    try:
+        return entry in (PROC / str(pid) / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def marked(marker: str) -> list[ProcessRef]:
+    """Every process carrying this exec's marker, oldest first."""
+    entry = marker_entry(marker)
+    found = []
+    for entry_dir in PROC.iterdir():
+        if entry_dir.name.isdigit() and _marked(int(entry_dir.name), entry):
+            ref = process_ref(int(entry_dir.name))
+            if ref is not None:
+                found.append(ref)
+    return sorted(found, key=lambda ref: (ref.start_time, ref.pid))
+
+
+def session_processes(root: ProcessRef | None, marker: str = "") -> list[ProcessRef]:
+    """The root, its descendants, the members of its session and every process that
+    carries its marker (with no root known: the marked ones and theirs), in its PID
+    namespace."""
     stats: dict[int, _Stat] = {}
     for entry in PROC.iterdir():
         if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
             stats[int(entry.name)] = stat
+    carrying = marked(marker) if marker else []
+    if root is None:
+        if not carrying:
+            return []
+        root = carrying[0]
     found = {pid for pid, s in stats.items() if s.session == root.pid}
+    found |= {ref.pid for ref in carrying}
     if _alive(root):
         found.add(root.pid)
     frontier = list(found)
@@ -110,9 +149,9 @@ def signal_all(refs: list[ProcessRef], signum: int) -> list[ProcessRef]:
     return hit
 
 
-def hang_up(root: ProcessRef) -> list[ProcessRef]:
+def hang_up(root: ProcessRef | None, marker: str = "") -> list[ProcessRef]:
     """SIGHUP (and SIGCONT, so a stopped one sees it) every process of the session."""
-    targets = session_processes(root)
+    targets = session_processes(root, marker)
     signal_all(targets, signal.SIGHUP)
     signal_all(targets, signal.SIGCONT)
     return targets
@@ -122,7 +161,7 @@ def any_alive(refs: list[ProcessRef]) -> bool:
     return any(_alive(ref) for ref in refs)
 
 
-def kill_rest(root: ProcessRef, refs: list[ProcessRef]) -> int:
+def kill_rest(root: ProcessRef | None, refs: list[ProcessRef], marker: str = "") -> int:
     """SIGKILL what is left, looking again for processes forked since the hangup."""
-    survivors = {*(ref for ref in refs if _alive(ref)), *session_processes(root)}
+    survivors = {*(ref for ref in refs if _alive(ref)), *session_processes(root, marker)}
     return len(signal_all(list(survivors), signal.SIGKILL))
