@@ -17,6 +17,7 @@ import time
 
 from exec_worker import teardown
 from exec_worker.docker_exec import DockerBusy, DockerHost, ExecState
+from exec_worker.process_index import ProcessIndex
 from shared.errors import DtermError
 
 ASK_AGAIN = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
@@ -29,6 +30,7 @@ FIND_FOR = 30.0
 
 async def find_process(
     docker: DockerHost,
+    index: ProcessIndex,
     exec_id: str,
     marker: str,
     log: logging.LoggerAdapter,  # type: ignore[type-arg]
@@ -40,7 +42,7 @@ async def find_process(
     deadline = time.monotonic() + FIND_FOR
     for delay in itertools.chain(ASK_AGAIN, itertools.repeat(0.5)):
         await asyncio.sleep(delay)
-        found = await asyncio.to_thread(teardown.marked, marker)
+        found = await index.marked(marker)
         if found:
             return found[0]
         if time.monotonic() > deadline:
@@ -89,18 +91,21 @@ def _cannot_see(pid: int, log: logging.LoggerAdapter) -> None:  # type: ignore[t
 
 async def end_processes(
     root: teardown.ProcessRef | None,
+    index: ProcessIndex,
     marker: str,
     grace: float,
     log: logging.LoggerAdapter,  # type: ignore[type-arg]
 ) -> None:
-    targets = await asyncio.to_thread(teardown.hang_up, root, marker)
+    """SIGHUP, a grace period, then SIGKILL for what is left: no Docker call."""
+    targets = await asyncio.to_thread(teardown.hang_up, root, await index.marked(marker))
     deadline = time.monotonic() + grace
     # /proc has no event for the end of a process that is not our child: poll.
     while time.monotonic() < deadline and await asyncio.to_thread(  # noqa: ASYNC110
         teardown.any_alive, targets
     ):
         await asyncio.sleep(0.05)
-    killed = await asyncio.to_thread(teardown.kill_rest, root, targets, marker)
+    carrying = await index.marked(marker)
+    killed = await asyncio.to_thread(teardown.kill_rest, root, targets, carrying)
     log.info("ended %d processes (%d needed SIGKILL)", len(targets), killed)
 
 

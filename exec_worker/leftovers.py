@@ -79,10 +79,8 @@ class ProcessRecords:
         return found
 
 
-def end_left_processes(record: ProcessRecord) -> int:
-    """SIGKILL what is left of a session's processes, found by its process or its
-    marker (no Docker needed); returns how many were hit."""
-    targets = teardown.marked(record.marker)
-    if record.process is not None:
-        targets += teardown.session_processes(record.process, record.marker)
-    return len(teardown.signal_all(list(set(targets)), signal.SIGKILL))
+def end_left_processes(record: ProcessRecord, carrying: list[teardown.ProcessRef]) -> int:
+    """SIGKILL what is left of a session's processes, found by its process or by the
+    processes that carry its marker (no Docker needed); returns how many were hit."""
+    targets = teardown.session_processes(record.process, carrying)
+    return len(teardown.signal_all(targets, signal.SIGKILL))

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from exec_worker import metrics
 from exec_worker.docker_exec import DockerHost
 from exec_worker.leftovers import ProcessRecords, end_left_processes
+from exec_worker.process_index import ProcessIndex
 from exec_worker.recordings import Recordings
 from exec_worker.sessions import Attachment, ExecSession
 from shared.audit import AuditLog
@@ -51,6 +52,7 @@ class SessionRegistry:
         self.sessions: dict[str, ExecSession] = {}
         self.attachments: dict[str, tuple[ExecSession, Attachment]] = {}
         self.records = ProcessRecords(config.state_dir)
+        self.processes = ProcessIndex()
         self.draining = False
         self._config, self._docker, self._recordings = config, docker, recordings
         self._audit, self._container_state = audit, container_state
@@ -75,7 +77,7 @@ class SessionRegistry:
         self._check_limits(request.person)
         owner = self._new_attachment(peer, request.attachment, request.person, Mode.RW, send)
         session = ExecSession(request.session, owner, self._docker, self._config,
-                              self._recordings, self, self.records)  # fmt: skip
+                              self._recordings, self, self.records, self.processes)  # fmt: skip
         self.sessions[session.id] = session
         self.attachments[owner.id] = (session, owner)
         return session
@@ -222,6 +224,7 @@ class SessionRegistry:
         processes that took."""
         ended = 0
         for record in await asyncio.to_thread(self.records.left):
-            ended += await asyncio.to_thread(end_left_processes, record)
+            carrying = await self.processes.marked(record.marker)
+            ended += await asyncio.to_thread(end_left_processes, record, carrying)
             await asyncio.to_thread(self.records.drop, record.session)
         return ended

@@ -38,6 +38,7 @@ from exec_worker.idle import IdleClock
 from exec_worker.leftovers import ProcessRecord, ProcessRecords
 from exec_worker.lifecycle import Do, Input, Phase, SessionLifecycle
 from exec_worker.metrics import BYTES
+from exec_worker.process_index import ProcessIndex
 from exec_worker.recording import Recorder
 from exec_worker.recordings import Recordings, header_for
 from shared.config import WorkerConfig
@@ -107,6 +108,7 @@ class ExecSession:
         recordings: Recordings,
         host: SessionHost,
         records: ProcessRecords,
+        processes: ProcessIndex,
     ) -> None:
         self.id = session_id
         self.person = owner.person
@@ -125,7 +127,7 @@ class ExecSession:
         self.watch_token = secrets.token_urlsafe(16)
         self.log = SessionLog(log, session_id)
         self._docker, self._config, self._recordings = docker, config, recordings
-        self._host, self._records = host, records
+        self._host, self._records, self._processes = host, records, processes
         self._cmd: list[str] | None = None
         self._workdir: str | None = None
         self._exec_id = ""
@@ -512,8 +514,8 @@ class ExecSession:
     async def _find_process(self) -> None:
         """The exec's host process, kept on disk until it is ended (a worker killed
         meanwhile ends it when it starts again)."""
-        self._process = await exits.find_process(self._docker, self._exec_id, self._marker,
-                                                 self.log)  # fmt: skip
+        self._process = await exits.find_process(self._docker, self._processes, self._exec_id,
+                                                 self._marker, self.log)  # fmt: skip
         if self._process is not None and "end" not in self._tasks:
             await asyncio.to_thread(self._records.keep, self._record())
 
@@ -527,8 +529,8 @@ class ExecSession:
         if finder is not None:
             await asyncio.wait({finder}, timeout=FIND_WAIT)  # its marker does without it
         if self._exec_id:
-            await exits.end_processes(self._process, self._marker, self._config.kill_grace,
-                                      self.log)  # fmt: skip
+            await exits.end_processes(self._process, self._processes, self._marker,
+                                      self._config.kill_grace, self.log)  # fmt: skip
             if finder is not None and not finder.done():
                 self._task("end-late", self._end_when_found(finder))
             else:
@@ -540,8 +542,8 @@ class ExecSession:
         """A process a loaded daemon started after the session was ended: end it too."""
         await asyncio.wait({finder})
         if self._process is not None:
-            await exits.end_processes(self._process, self._marker, self._config.kill_grace,
-                                      self.log)  # fmt: skip
+            await exits.end_processes(self._process, self._processes, self._marker,
+                                      self._config.kill_grace, self.log)  # fmt: skip
         await asyncio.to_thread(self._records.drop, self.id)
 
     def _on_stream_closed(self) -> None:

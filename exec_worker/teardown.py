@@ -78,41 +78,43 @@ def _alive(ref: ProcessRef) -> bool:
 MARKER = "DTERM_EXEC"
 """The variable each exec gets, with a random value of its own: its processes and all
 they start carry it, so they are found from /proc without asking Docker, including
-daemons that left the exec's session and process tree."""
+daemons that left the exec's session and process tree (process_index.py)."""
 
 
-def marker_entry(marker: str) -> bytes:
-    return f"{MARKER}={marker}".encode()
-
-
-def _marked(pid: int, entry: bytes) -> bool:
+def marker_of(pid: int) -> str:
+    """The exec marker in a process's environment ("" for none, or unreadable)."""
+    prefix = f"{MARKER}=".encode()
     try:
-        return entry in (PROC / str(pid) / "environ").read_bytes().split(b"\0")
+        environ = (PROC / str(pid) / "environ").read_bytes()
     except OSError:
-        return False
+        return ""
+    for entry in environ.split(b"\0"):
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode("ascii", "replace")
+    return ""
 
 
-def marked(marker: str) -> list[ProcessRef]:
-    """Every process carrying this exec's marker, oldest first."""
-    entry = marker_entry(marker)
-    found = []
-    for entry_dir in PROC.iterdir():
-        if entry_dir.name.isdigit() and _marked(int(entry_dir.name), entry):
-            ref = process_ref(int(entry_dir.name))
-            if ref is not None:
-                found.append(ref)
-    return sorted(found, key=lambda ref: (ref.start_time, ref.pid))
+def program_of(pid: int) -> str:
+    """The program a process runs now ("" for a kernel thread or one gone)."""
+    try:
+        return os.readlink(PROC / str(pid) / "exe")
+    except OSError:
+        return ""
 
 
-def session_processes(root: ProcessRef | None, marker: str = "") -> list[ProcessRef]:
-    """The root, its descendants, the members of its session and every process that
-    carries its marker (with no root known: the marked ones and theirs), in its PID
-    namespace."""
+def start_time(pid: int) -> int | None:
+    stat = _stat(pid)
+    return stat.start_time if stat else None
+
+
+def session_processes(root: ProcessRef | None, carrying: list[ProcessRef]) -> list[ProcessRef]:
+    """The root, its descendants, the members of its session and the processes that
+    carry its marker (`carrying`, oldest first; with no root known, the oldest of
+    them stands for it), in its PID namespace."""
     stats: dict[int, _Stat] = {}
     for entry in PROC.iterdir():
         if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
             stats[int(entry.name)] = stat
-    carrying = marked(marker) if marker else []
     if root is None:
         if not carrying:
             return []
@@ -149,9 +151,9 @@ def signal_all(refs: list[ProcessRef], signum: int) -> list[ProcessRef]:
     return hit
 
 
-def hang_up(root: ProcessRef | None, marker: str = "") -> list[ProcessRef]:
+def hang_up(root: ProcessRef | None, carrying: list[ProcessRef]) -> list[ProcessRef]:
     """SIGHUP (and SIGCONT, so a stopped one sees it) every process of the session."""
-    targets = session_processes(root, marker)
+    targets = session_processes(root, carrying)
     signal_all(targets, signal.SIGHUP)
     signal_all(targets, signal.SIGCONT)
     return targets
@@ -161,7 +163,7 @@ def any_alive(refs: list[ProcessRef]) -> bool:
     return any(_alive(ref) for ref in refs)
 
 
-def kill_rest(root: ProcessRef | None, refs: list[ProcessRef], marker: str = "") -> int:
+def kill_rest(root: ProcessRef | None, refs: list[ProcessRef], carrying: list[ProcessRef]) -> int:
     """SIGKILL what is left, looking again for processes forked since the hangup."""
-    survivors = {*(ref for ref in refs if _alive(ref)), *session_processes(root, marker)}
+    survivors = {*(ref for ref in refs if _alive(ref)), *session_processes(root, carrying)}
     return len(signal_all(list(survivors), signal.SIGKILL))

@@ -1,0 +1,80 @@
+"""The marker index finds processes by the variable each exec carries, from /proc, with
+one scan shared by everyone who asks at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+
+from exec_worker import teardown
+from exec_worker.process_index import ProcessIndex
+
+
+def spawn(marker: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, teardown.MARKER: marker}
+    return subprocess.Popen(["sleep", "30"], env=env)
+
+
+async def test_marked_processes_are_found_oldest_first() -> None:
+    marker = secrets.token_hex(8)
+    first, second = spawn(marker), spawn(marker)
+    try:
+        found = await ProcessIndex().marked(marker)
+        assert [ref.pid for ref in found] == [first.pid, second.pid]
+        assert await ProcessIndex().marked(secrets.token_hex(8)) == []
+    finally:
+        for proc in (first, second):
+            proc.kill()
+            proc.wait()
+
+
+async def test_a_process_that_ended_is_not_found_again() -> None:
+    marker = secrets.token_hex(8)
+    index = ProcessIndex()
+    proc = spawn(marker)
+    assert [ref.pid for ref in await index.marked(marker)] == [proc.pid]
+    proc.kill()
+    proc.wait()
+    assert await index.marked(marker) == []
+
+
+async def test_questions_asked_together_share_one_scan() -> None:
+    index = ProcessIndex()
+    scans = 0
+    scan = index._scan
+
+    def counted() -> dict[str, list[teardown.ProcessRef]]:
+        nonlocal scans
+        scans += 1
+        return scan()
+
+    index._scan = counted  # type: ignore[method-assign]
+    markers = [secrets.token_hex(8) for _ in range(50)]
+    answers = await asyncio.gather(*(index.marked(m) for m in markers))
+    assert answers == [[]] * 50
+    assert scans <= 2  # the first question's scan, and one for all asked meanwhile
+
+
+async def test_a_process_that_execs_is_read_again() -> None:
+    """A process seen before it execs the marked program (as `runc init` is) keeps its
+    PID and start time; its new environment is read once it runs the new program."""
+    marker = secrets.token_hex(8)
+    index = ProcessIndex()
+    script = f"read x; exec env {teardown.MARKER}={marker} sleep 30"
+    proc = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE)
+    try:
+        assert await index.marked(marker) == []
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+        for _ in range(50):
+            found = await index.marked(marker)
+            if found:
+                break
+            await asyncio.sleep(0.05)
+        assert [ref.pid for ref in found] == [proc.pid]
+    finally:
+        proc.kill()
+        proc.wait()
