@@ -127,6 +127,18 @@ class DockerHost:
         self._api.close()
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A control call; its failures are counted (those that answer a question are
+        not) and typed."""
+        try:
+            return await self._api_call(fn, *args, **kwargs)
+        except DockerBusy:
+            raise
+        except Exception as exc:
+            if getattr(exc, "status_code", None) not in ANSWERS:
+                DOCKER_ERRORS.labels(getattr(fn, "__name__", "call")).inc()
+            raise _translate(exc) from exc
+
+    async def _api_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking call on the pool; refused at once when too many wait already
         (an overloaded daemon gets no longer queue, and callers hear so)."""
         if self._queued >= self._max_queued:
@@ -135,10 +147,6 @@ class DockerHost:
         self._queued += 1
         try:
             return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
-        except Exception as exc:
-            if getattr(exc, "status_code", None) not in ANSWERS:
-                DOCKER_ERRORS.labels(getattr(fn, "__name__", "call")).inc()
-            raise _translate(exc) from exc
         finally:
             self._queued -= 1
 
@@ -251,7 +259,14 @@ class DockerHost:
         )
 
     async def resize_exec(self, exec_id: str, cols: int, rows: int) -> None:
-        await self._call(self._api.exec_resize, exec_id, height=rows, width=cols)
+        """A resize that meets an exec which has just ended fails (404 or 500, by Docker
+        version): that is the end of a short session, not an error of Docker's."""
+        try:
+            await self._api_call(self._api.exec_resize, exec_id, height=rows, width=cols)
+        except DtermError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
 
     @property
     def supports_console_size(self) -> bool:

@@ -29,6 +29,11 @@ OPEN_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 DOCKER_ERRORS = Counter("dterm_worker_docker_errors_total", "Failed Docker API calls", ["call"])
+RECORDINGS_REMOVED = Counter(
+    "dterm_worker_recordings_removed_total",
+    "Recordings removed: past the retention (age) or to stay within the disk budget",
+    ["why"],
+)
 FRONTENDS = Gauge("dterm_worker_frontends", "Front ends heard from lately")
 UPLOADS = Gauge("dterm_worker_uploads", "Uploads receiving data on this host")
 UPLOAD_SPOOL_BYTES = Gauge(

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from exec_worker import recordings_store
+from exec_worker.metrics import RECORDINGS_REMOVED
 from exec_worker.recording import FLUSH_INTERVAL, Recorder, RecordingHeader
 from shared.config import WorkerConfig
 from shared.errors import Unavailable
@@ -28,6 +29,7 @@ from shared.messages import ListRecordings, Recording, RecordingEntry
 log = logging.getLogger(__name__)
 
 RETENTION_CHECK = 3600.0
+BUDGET_CHECK = 10.0
 
 
 class Recordings:
@@ -39,7 +41,8 @@ class Recordings:
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._flush_loop()),
-                       asyncio.create_task(self._retention_loop())]  # fmt: skip
+                       asyncio.create_task(self._retention_loop()),
+                       asyncio.create_task(self._budget_loop())]  # fmt: skip
 
     def close(self) -> None:
         for task in self._tasks:
@@ -75,13 +78,31 @@ class Recordings:
     async def _retention_loop(self) -> None:
         days = self._config.recording_retention_days
         while days > 0:
-            keep = {path.name for recorder in self._live() for path in recorder.paths}
             removed = await asyncio.to_thread(
-                recordings_store.delete_older_than, self.folder, days * 86400, keep=keep
-            )
+                recordings_store.delete_older_than, self.folder, days * 86400,
+                keep=self._being_written(),
+            )  # fmt: skip
             if removed:
+                RECORDINGS_REMOVED.labels("age").inc(len(removed))
                 log.info("deleted %d recordings older than %g days", len(removed), days)
             await asyncio.sleep(RETENTION_CHECK)
+
+    def _being_written(self) -> set[str]:
+        return {path.name for recorder in self._live() for path in recorder.paths}
+
+    async def _budget_loop(self) -> None:
+        """Keep the host's recordings within `recordings_max_total_bytes`: the oldest
+        finished ones go first, and each removal is counted and logged."""
+        budget = self._config.recordings_max_total_bytes
+        while budget > 0:
+            removed = await asyncio.to_thread(
+                recordings_store.trim_to_budget, self.folder, budget, self._being_written()
+            )
+            if removed:
+                RECORDINGS_REMOVED.labels("budget").inc(len(removed))
+                log.warning("removed %d oldest recordings to stay within %d bytes: %s",
+                            len(removed), budget, ", ".join(removed[:5]))  # fmt: skip
+            await asyncio.sleep(BUDGET_CHECK)
 
     async def list(self, request: ListRecordings) -> list[RecordingEntry]:
         found = await asyncio.to_thread(

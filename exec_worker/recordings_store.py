@@ -230,3 +230,33 @@ def delete_older_than(
         except OSError as exc:
             log.warning("cannot remove old recording %s: %s", path.name, exc)
     return sorted(removed)
+
+
+def trim_to_budget(folder: Path, budget: int, keep: Collection[str] = ()) -> list[str]:
+    """Remove the oldest finished recordings (by last write) until all of them take at
+    most `budget` bytes; files in `keep` are still being written and stay. Returns the
+    names removed."""
+    files = []
+    for path in _recording_files(folder):
+        try:
+            stat = path.lstat()
+        except FileNotFoundError:
+            continue
+        files.append((stat.st_mtime, path, stat.st_size))
+    total = sum(size for _, _, size in files)
+    removed = []
+    for _, path, size in sorted(files, key=lambda entry: entry[0]):
+        if total <= budget:
+            break
+        if path.name in keep:
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot remove recording %s: %s", path.name, exc)
+            continue
+        total -= size
+        removed.append(path.name)
+    return removed

@@ -122,7 +122,12 @@ class WorkerServer:
         self.audit = AuditLog(config.audit_log)
         self.containers = ContainerWatcher(docker, self.rules, self._container_changed)
         self.recordings = Recordings(
-            config, lambda: [s.recorder for s in self.registry.sessions.values() if s.recorder]
+            config,
+            lambda: [
+                s.recorder
+                for s in self.registry.sessions.values()
+                if s.recorder and not s.recorder.closed
+            ],
         )
         self.registry = SessionRegistry(
             config, docker, self.recordings, self.audit, self.containers.containers.get

@@ -89,6 +89,9 @@ class WorkerConfig:
     """Folder of this host's recordings (relative paths: from the working directory)."""
     recording_max_bytes: int = 64 << 20
     """Size at which a recording continues in a new file (part 2, 3, ...)."""
+    recordings_max_total_bytes: int = 10 << 30
+    """Disk this host's recordings may take in all; past it the oldest finished ones
+    are removed (checked every 10 s, counted in a metric); 0: no limit."""
     recording_retention_days: float = 30.0
     """Recordings older than this are deleted (checked hourly); 0 keeps them forever."""
     drain_timeout: float = 0.0

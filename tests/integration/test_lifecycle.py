@@ -9,7 +9,13 @@ import time
 from typing import Any
 
 from tests.conftest import Containers, wait_hosts_up
-from tests.support.processes import ManagedProcess, start_frontend, start_worker
+from tests.support.metrics import fetch, metric
+from tests.support.processes import (
+    WORKER_METRICS_TOKEN,
+    ManagedProcess,
+    start_frontend,
+    start_worker,
+)
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 
 
@@ -106,3 +112,21 @@ async def test_open_on_a_dead_worker_is_unavailable(busybox: Any) -> None:
     finally:
         worker.kill()
         frontend.stop()
+
+
+async def test_short_sessions_count_no_docker_errors(
+    stack: Stack, worker: ManagedProcess, busybox: Any
+) -> None:
+    """A resize that meets an exec which has just ended (every short session on a daemon
+    older than API 1.42) is an answer, not a Docker error: no error is counted or logged."""
+    url = worker.match["http"] + "/metrics"
+    before = metric(fetch(url, WORKER_METRICS_TOKEN)[1], "dterm_worker_docker_errors_total",
+                    call="exec_resize")  # fmt: skip
+    for _ in range(5):
+        client = await TerminalClient.connect(stack)
+        await client.open(busybox.name, host="local", cmd=["true"])
+        await client.wait_exit()
+        await client.close()
+    after = metric(fetch(url, WORKER_METRICS_TOKEN)[1], "dterm_worker_docker_errors_total",
+                   call="exec_resize")  # fmt: skip
+    assert after == before

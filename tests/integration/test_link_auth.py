@@ -23,8 +23,8 @@ from shared.protocol import PROTOCOL_VERSION, decode, encode
 from shared.security import ClientKeys
 from tests.conftest import Containers, wait_hosts_up
 from tests.integration.test_http import login_cookie
-from tests.integration.test_operations import fetch, metric
 from tests.support.images import docker_url
+from tests.support.metrics import fetch, metric
 from tests.support.processes import REPO, ManagedProcess, client_keys, start_worker
 from tests.support.terminal_client import Stack
 from tests.support.waiting import wait_until

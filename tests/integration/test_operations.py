@@ -10,17 +10,16 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from frontend_server.__main__ import parse_config
 from tests.conftest import wait_hosts_up
 from tests.support.daemons import ExtraDaemon
 from tests.support.images import docker_url
+from tests.support.metrics import fetch, metric
 from tests.support.processes import (
     FRONTEND_READY,
     REPO,
@@ -41,25 +40,6 @@ def dterm(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*DTERM, *args], input=stdin, capture_output=True, text=True,
                           cwd=REPO, timeout=60, env={**os.environ, **(env or {})})  # fmt: skip
-
-
-def fetch(url: str, token: str = "") -> tuple[int, str]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        with urllib.request.urlopen(
-            urllib.request.Request(url, headers=headers), timeout=10
-        ) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
 
 
 # --- the command line ------------------------------------------------------------------

@@ -225,3 +225,33 @@ async def test_policy_requires_or_forbids_recording(tmp_path: Path, containers: 
         frontend.stop()
         silent.stop()
         recording.stop()
+
+
+async def test_recordings_stay_within_the_hosts_disk_budget(busybox: Any) -> None:
+    """Past `recordings_max_total_bytes` the oldest finished recordings are removed (the
+    newest stays), and the removal is counted."""
+    worker = start_worker("budget", "--recordings-max-total-bytes", "400000")
+    frontend = start_frontend([worker.match["endpoint"]])
+    stack = Stack(frontend.match["url"], host="budget")
+    try:
+        wait_hosts_up(stack, {"budget"})
+        sessions = []
+        for _ in range(4):  # about 200 kB of output each, more as recorded
+            terminal = await TerminalClient.connect(stack)
+            opened = await terminal.open(busybox.name, host="budget", cmd=["seq", "1", "32000"])
+            await terminal.wait_exit()
+            await terminal.close()
+            sessions.append(opened["session"])
+        folder = Path(worker.argv[worker.argv.index("--recordings-dir") + 1])
+
+        def total() -> int:
+            return sum(p.stat().st_size for p in folder.glob("*.cast"))
+
+        await eventually(lambda: total() <= 400_000, 30, "the recordings within the budget")
+        kept = {r["session"] for r in call(stack, "/api/recordings", headers=bearer(stack))
+                .json()["recordings"]}  # fmt: skip
+        assert sessions[-1] in kept and sessions[0] not in kept
+        assert "oldest recordings to stay within 400000 bytes" in worker.log()
+    finally:
+        frontend.stop()
+        worker.stop()

@@ -63,7 +63,7 @@ async def test_a_process_that_execs_is_read_again() -> None:
     marker = secrets.token_hex(8)
     index = ProcessIndex()
     script = f"read x; exec env {teardown.MARKER}={marker} sleep 30"
-    proc = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE)
+    proc = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE)  # noqa: ASYNC220
     try:
         assert await index.marked(marker) == []
         assert proc.stdin is not None

@@ -17,6 +17,7 @@ from exec_worker.recordings_store import (
     delete_older_than,
     list_recordings,
     read_chunks,
+    trim_to_budget,
 )
 from shared.errors import NotFound, ProtocolError
 from tests.unit.test_recording import Clock, make_header
@@ -181,3 +182,17 @@ def test_retention_removes_only_old_recordings(folder: Path) -> None:
     )
     assert delete_older_than(folder, 7 * 86400, now=lambda: now) == [infos[1].name]
     assert delete_older_than(folder, 7 * 86400, now=lambda: now) == []
+
+
+def test_a_budget_removes_the_oldest_finished_recordings_first(tmp_path: Path) -> None:
+    """Over the budget, finished recordings go oldest first; one being written stays."""
+    names = [f"2026010{i}T000000Z-h-c-s{i}.cast" for i in range(1, 6)]
+    for age, name in enumerate(reversed(names)):
+        path = tmp_path / name
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1000 - age, 1000 - age))
+    oldest_live = names[0]
+    removed = trim_to_budget(tmp_path, 250, keep={oldest_live})
+    assert removed == names[1:4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [names[0], names[4]]
+    assert trim_to_budget(tmp_path, 1000) == []
