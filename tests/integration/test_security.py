@@ -334,7 +334,8 @@ async def test_watch_needs_read_access(secured: Secured) -> None:
 
 async def test_worker_deny_label_wins_over_the_front_end(secured: Secured) -> None:
     """A container with the deny label is refused by the worker itself, even when a
-    front end (here a raw ZeroMQ peer) asks for it directly."""
+    front end (here a raw ZeroMQ peer) asks for it directly; the refusal is audited with
+    the person and the address the front end gave."""
     assert (await try_open(secured, as_user(secured, "root-admin"), "dterm-test-denied-1"))[
         "code"
     ] == "not_found"
@@ -342,31 +343,23 @@ async def test_worker_deny_label_wins_over_the_front_end(secured: Secured) -> No
     socket.setsockopt(zmq.LINGER, 0)
     client_keys().apply(socket)
     socket.connect(secured.worker.match["endpoint"])
+    request = OpenSession(
+        session="raw@sec-host", attachment="raw-1", person="root-admin",
+        address="198.51.100.7", container=secured.boxes["denied"].id, cmd=None, user=None,
+        workdir=None, cols=80, rows=24, recording=Recording.DEFAULT, record_input=False,
+    )  # fmt: skip
     try:
-        socket.send_multipart(
-            encode(
-                OpenSession(
-                    "raw@sec-host",
-                    "raw-1",
-                    "root-admin",
-                    "127.0.0.1",
-                    secured.boxes["denied"].id,
-                    None,
-                    None,
-                    None,
-                    80,
-                    24,
-                    Recording.DEFAULT,
-                    False,
-                )
-            )
-        )
+        socket.send_multipart(encode(request))
         assert socket.poll(10_000)
         reply = decode(socket.recv_multipart())
         assert isinstance(reply, Failed) and reply.code == "forbidden"
         assert "dterm.deny" in reply.message
     finally:
         socket.close()
+    [refusal] = [r for r in secured.audit("worker")
+                 if r["event"] == "denied" and r.get("by") == "host rules"]  # fmt: skip
+    assert refusal["person"] == "root-admin" and refusal["address"] == "198.51.100.7"
+    assert "dterm.deny" in refusal["reason"]
 
 
 async def test_sessions_per_person_limit(secured: Secured) -> None:
