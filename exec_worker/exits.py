@@ -11,15 +11,22 @@ Concurrency: coroutines on the worker's loop; Docker and /proc calls run off it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
+from dataclasses import dataclass
 
 from exec_worker import teardown
+from exec_worker.commands import start_failure
 from exec_worker.docker_exec import DockerBusy, DockerHost, ExecState
+from exec_worker.lifecycle import Ending
 from exec_worker.process_index import ProcessIndex
 from shared.errors import DtermError
+from shared.messages import ExitReason
 
+EXIT_TIMEOUT = 5.0
+"""Seconds to learn an exit code from Docker before reporting it as unknown."""
 ASK_AGAIN = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
 """Delays between questions to Docker: 1.6 s at most in all."""
 
@@ -129,3 +136,51 @@ async def container_stopped(docker: DockerHost, container: str, exit_code: int |
         if not await docker.container_running(container):
             return True
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class HowItEnded:
+    code: int | None
+    reason: ExitReason
+    message: str
+    failure: DtermError | None = None
+    """A start that failed (no shell, no such command): told to everyone attached."""
+
+
+async def how_it_ended(
+    docker: DockerHost,
+    exec_id: str,
+    ending: Ending | None,
+    cmd: list[str] | None,
+    said: bytes,
+    container: str,
+    running: bool | None,
+    host: str,
+) -> HowItEnded:
+    """The exit code and reason, within EXIT_TIMEOUT seconds per question to Docker.
+
+    `ending` is why we ended it, if we did; `said` is the start of its output (to tell
+    a failed start); `running` is what the event-fed container cache says, if it
+    knows. A daemon that does not answer makes the reason `host-lost`."""
+    try:
+        state = await asyncio.wait_for(settled_state(docker, exec_id, ending is not None),
+                                       EXIT_TIMEOUT)  # fmt: skip
+    except (DtermError, TimeoutError) as exc:
+        if ending is not None:
+            return HowItEnded(None, ending.reason, ending.message)
+        lost = f"the Docker daemon of host {host} does not answer ({exc!r})"
+        return HowItEnded(None, ExitReason.HOST_LOST, lost)
+    if ending is not None:
+        return HowItEnded(None if state.running else state.exit_code, ending.reason,
+                          ending.message)  # fmt: skip
+    failure = start_failure(cmd, state.pid, state.exit_code, said)
+    if failure is not None:
+        return HowItEnded(state.exit_code, ExitReason.EXITED, str(failure), failure)
+    stopped = running is False
+    if not stopped:
+        with contextlib.suppress(DtermError, TimeoutError):
+            stopped = await asyncio.wait_for(
+                container_stopped(docker, container, state.exit_code), EXIT_TIMEOUT
+            )
+    return HowItEnded(state.exit_code, ExitReason.CONTAINER_STOPPED if stopped
+                      else ExitReason.EXITED, "")  # fmt: skip

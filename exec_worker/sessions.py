@@ -22,27 +22,27 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from exec_worker import exits, teardown
-from exec_worker.commands import exec_command, start_failure
+from exec_worker import exits
+from exec_worker.commands import exec_command
 from exec_worker.docker_exec import DockerHost
 from exec_worker.exec_stream import ExecStream
 from exec_worker.fanout import OutputFanOut, Send
 from exec_worker.idle import IdleClock
-from exec_worker.leftovers import ProcessRecord, ProcessRecords
+from exec_worker.leftovers import ProcessRecords
 from exec_worker.lifecycle import Do, Input, Phase, SessionLifecycle
 from exec_worker.metrics import BYTES
 from exec_worker.process_index import ProcessIndex
 from exec_worker.recording import Recorder
 from exec_worker.recordings import Recordings, header_for
+from exec_worker.session_processes import SessionProcesses
 from shared.config import WorkerConfig
-from shared.errors import DtermError, Forbidden, NotFound, TooLarge, Unavailable
+from shared.errors import DtermError, Forbidden, TooLarge, Unavailable
 from shared.messages import (
     ContainerInfo,
     Detached,
@@ -69,10 +69,6 @@ Emit = Callable[[Message], None]
 _SAID_BYTES = 1024  # first output bytes kept to explain a failed start
 START_TIMEOUT = 15.0
 """Seconds Docker has to answer an exec start."""
-FIND_WAIT = 2.0
-"""Seconds ending waits for the exec's process to be found before it goes by the marker."""
-EXIT_TIMEOUT = 5.0
-"""Seconds to learn an exit code from Docker before reporting it as unknown."""
 
 
 @dataclass(eq=False)
@@ -127,10 +123,10 @@ class ExecSession:
         self.watch_token = secrets.token_urlsafe(16)
         self.log = SessionLog(log, session_id)
         self._docker, self._config, self._recordings = docker, config, recordings
-        self._host, self._records, self._processes = host, records, processes
+        self._host = host
+        self.processes = SessionProcesses(session_id, docker, processes, records, self.log)
         self._cmd: list[str] | None = None
         self._workdir: str | None = None
-        self._exec_id = ""
         self._stream: ExecStream | None = None
         self._transport: asyncio.Transport | None = None
         self._paused = False
@@ -139,8 +135,6 @@ class ExecSession:
         self._pending_bytes = 0
         self._want_size: tuple[int, int] | None = None
         self._resize_on_output = False  # resized before the shell chooser printed anything
-        self._process: teardown.ProcessRef | None = None
-        self._marker = secrets.token_hex(12)
         self._failure: DtermError | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._told_exit: set[str] = set()
@@ -245,12 +239,13 @@ class ExecSession:
         except DtermError as exc:
             if self.recorder is not None:
                 self.recorder.close(None, "not started")
-            await asyncio.to_thread(self._records.drop, self.id)
+            await self.processes.not_started()
             self.refuse(exc)
             return
         self._stream = stream
-        self.log.info("exec %.12s in %s for %s", self._exec_id, container.name, self.person)
-        self._task("find-process", self._find_process())
+        self.log.info("exec %.12s in %s for %s", self.processes.exec_id, container.name,
+                      self.person)  # fmt: skip
+        self.processes.find()
         self._host.session_started(self)
         if self.owner is not None:
             self.fanout.join(self.owner.id, 0, owner=True)
@@ -267,15 +262,14 @@ class ExecSession:
 
     async def _start_exec(self, request: OpenSession) -> ExecStream:
         """Create, then start, unless the session was abandoned meanwhile."""
-        marker = {teardown.MARKER: self._marker}
-        self._exec_id = await self._docker.create_exec(self.container, self.command, request.user,
-                                                       request.workdir, self._config.detach_keys,
-                                                       marker)  # fmt: skip
-        await asyncio.to_thread(self._records.keep, self._record())
+        exec_id = await self._docker.create_exec(self.container, self.command, request.user,
+                                                 request.workdir, self._config.detach_keys,
+                                                 self.processes.environment)  # fmt: skip
+        await self.processes.created(exec_id)
         if self.lifecycle.ending is not None:
             raise Unavailable(f"the session was {self.lifecycle.ending.reason.value} before it ran")
         stream = ExecStream(self._docker.read_buffer)
-        start = self._docker.start_exec(self._exec_id, *self.size, stream)
+        start = self._docker.start_exec(self.processes.exec_id, *self.size, stream)
         try:
             self._transport = await asyncio.wait_for(start, START_TIMEOUT)
         except TimeoutError:
@@ -473,7 +467,7 @@ class ExecSession:
         """Bursts collapse into one Docker call with the latest size."""
         self._want_size = (cols, rows)
         resizer = self._tasks.get("resize")
-        if self._exec_id and self._transport and (resizer is None or resizer.done()):
+        if self._transport and (resizer is None or resizer.done()):
             self._task("resize", self._apply_resizes())
 
     async def _apply_resizes(self) -> None:
@@ -481,7 +475,7 @@ class ExecSession:
             cols, rows = self._want_size
             self._want_size = None
             try:
-                await self._docker.resize_exec(self._exec_id, cols, rows)
+                await self._docker.resize_exec(self.processes.exec_id, cols, rows)
             except DtermError as exc:
                 # Docker answers 500 once the exec has exited: the session is over.
                 self.log.debug("resize not applied: %s", exc)
@@ -499,52 +493,17 @@ class ExecSession:
 
     async def working_directory(self) -> str:
         """Where the session's shell is now (inside the container)."""
-        finder = self._tasks.get("find-process")
-        if finder is not None:
-            await asyncio.wait({finder})  # a shell started a moment ago: Docker tells its PID
-        if self._process is None:
-            raise NotFound("the shell's directory is unknown: this worker cannot see its process")
-        try:
-            return await asyncio.to_thread(os.readlink, f"/proc/{self._process.pid}/cwd")
-        except OSError:
-            raise NotFound("the session's shell has ended") from None
+        return await self.processes.working_directory()
 
     # --- the end ------------------------------------------------------------------------
 
-    async def _find_process(self) -> None:
-        """The exec's host process, kept on disk until it is ended (a worker killed
-        meanwhile ends it when it starts again)."""
-        self._process = await exits.find_process(self._docker, self._processes, self._exec_id,
-                                                 self._marker, self.log)  # fmt: skip
-        if self._process is not None and "end" not in self._tasks:
-            await asyncio.to_thread(self._records.keep, self._record())
-
-    def _record(self) -> ProcessRecord:
-        return ProcessRecord(self.id, self._exec_id, self._marker, self._process)
-
     async def _end_processes(self) -> None:
-        """SIGHUP, then SIGKILL, from /proc: no Docker call once the process is known."""
+        """SIGHUP, then SIGKILL, from /proc: no Docker call."""
         self._idle.stop()
-        finder = self._tasks.get("find-process")
-        if finder is not None:
-            await asyncio.wait({finder}, timeout=FIND_WAIT)  # its marker does without it
-        if self._exec_id:
-            await exits.end_processes(self._process, self._processes, self._marker,
-                                      self._config.kill_grace, self.log)  # fmt: skip
-            if finder is not None and not finder.done():
-                self._task("end-late", self._end_when_found(finder))
-            else:
-                await asyncio.to_thread(self._records.drop, self.id)
+        if self.processes.exec_id:
+            await self.processes.end(self._config.kill_grace)
         if self._transport is not None:
             self._transport.close()
-
-    async def _end_when_found(self, finder: asyncio.Task[None]) -> None:
-        """A process a loaded daemon started after the session was ended: end it too."""
-        await asyncio.wait({finder})
-        if self._process is not None:
-            await exits.end_processes(self._process, self._processes, self._marker,
-                                      self._config.kill_grace, self.log)  # fmt: skip
-        await asyncio.to_thread(self._records.drop, self.id)
 
     def _on_stream_closed(self) -> None:
         self._apply(self.lifecycle.stream_ended())
@@ -557,43 +516,19 @@ class ExecSession:
             except Exception:
                 self.log.exception("ending its processes failed")
         try:
-            self.exit = await self._exit_status()
+            ended = await exits.how_it_ended(
+                self._docker, self.processes.exec_id, self.lifecycle.ending, self._cmd,
+                bytes(self._said), self.container, self._host.container_running(self.container),
+                self._config.host_id,
+            )  # fmt: skip
         except Exception as exc:  # the exit must be reported whatever went wrong
             self.log.warning("exit status unknown: %r", exc)
-            self.exit = (None, *self.lifecycle.reason(ExitReason.EXITED))
-        self._apply(self.lifecycle.exit_found())
-
-    async def _exit_status(self) -> tuple[int | None, ExitReason, str]:
-        ending = self.lifecycle.ending
-        try:
-            state = await asyncio.wait_for(
-                exits.settled_state(self._docker, self._exec_id, ending is not None), EXIT_TIMEOUT
-            )
-        except (DtermError, TimeoutError) as exc:
-            lost = f"the Docker daemon of host {self._config.host_id} does not answer ({exc!r})"
-            return (None, *self.lifecycle.reason(ExitReason.HOST_LOST)) if ending else (
-                None, ExitReason.HOST_LOST, lost)  # fmt: skip
-        if ending is not None:
-            return (None if state.running else state.exit_code), ending.reason, ending.message
-        failure = start_failure(self._cmd, state.pid, state.exit_code, bytes(self._said))
-        if failure is not None:
+            ended = exits.HowItEnded(None, *self.lifecycle.reason(ExitReason.EXITED))
+        if ended.failure is not None:
             for attachment in self.attachments():
-                attachment.emit(Failed(attachment.id, failure.code, str(failure)))
-            return state.exit_code, ExitReason.EXITED, str(failure)
-        if await self._container_stopped(state.exit_code):
-            return state.exit_code, ExitReason.CONTAINER_STOPPED, ""
-        return state.exit_code, ExitReason.EXITED, ""
-
-    async def _container_stopped(self, exit_code: int | None) -> bool:
-        """From the event-fed cache when it knows; else ask Docker (bounded)."""
-        if self._host.container_running(self.container) is False:
-            return True
-        try:
-            return await asyncio.wait_for(
-                exits.container_stopped(self._docker, self.container, exit_code), EXIT_TIMEOUT
-            )
-        except (DtermError, TimeoutError):
-            return False
+                attachment.emit(Failed(attachment.id, ended.failure.code, str(ended.failure)))
+        self.exit = (ended.code, ended.reason, ended.message)
+        self._apply(self.lifecycle.exit_found())
 
     def _report_exit(self) -> None:
         assert self.exit is not None
@@ -622,7 +557,7 @@ class ExecSession:
         self._set_timer(None)
         self._idle.stop()
         for name, task in self._tasks.items():
-            if not name.startswith("end"):  # ending processes finishes whatever happens
+            if name != "end":  # ending processes finishes whatever happens
                 task.cancel()
         self._ended.set()
         self._host.session_gone(self)

@@ -11,13 +11,16 @@ import asyncio
 import contextlib
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.support.images import docker_url
 
 
 class DockerProxy:
-    def __init__(self, folder: Path, daemon_socket: str = "/var/run/docker.sock") -> None:
+    def __init__(self, folder: Path) -> None:
         self.path = folder / "docker-proxy.sock"
         self.url = f"unix://{self.path}"
-        self._daemon = daemon_socket
+        self._daemon = urlsplit(docker_url()).path  # this run's daemon
         self._loop = asyncio.new_event_loop()
         self._flowing = asyncio.Event()
         self._ready = threading.Event()
