@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import docker
 
 from bench.terminal import Terminal
-from shared.config import DEFAULT_DETACH_KEYS
+from shared.settings import DEFAULT_DETACH_KEYS
 
 MAX_HEAD = 64 * 1024
 

@@ -17,10 +17,10 @@ from tornado.netutil import bind_sockets
 from exec_worker import metrics
 from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
-from shared.config import WorkerConfig, check_worker_security
 from shared.process import run_process
 from shared.security import load_secret_key
-from shared.settings import Settings, parse_args
+from shared.settings import WorkerConfig, check_worker_security
+from shared.settings_sources import Settings, parse_args
 
 log = logging.getLogger("exec_worker")
 

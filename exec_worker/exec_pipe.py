@@ -20,7 +20,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from exec_worker import exits
+from exec_worker import exec_exit
 from exec_worker.docker_exec import DockerHost, ExecState
 from exec_worker.exec_stream import ExecStream
 from exec_worker.multiplex import Demux, Stream
@@ -156,7 +156,7 @@ class ExecPipe:
     async def wait(self) -> ExecState:
         """Once the output has ended: how the program ended, as Docker recorded it."""
         await self._ended.wait()
-        return await exits.settled_state(self._docker, self.exec_id, closing=False)
+        return await exec_exit.settled_state(self._docker, self.exec_id, closing=False)
 
     def close(self) -> None:
         """Drop the connection: the program's stdin ends, its further output is lost."""

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exec_worker.ring import OutputRing
-from shared.config import ack_step
 from shared.errors import ProtocolError
+from shared.settings import ack_step
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Docker cannot end an exec, and a worker killed with -9 takes its sessions' streams
 with it while their processes run on in the containers. So one small file in
-`<state_dir>/processes/` names each session's exec and its marker (teardown.MARKER)
+`<state_dir>/processes/` names each session's exec and its marker (host_processes.MARKER)
 from before it starts, and its process (host PID, start time, PID namespace) once
 that is known, until its processes are ended. A worker that starts ends every
 process that carries such a marker or is such a process (the same PID and start
@@ -22,7 +22,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from exec_worker import teardown
+from exec_worker import host_processes
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class ProcessRecord:
     session: str
     exec_id: str
     marker: str
-    process: teardown.ProcessRef | None
+    process: host_processes.ProcessRef | None
 
 
 class ProcessRecords:
@@ -69,7 +69,7 @@ class ProcessRecords:
                 body = json.loads(path.read_text())
                 process = None
                 if "pid" in body:
-                    process = teardown.ProcessRef(int(body["pid"]), int(body["start_time"]),
+                    process = host_processes.ProcessRef(int(body["pid"]), int(body["start_time"]),
                                                   str(body["pid_namespace"]))  # fmt: skip
                 found.append(ProcessRecord(str(body["session"]), str(body["exec"]),
                                            str(body["marker"]), process))  # fmt: skip
@@ -79,8 +79,8 @@ class ProcessRecords:
         return found
 
 
-def end_left_processes(record: ProcessRecord, carrying: list[teardown.ProcessRef]) -> int:
+def end_left_processes(record: ProcessRecord, carrying: list[host_processes.ProcessRef]) -> int:
     """SIGKILL what is left of a session's processes, found by its process or by the
     processes that carry its marker (no Docker needed); returns how many were hit."""
-    targets = teardown.session_processes(record.process, carrying)
-    return len(teardown.signal_all(targets, signal.SIGKILL))
+    targets = host_processes.session_processes(record.process, carrying)
+    return len(host_processes.signal_all(targets, signal.SIGKILL))

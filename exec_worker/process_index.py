@@ -1,6 +1,6 @@
 """ProcessIndex: which host processes carry which exec's marker, for every session at once.
 
-Every exec gets a marker variable of its own (teardown.MARKER), so its processes are
+Every exec gets a marker variable of its own (host_processes.MARKER), so its processes are
 found in /proc without Docker. Reading /proc is the cost: a scan reads every
 process's stat, and the environment of each process it has not seen before. So one
 scanner serves all sessions: whoever asks gets the answer of a scan that began after
@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-from exec_worker import teardown
-from exec_worker.teardown import ProcessRef
+from exec_worker import host_processes
+from exec_worker.host_processes import ProcessRef
 
 
 class ProcessIndex:
@@ -55,12 +55,12 @@ class ProcessIndex:
         alive: set[int] = set()
         for pid, start_time in _processes():
             alive.add(pid)
-            identity = (start_time, teardown.program_of(pid))
+            identity = (start_time, host_processes.program_of(pid))
             known = self._marks.get(pid)
             if known is None or known[0] != identity:
-                known = self._marks[pid] = (identity, teardown.marker_of(pid))
+                known = self._marks[pid] = (identity, host_processes.marker_of(pid))
             if known[1]:
-                ref = teardown.process_ref(pid)
+                ref = host_processes.process_ref(pid)
                 if ref is not None and ref.start_time == start_time:
                     found.setdefault(known[1], []).append(ref)
         for gone in set(self._marks) - alive:
@@ -71,8 +71,8 @@ class ProcessIndex:
 
 
 def _processes() -> Iterator[tuple[int, int]]:
-    for entry in teardown.PROC.iterdir():
+    for entry in host_processes.PROC.iterdir():
         if entry.name.isdigit():
-            start_time = teardown.start_time(int(entry.name))
+            start_time = host_processes.start_time(int(entry.name))
             if start_time is not None:
                 yield int(entry.name), start_time

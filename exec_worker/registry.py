@@ -21,12 +21,12 @@ from exec_worker import metrics
 from exec_worker.docker_exec import DockerHost
 from exec_worker.leftovers import ProcessRecords, end_left_processes
 from exec_worker.process_index import ProcessIndex
-from exec_worker.recordings import Recordings
+from exec_worker.recording_service import Recordings
 from exec_worker.sessions import Attachment, ExecSession
 from shared.audit import AuditLog
-from shared.config import WorkerConfig
 from shared.errors import Conflict, DtermError, Forbidden, LimitReached, NotFound, Unavailable
 from shared.messages import AttachSession, ContainerInfo, ExitReason, Message, Mode, OpenSession
+from shared.settings import WorkerConfig
 from shared.slots import Slots
 
 log = logging.getLogger(__name__)

@@ -28,13 +28,12 @@ import zmq
 from exec_worker import metrics
 from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
-from exec_worker.file_requests import FileRequests
 from exec_worker.host_rules import HostRules, own_container_id
-from exec_worker.recordings import Recordings
+from exec_worker.recording_service import Recordings
 from exec_worker.refusals import Refusals
 from exec_worker.registry import SessionRegistry
+from exec_worker.transfer_requests import FileRequests
 from shared.audit import AuditLog
-from shared.config import WorkerConfig
 from shared.errors import (
     DtermError,
     Forbidden,
@@ -78,6 +77,7 @@ from shared.messages import (
 from shared.protocol import PROTOCOL_VERSION, decode, encode
 from shared.revocations import Revocations, in_batches
 from shared.security import AllowedKeys, KeyGate, make_curve_server
+from shared.settings import WorkerConfig
 from shared.zmq_io import SocketPump
 
 log = logging.getLogger(__name__)

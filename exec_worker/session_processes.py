@@ -1,7 +1,7 @@
 """SessionProcesses: the host processes of one session's exec, from before it starts
 until they are ended.
 
-The exec gets a marker variable of its own (teardown.MARKER) and is recorded on
+The exec gets a marker variable of its own (host_processes.MARKER) and is recorded on
 disk (leftovers.py) before it starts, so nothing it starts can be lost by a worker
 crash. Its first process is found from /proc by the marker (Docker's exec inspect
 is the fallback), and ended from /proc: SIGHUP, then SIGKILL after the grace period,
@@ -18,7 +18,7 @@ import logging
 import os
 import secrets
 
-from exec_worker import exits, teardown
+from exec_worker import exec_exit, host_processes
 from exec_worker.docker_exec import DockerHost
 from exec_worker.leftovers import ProcessRecord, ProcessRecords
 from exec_worker.process_index import ProcessIndex
@@ -39,7 +39,7 @@ class SessionProcesses:
     ) -> None:
         self.marker = secrets.token_hex(12)
         self.exec_id = ""
-        self.process: teardown.ProcessRef | None = None
+        self.process: host_processes.ProcessRef | None = None
         self._session, self._docker, self._index, self._records = session, docker, index, records
         self._log = log
         self._finder: asyncio.Task[None] | None = None
@@ -48,7 +48,7 @@ class SessionProcesses:
     @property
     def environment(self) -> dict[str, str]:
         """What the exec is created with, so its processes can be told apart."""
-        return {teardown.MARKER: self.marker}
+        return {host_processes.MARKER: self.marker}
 
     async def created(self, exec_id: str) -> None:
         """Recorded before it starts: a crash from now on leaves nothing unknown."""
@@ -63,7 +63,7 @@ class SessionProcesses:
         self._finder = asyncio.create_task(self._find(), name=f"find-process {self._session}")
 
     async def _find(self) -> None:
-        self.process = await exits.find_process(self._docker, self._index, self.exec_id,
+        self.process = await exec_exit.find_process(self._docker, self._index, self.exec_id,
                                                 self.marker, self._log)  # fmt: skip
         if self.process is not None:
             await asyncio.to_thread(self._records.keep, self._record())
@@ -76,7 +76,7 @@ class SessionProcesses:
         finder = self._finder
         if finder is not None:
             await asyncio.wait({finder}, timeout=FIND_WAIT)  # the marker does without it
-        await exits.end_processes(self.process, self._index, self.marker, grace, self._log)
+        await exec_exit.end_processes(self.process, self._index, self.marker, grace, self._log)
         if finder is not None and not finder.done():
             self._late = asyncio.create_task(self._end_when_found(finder, grace))
         else:
@@ -86,7 +86,7 @@ class SessionProcesses:
         """A process a loaded daemon started after the session was ended: end it too."""
         await asyncio.wait({finder})
         if self.process is not None:
-            await exits.end_processes(self.process, self._index, self.marker, grace, self._log)
+            await exec_exit.end_processes(self.process, self._index, self.marker, grace, self._log)
         await asyncio.to_thread(self._records.drop, self._session)
 
     async def working_directory(self) -> str:

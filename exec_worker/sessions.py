@@ -28,7 +28,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from exec_worker import exits
+from exec_worker import exec_exit
+from exec_worker.asciicast import Recorder
 from exec_worker.commands import exec_command
 from exec_worker.docker_exec import DockerHost
 from exec_worker.exec_stream import ExecStream
@@ -38,10 +39,8 @@ from exec_worker.leftovers import ProcessRecords
 from exec_worker.lifecycle import Do, Input, Phase, SessionLifecycle
 from exec_worker.metrics import BYTES
 from exec_worker.process_index import ProcessIndex
-from exec_worker.recording import Recorder
-from exec_worker.recordings import Recordings, header_for
+from exec_worker.recording_service import Recordings, header_for
 from exec_worker.session_processes import SessionProcesses
-from shared.config import WorkerConfig
 from shared.errors import DtermError, Forbidden, TooLarge, Unavailable
 from shared.messages import (
     ContainerInfo,
@@ -61,6 +60,7 @@ from shared.messages import (
     WatchersChanged,
 )
 from shared.process import SessionLog
+from shared.settings import WorkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -516,14 +516,14 @@ class ExecSession:
             except Exception:
                 self.log.exception("ending its processes failed")
         try:
-            ended = await exits.how_it_ended(
+            ended = await exec_exit.how_it_ended(
                 self._docker, self.processes.exec_id, self.lifecycle.ending, self._cmd,
                 bytes(self._said), self.container, self._host.container_running(self.container),
                 self._config.host_id,
             )  # fmt: skip
         except Exception as exc:  # the exit must be reported whatever went wrong
             self.log.warning("exit status unknown: %r", exc)
-            ended = exits.HowItEnded(None, *self.lifecycle.reason(ExitReason.EXITED))
+            ended = exec_exit.HowItEnded(None, *self.lifecycle.reason(ExitReason.EXITED))
         if ended.failure is not None:
             for attachment in self.attachments():
                 attachment.emit(Failed(attachment.id, ended.failure.code, str(ended.failure)))

@@ -26,9 +26,9 @@ from frontend_server.policy import Policy, PolicyError
 from frontend_server.pool import WorkerPool
 from frontend_server.throttle import LoginThrottle
 from shared.audit import AuditLog
-from shared.config import DEFAULT_WORKER, FrontendConfig, check_frontend_security
 from shared.process import run_process
-from shared.settings import Settings, parse_args
+from shared.settings import DEFAULT_WORKER, FrontendConfig, check_frontend_security
+from shared.settings_sources import Settings, parse_args
 
 log = logging.getLogger("frontend_server")
 SHUTDOWN_GRACE = 10.0

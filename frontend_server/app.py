@@ -11,10 +11,10 @@ from tornado.web import Application, StaticFileHandler
 from frontend_server.api import ContainersHandler, HostsHandler, PageHandler, SessionsHandler
 from frontend_server.context import Services
 from frontend_server.events import EventsHandler
-from frontend_server.files import FilesHandler
+from frontend_server.files_api import FilesHandler
 from frontend_server.health import ReadyHandler, count_workers
 from frontend_server.login import AuthInfoHandler, LoginHandler, LogoutHandler
-from frontend_server.recordings import RecordingFileHandler, RecordingsHandler
+from frontend_server.recordings_api import RecordingFileHandler, RecordingsHandler
 from frontend_server.terminal_socket import TerminalSocket
 from frontend_server.web_security import (
     CheckedApplication,
@@ -23,8 +23,8 @@ from frontend_server.web_security import (
     log_request,
     redact_tornado_logs,
 )
-from shared.config import FrontendConfig
 from shared.probes import HealthHandler, MetricsHandler
+from shared.settings import FrontendConfig
 
 DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 

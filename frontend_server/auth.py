@@ -35,10 +35,10 @@ from tornado.web import RequestHandler
 
 from frontend_server.accounts import AccountsError, Tokens, Users
 from frontend_server.policy import Person
-from shared.config import FrontendConfig
 from shared.errors import Forbidden
 from shared.messages import Revocation
 from shared.revocations import Revocations
+from shared.settings import FrontendConfig
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ from frontend_server import metrics
 from frontend_server.context import Services
 from frontend_server.policy import Person
 from frontend_server.workers import WorkerLink
-from shared.config import ack_step
 from shared.errors import DtermError, ErrorCode, NotFound, ProtocolError, Unavailable
 from shared.messages import (
     Ack,
@@ -53,6 +52,7 @@ from shared.messages import (
     SessionResized,
     WatchersChanged,
 )
+from shared.settings import ack_step
 
 log = logging.getLogger(__name__)
 NEW_CONTAINER_WAIT = 2.0

@@ -11,7 +11,7 @@ from frontend_server.guard import Guard
 from frontend_server.pool import WorkerPool
 from frontend_server.throttle import LoginThrottle, check_slots
 from shared.audit import AuditLog
-from shared.config import FrontendConfig
+from shared.settings import FrontendConfig
 from shared.slots import Slots
 
 

@@ -15,13 +15,13 @@ from frontend_server.policy import Access, FileRight, Person, Policy, Target
 from frontend_server.workers import WorkerLink
 from shared.audit import AuditLog
 from shared.errors import Forbidden, NotFound
-from shared.messages import ContainerInfo, Recording
+from shared.messages import ContainerInfo, RecordingPolicy
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
     container: ContainerInfo
-    recording: Recording
+    recording: RecordingPolicy
     record_input: bool
 
 

@@ -40,7 +40,7 @@ from tornado.iostream import IOStream
 from tornado.web import Application, RequestHandler
 
 from frontend_server.metrics import HTTP_CONNECTIONS, HTTP_SHED
-from shared.config import FrontendConfig
+from shared.settings import FrontendConfig
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from frontend_server.argv_patterns import ArgvPattern
 from shared.errors import DtermError
-from shared.messages import Recording
+from shared.messages import RecordingPolicy
 
 DEFAULT_SHELL = "sh"  # what a rule's command globs are matched against for `cmd: null`
 DEFAULT_USER = "default"  # what run_as globs are matched against for `user: null`
@@ -90,7 +90,7 @@ class Rule:
     """None: any command."""
     run_as: tuple[str, ...] = ("*",)
     access: Access = Access.RW
-    recording: Recording = Recording.DEFAULT
+    recording: RecordingPolicy = RecordingPolicy.DEFAULT
     record_input: bool = False
     files: FileRight = FileRight.NONE
 
@@ -264,7 +264,7 @@ def _rule(data: Any, where: str) -> Rule:
         commands=_commands(data.get("commands"), f"{where}.commands"),
         run_as=_strings(data.get("run_as"), f"{where}.run_as", ("*",)),
         access=Access.RW if access == "rw" else Access.RO,
-        recording=Recording(recording),
+        recording=RecordingPolicy(recording),
         record_input=bool(data.get("record_input", False)),
         files=_files(data.get("files", "none"), access, f"{where}.files"),
     )

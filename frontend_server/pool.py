@@ -20,11 +20,11 @@ import zmq
 
 from frontend_server.discovery import DnsDiscovery
 from frontend_server.workers import HostRemoved, HostStatus, PoolEvent, WorkerLink
-from shared.config import FrontendConfig
 from shared.errors import NotFound, Unavailable
 from shared.messages import ContainerInfo, Revocation, RevokeSignIns
 from shared.revocations import Revocations
 from shared.security import ClientKeys
+from shared.settings import FrontendConfig
 
 log = logging.getLogger(__name__)
 

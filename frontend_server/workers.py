@@ -36,7 +36,6 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from frontend_server.metrics import RECONNECTS
-from shared.config import FrontendConfig
 from shared.errors import DtermError, Unavailable, error_from_code
 from shared.messages import (
     ContainerChanged,
@@ -73,6 +72,7 @@ from shared.messages import (
 from shared.protocol import PROTOCOL_VERSION, decode, encode
 from shared.revocations import Revocations, in_batches
 from shared.security import ClientKeys
+from shared.settings import FrontendConfig
 from shared.zmq_io import SocketPump
 
 log = logging.getLogger(__name__)

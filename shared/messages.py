@@ -107,7 +107,7 @@ class ContainerChanged:
     container: ContainerInfo | None
 
 
-class Recording(StrEnum):
+class RecordingPolicy(StrEnum):
     """What the policy says about recording a session."""
 
     DEFAULT = "default"  # as the worker is set up
@@ -226,7 +226,7 @@ class OpenSession:
     workdir: str | None
     cols: int
     rows: int
-    recording: Recording
+    recording: RecordingPolicy
     record_input: bool
 
     def __post_init__(self) -> None:

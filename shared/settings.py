@@ -1,208 +1,218 @@
-"""Settings from a TOML file, the environment and the command line.
+"""Settings of both processes: frozen dataclasses, read once in __main__, passed down.
 
-Precedence, later wins: built-in defaults < the config file's section (`[worker]` or
-`[frontend]`) < `DTERM_<NAME>` environment variables < command-line flags. Every
-field of a config dataclass in shared/config.py is a setting; its help text is the
-docstring written under the field there (read from the source once), so each
-setting is documented in exactly one place. A bad file, variable or flag is
-refused at start with the file's line and the reason.
+Every field is a setting: a flag, a `DTERM_<NAME>` environment variable and a key
+of the config file (shared/settings.py reads them); the docstring under a field is
+its help text. Nothing here reads files or the environment by itself.
 """
 
 from __future__ import annotations
 
-import argparse
-import ast
-import dataclasses
-import difflib
-import inspect
-import itertools
-import os
-import re
-import tomllib
-import types
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, TypeVar, get_origin, get_type_hints
+import socket
+from dataclasses import dataclass, field
 
-from shared.errors import DtermError
+from shared.errors import Forbidden
 
-T = TypeVar("T")
+DEFAULT_WORKER = "tcp://127.0.0.1:7701"
 
-# Flags that read better in the singular, since they are given once per value.
-FLAG_NAMES = {
-    "workers": "--worker",
-    "worker_dns": "--worker-dns",
-    "trusted_proxies": "--trusted-proxy",
-    "sso_proxies": "--sso-proxy",
-    "allowed_origins": "--allowed-origin",
-    "allowed_hosts": "--allowed-host",
-    "policy_file": "--policy",
-}
-ENV_ALIASES = {"docker_url": "DOCKER_HOST"}
+DEFAULT_WINDOW = 256 * 1024
+"""Bytes of output a client may have unacknowledged (flow-control window)."""
 
 
-class SettingsError(DtermError):
-    """A setting is wrong; the message names where (file and line, variable or flag)."""
+def ack_step(window: int) -> int:
+    """Front ends pass a client's acks on to the worker in steps of this many bytes, so
+    the worker hears of all it sent once no more than this is left unacknowledged."""
+    return window // 4
 
 
-def field_docs(cls: type[Any]) -> dict[str, str]:
-    """The docstrings written under the fields in a dataclass's source."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, after in itertools.pairwise(body):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(after, ast.Expr)
-            and isinstance(after.value, ast.Constant)
-            and isinstance(after.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(after.value.value.split())
-    return docs
+DEFAULT_DETACH_KEYS = "ctrl-^,ctrl-@,ctrl-_,ctrl-]"
+"""Docker's detach sequence for our execs. Docker's default (ctrl-p,ctrl-q) holds a
+lone Ctrl-P back; this sequence starts with the rarest control key instead."""
 
 
-def _kind(tp: Any) -> type:
-    if get_origin(tp) is tuple or tp is tuple:
-        return tuple
-    if isinstance(tp, types.UnionType):
-        raise TypeError(f"settings cannot be optional: {tp}")
-    return tp  # type: ignore[no-any-return]
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    host_id: str = field(default_factory=socket.gethostname)
+    """Name of this Docker host as people see it (default: the machine's hostname)."""
+    bind: str = "tcp://127.0.0.1:7701"
+    """ZeroMQ endpoint of the ROUTER socket; port `*` picks a free one."""
+    docker_url: str = "unix:///var/run/docker.sock"
+    """The daemon this worker owns."""
+    http_address: str = "127.0.0.1"
+    """Address of /metrics, /healthz and /readyz."""
+    http_port: int = 7702
+    """Port of /metrics, /healthz and /readyz; 0 picks a free one (on the ready line)."""
+    docker_threads: int = 8
+    """Threads for blocking Docker control calls (create, inspect, resize, list)."""
+    window: int = DEFAULT_WINDOW
+    """Bytes of output a connection may have unacknowledged before the program is held."""
+    detach_keys: str = DEFAULT_DETACH_KEYS
+    """Docker's detach sequence for our execs (a lone first key is held back by Docker)."""
+    curve_secret_key: str = ""
+    """This worker's CurveZMQ .key_secret file (mode 0600 or 0400); required: every
+    link is encrypted and authenticated, loopback included."""
+    curve_allow: str = ""
+    """Folder of the front ends' public keys (*.key) this worker accepts; required.
+    Read again at every connection: a key removed is refused from then on."""
+    ring_bytes: int = 1 << 20
+    """Recent output kept per session for resuming and watchers (at least `window`)."""
+    grace: float = 300.0
+    """Seconds a session lives on without its owner's connection, waiting to resume."""
+    idle_timeout: float = 0.0
+    """Seconds without keystrokes after which a session ends; 0 never ends it."""
+    idle_warning: float = 60.0
+    """Seconds before the idle end at which everyone attached is warned."""
+    kill_grace: float = 2.0
+    """Seconds between SIGHUP and SIGKILL when a session's processes are ended."""
+    deny_label: str = "dterm.deny"
+    """Containers with this label (any value but false/0/no/off) are never listed or opened."""
+    allow_label: str = ""
+    """If set, only containers with this label (true) are listed and opened."""
+    max_sessions: int = 500
+    """Sessions this host runs at once."""
+    max_sessions_per_person: int = 50
+    """Sessions one person runs at once on this host."""
+    audit_log: str = ""
+    """File for the JSON-lines audit log of sessions; empty: none."""
+    max_upload_bytes: int = 100 << 20
+    """Largest file this host accepts into a container."""
+    upload_idle_timeout: float = 30.0
+    """Seconds an upload may receive nothing before it is given up (and its spool freed)."""
+    max_uploads_per_person: int = 4
+    """Uploads one person runs at once on this host."""
+    record: bool = True
+    """Record sessions (asciicast v2) unless the policy forbids it for a session."""
+    state_dir: str = "state"
+    """Folder of what must outlive this process: the processes of running sessions,
+    ended by the next run if this one is killed (relative paths: from the working
+    directory)."""
+    recordings_dir: str = "recordings"
+    """Folder of this host's recordings (relative paths: from the working directory)."""
+    recording_max_bytes: int = 64 << 20
+    """Size at which a recording continues in a new file (part 2, 3, ...)."""
+    recordings_max_total_bytes: int = 10 << 30
+    """Disk this host's recordings may take in all; past it the oldest finished ones
+    are removed (checked every 10 s, counted in a metric); 0: no limit."""
+    recording_retention_days: float = 30.0
+    """Recordings older than this are deleted (checked hourly); 0 keeps them forever."""
+    drain_timeout: float = 0.0
+    """On SIGTERM, seconds to let running sessions finish by themselves (no new ones
+    start meanwhile) before the rest are ended with a message saying why."""
+    max_pending_input: int = 1 << 20
+    """Keystrokes buffered for a session whose process does not read them, before
+    further input is refused with an error."""
+    metrics_token: str = ""
+    """Bearer token a scraper must send to read /metrics (`Authorization: Bearer ...`);
+    empty: /metrics answers 403 to everyone."""
 
 
-def convert(kind: type, value: Any, where: str) -> Any:
-    """A value from a file (typed) or a string (environment, flag) as the setting's type."""
-    try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                raise ValueError
-            return text in ("1", "true", "yes", "on")
-        if kind is tuple:
-            items = value if isinstance(value, list) else str(value).split(",")
-            return tuple(str(item).strip() for item in items if str(item).strip())
-        if kind in (int, float) and isinstance(value, bool):
-            raise ValueError
-        if kind is str and not isinstance(value, str | int | float):
-            raise ValueError
-        return kind(value)
-    except (TypeError, ValueError):
-        expected = {int: "an integer", float: "a number", bool: "true or false",
-                    tuple: "a list of strings", str: "a string"}[kind]  # fmt: skip
-        raise SettingsError(f"{where}: expected {expected}, got {value!r}") from None
+@dataclass(frozen=True, slots=True)
+class FrontendConfig:
+    address: str = "127.0.0.1"
+    """HTTP bind address; loopback unless told otherwise."""
+    port: int = 8080
+    """HTTP port; 0 picks a free one (printed on the ready line)."""
+    workers: tuple[str, ...] = ()
+    """ZeroMQ endpoints of the exec workers (default, without worker_dns either:
+    tcp://127.0.0.1:7701)."""
+    worker_dns: tuple[str, ...] = ()
+    """DNS names whose records are workers: `name:port` (A/AAAA) or an SRV name."""
+    dns_interval: float = 10.0
+    """Seconds between lookups of `worker_dns`."""
+    dns_nameserver: str = ""
+    """`address:port` of the DNS server to ask; empty means the system's."""
+    token: str = ""
+    """Dev sign-in token. Empty: a random one, printed at start, when no other sign-in
+    method is configured; none otherwise."""
+    users_file: str = ""
+    """JSON users file (argon2id hashes) for password sign-in."""
+    tokens_file: str = ""
+    """JSON file of admin-issued bearer tokens."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of reverse proxies whose X-Forwarded-For and
+    X-Forwarded-Proto are believed (the client's address, TLS). Never identity."""
+    sso_user_header: str = ""
+    """Header in which a single sign-on proxy names the signed-in person (for example
+    X-Forwarded-User). Empty: nobody is signed in by a header. Needs `sso_proxies`."""
+    sso_groups_header: str = ""
+    """Header in which the single sign-on proxy lists the person's groups,
+    comma-separated; empty: such people have no groups."""
+    sso_proxies: tuple[str, ...] = ()
+    """Addresses or networks of the single sign-on proxies whose `sso_user_header` is
+    believed. That proxy must remove the header from what clients send."""
+    login_ttl: float = 12 * 3600.0
+    """Seconds a sign-in lasts."""
+    policy_file: str = ""
+    """TOML policy: who may open or watch which containers. Required with accounts;
+    without accounts (dev token only) everyone signed in may do everything."""
+    audit_log: str = ""
+    """File for the JSON-lines audit log of sign-ins and denials; empty: none."""
+    cookie_secret: str = ""
+    """Key that signs login cookies; front ends behind one balancer share it.
+    Empty means a random key (cookies then last as long as the process)."""
+    allowed_origins: tuple[str, ...] = ()
+    """Origins allowed besides the page's own (scheme://host[:port])."""
+    ws_ping_interval: float = 20.0
+    """Seconds between WebSocket pings: below the idle cut of nginx (60 s) and
+    Cloudflare (100 s)."""
+    ws_ping_timeout: float = 20.0
+    """Seconds without a pong before the connection counts as dead (at most the interval)."""
+    max_input_frame: int = 1 << 20
+    """Largest binary (keystroke) frame accepted from a browser."""
+    max_control_frame: int = 64 * 1024
+    """Largest JSON control frame accepted from a browser."""
+    request_timeout: float = 30.0
+    """Seconds to wait for a worker's answer to a request (list, open)."""
+    heartbeat_interval: float = 1.0
+    """Seconds between Hello messages to each worker."""
+    curve_secret_key: str = ""
+    """This front end's CurveZMQ .key_secret file (mode 0600 or 0400); required."""
+    worker_public_key: str = ""
+    """The workers' public key file (.key); required."""
+    max_upload_bytes: int = 100 << 20
+    """Largest file a person may upload through this front end."""
+    upload_idle_timeout: float = 60.0
+    """Seconds an upload's request may send nothing before it is answered with an error."""
+    web_root: str = ""
+    """Folder holding the page (src/) and its npm packages (node_modules/);
+    empty means the web/ folder next to the installed packages."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names (or host:port) this front end answers to, against DNS rebinding.
+    Empty: any Host when bound to a non-loopback address; when bound to loopback, only
+    loopback names (localhost, 127.0.0.1, [::1]) besides those listed."""
+    metrics_token: str = ""
+    """Bearer token a scraper must send to read /metrics; empty: only the dev token
+    (when there is one), else /metrics answers 403."""
+    header_timeout: float = 10.0
+    """Seconds from a new connection to the end of its first request's head; a client
+    that is slower is disconnected (slow-header attacks)."""
+    idle_timeout: float = 60.0
+    """Seconds a kept-alive connection may wait, after a response, for the end of the
+    next request's head before it is closed."""
+    body_timeout: float = 60.0
+    """Seconds to receive a request's whole body (uploads, streamed to the worker,
+    are not bound by it)."""
+    max_http_connections: int = 4096
+    """HTTP connections open at once (terminal WebSockets, once upgraded, are not
+    counted). Past it the oldest connection still waiting for its request is closed to
+    make room, or if none is waiting, the new connection is; keep it well below the
+    open-file limit."""
 
 
-class Settings:
-    """How one config dataclass is read from file, environment and flags."""
-
-    def __init__(self, cls: type[Any], section: str) -> None:
-        self.cls = cls
-        self.section = section
-        hints = get_type_hints(cls)
-        self.kinds = {f.name: _kind(hints[f.name]) for f in dataclasses.fields(cls)}
-        self.docs = field_docs(cls)
-
-    def flag(self, name: str) -> str:
-        return FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
-
-    def env_name(self, name: str) -> str:
-        return "DTERM_" + name.upper()
-
-    def add_flags(self, parser: argparse.ArgumentParser) -> None:
-        group = parser.add_argument_group(f"settings ([{self.section}] in the config file)")
-        defaults = self.cls()
-        for name, kind in self.kinds.items():
-            default = getattr(defaults, name)
-            shown = ",".join(default) if kind is tuple else default
-            help_text = f"{self.docs.get(name, '')} [default: {shown!r}; env {self.env_name(name)}]"
-            options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
-            if kind is bool:
-                options["action"] = argparse.BooleanOptionalAction
-            elif kind is tuple:
-                options["action"] = "append"
-                help_text += " (repeat for several)"
-            else:
-                options["metavar"] = kind.__name__.upper()
-            group.add_argument(self.flag(name), help=help_text, **options)
-
-    def build(
-        self, flags: argparse.Namespace, env: Mapping[str, str], config_file: str = ""
-    ) -> Any:
-        values: dict[str, Any] = {}
-        if config_file:
-            values.update(self.from_file(config_file))
-        for name, kind in self.kinds.items():
-            for variable in (ENV_ALIASES.get(name), self.env_name(name)):
-                if variable and env.get(variable, "") != "":
-                    values[name] = convert(kind, env[variable], f"environment {variable}")
-        for name, kind in self.kinds.items():
-            if hasattr(flags, name):
-                raw = getattr(flags, name)
-                if kind is tuple:
-                    raw = [part for item in raw for part in str(item).split(",")]
-                values[name] = convert(kind, raw, self.flag(name))
-        return self.cls(**values)
-
-    def from_file(self, path: str) -> dict[str, Any]:
-        try:
-            text = Path(path).read_text()
-            data = tomllib.loads(text)
-        except OSError as exc:
-            raise SettingsError(f"config file {path}: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"config file {path}: {exc}") from None
-        section = data.get(self.section, {})
-        if not isinstance(section, dict):
-            raise SettingsError(f"{path}: [{self.section}] must be a table")
-        values: dict[str, Any] = {}
-        for key, value in section.items():
-            where = f"{path}, line {_line_of(text, self.section, key)}"
-            if key not in self.kinds:
-                near = difflib.get_close_matches(key, list(self.kinds), n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                raise SettingsError(f"{where}: unknown setting {key!r} in [{self.section}]{hint}")
-            values[key] = convert(self.kinds[key], value, f"{where}: {key}")
-        return values
+KEYS_HELP = 'make keys with `dterm keys --set DIR` (README, "Many hosts")'
 
 
-def _line_of(text: str, section: str, key: str) -> int:
-    """The line where `key` is set inside `[section]` (1 if it cannot be told)."""
-    in_section = False
-    for number, line in enumerate(text.splitlines(), 1):
-        header = re.match(r"\s*\[([^\]]+)\]", line)
-        if header:
-            in_section = header.group(1).strip() == section
-        elif in_section and re.match(rf"\s*[\"']?{re.escape(key)}[\"']?\s*=", line):
-            return number
-    return 1
+def check_worker_security(config: WorkerConfig) -> None:
+    """Every worker link is CurveZMQ-authenticated, loopback and ipc included."""
+    if not config.curve_secret_key or not config.curve_allow:
+        raise Forbidden(
+            "a worker needs --curve-secret-key and --curve-allow: every ZeroMQ link is "
+            f"authenticated, loopback included; {KEYS_HELP}"
+        )
 
 
-def config_file_of(flags: argparse.Namespace, env: Mapping[str, str]) -> str:
-    return str(getattr(flags, "config", "") or env.get("DTERM_CONFIG", ""))
-
-
-def add_common_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="TOML config file (env DTERM_CONFIG)")
-    level, form = os.environ.get("DTERM_LOG_LEVEL", "info"), os.environ.get("DTERM_LOG_FORMAT")
-    parser.add_argument(
-        "--log-level", default=level, help="debug, info, warning or error (env DTERM_LOG_LEVEL)"
-    )
-    parser.add_argument(
-        "--log-format",
-        default=form or "auto",
-        choices=["auto", "json", "text"],
-        help="auto: readable lines on a terminal, JSON lines otherwise (env DTERM_LOG_FORMAT)",
-    )
-
-
-def parse_args(
-    settings: Settings, prog: str, description: str, argv: list[str], env: Mapping[str, str]
-) -> tuple[Any, argparse.Namespace]:
-    """A process's settings and its other flags (log level and format, config file)."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    add_common_flags(parser)
-    settings.add_flags(parser)
-    flags = parser.parse_args(argv)
-    return settings.build(flags, env, config_file_of(flags, env)), flags
+def check_frontend_security(config: FrontendConfig) -> None:
+    if not config.curve_secret_key or not config.worker_public_key:
+        raise Forbidden(
+            "a front end needs --curve-secret-key and --worker-public-key: every ZeroMQ "
+            f"link is authenticated, loopback included; {KEYS_HELP}"
+        )

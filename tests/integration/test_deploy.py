@@ -17,9 +17,9 @@ import yaml
 
 from exec_worker.__main__ import parse_config as parse_worker_args
 from frontend_server.__main__ import parse_config as parse_frontend_args
-from shared.config import WorkerConfig, check_frontend_security, check_worker_security
 from shared.keys import LinkKeys
-from shared.settings import SettingsError
+from shared.settings import WorkerConfig, check_frontend_security, check_worker_security
+from shared.settings_sources import SettingsError
 from tests.conftest import require, wait_hosts_up
 from tests.integration.test_http import request
 from tests.support.events_client import EventStream

@@ -18,7 +18,7 @@ import pytest
 import zmq
 
 from shared.keys import LinkKeys, link_keys, make_pair
-from shared.messages import Hello, ListSessions, Message, OpenSession, Recording, Welcome
+from shared.messages import Hello, ListSessions, Message, OpenSession, RecordingPolicy, Welcome
 from shared.protocol import PROTOCOL_VERSION, decode, encode
 from shared.security import ClientKeys
 from tests.conftest import Containers, wait_hosts_up
@@ -109,7 +109,7 @@ def answers(socket: zmq.Socket[bytes], messages: list[Message]) -> list[Message]
 def open_session(container: str) -> OpenSession:
     return OpenSession("raw@host", "raw-1", "someone", "10.9.8.7", container,
                        ["sh", "-c", "echo taken-over"], "root", None, 80, 24,
-                       Recording.FORBIDDEN, False)  # fmt: skip
+                       RecordingPolicy.FORBIDDEN, False)  # fmt: skip
 
 
 def exit_code(process: ManagedProcess) -> int | None:

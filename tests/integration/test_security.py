@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import zmq
 
-from shared.messages import Failed, OpenSession, Recording
+from shared.messages import Failed, OpenSession, RecordingPolicy
 from shared.protocol import decode, encode
 from tests.conftest import Containers, wait_hosts_up
 from tests.support.accounts import accounts, add_user
@@ -346,7 +346,7 @@ async def test_worker_deny_label_wins_over_the_front_end(secured: Secured) -> No
     request = OpenSession(
         session="raw@sec-host", attachment="raw-1", person="root-admin",
         address="198.51.100.7", container=secured.boxes["denied"].id, cmd=None, user=None,
-        workdir=None, cols=80, rows=24, recording=Recording.DEFAULT, record_input=False,
+        workdir=None, cols=80, rows=24, recording=RecordingPolicy.DEFAULT, record_input=False,
     )  # fmt: skip
     try:
         socket.send_multipart(encode(request))

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from exec_worker.docker_exec import ExecState
 from exec_worker.exec_pipe import ExecPipe
 from exec_worker.exec_stream import ExecStream
-from exec_worker.files import is_root
 from exec_worker.multiplex import Demux, Stream
-from exec_worker.user_files import NO_TOOLS, Failure
+from exec_worker.transfers import is_root
+from exec_worker.user_transfers import NO_TOOLS, Failure
 from shared.errors import CommandNotFound, Forbidden, NotFound, ProtocolError, StartFailed
 
 HEAD = b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\n\r\n"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from exec_worker.host_processes import ProcessRef
 from exec_worker.leftovers import ProcessRecord, ProcessRecords
-from exec_worker.teardown import ProcessRef
 
 
 def test_a_record_names_the_exec_first_and_its_process_once_known(tmp_path: Path) -> None:

@@ -170,12 +170,12 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
 
 def test_recording_settings_come_from_the_allowing_rule(policy: Policy) -> None:
     """The rule that lets a session open says whether and how it is recorded."""
-    from shared.messages import Recording
+    from shared.messages import RecordingPolicy
 
     rule = policy.opening_rule(alice, Target("staging-1", "api", payments), None, None)
-    assert rule is not None and rule.recording is Recording.REQUIRED and rule.record_input
+    assert rule is not None and rule.recording is RecordingPolicy.REQUIRED and rule.record_input
     ops_rule = policy.opening_rule(carol_ops, Target("h", "c"), None, None)
-    assert ops_rule is not None and ops_rule.recording is Recording.DEFAULT
+    assert ops_rule is not None and ops_rule.recording is RecordingPolicy.DEFAULT
 
 
 def test_who_may_see_recordings(policy: Policy) -> None:

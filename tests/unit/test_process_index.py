@@ -8,12 +8,12 @@ import os
 import secrets
 import subprocess
 
-from exec_worker import teardown
+from exec_worker import host_processes
 from exec_worker.process_index import ProcessIndex
 
 
 def spawn(marker: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, teardown.MARKER: marker}
+    env = {**os.environ, host_processes.MARKER: marker}
     return subprocess.Popen(["sleep", "30"], env=env)
 
 
@@ -45,7 +45,7 @@ async def test_questions_asked_together_share_one_scan() -> None:
     scans = 0
     scan = index._scan
 
-    def counted() -> dict[str, list[teardown.ProcessRef]]:
+    def counted() -> dict[str, list[host_processes.ProcessRef]]:
         nonlocal scans
         scans += 1
         return scan()
@@ -62,7 +62,7 @@ async def test_a_process_that_execs_is_read_again() -> None:
     PID and start time; its new environment is read once it runs the new program."""
     marker = secrets.token_hex(8)
     index = ProcessIndex()
-    script = f"read x; exec env {teardown.MARKER}={marker} sleep 30"
+    script = f"read x; exec env {host_processes.MARKER}={marker} sleep 30"
     proc = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE)  # noqa: ASYNC220
     try:
         assert await index.marked(marker) == []

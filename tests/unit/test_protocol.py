@@ -39,8 +39,8 @@ from shared.messages import (
     OpenSession,
     Output,
     PutFile,
-    Recording,
     RecordingEntry,
+    RecordingPolicy,
     RecordingsListed,
     Resize,
     Revocation,
@@ -73,7 +73,18 @@ EXAMPLES: list[Message] = [
         "r2", [SessionInfo("s@h", "web", None, None, None, "alice", 1700000000, True, 2)]
     ),
     OpenSession(
-        "s1@h", "a1", "alice", "10.0.0.7", "web", None, None, None, 80, 24, Recording.DEFAULT, False
+        "s1@h",
+        "a1",
+        "alice",
+        "10.0.0.7",
+        "web",
+        None,
+        None,
+        None,
+        80,
+        24,
+        RecordingPolicy.DEFAULT,
+        False,
     ),
     OpenSession(
         "s1@h",
@@ -86,7 +97,7 @@ EXAMPLES: list[Message] = [
         "/srv",
         200,
         50,
-        Recording.REQUIRED,
+        RecordingPolicy.REQUIRED,
         True,
     ),
     ListRecordings("r6", "alice", "web", 0, 1700000000, "", "s1@h"),

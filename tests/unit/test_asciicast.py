@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exec_worker.recording import (
+from exec_worker.asciicast import (
     COALESCE,
     Recorder,
     RecordingHeader,
@@ -238,8 +238,8 @@ def test_a_crashed_worker_loses_only_what_was_not_flushed(tmp_path: Path) -> Non
     done = run_python(
         """
         import os, pathlib
-        from exec_worker.recording import Recorder
-        from tests.unit.test_recording import make_header
+        from exec_worker.asciicast import Recorder
+        from tests.unit.test_asciicast import make_header
         recorder = Recorder.start(pathlib.Path(os.environ["FOLDER"]), make_header(), False, 0)
         recorder.output(b"flushed\\r\\n")
         recorder.resize(100, 30)
@@ -261,8 +261,8 @@ def test_a_write_error_stops_the_recording_not_the_caller(tmp_path: Path) -> Non
     done = run_python(
         """
         import errno, os, pathlib, resource, signal
-        from exec_worker.recording import Recorder
-        from tests.unit.test_recording import make_header
+        from exec_worker.asciicast import Recorder
+        from tests.unit.test_asciicast import make_header
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
         recorder = Recorder.start(pathlib.Path(os.environ["FOLDER"]), make_header(), False, 0)

@@ -6,7 +6,7 @@ Names given from outside are checked before any file is touched: a plain
 `*.cast` name in the folder, no path separators, no "..", no leading dot, and
 symbolic links are never followed.
 
-Owns nothing but the folder's `*.cast` files, which Recorder (recording.py) writes;
+Owns nothing but the folder's `*.cast` files, which Recorder (asciicast.py) writes;
 must not write recordings, nor read anything outside the folder. Files that are not
 our recordings (no "dterm" header) are left out of listings, not deleted.
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from exec_worker.recording import SUFFIX
+from exec_worker.asciicast import SUFFIX
 from shared.errors import NotFound, ProtocolError
 
 log = logging.getLogger(__name__)

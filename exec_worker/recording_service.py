@@ -1,6 +1,6 @@
-"""Recording sessions on this host, and serving the recordings to front ends.
+"""RecordingPolicy sessions on this host, and serving the recordings to front ends.
 
-Each session is recorded (asciicast v2, exec_worker/recording.py) unless the worker
+Each session is recorded (asciicast v2, exec_worker/asciicast.py) unless the worker
 is set not to or the policy forbids it; a session the policy requires to be
 recorded does not start when its recording cannot be opened. One timer flushes
 every live recorder each second; another deletes recordings past the retention
@@ -19,12 +19,12 @@ import shlex
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from exec_worker import recordings_store
+from exec_worker import recording_files
+from exec_worker.asciicast import FLUSH_INTERVAL, Recorder, RecordingHeader
 from exec_worker.metrics import RECORDINGS_REMOVED
-from exec_worker.recording import FLUSH_INTERVAL, Recorder, RecordingHeader
-from shared.config import WorkerConfig
 from shared.errors import Unavailable
-from shared.messages import ListRecordings, Recording, RecordingEntry
+from shared.messages import ListRecordings, RecordingEntry, RecordingPolicy
+from shared.settings import WorkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +48,24 @@ class Recordings:
         for task in self._tasks:
             task.cancel()
 
-    def open(self, header: RecordingHeader, mode: Recording, record_input: bool) -> Recorder | None:
+    def open(
+        self, header: RecordingHeader, mode: RecordingPolicy, record_input: bool
+    ) -> Recorder | None:
         """The session's recorder, None when it goes unrecorded; Unavailable when the
         policy requires a recording this host cannot make."""
-        wanted = mode is Recording.REQUIRED or (mode is Recording.DEFAULT and self._config.record)
+        wanted = mode is RecordingPolicy.REQUIRED or (
+            mode is RecordingPolicy.DEFAULT and self._config.record
+        )
         if not wanted:
             return None
-        if mode is Recording.REQUIRED and not self._config.record:
+        if mode is RecordingPolicy.REQUIRED and not self._config.record:
             raise Unavailable("the policy requires a recording, and this host records nothing")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             return Recorder.start(self.folder, header, record_input,
                                   self._config.recording_max_bytes)  # fmt: skip
         except OSError as exc:
-            if mode is Recording.REQUIRED:
+            if mode is RecordingPolicy.REQUIRED:
                 raise Unavailable(f"the policy requires a recording, which failed: {exc}") from None
             log.warning("session %s goes unrecorded: %s", header.session, exc)
             return None
@@ -79,7 +83,7 @@ class Recordings:
         days = self._config.recording_retention_days
         while days > 0:
             removed = await asyncio.to_thread(
-                recordings_store.delete_older_than, self.folder, days * 86400,
+                recording_files.delete_older_than, self.folder, days * 86400,
                 keep=self._being_written(),
             )  # fmt: skip
             if removed:
@@ -96,7 +100,7 @@ class Recordings:
         budget = self._config.recordings_max_total_bytes
         while budget > 0:
             removed = await asyncio.to_thread(
-                recordings_store.trim_to_budget, self.folder, budget, self._being_written()
+                recording_files.trim_to_budget, self.folder, budget, self._being_written()
             )
             if removed:
                 RECORDINGS_REMOVED.labels("budget").inc(len(removed))
@@ -106,7 +110,7 @@ class Recordings:
 
     async def list(self, request: ListRecordings) -> list[RecordingEntry]:
         found = await asyncio.to_thread(
-            recordings_store.list_recordings,
+            recording_files.list_recordings,
             self.folder,
             person=request.person or None,
             container=request.container or None,

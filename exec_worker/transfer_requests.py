@@ -6,7 +6,7 @@ session's shell, for its owner only). The container must pass this host's rules
 like any session. A transfer acts as the user a shell would run as: the session's
 user, else the user the request names, else the container's default user
 (Config.User). As root it goes through Docker's archive API; as anyone else
-through an exec as that user (user_files.py), so it can do no more than a shell.
+through an exec as that user (user_transfers.py), so it can do no more than a shell.
 
 Every transfer is audited once it ends: stored or sent (ok true), or refused,
 given up or cut short (ok false, with the reason and the bytes moved so far).
@@ -24,13 +24,20 @@ from functools import partial
 from typing import Any
 
 from exec_worker.docker_exec import DockerHost
-from exec_worker.files import Download, SpooledUpload, Transfers, Upload, Who, check_path, is_root
-from exec_worker.recordings import Recordings
-from exec_worker.recordings_store import read_chunks
+from exec_worker.recording_files import read_chunks
+from exec_worker.recording_service import Recordings
 from exec_worker.sessions import ExecSession
-from exec_worker.user_files import PipedUpload, download_as
+from exec_worker.transfers import (
+    Download,
+    SpooledUpload,
+    Transfers,
+    Upload,
+    Who,
+    check_path,
+    is_root,
+)
+from exec_worker.user_transfers import PipedUpload, download_as
 from shared.audit import AuditLog
-from shared.config import WorkerConfig
 from shared.errors import DtermError, Forbidden, NotFound, ProtocolError
 from shared.messages import (
     ContainerInfo,
@@ -46,6 +53,7 @@ from shared.messages import (
     Message,
     PutFile,
 )
+from shared.settings import WorkerConfig
 
 log = logging.getLogger(__name__)
 

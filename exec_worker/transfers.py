@@ -1,9 +1,9 @@
 """File transfers into and out of containers: the uploads and downloads in flight.
 
-Two ways in and out, chosen by file_requests.py from the user a transfer acts as:
+Two ways in and out, chosen by transfer_requests.py from the user a transfer acts as:
 as root, through Docker's archive API (here: SpooledUpload, Download.run), which
 also works in containers without a shell; as any other user, through an exec that
-runs as that user (user_files.py), so the file's permissions decide as in a shell.
+runs as that user (user_transfers.py), so the file's permissions decide as in a shell.
 
 Archive uploads arrive as FileData frames and are spooled (in memory up to
 SPOOL_MEMORY, then in a temporary file), so a large upload costs disk, not RAM; at

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from exec_worker.recording import Recorder
-from exec_worker.recordings_store import (
+from exec_worker.asciicast import Recorder
+from exec_worker.recording_files import (
     TAIL,
     check_name,
     delete_older_than,
@@ -20,7 +20,7 @@ from exec_worker.recordings_store import (
     trim_to_budget,
 )
 from shared.errors import NotFound, ProtocolError
-from tests.unit.test_recording import Clock, make_header
+from tests.unit.test_asciicast import Clock, make_header
 
 T0 = 1_700_000_000
 

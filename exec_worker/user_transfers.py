@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from exec_worker.docker_exec import DockerHost, ExecState
 from exec_worker.exec_pipe import ExecPipe
-from exec_worker.files import Download, Upload
+from exec_worker.transfers import Download, Upload
 from shared.errors import (
     CommandNotFound,
     DtermError,

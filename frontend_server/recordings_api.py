@@ -16,7 +16,7 @@ import secrets
 from typing import Any
 
 from frontend_server.api import BaseHandler
-from frontend_server.files import Transfer, stream_transfer
+from frontend_server.files_api import Transfer, stream_transfer
 from frontend_server.policy import Replays
 from frontend_server.workers import WorkerLink
 from shared.errors import DtermError, Forbidden, NotFound

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import (
+from shared.errors import Forbidden
+from shared.settings import (
     FrontendConfig,
     WorkerConfig,
     check_frontend_security,
     check_worker_security,
 )
-from shared.errors import Forbidden
 
 
 def test_pings_fit_under_proxy_idle_cuts() -> None:

@@ -3,7 +3,7 @@
 Docker answers exec start before it starts the process, and records an exit a
 moment after the stream ends; a container that died takes a moment more to show
 as stopped. These helpers ask again, briefly, instead of guessing. Ending an
-exec's processes is SIGHUP, a grace period, then SIGKILL (teardown.py).
+exec's processes is SIGHUP, a grace period, then SIGKILL (host_processes.py).
 
 Concurrency: coroutines on the worker's loop; Docker and /proc calls run off it.
 """
@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from exec_worker import teardown
+from exec_worker import host_processes
 from exec_worker.commands import start_failure
 from exec_worker.docker_exec import DockerBusy, DockerHost, ExecState
 from exec_worker.lifecycle import Ending
@@ -41,7 +41,7 @@ async def find_process(
     exec_id: str,
     marker: str,
     log: logging.LoggerAdapter,  # type: ignore[type-arg]
-) -> teardown.ProcessRef | None:
+) -> host_processes.ProcessRef | None:
     """The exec's host process, to end it and its children later: from /proc by its
     marker, without Docker, once it runs (a loaded daemon may start it seconds after
     it answered the start). Docker is asked now and then whether the exec has ended
@@ -74,9 +74,9 @@ async def _process_at(
     exec_id: str,
     pid: int,
     log: logging.LoggerAdapter,  # type: ignore[type-arg]
-) -> teardown.ProcessRef | None:
+) -> host_processes.ProcessRef | None:
     """The process Docker names, if this worker can see it (0: none, it has ended)."""
-    process = await asyncio.to_thread(teardown.process_ref, pid) if pid else None
+    process = await asyncio.to_thread(host_processes.process_ref, pid) if pid else None
     if process is None and pid and (await docker.inspect_exec(exec_id)).running:
         _cannot_see(pid, log)
     return process
@@ -97,22 +97,22 @@ def _cannot_see(pid: int, log: logging.LoggerAdapter) -> None:  # type: ignore[t
 
 
 async def end_processes(
-    root: teardown.ProcessRef | None,
+    root: host_processes.ProcessRef | None,
     index: ProcessIndex,
     marker: str,
     grace: float,
     log: logging.LoggerAdapter,  # type: ignore[type-arg]
 ) -> None:
     """SIGHUP, a grace period, then SIGKILL for what is left: no Docker call."""
-    targets = await asyncio.to_thread(teardown.hang_up, root, await index.marked(marker))
+    targets = await asyncio.to_thread(host_processes.hang_up, root, await index.marked(marker))
     deadline = time.monotonic() + grace
     # /proc has no event for the end of a process that is not our child: poll.
     while time.monotonic() < deadline and await asyncio.to_thread(  # noqa: ASYNC110
-        teardown.any_alive, targets
+        host_processes.any_alive, targets
     ):
         await asyncio.sleep(0.05)
     carrying = await index.marked(marker)
-    killed = await asyncio.to_thread(teardown.kill_rest, root, targets, carrying)
+    killed = await asyncio.to_thread(host_processes.kill_rest, root, targets, carrying)
     log.info("ended %d processes (%d needed SIGKILL)", len(targets), killed)
 
 
