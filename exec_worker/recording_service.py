@@ -1,4 +1,4 @@
-"""RecordingPolicy sessions on this host, and serving the recordings to front ends.
+"""Recording sessions on this host, and serving the recordings to front ends.
 
 Each session is recorded (asciicast v2, exec_worker/asciicast.py) unless the worker
 is set not to or the policy forbids it; a session the policy requires to be
