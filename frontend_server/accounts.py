@@ -1,9 +1,10 @@
 """The users file (argon2id password hashes) and the bearer-tokens file.
 
-Both are JSON files an admin edits through the `accounts_cli` commands. A front end
-reads them again when they change on disk, so adding a user or revoking a token
-needs no restart. Passwords are hashed with argon2id (argon2-cffi); a bearer token
-is `dterm_<id>_<secret>`, of which only a SHA-256 of the secret is stored.
+Both are JSON files an admin edits through the `dterm users` and `dterm tokens`
+commands (dterm_cli/accounts.py). A front end reads them again when they change on
+disk, so adding a user or revoking a token needs no restart. Passwords are hashed
+with argon2id (argon2-cffi); a bearer token is `dterm_<id>_<secret>`, of which only
+a SHA-256 of the secret is stored.
 
 Verifying a password costs tens of milliseconds of CPU by design: callers run
 `check_password` off the event loop.

@@ -1,27 +1,22 @@
-"""Make CurveZMQ key pairs for worker links.
+"""CurveZMQ key pairs for worker links: one pair, or the set `dterm up` keeps.
 
-    dterm keys NAME --out FOLDER   one pair: FOLDER/NAME.key (public: give it to the
-                                   other side), FOLDER/NAME.key_secret (keep it here)
-    dterm keys --set FOLDER        a worker pair and a front-end pair, the front end's
-                                   public key allowed in FOLDER/frontends; made once,
-                                   reused after (what `dterm up` keeps)
-
-Folders made here are 0700 and secret files 0600; a secret file found open to
-group or others is refused, as ssh refuses such a private key.
+A pair is NAME.key (public: give it to the other side) and NAME.key_secret (keep it
+here). A set is a worker pair and a front-end pair, with the front end's public key
+allowed in FOLDER/frontends; made once, reused after. Folders made here are 0700
+and secret files 0600; a secret file found open to group or others is refused, as
+ssh refuses such a private key. The `dterm keys` command is dterm_cli/keys.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import zmq.auth
 
-from shared.security import KeyFileError, check_private
+from shared.security import check_private
 
 
 def make_folder(folder: Path) -> None:
@@ -91,36 +86,3 @@ def link_keys(folder: Path) -> tuple[LinkKeys, bool]:
         make_folder(keys.allowed)
         shutil.copyfile(folder / "frontend.key", allowed)
     return keys, bool(made)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="dterm keys", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("name", nargs="?", help="file name stem, e.g. worker or frontend-1")
-    parser.add_argument("--out", default=".", help="folder to write into (created if missing)")
-    parser.add_argument("--set", metavar="FOLDER", help="make or reuse a worker+front-end set")
-    args = parser.parse_args(argv)
-    if args.set:
-        try:
-            keys, made = link_keys(Path(args.set))
-        except KeyFileError as exc:
-            print(f"dterm keys: {exc}", file=sys.stderr)
-            return 1
-        print(f"{'made' if made else 'reused'} worker link keys in {keys.folder}")
-        print(f"worker:    {' '.join(keys.worker_flags())}")
-        print(f"front end: {' '.join(keys.frontend_flags())}")
-        return 0
-    if not args.name:
-        parser.error("give a NAME, or --set FOLDER")
-    folder = Path(args.out)
-    if (folder / f"{args.name}.key_secret").exists():
-        print(f"{folder / args.name}.key_secret exists; not overwriting", file=sys.stderr)
-        return 1
-    public, secret = make_pair(folder, args.name)
-    print(f"public key: {public}\nsecret key: {secret}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

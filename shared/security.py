@@ -13,7 +13,7 @@ is that handler. It reads the allowed folder again at every handshake, so a key
 added or removed counts from the next connection on, without a restart (a link
 already open stays open until it drops: CURVE checks keys at the handshake only).
 
-Make keys with `dterm keys` (shared/keys.py).
+Make keys with `dterm keys` (dterm_cli/keys.py).
 
 Concurrency: KeyGate answers on the event loop it was made on (SocketPump).
 """

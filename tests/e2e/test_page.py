@@ -88,7 +88,7 @@ def test_password_sign_in_page(
         [
             sys.executable,
             "-m",
-            "shared.cli",
+            "dterm_cli",
             "users",
             "--users-file",
             str(users),

@@ -229,7 +229,7 @@ def test_a_session_in_parts_is_one_row_and_plays_whole(
 
 def add_user(users: Path, name: str, password: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "shared.cli", "users", "--users-file", str(users), "add", name,
+        [sys.executable, "-m", "dterm_cli", "users", "--users-file", str(users), "add", name,
          "--password-stdin"],
         input=password + "\n", text=True, check=True, cwd=REPO, capture_output=True,
     )  # fmt: skip

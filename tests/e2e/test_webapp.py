@@ -367,7 +367,7 @@ def test_file_controls_follow_the_policy(
     boxes = {kind: containers.run(name=f"dterm-test-e2e-{kind}-{t}") for kind in ("up", "dl", "no")}
     users, policy = tmp_path / "users.json", tmp_path / "policy.toml"
     subprocess.run(
-        [sys.executable, "-m", "shared.cli", "users", "--users-file", str(users), "add", "alice",
+        [sys.executable, "-m", "dterm_cli", "users", "--users-file", str(users), "add", "alice",
          "--password-stdin"],
         input="s3cret-pass\n", text=True, check=True, cwd=REPO, capture_output=True,
     )  # fmt: skip

@@ -25,7 +25,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A key set of its own (made by the CLI) and an intruder's pair beside it."""
     folder = tmp_path_factory.mktemp("keys")
     for args in (["--set", str(folder)], ["intruder", "--out", str(folder)]):
-        subprocess.run([sys.executable, "-m", "shared.keys", *args],
+        subprocess.run([sys.executable, "-m", "dterm_cli.keys", *args],
                        check=True, cwd=REPO, capture_output=True)  # fmt: skip
     return folder
 

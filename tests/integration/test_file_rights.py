@@ -100,7 +100,7 @@ class Setup:
 
 def issue_token(tokens: Path, person: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "tokens", "--tokens-file", str(tokens), "issue",
+        [sys.executable, "-m", "dterm_cli", "tokens", "--tokens-file", str(tokens), "issue",
          person],
         capture_output=True, text=True, cwd=REPO, timeout=60, check=True,
     )  # fmt: skip

@@ -55,7 +55,7 @@ class Up:
 
 def up_argv(state: Path, config: Path) -> list[str]:
     """`dterm up` as a person runs it, on free ports, against this run's Docker daemon."""
-    return [sys.executable, "-m", "shared.cli", "up", "--port", "0", "--worker-port", "*",
+    return [sys.executable, "-m", "dterm_cli", "up", "--port", "0", "--worker-port", "*",
             "--state-dir", str(state), "--docker-url", docker_url(),
             "--config", str(config)]  # fmt: skip
 

@@ -32,7 +32,7 @@ from tests.support.processes import (
 from tests.support.terminal_client import Stack, TerminalClient
 from tests.support.waiting import wait_until
 
-DTERM = [sys.executable, "-m", "shared.cli"]
+DTERM = [sys.executable, "-m", "dterm_cli"]
 
 
 def dterm(

@@ -33,7 +33,7 @@ def recordings_of(stack: Stack, session: str, headers: dict[str, str]) -> list[d
 
 
 def add_user(users_file: str, name: str, password: str = "password-1") -> None:
-    subprocess.run([sys.executable, "-m", "shared.cli", "users", "--users-file", users_file,
+    subprocess.run([sys.executable, "-m", "dterm_cli", "users", "--users-file", users_file,
                     "add", name, "--password-stdin"], input=password + "\n", text=True,
                    check=True, capture_output=True)  # fmt: skip
 

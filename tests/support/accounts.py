@@ -12,7 +12,7 @@ from tests.support.processes import REPO
 def accounts(*args: str, stdin: str = "") -> str:
     """Run `dterm ARGS...` (users, tokens) and return what it printed."""
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "dterm_cli", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import zmq.auth
 
-from shared.keys import link_keys, main
+from dterm_cli.keys import main
+from shared.keys import link_keys
 from shared.security import KeyFileError, load_secret_key
 
 

@@ -29,7 +29,7 @@ def _version(argv: list[str]) -> int:
 
 def _accounts(kind: str) -> Callable[[list[str]], int]:
     def run(argv: list[str]) -> int:
-        from frontend_server.accounts_cli import main
+        from dterm_cli.accounts import main
 
         return main([kind, *argv])
 
@@ -46,10 +46,10 @@ def _lazy(module: str, function: str) -> Callable[[list[str]], int]:
 
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "up": _lazy("shared.up", "main"),
+    "up": _lazy("dterm_cli.up", "main"),
     "worker": _lazy("exec_worker.__main__", "run"),
     "frontend": _lazy("frontend_server.__main__", "run"),
-    "keys": _lazy("shared.keys", "main"),
+    "keys": _lazy("dterm_cli.keys", "main"),
     "users": _accounts("users"),
     "tokens": _accounts("tokens"),
     "version": _version,
