@@ -119,8 +119,11 @@ class Recordings:
             session=request.session or None,
         )
         return [
-            RecordingEntry(i.name, i.size, i.started, i.person, i.host, i.container, i.session,
-                           i.part, -1 if i.duration is None else int(i.duration * 1000))
+            RecordingEntry(
+                name=i.name, size=i.size, started=i.started, person=i.person, host=i.host,
+                container=i.container, session=i.session, part=i.part,
+                duration_ms=-1 if i.duration is None else int(i.duration * 1000),
+            )
             for i in found
             if not request.name or i.name == request.name
         ]  # fmt: skip

@@ -332,12 +332,12 @@ class WorkerServer:
     def _welcome(self) -> Welcome:
         total, running = self.containers.counts()
         return Welcome(
-            self._config.host_id,
-            self.instance,
-            PROTOCOL_VERSION,
-            self._facts.version,
-            self._facts.api_version,
-            total,
-            running,
-            self.containers.docker_problem,
+            host=self._config.host_id,
+            instance=self.instance,
+            protocol=PROTOCOL_VERSION,
+            docker_version=self._facts.version,
+            api_version=self._facts.api_version,
+            containers=total,
+            running=running,
+            docker_problem=self.containers.docker_problem,
         )

@@ -153,8 +153,10 @@ class ExecSession:
 
     def info(self) -> SessionInfo:
         return SessionInfo(
-            self.id, self.container_name, self._cmd, self.run_as or None, self._workdir,
-            self.person, int(self.started), self.owner is not None, len(self.watchers),
+            session=self.id, container=self.container_name, cmd=self._cmd,
+            user=self.run_as or None, workdir=self._workdir, person=self.person,
+            started=int(self.started), attached=self.owner is not None,
+            watchers=len(self.watchers),
         )  # fmt: skip
 
     def audit_fields(self) -> dict[str, Any]:
@@ -290,9 +292,11 @@ class ExecSession:
 
     def _opened(self, attachment: Attachment, start: int, skipped: int) -> SessionOpened:
         owner = attachment.mode is Mode.RW
+        cols, rows = self.size
         return SessionOpened(
-            attachment.id, self.id, self.container_name, attachment.mode, self._config.window,
-            start, skipped, *self.size, self.watch_token if owner else "",
+            attachment=attachment.id, session=self.id, container=self.container_name,
+            mode=attachment.mode, window=self._config.window, offset=start, skipped=skipped,
+            cols=cols, rows=rows, watch_token=self.watch_token if owner else "",
         )  # fmt: skip
 
     # --- connections --------------------------------------------------------------------

@@ -136,9 +136,10 @@ class SessionBridge:
         )
         session = f"{secrets.token_urlsafe(18)}@{link.host}"
         message = OpenSession(
-            session, self.attachment, self._person.name, self._address, grant.container.id,
-            request.cmd, request.user, request.workdir, request.cols, request.rows,
-            grant.recording, grant.record_input,
+            session=session, attachment=self.attachment, person=self._person.name,
+            address=self._address, container=grant.container.id, cmd=request.cmd,
+            user=request.user, workdir=request.workdir, cols=request.cols, rows=request.rows,
+            recording=grant.recording, record_input=grant.record_input,
         )  # fmt: skip
         self._send_first(link, True, message)
         log.info("session %s: opening %s for %s", session, grant.container.name, self._person.name)
@@ -162,8 +163,9 @@ class SessionBridge:
             self._guard.for_join(self._person, link, found.container, request.mode, self._address)
             self.phase, self._looking = Phase.IDLE, None
             message = AttachSession(
-                request.session, self.attachment, self._person.name, self._address,
-                found.container, request.offset, Mode(request.mode), request.token,
+                session=request.session, attachment=self.attachment, person=self._person.name,
+                address=self._address, container=found.container, offset=request.offset,
+                mode=Mode(request.mode), token=request.token,
             )  # fmt: skip
             self._send_first(link, False, message)
         except DtermError as exc:

@@ -213,9 +213,11 @@ class FilesHandler(BaseHandler):
         self.place = place = await self._where(FileRight.UPLOAD)
         self.transfer = Transfer(place.link)
         assert self.person is not None
-        place.link.send(PutFile(self.transfer.id, self.person.name, self.client_address,
-                                place.container, place.session, place.path, int(length),
-                                place.user))  # fmt: skip
+        place.link.send(PutFile(
+            request=self.transfer.id, person=self.person.name, address=self.client_address,
+            container=place.container, session=place.session, path=place.path,
+            size=int(length), user=place.user,
+        ))  # fmt: skip
         await self.transfer.next(FileOpened)
         self.transfer.on_failure = self._worker_failed
         self._last_data = IOLoop.current().time()
@@ -305,9 +307,11 @@ class FilesHandler(BaseHandler):
             place = await self._where(FileRight.DOWNLOAD)
             self.transfer = transfer = Transfer(place.link)
             assert self.person is not None
-            place.link.send(GetFile(transfer.id, self.person.name, self.client_address,
-                                    place.container, place.session, place.path,
-                                    place.user))  # fmt: skip
+            place.link.send(GetFile(
+                request=transfer.id, person=self.person.name, address=self.client_address,
+                container=place.container, session=place.session, path=place.path,
+                user=place.user,
+            ))  # fmt: skip
             opened: FileOpened = await transfer.next(FileOpened)
         except DtermError as exc:
             if self.transfer is not None:

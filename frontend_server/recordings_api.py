@@ -46,7 +46,8 @@ def recording_json(host: str, entry: RecordingEntry) -> dict[str, Any]:
 async def list_on(link: WorkerLink, person: str, container: str, since: int, until: int,
                   name: str = "", session: str = "") -> list[RecordingEntry]:  # fmt: skip
     request = secrets.token_hex(8)
-    query = ListRecordings(request, person, container, since, until, name, session)
+    query = ListRecordings(request=request, person=person, container=container, since=since,
+                           until=until, name=name, session=session)  # fmt: skip
     reply = await link.request(query, request)
     assert isinstance(reply, RecordingsListed)
     return reply.recordings

@@ -1,8 +1,9 @@
 """Every message of the worker protocol, declared once (the spec is docs/protocol.md).
 
 A frozen dataclass per message type, with its wire tag; bounds that hold however a
-message is built are checked in __post_init__. The codec is shared/protocol.py.
-Pure: no I/O.
+message is built are checked in __post_init__. Messages with five fields or more are
+built by keyword only, so two swapped strings cannot pass unnoticed. The codec is
+shared/protocol.py. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def check_size(cols: int, rows: int) -> None:
 # --- message declarations -------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ContainerInfo:
     """One container as a worker knows it; times are Unix seconds, 0 when never."""
 
@@ -61,7 +62,7 @@ class Hello:
     protocol: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Welcome:
     """Worker's answer to Hello: its host id, its run, and facts about its Docker daemon.
 
@@ -122,7 +123,7 @@ class Mode(StrEnum):
     RO = "ro"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionInfo:
     """A running session, as listed for its owner: what was asked for (`cmd` None is
     the default shell), so it can be started again the same way."""
@@ -207,7 +208,7 @@ class SignInsRevoked:
     entries: list[Revocation]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OpenSession:
     """Start a tty exec owned by `person`; `cmd` None means bash if present, else sh.
 
@@ -239,7 +240,7 @@ class OpenSession:
             raise ProtocolError("container must not be empty")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AttachSession:
     """Join a running session from byte `offset`: as its owner (rw, taking over any
     earlier owner connection) or as a watcher (ro, with the session's watch token)."""
@@ -257,7 +258,7 @@ class AttachSession:
     token: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionOpened:
     """The attachment is live; output follows from `offset` (`skipped` bytes before it
     were no longer kept). `watch_token` is given to the owner only."""
@@ -389,7 +390,7 @@ class Failed:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PutFile:
     """Start an upload into `container` at `path`, or into the working directory of
     `session`'s shell under the name `path`. FileData frames and FileEnd follow.
@@ -407,7 +408,7 @@ class PutFile:
     user: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GetFile:
     """Download one regular file: `path` in `container`, or `path` relative to the working
     directory of `session`'s shell. Answered by FileOpened, FileData frames, FileEnd.
@@ -482,7 +483,7 @@ class FileAbort:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecordingEntry:
     """One recording file as listed; `duration_ms` is -1 when not known cheaply."""
 
@@ -497,7 +498,7 @@ class RecordingEntry:
     duration_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ListRecordings:
     """Recordings on this host; empty strings and zeros mean "any"."""
 

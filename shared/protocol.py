@@ -105,7 +105,7 @@ def _record_of(cls: type) -> Check:
     def check(value: Any, name: str) -> Any:
         if type(value) is not list or len(value) != len(checks):
             raise _fail(name, f"a list of {len(checks)} fields", value)
-        return cls(*(c(v, f"{name}.{n}") for (n, c), v in zip(checks, value, strict=True)))
+        return cls(**{n: c(v, f"{name}.{n}") for (n, c), v in zip(checks, value, strict=True)})
 
     return check
 
@@ -145,6 +145,8 @@ class _Spec:
     checks: tuple[Check, ...]
     has_data: bool
     nested: bool
+    all_names: tuple[str, ...]
+    by_keyword: bool
 
 
 def _spec(cls: type) -> _Spec:
@@ -162,6 +164,8 @@ def _spec(cls: type) -> _Spec:
         tuple(c for _, c in checked),
         has_data,
         nested,
+        names,
+        any(f.kw_only for f in dataclasses.fields(cls)),
     )
 
 
@@ -222,7 +226,10 @@ def decode(frames: list[bytes]) -> Message:
     elif len(frames) != 1:
         raise ProtocolError(f"{fields[0]}: unexpected data frame")
     try:
-        message: Message = spec.cls(*values)
+        if spec.by_keyword:
+            message: Message = spec.cls(**dict(zip(spec.all_names, values, strict=True)))
+        else:
+            message = spec.cls(*values)
     except TypeError as exc:
         raise ProtocolError(f"{fields[0]}: {exc}") from None
     return message

@@ -107,9 +107,11 @@ def answers(socket: zmq.Socket[bytes], messages: list[Message]) -> list[Message]
 
 
 def open_session(container: str) -> OpenSession:
-    return OpenSession("raw@host", "raw-1", "someone", "10.9.8.7", container,
-                       ["sh", "-c", "echo taken-over"], "root", None, 80, 24,
-                       RecordingPolicy.FORBIDDEN, False)  # fmt: skip
+    return OpenSession(
+        session="raw@host", attachment="raw-1", person="someone", address="10.9.8.7",
+        container=container, cmd=["sh", "-c", "echo taken-over"], user="root", workdir=None,
+        cols=80, rows=24, recording=RecordingPolicy.FORBIDDEN, record_input=False,
+    )  # fmt: skip
 
 
 def exit_code(process: ManagedProcess) -> int | None:
