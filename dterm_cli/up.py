@@ -114,7 +114,8 @@ def parser() -> argparse.ArgumentParser:
     made.add_argument("--docker-url", default="unix:///var/run/docker.sock")
     made.add_argument("--config", help="TOML config file, passed to both processes")
     made.add_argument("--state-dir", type=Path, default=default_state_dir(),
-                      help="where the link's keys are kept, in keys/ [%(default)s]")  # fmt: skip
+                      help="where the link's keys (keys/), the worker's state and the "
+                           "recordings (up-PORT/) are kept [%(default)s]")  # fmt: skip
     return made
 
 
@@ -124,9 +125,12 @@ def main(argv: list[str]) -> int:
     keys = keys_in(args.state_dir)
     shared = ["--config", args.config] if args.config else []
     say("starting the worker")
+    own = args.state_dir / f"up-{args.port}"  # a second `dterm up` on another port keeps apart
     worker = Child("worker", [sys.executable, "-m", "exec_worker", *shared, *keys.worker_flags(),
                               "--bind", f"tcp://127.0.0.1:{args.worker_port}",
-                              "--docker-url", args.docker_url])  # fmt: skip
+                              "--docker-url", args.docker_url,
+                              "--state-dir", str(own / "state"),
+                              "--recordings-dir", str(own / "recordings")])  # fmt: skip
     children = [worker]
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

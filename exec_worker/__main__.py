@@ -18,7 +18,7 @@ from exec_worker import metrics
 from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
 from shared.process import run_process
-from shared.security import load_secret_key
+from shared.security import load_secret_key, private_folder
 from shared.settings import WorkerConfig, check_worker_security
 from shared.settings_sources import Settings, parse_args
 
@@ -43,6 +43,9 @@ async def main(config: WorkerConfig) -> None:
         loop.add_signal_handler(signum, stop.set)
     check_worker_security(config)
     keys = load_secret_key(config.curve_secret_key)  # a bad key file stops the start here
+    private_folder(config.state_dir, "state")  # its records say which processes to end
+    if config.record:
+        private_folder(config.recordings_dir, "recordings")
     docker = await DockerHost.connect(config.docker_url, config.docker_threads)
     context = zmq.Context()
     try:

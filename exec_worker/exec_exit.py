@@ -63,22 +63,35 @@ async def find_process(
         except DtermError as exc:  # also: the worker is stopping and its pool is shut
             log.warning("cannot inspect its exec: %s", exc)
             return None
-        if state.pid or (not state.running and state.exit_code is not None):
-            return await _process_at(docker, exec_id, state.pid, log)
+        if not state.running and state.exit_code is not None:
+            return None  # it ended before it was seen: nothing to end, and its PID is free
+        if state.pid and (found_at := await asyncio.to_thread(_process_at, state.pid, marker, log)):
+            return found_at
     log.warning("its process did not show within %g s", FIND_FOR)
     return None
 
 
-async def _process_at(
-    docker: DockerHost,
-    exec_id: str,
+def _process_at(
     pid: int,
+    marker: str,
     log: logging.LoggerAdapter,  # type: ignore[type-arg]
 ) -> host_processes.ProcessRef | None:
-    """The process Docker names, if this worker can see it (0: none, it has ended)."""
-    process = await asyncio.to_thread(host_processes.process_ref, pid) if pid else None
-    if process is None and pid and (await docker.inspect_exec(exec_id)).running:
+    """The process at the PID Docker names, if it is surely the exec's: not a process
+    of the host's own namespace, and carrying the marker (unless its environment is
+    too large to read). Blocking: /proc."""
+    process = host_processes.process_ref(pid)
+    if process is None:
         _cannot_see(pid, log)
+        return None
+    carries = host_processes.marker_of(pid)
+    if carries is None:
+        return None  # in the middle of exec: look again
+    if process.pid_namespace == host_processes.own_namespace() or carries not in (
+        marker,
+        host_processes.TOO_LARGE,
+    ):
+        log.warning("process %d is not the exec's: not ended through its PID", pid)
+        return None
     return process
 
 

@@ -81,17 +81,35 @@ they start carry it, so they are found from /proc without asking Docker, includi
 daemons that left the exec's session and process tree (process_index.py)."""
 
 
-def marker_of(pid: int) -> str:
-    """The exec marker in a process's environment ("" for none, or unreadable)."""
+ENVIRON_CAP = 64 * 1024
+"""Bytes of a process's environment read to find a marker: a process of a container
+with more is not read further (a container's processes cannot make every scan slow)."""
+TOO_LARGE = "?"
+"""marker_of's answer for an environment larger than ENVIRON_CAP."""
+
+
+def marker_of(pid: int) -> str | None:
+    """The exec marker in a process's environment: "" for none or unreadable,
+    TOO_LARGE when the environment is too large to read, None when it has none yet (a
+    process in the middle of exec shows an empty one for a moment)."""
     prefix = f"{MARKER}=".encode()
     try:
-        environ = (PROC / str(pid) / "environ").read_bytes()
+        with open(PROC / str(pid) / "environ", "rb") as file:
+            environ = file.read(ENVIRON_CAP + 1)
     except OSError:
         return ""
-    for entry in environ.split(b"\0"):
+    if not environ:
+        return None
+    for entry in environ[:ENVIRON_CAP].split(b"\0"):
         if entry.startswith(prefix):
             return entry[len(prefix) :].decode("ascii", "replace")
-    return ""
+    return TOO_LARGE if len(environ) > ENVIRON_CAP else ""
+
+
+def own_namespace() -> str:
+    """The worker's own PID namespace (the host's): no process in it is ever signalled
+    unless it carries the session's marker."""
+    return _namespace(os.getpid()) or ""
 
 
 def program_of(pid: int) -> str:
@@ -110,15 +128,19 @@ def start_time(pid: int) -> int | None:
 def session_processes(root: ProcessRef | None, carrying: list[ProcessRef]) -> list[ProcessRef]:
     """The root, its descendants, the members of its session and the processes that
     carry its marker (`carrying`, oldest first; with no root known, the oldest of
-    them stands for it), in its PID namespace."""
-    stats: dict[int, _Stat] = {}
-    for entry in PROC.iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
-            stats[int(entry.name)] = stat
+    them stands for it), in its PID namespace. In the worker's own namespace (a
+    container sharing the host's PIDs, or a PID that is no longer the exec's) only
+    the processes that carry the marker count: nothing else there is ever ours."""
     if root is None:
         if not carrying:
             return []
         root = carrying[0]
+    if root.pid_namespace == own_namespace():
+        return list(carrying)
+    stats: dict[int, _Stat] = {}
+    for entry in PROC.iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = stat
     found = {pid for pid, s in stats.items() if s.session == root.pid}
     found |= {ref.pid for ref in carrying}
     if _alive(root):

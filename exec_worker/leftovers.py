@@ -79,8 +79,9 @@ class ProcessRecords:
         return found
 
 
-def end_left_processes(record: ProcessRecord, carrying: list[host_processes.ProcessRef]) -> int:
-    """SIGKILL what is left of a session's processes, found by its process or by the
-    processes that carry its marker (no Docker needed); returns how many were hit."""
-    targets = host_processes.session_processes(record.process, carrying)
+def end_left_processes(carrying: list[host_processes.ProcessRef]) -> int:
+    """SIGKILL what is left of a session's processes: those that carry its marker and
+    theirs. A record's PID alone is never trusted (a file on disk could name any
+    process); returns how many were hit."""
+    targets = host_processes.session_processes(None, carrying)
     return len(host_processes.signal_all(targets, signal.SIGKILL))

@@ -57,9 +57,12 @@ class ProcessIndex:
             alive.add(pid)
             identity = (start_time, host_processes.program_of(pid))
             known = self._marks.get(pid)
-            if known is None or known[0] != identity:
-                known = self._marks[pid] = (identity, host_processes.marker_of(pid))
-            if known[1]:
+            if identity[1] and (known is None or known[0] != identity):
+                marker = host_processes.marker_of(pid)
+                if marker is None:
+                    continue  # in the middle of exec: read it at the next scan
+                known = self._marks[pid] = (identity, marker)
+            if known and known[1] and known[1] != host_processes.TOO_LARGE:
                 ref = host_processes.process_ref(pid)
                 if ref is not None and ref.start_time == start_time:
                     found.setdefault(known[1], []).append(ref)

@@ -225,6 +225,6 @@ class SessionRegistry:
         ended = 0
         for record in await asyncio.to_thread(self.records.left):
             carrying = await self.processes.marked(record.marker)
-            ended += await asyncio.to_thread(end_left_processes, record, carrying)
+            ended += await asyncio.to_thread(end_left_processes, carrying)
             await asyncio.to_thread(self.records.drop, record.session)
         return ended

@@ -43,6 +43,19 @@ class View:
     visible: Visible
     shown: Shown
     files: FilesOffered
+    pool: WorkerPool
+
+    def counts(self, host: str) -> tuple[int, int]:
+        """(containers, running ones) of a host, counting only those this person sees:
+        the host's own totals would tell of containers hidden from them."""
+        for status, listed in self.pool.containers():
+            if status.host == host:
+                seen = [c for c in listed if self.visible(host, c)]
+                return len(seen), sum(1 for c in seen if c.state == "running")
+        return 0, 0
+
+    def host(self, status: HostStatus) -> dict[str, Any]:
+        return host_json(status, self.counts(status.host) if status.up else None)
 
 
 def _iso(timestamp: float) -> str:
@@ -56,7 +69,9 @@ def host_key(endpoint: str) -> str:
     return hmac.new(HOST_KEY_SECRET, endpoint.encode(), "sha256").hexdigest()[:16]
 
 
-def host_json(status: HostStatus) -> dict[str, Any]:
+def host_json(status: HostStatus, counts: tuple[int, int] | None) -> dict[str, Any]:
+    """A host as the page sees it; `counts`: its containers and running ones as far as
+    the person may see them (None while it is down)."""
     facts = status.facts
     problem = facts.docker_problem if facts and status.up else ""
     return {
@@ -67,8 +82,8 @@ def host_json(status: HostStatus) -> dict[str, Any]:
         "since": _iso(status.since),
         "docker_version": facts.docker_version if facts else None,
         "api_version": facts.api_version if facts else None,
-        "containers": facts.containers if facts else None,
-        "running": facts.running if facts else None,
+        "containers": counts[0] if counts else None,
+        "running": counts[1] if counts else None,
     }
 
 
@@ -153,6 +168,7 @@ class BaseHandler(RequestHandler):
             lambda host, info: guard.visible(person, host, info),
             lambda host: guard.policy.may_use_host(person, host),
             lambda host, info: guard.files_offered(person, host, info),
+            self.pool,
         )
 
     def check_xsrf_cookie(self) -> None:
@@ -224,8 +240,9 @@ class HostsHandler(BaseHandler):
 
     def get(self) -> None:
         assert self.person is not None
-        shown = self.view_of(self.person).shown
-        self.write_json({"hosts": [host_json(s) for s in self.pool.statuses() if shown(s.host)]})
+        view = self.view_of(self.person)
+        hosts = [view.host(s) for s in self.pool.statuses() if view.shown(s.host)]
+        self.write_json({"hosts": hosts})
 
 
 class ContainersHandler(BaseHandler):

@@ -173,7 +173,7 @@ class Authenticator:
         except (ValueError, KeyError, TypeError):
             return None
         now = time.time()
-        if expires < now or self.revoked.revoked(sign_in, now):
+        if expires < now or self.revoked.revoked(sign_in, now, expires):
             return None
         person = self._current(name, method, made_with)
         return SignIn(person, sign_in, method, expires) if person else None

@@ -23,7 +23,6 @@ from frontend_server.api import (
     View,
     container_json,
     containers_json,
-    host_json,
     host_key,
 )
 from frontend_server.workers import ContainerUpdated, HostChanged, HostRemoved, PoolEvent
@@ -42,10 +41,10 @@ def event_json(event: PoolEvent, view: View) -> tuple[str, dict[str, Any]]:
         case HostChanged(status=status) if not view.shown(status.host):
             return "host-removed", {"id": host_key(status.endpoint)}
         case HostChanged(status=status, containers=None):
-            return "host", host_json(status)
+            return "host", view.host(status)
         case HostChanged(status=status, containers=list() as listed):
             return "host-containers", {
-                **host_json(status),
+                **view.host(status),
                 "items": [
                     container_json(status.host, c, view.files(status.host, c))
                     for c in listed
@@ -92,7 +91,7 @@ class EventsHandler(BaseHandler):
         self.pool.subscribe(backlog.push)
         try:
             containers, _ = containers_json(self.pool, view)
-            hosts = [host_json(s) for s in self.pool.statuses() if view.shown(s.host)]
+            hosts = [view.host(s) for s in self.pool.statuses() if view.shown(s.host)]
             await self._send("snapshot", {"hosts": hosts, "containers": containers})
             await self._pump(backlog, view)
         except StreamClosedError:

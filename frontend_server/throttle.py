@@ -15,6 +15,7 @@ refused at once instead of piling up memory. Pure bookkeeping; no I/O.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -24,8 +25,23 @@ FREE_ATTEMPTS = 5
 FORGET_AFTER = 900.0  # seconds after the last attempt that a key is clean again
 MAX_WAIT = 900.0
 NAME_MAX_WAIT = 60.0
+MAX_KEYS = 100_000
+"""Addresses and names remembered at most; a full table forgets the oldest half."""
 CHECKS_RUNNING = 2
 CHECKS_WAITING = 16
+
+
+def address_key(address: str) -> str:
+    """IPv6 addresses count by their /64, which one client holds whole."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(parsed)
 
 
 @dataclass
@@ -35,15 +51,25 @@ class _Attempts:
 
 
 class LoginThrottle:
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = MAX_KEYS) -> None:
         self._attempts: dict[str, _Attempts] = {}
+        self._capacity = capacity
 
     @staticmethod
     def _keys(address: str, name: str | None) -> list[tuple[str, float]]:
-        keys = [(f"address:{address}", MAX_WAIT)]
+        keys = [(f"address:{address_key(address)}", MAX_WAIT)]
         if name:
             keys.append((f"user:{name}", NAME_MAX_WAIT))
         return keys
+
+    def _make_room(self, now: float) -> None:
+        """Forget what is old; if still full, the longest unused first (a flood from
+        countless addresses or names must not grow the table without bound)."""
+        self._attempts = {k: v for k, v in self._attempts.items() if now - v.last <= FORGET_AFTER}
+        excess = len(self._attempts) - self._capacity // 2
+        if excess > 0:
+            for key, _ in sorted(self._attempts.items(), key=lambda kv: kv[1].last)[:excess]:
+                del self._attempts[key]
 
     def begin(self, address: str, name: str | None, now: float | None = None) -> float:
         """Seconds until this address (and name) may try again; 0 means now, and the
@@ -52,6 +78,8 @@ class LoginThrottle:
         keys = self._keys(address, name)
         wait = max(self._wait(key, cap, now) for key, cap in keys)
         if wait <= 0:
+            if len(self._attempts) + len(keys) > self._capacity:
+                self._make_room(now)
             for key, _ in keys:
                 entry = self._attempts.get(key)
                 if entry is None or now - entry.last > FORGET_AFTER:

@@ -15,7 +15,8 @@ from shared.messages import Revocation
 log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 100_000
-"""Beyond this, the revocations that expire soonest are forgotten first (and logged)."""
+"""Beyond this, the revocations that expire soonest are forgotten first (and logged),
+and every cookie that expires no later than they would have is refused."""
 BATCH = 10_000
 """Revocations per message, well within the protocol's list and frame limits."""
 
@@ -28,11 +29,18 @@ class Revocations:
     def __init__(self, capacity: int = MAX_ENTRIES) -> None:
         self._until: dict[str, int] = {}
         self._capacity = capacity
+        self.floor = 0
+        """Sign-ins whose cookies expire no later than this are refused, revoked or not:
+        set when revocations had to be forgotten early (someone signing in and out on
+        purpose to push older revocations out), so none of those comes back to life."""
 
     def __len__(self) -> int:
         return len(self._until)
 
-    def revoked(self, sign_in: str, now: float) -> bool:
+    def revoked(self, sign_in: str, now: float, expires: float = 0.0) -> bool:
+        """Whether a sign-in (whose cookie expires at `expires`) may no longer be used."""
+        if expires and expires <= self.floor:
+            return True
         until = self._until.get(sign_in)
         return until is not None and until >= now
 
@@ -59,5 +67,6 @@ class Revocations:
         if excess > 0:
             log.warning("%d revoked sign-ins forgotten early: over %d held", excess,
                         self._capacity)  # fmt: skip
-            for sign_in, _ in sorted(self._until.items(), key=lambda kv: kv[1])[:excess]:
+            for sign_in, until in sorted(self._until.items(), key=lambda kv: kv[1])[:excess]:
                 del self._until[sign_in]
+                self.floor = max(self.floor, until)

@@ -59,6 +59,29 @@ def check_private(path: str) -> None:
         )
 
 
+class FolderError(DtermError):
+    """A folder the process keeps its state in could be changed by someone else."""
+
+
+def private_folder(path: str | Path, what: str) -> Path:
+    """A folder only this process's user may change: made (0700) when missing; refused
+    when another user owns it or group or others may write to it, since what it holds
+    (process records, recordings) is acted upon or served."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        found = folder.stat()
+    except OSError as exc:
+        raise FolderError(f"cannot make the {what} folder {folder}: {exc.strerror}") from None
+    if found.st_uid != os.geteuid() or found.st_mode & 0o022:
+        raise FolderError(
+            f"the {what} folder {folder.resolve()} is owned by uid {found.st_uid} with mode "
+            f"{stat.S_IMODE(found.st_mode):04o}: it must be this user's and writable by no one "
+            f"else (chown {os.geteuid()} and chmod go-w it, or choose another)"
+        )
+    return folder
+
+
 def _read(path: str, *, secret: bool) -> tuple[bytes, bytes | None]:
     try:
         public, private = zmq.auth.load_certificate(path)

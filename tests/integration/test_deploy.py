@@ -237,21 +237,34 @@ def test_example_config_and_systemd_units_use_real_settings() -> None:
     check_worker_security(worker)  # both hold their keys
     check_frontend_security(frontend)
     for unit in ("dterm-worker", "dterm-frontend"):
-        text = (REPO / "deploy" / "systemd" / f"{unit}.service").read_text()
-        command = next(line for line in text.splitlines() if line.startswith("ExecStart="))
-        words = command.removeprefix("ExecStart=").split()
+        words = exec_start(unit)
         assert words[0].endswith("/dterm")
         parse = parse_worker_args if words[1] == "worker" else parse_frontend_args
         with pytest.raises(SettingsError, match="No such file"):
             parse(words[2:])  # the config file is not on this machine, the flags are valid
 
 
+def exec_start(unit: str) -> list[str]:
+    """The words of a unit's ExecStart=, continuation lines included."""
+    text = (REPO / "deploy" / "systemd" / f"{unit}.service").read_text().replace("\\\n", " ")
+    command = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+    return command.removeprefix("ExecStart=").split()
+
+
+def test_the_worker_unit_keeps_its_state_in_a_private_folder() -> None:
+    """The worker's state and recordings live under the unit's own 0700 state folder."""
+    words = exec_start("dterm-worker")
+    text = (REPO / "deploy" / "systemd" / "dterm-worker.service").read_text()
+    assert "StateDirectory=dterm" in text and "StateDirectoryMode=0700" in text
+    for flag in ("--state-dir", "--recordings-dir"):
+        assert words[words.index(flag) + 1].startswith("/var/lib/dterm/")
+
+
 def test_frontend_unit_reads_its_keys_from_credentials() -> None:
     """The front end's throwaway user cannot read /etc/dterm/keys: the unit hands it
     the keys as credentials, and its flags name exactly those."""
-    text = (REPO / "deploy" / "systemd" / "dterm-frontend.service").read_text()
-    lines = text.splitlines()
-    words = next(line for line in lines if line.startswith("ExecStart=")).split()
+    lines = (REPO / "deploy" / "systemd" / "dterm-frontend.service").read_text().splitlines()
+    words = exec_start("dterm-frontend")
     at = words.index("--config")
     config = check_args("frontend", words[2:at] + words[at + 2 :])
     loaded = {

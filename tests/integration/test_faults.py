@@ -5,8 +5,10 @@ answer, a Docker daemon killed under live sessions, and an overload of opens."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,3 +276,46 @@ async def test_three_hundred_chatty_opens_at_once(host: Host, containers: Contai
     assert len(execs) == len(opened), "an exec started for a refused open"
     for client in clients:
         await client.close()
+
+
+# --- records on disk are not trusted ------------------------------------------------------
+
+
+def test_a_planted_process_record_ends_nothing_of_the_host(
+    docker_client: Any, tmp_path: Path
+) -> None:
+    """A record in the state folder naming a host process (as anyone who could write
+    there might plant) ends nothing: only processes carrying a record's marker are
+    ended at start."""
+    from exec_worker.host_processes import process_ref
+    from exec_worker.leftovers import ProcessRecord, ProcessRecords
+
+    host = subprocess.Popen(["sleep", "300"])
+    try:
+        victim = process_ref(host.pid)
+        assert victim is not None
+        state = tmp_path / "state"
+        ProcessRecords(str(state)).keep(ProcessRecord("planted@x", "exec", "m" * 24, victim))
+        worker = start_worker("faults-planted", "--state-dir", str(state))
+        worker.stop()
+        assert host.poll() is None, "the worker ended a host process a record named"
+        assert not list((state / "processes").glob("*.json"))
+    finally:
+        host.kill()
+        host.wait()
+
+
+@pytest.mark.parametrize("how", ["others-may-write", "another-owner"])
+def test_a_state_folder_someone_else_could_change_is_refused(
+    docker_client: Any, tmp_path: Path, how: str
+) -> None:
+    """The worker acts on what its state folder holds: one that another user owns or may
+    write to is refused at start, with the folder named."""
+    state = tmp_path / "state"
+    state.mkdir()
+    if how == "others-may-write":
+        state.chmod(0o777)
+    else:
+        os.chown(state, 65534, 65534)
+    with pytest.raises(RuntimeError, match=r"the state folder .* must be this user's"):
+        start_worker("faults-open-state", "--state-dir", str(state))

@@ -424,3 +424,14 @@ def test_cookie_is_secure_behind_a_tls_proxy(secured: Secured) -> None:
     assert via_proxy.status == 200
     login = next(h for h in via_proxy.headers.get_all("Set-Cookie") if "dterm_login" in h)
     assert "Secure" in login
+
+
+def test_host_counts_tell_only_of_containers_the_person_sees(secured: Secured) -> None:
+    """A host's container counts, as shown to a person, count only what they may see:
+    the host's own totals would tell of containers hidden from them."""
+    alice = as_user(secured, "alice")
+    [host] = call(secured.stack, "/api/hosts", headers=alice).json()["hosts"]
+    seen = [c for c in call(secured.stack, "/api/containers", headers=alice).json()["containers"]
+            if c["host"] == "sec-host"]  # fmt: skip
+    assert host["containers"] == len(seen) < len(secured.boxes)
+    assert host["running"] == sum(1 for c in seen if c["state"] == "running")

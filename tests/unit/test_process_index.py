@@ -4,17 +4,25 @@ one scan shared by everyone who asks at once."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import subprocess
+from pathlib import Path
 
 from exec_worker import host_processes
 from exec_worker.process_index import ProcessIndex
+from tests.support.waiting import wait_until
 
 
-def spawn(marker: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, host_processes.MARKER: marker}
-    return subprocess.Popen(["sleep", "30"], env=env)
+def spawn(marker: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A `sleep` carrying the marker, once its exec is complete (a process shows an empty
+    environment for a moment after its parent learns the exec succeeded)."""
+    proc = subprocess.Popen(
+        ["sleep", "30"], env=env or {**os.environ, host_processes.MARKER: marker}
+    )
+    wait_until(lambda: Path(f"/proc/{proc.pid}/environ").read_bytes(), 5, "the exec complete", 0.01)
+    return proc
 
 
 async def test_marked_processes_are_found_oldest_first() -> None:
@@ -78,3 +86,37 @@ async def test_a_process_that_execs_is_read_again() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_process_of_the_host_is_never_taken_for_an_exec() -> None:
+    """A PID Docker names is used only for a process that carries the exec's marker and is
+    not one of the host's own: a host process that took over an ended exec's PID is not."""
+    from exec_worker import exec_exit
+    from shared.process import SessionLog
+
+    log = SessionLog(logging.getLogger("test"), "s@h")
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        assert exec_exit._process_at(proc.pid, secrets.token_hex(8), log) is None
+        host = host_processes.process_ref(proc.pid)
+        assert host is not None
+        assert host_processes.session_processes(host, []) == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_an_environment_too_large_is_not_read_to_its_end() -> None:
+    """A process with a huge environment is read no further than the cap: its marker is
+    found only within it."""
+    marker = secrets.token_hex(8)
+    filler = {f"FILLER{i}": "x" * 30_000 for i in range(4)}  # past the cap, in pieces
+    early = spawn(marker, {host_processes.MARKER: marker, **filler})
+    late = spawn(marker, {**filler, host_processes.MARKER: marker})
+    try:
+        assert host_processes.marker_of(early.pid) == marker
+        assert host_processes.marker_of(late.pid) == host_processes.TOO_LARGE
+    finally:
+        for proc in (early, late):
+            proc.kill()
+            proc.wait()

@@ -32,6 +32,17 @@ def test_the_store_keeps_those_that_expire_last_when_full() -> None:
     assert {e.sign_in for e in store.entries(now=0)} == {"s2", "s3", "s4"}
 
 
+def test_revocations_forgotten_early_come_back_to_life_for_no_one() -> None:
+    """Pushed out by newer ones, a revocation still holds: every cookie expiring no later
+    than the forgotten ones is refused, while later cookies are not."""
+    store = Revocations(capacity=3)
+    store.add([Revocation("victim", 1000)], now=0)
+    store.add([Revocation(f"churn{i}", 2000 + i) for i in range(3)], now=0)
+    assert store.revoked("victim", now=10, expires=1000)
+    assert store.revoked("another-early-one", now=10, expires=999)
+    assert not store.revoked("a-later-one", now=10, expires=1500)
+
+
 @given(st.lists(st.tuples(st.text(max_size=4), st.integers(0, 50)), max_size=60))
 def test_whatever_arrives_the_store_answers_like_a_plain_map(pairs: list[tuple[str, int]]) -> None:
     """Against a model: the latest expiry of each id, as long as it has not passed."""

@@ -81,3 +81,19 @@ async def test_password_checks_are_bounded_running_and_waiting() -> None:
     assert peak == 2
     async with slots:
         pass
+
+
+def test_a_flood_from_countless_addresses_keeps_the_table_bounded() -> None:
+    throttle = LoginThrottle(capacity=1000)
+    for i in range(20_000):
+        throttle.begin(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", f"name-{i}", now=100.0)
+    assert len(throttle._attempts) <= 1000
+
+
+def test_ipv6_addresses_count_by_their_64() -> None:
+    """Addresses of one /64 are one client: changing the host part does not reset it."""
+    throttle = LoginThrottle()
+    for i in range(FREE_ATTEMPTS):
+        assert throttle.begin(f"2001:db8:1:2::{i + 1:x}", None, now=100.0) == 0
+    assert throttle.begin("2001:db8:1:2:ffff::9", None, now=100.0) > 0
+    assert throttle.begin("2001:db8:1:3::1", None, now=100.0) == 0
