@@ -24,7 +24,7 @@ from frontend_server.http_server import lift_body_timeout
 from frontend_server.metrics import SIGN_INS
 from frontend_server.policy import FileRight, Person
 from frontend_server.pool import WorkerPool
-from frontend_server.workers import HostStatus
+from frontend_server.pool_events import HostStatus
 from shared.errors import DtermError
 from shared.messages import ContainerInfo, SessionInfo
 

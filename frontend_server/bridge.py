@@ -30,7 +30,7 @@ from frontend_server import browser_protocol as bp
 from frontend_server import metrics
 from frontend_server.context import Services
 from frontend_server.policy import Person
-from frontend_server.workers import WorkerLink
+from frontend_server.worker_link import WorkerLink
 from shared.errors import DtermError, ErrorCode, NotFound, ProtocolError, Unavailable
 from shared.messages import (
     Ack,

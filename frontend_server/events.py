@@ -25,7 +25,7 @@ from frontend_server.api import (
     containers_json,
     host_key,
 )
-from frontend_server.workers import ContainerUpdated, HostChanged, HostRemoved, PoolEvent
+from frontend_server.pool_events import ContainerUpdated, HostChanged, HostRemoved, PoolEvent
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from tornado.web import stream_request_body
 from frontend_server.api import BaseHandler
 from frontend_server.bridge import session_host
 from frontend_server.policy import FileRight
-from frontend_server.workers import WorkerLink
+from frontend_server.worker_link import WorkerLink
 from shared.errors import (
     DtermError,
     ErrorCode,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from frontend_server.metrics import DENIALS
 from frontend_server.policy import Access, FileRight, Person, Policy, Target
-from frontend_server.workers import WorkerLink
+from frontend_server.worker_link import WorkerLink
 from shared.audit import AuditLog
 from shared.errors import Forbidden, NotFound
 from shared.messages import ContainerInfo, RecordingPolicy

@@ -19,7 +19,8 @@ from typing import Any
 import zmq
 
 from frontend_server.discovery import DnsDiscovery
-from frontend_server.workers import HostRemoved, HostStatus, PoolEvent, WorkerLink
+from frontend_server.pool_events import HostRemoved, HostStatus, PoolEvent
+from frontend_server.worker_link import WorkerLink
 from shared.errors import NotFound, Unavailable
 from shared.messages import ContainerInfo, Revocation, RevokeSignIns
 from shared.revocations import Revocations

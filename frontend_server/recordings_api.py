@@ -18,7 +18,7 @@ from typing import Any
 from frontend_server.api import BaseHandler
 from frontend_server.files_api import Transfer, stream_transfer
 from frontend_server.policy import Replays
-from frontend_server.workers import WorkerLink
+from frontend_server.worker_link import WorkerLink
 from shared.errors import DtermError, Forbidden, NotFound
 from shared.messages import (
     FetchRecording,

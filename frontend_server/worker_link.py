@@ -10,10 +10,10 @@ its sessions are gone, and their listeners are told `host-lost`. ZMTP heartbeats
 underneath, so a dead TCP connection is dropped and redialled by ZeroMQ without our
 help.
 
-Each link mirrors its host's containers: a snapshot (ContainersListed, numbered
-`seq`) plus the ContainerChanged pushes numbered after it; a gap in the numbers
-asks for a new snapshot. Changes go to the pool's subscribers (the page's event
-stream), and wake whoever waits for a container the mirror does not have yet.
+Each link mirrors its host's containers (container_mirror.py): a snapshot plus the
+numbered changes after it; a gap asks for a new snapshot. Changes go to the pool's
+subscribers (the page's event stream), and wake whoever waits for a container the
+mirror does not have yet.
 
 Sends never block: the DEALER has IMMEDIATE set, so with no live connection a send
 fails at once with Unavailable instead of queueing for a worker that may never come.
@@ -29,13 +29,19 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
+from frontend_server.container_mirror import Change, ContainerMirror
 from frontend_server.metrics import RECONNECTS
+from frontend_server.pool_events import (
+    ContainerUpdated,
+    HostChanged,
+    HostStatus,
+    PoolEvent,
+)
 from shared.errors import DtermError, Unavailable, error_from_code
 from shared.messages import (
     ContainerChanged,
@@ -76,9 +82,6 @@ from shared.settings import FrontendConfig
 from shared.zmq_io import SocketPump
 
 log = logging.getLogger(__name__)
-MIN_ID_PREFIX = 4
-"""Shortest id prefix that names a container, as `docker` accepts them."""
-
 MISSED_HEARTBEATS = 3  # Welcome answers missed before a host counts as down
 
 
@@ -87,38 +90,6 @@ class SessionListener(Protocol):
 
     def on_message(self, message: Message) -> None: ...
     def on_host_lost(self, why: str) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class HostStatus:
-    host: str
-    endpoint: str
-    up: bool
-    since: float
-    """Wall-clock time of the last change between up and down."""
-    facts: Welcome | None
-
-
-@dataclass(frozen=True, slots=True)
-class HostChanged:
-    status: HostStatus
-    containers: list[ContainerInfo] | None
-    """All the host's containers when they were replaced wholesale, else None."""
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerUpdated:
-    host: str
-    id: str
-    container: ContainerInfo | None
-
-
-@dataclass(frozen=True, slots=True)
-class HostRemoved:
-    endpoint: str
-
-
-PoolEvent = HostChanged | ContainerUpdated | HostRemoved
 
 
 class WorkerLink:
@@ -140,8 +111,7 @@ class WorkerLink:
         self.up = False
         self.since = time.time()
         self.listeners: dict[str, SessionListener] = {}
-        self.containers: dict[str, ContainerInfo] = {}
-        self._seq = -1  # -1: no snapshot yet
+        self.mirror = ContainerMirror()
         self._change_waiters: list[asyncio.Future[None]] = []
         self._sync_request = ""
         self._frontend_id = frontend_id
@@ -268,8 +238,8 @@ class WorkerLink:
         for future in self._requests.values():
             if not future.done():
                 future.set_exception(Unavailable(f"host {self.host or self.endpoint} lost"))
-        self.containers.clear()
-        self._seq, self._sync_request = -1, ""
+        self.mirror.forget()
+        self._sync_request = ""
 
     def _welcome(self, message: Welcome) -> None:
         if message.protocol != PROTOCOL_VERSION:
@@ -283,9 +253,9 @@ class WorkerLink:
             self._lose_host("the worker restarted")
         changed = self.facts != message
         self.facts = message
-        if self._seq < 0 and not self._sync_request:
+        if not self.mirror.synced and not self._sync_request:
             self._ask_snapshot()
-        elif not self.up and self._seq >= 0:
+        elif not self.up and self.mirror.synced:
             self._set_up(True)
         elif changed and self.up:
             self._notify(HostChanged(self.status(), None))
@@ -301,15 +271,11 @@ class WorkerLink:
     # --- containers -------------------------------------------------------------------
 
     def find(self, reference: str) -> ContainerInfo | None:
-        """A container of the mirror by name, full id or a unique id prefix."""
-        for info in self.containers.values():
-            if reference in (info.name, info.id):
-                return info
-        if len(reference) >= MIN_ID_PREFIX:
-            matches = [i for i in self.containers.values() if i.id.startswith(reference)]
-            if len(matches) == 1:
-                return matches[0]
-        return None
+        return self.mirror.find(reference)
+
+    @property
+    def containers(self) -> dict[str, ContainerInfo]:
+        return self.mirror.containers
 
     async def wait_for(self, reference: str, within: float) -> ContainerInfo | None:
         """The container once the mirror has it started, or as it is after `within`
@@ -342,28 +308,22 @@ class WorkerLink:
     def _apply_snapshot(self, message: ContainersListed) -> None:
         """The host's containers; a host counts as up once they are known."""
         self._sync_request = ""
-        self._seq = message.seq
-        self.containers = {c.id: c for c in message.containers}
+        self.mirror.take_snapshot(message.seq, message.containers)
         if not self.up:
             self._set_up(True)
         self._notify(HostChanged(self.status(), list(self.containers.values())))
         self._containers_changed()
 
     def _apply_change(self, message: ContainerChanged) -> None:
-        if self._seq < 0 or message.seq <= self._seq:
-            return  # no snapshot yet, or already part of it
-        if message.seq != self._seq + 1:
-            log.info("worker %s: missed container changes; asking for a snapshot", self.host)
-            self._seq = -1
-            self._ask_snapshot()
-            return
-        self._seq = message.seq
-        if message.container is None:
-            self.containers.pop(message.id, None)
-        else:
-            self.containers[message.id] = message.container
-        self._notify(ContainerUpdated(self.host or "", message.id, message.container))
-        self._containers_changed()
+        match self.mirror.apply(message.seq, message.id, message.container):
+            case Change.APPLIED:
+                self._notify(ContainerUpdated(self.host or "", message.id, message.container))
+                self._containers_changed()
+            case Change.GAP:
+                log.info("worker %s: missed container changes; asking for a snapshot", self.host)
+                self._ask_snapshot()
+            case Change.STALE:
+                pass
 
     # --- receiving ------------------------------------------------------------------
 
