@@ -6,9 +6,11 @@ with Failed, and the loop goes on. The socket has ROUTER_MANDATORY set, so a rep
 to a vanished peer raises instead of vanishing, and no send high-water mark: the
 per-attachment flow-control window is what bounds the data in flight.
 
-A front end is alive while it says Hello. One that has been silent for PEER_TIMEOUT
-seconds, or that cannot be reached, loses its attachments: the sessions go on, and
-their owners may resume them through any front end.
+A front end is alive while it says Hello. One that has been silent for peer_timeout
+seconds (announced in Welcome), or that cannot be reached, loses its attachments:
+the sessions go on, and their owners may resume them through any front end. Each
+Hello names the protocol versions the front end speaks; Welcome names the newest
+both know.
 
 Concurrency: one event loop; slow work (Docker calls) runs in tasks that this
 server keeps references to and cancels at shutdown.
@@ -39,7 +41,6 @@ from shared.errors import (
     Forbidden,
     NotFound,
     ProtocolError,
-    VersionMismatch,
 )
 from shared.messages import (
     Ack,
@@ -74,7 +75,7 @@ from shared.messages import (
     SignInsRevoked,
     Welcome,
 )
-from shared.protocol import PROTOCOL_VERSION, decode, encode
+from shared.protocol import agree, decode, encode
 from shared.revocations import Revocations, in_batches
 from shared.security import AllowedKeys, KeyGate, make_curve_server
 from shared.settings import WorkerConfig
@@ -83,8 +84,6 @@ from shared.zmq_io import SocketPump
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
-PEER_TIMEOUT = 5.0
-"""Seconds after its last Hello that a front end counts as gone."""
 HEARTBEAT_MS = 1000  # ZMTP heartbeats: a dead front end's connection is dropped
 HEARTBEAT_TIMEOUT_MS = 3000
 
@@ -181,7 +180,7 @@ class WorkerServer:
             now = time.monotonic()
             metrics.FRONTENDS.set(len(self._peers))
             for peer, seen in list(self._peers.items()):
-                if now - seen > PEER_TIMEOUT:
+                if now - seen > self._config.peer_timeout:
                     log.info("front end %s silent for %.0f s", peer.hex(), now - seen)
                     self._peer_gone(peer)
 
@@ -270,14 +269,10 @@ class WorkerServer:
                 self.send(peer, SessionFound(request, found.id, found.container, found.person))
             case RevokeSignIns(entries=entries, sync=sync):
                 self._revoke(peer, entries, sync)
-            case Hello():
-                if message.protocol != PROTOCOL_VERSION:
-                    raise VersionMismatch(
-                        f"front end speaks protocol {message.protocol}, "
-                        f"this worker speaks {PROTOCOL_VERSION}"
-                    )
+            case Hello(protocol=newest, oldest=oldest):
+                version = agree(oldest, newest)
                 self._peers[peer] = time.monotonic()
-                self.send(peer, self._welcome())
+                self.send(peer, self._welcome(version))
             case _:
                 raise ProtocolError(f"a worker does not accept {message.TAG!r} messages")
 
@@ -329,15 +324,16 @@ class WorkerServer:
         found = await self.recordings.list(request)
         self.send(peer, RecordingsListed(request.request, found))
 
-    def _welcome(self) -> Welcome:
+    def _welcome(self, version: int) -> Welcome:
         total, running = self.containers.counts()
         return Welcome(
             host=self._config.host_id,
             instance=self.instance,
-            protocol=PROTOCOL_VERSION,
+            protocol=version,
             docker_version=self._facts.version,
             api_version=self._facts.api_version,
             containers=total,
             running=running,
             docker_problem=self.containers.docker_problem,
+            peer_timeout_ms=int(self._config.peer_timeout * 1000),
         )

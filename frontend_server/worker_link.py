@@ -75,7 +75,7 @@ from shared.messages import (
     WatchersChanged,
     Welcome,
 )
-from shared.protocol import PROTOCOL_VERSION, decode, encode
+from shared.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, decode, encode
 from shared.revocations import Revocations, in_batches
 from shared.security import ClientKeys
 from shared.settings import FrontendConfig
@@ -209,17 +209,26 @@ class WorkerLink:
 
     # --- liveness -------------------------------------------------------------------
 
+    @property
+    def heartbeat_interval(self) -> float:
+        """Ours, or a third of the worker's peer timeout if that is shorter: a worker
+        must never take a quiet front end for a gone one."""
+        interval = self._config.heartbeat_interval
+        if self.facts is not None:
+            interval = min(interval, self.facts.peer_timeout_ms / 1000 / MISSED_HEARTBEATS)
+        return interval
+
     async def _heartbeat_loop(self) -> None:
-        hello = Hello(self._frontend_id, PROTOCOL_VERSION)
+        hello = Hello(self._frontend_id, PROTOCOL_VERSION, OLDEST_PROTOCOL)
         while True:
             with contextlib.suppress(Unavailable):  # not connected yet; ZeroMQ retries
                 self.send(hello)
             self._check_alive()
-            await asyncio.sleep(self._config.heartbeat_interval)
+            await asyncio.sleep(self.heartbeat_interval)
 
     def _check_alive(self) -> None:
         silence = time.monotonic() - self._last_heard
-        if self.up and silence > self._config.heartbeat_interval * MISSED_HEARTBEATS:
+        if self.up and silence > self.heartbeat_interval * MISSED_HEARTBEATS:
             self._set_up(False)
             self._lose_host(f"nothing heard from it for {silence:.1f} s")
 
@@ -242,8 +251,9 @@ class WorkerLink:
         self._sync_request = ""
 
     def _welcome(self, message: Welcome) -> None:
-        if message.protocol != PROTOCOL_VERSION:
-            log.error("worker %s speaks protocol %d", self.endpoint, message.protocol)
+        if not OLDEST_PROTOCOL <= message.protocol <= PROTOCOL_VERSION:
+            log.error("worker %s chose protocol %d, which this front end does not speak",
+                      self.endpoint, message.protocol)  # fmt: skip
             return
         restarted = self.facts is not None and self.facts.instance != message.instance
         if restarted:

@@ -55,16 +55,19 @@ class ContainerInfo:
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """Front end to worker, first and then periodically: who I am, which protocol I speak."""
+    """Front end to worker, first and then periodically: who I am, and the protocol
+    versions I speak, from `oldest` to `protocol` (the newest)."""
 
     TAG: ClassVar[str] = "hello"
     frontend: str
     protocol: int
+    oldest: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Welcome:
-    """Worker's answer to Hello: its host id, its run, and facts about its Docker daemon.
+    """Worker's answer to Hello: its host id, its run, facts about its Docker daemon,
+    and the protocol version both will speak (`protocol`: the newest both know).
 
     `instance` changes whenever the worker process restarts: sessions of an earlier
     instance are gone.
@@ -80,6 +83,8 @@ class Welcome:
     running: int
     docker_problem: str
     """Why the host's Docker daemon cannot be used now; "" while it answers."""
+    peer_timeout_ms: int
+    """A front end silent this long counts as gone: it says Hello well within it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 import uvloop
 
 from shared.errors import DtermError
+from shared.settings import ProcessSettings
 
-T = TypeVar("T")
+T = TypeVar("T", bound=ProcessSettings)
 
 
 class JsonFormatter(logging.Formatter):
@@ -76,11 +77,11 @@ def run_process(
     """Parse settings (a mistake: exit 2 with its reason), set up logs and limits, run
     the process's one event loop (uvloop); a DtermError at start: exit 1."""
     try:
-        config, flags = parse(argv)
+        config, _ = parse(argv)
     except DtermError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-    setup_logging(flags.log_level, flags.log_format)
+    setup_logging(config.log_level, config.log_format)
     raise_open_file_limit()
     return_freed_memory()
     freeze_imports()

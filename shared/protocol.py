@@ -4,7 +4,9 @@ On the wire a message (shared/messages.py) is one msgpack frame holding
 ``[tag, field, field, ...]`` in declaration order; a message that carries terminal
 bytes (its last field is ``data: bytes``) sends them as a second, raw frame that is
 never packed and never decoded. ``decode()`` is the one place that checks tags,
-arity, types and bounds; past it only typed messages travel.
+arity, types and bounds; past it only typed messages travel. A newer version may
+only add fields at the end of a message (this one leaves them unread) and new
+messages, which it sends only to peers that agreed on that version (``agree``).
 
 Pure: no I/O, no sockets, no logging. The spec is docs/protocol.md; keep both in step.
 """
@@ -21,10 +23,14 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import msgpack
 
 from shared import messages
-from shared.errors import ProtocolError, TooLarge
+from shared.errors import ProtocolError, TooLarge, VersionMismatch
 from shared.messages import MAX_OFFSET, Message
 
 PROTOCOL_VERSION = 3
+"""The newest version of the worker protocol this code speaks."""
+OLDEST_PROTOCOL = 3
+"""The oldest it still speaks: peers agree on the newest version both know, so front
+ends and workers of neighbouring releases work together during a rolling upgrade."""
 
 MAX_HEADER_BYTES = 4 << 20  # a packed header frame; container lists are the big ones
 MAX_DATA_BYTES = 1 << 20  # one frame of terminal bytes
@@ -212,11 +218,13 @@ def decode(frames: list[bytes]) -> Message:
     spec = _SPECS.get(fields[0])
     if spec is None:
         raise ProtocolError(f"unknown message type {fields[0][:40]!r}")
-    if len(fields) - 1 != len(spec.names):
+    if len(fields) - 1 < len(spec.names):
         raise ProtocolError(
             f"{fields[0]}: expected {len(spec.names)} fields, got {len(fields) - 1}"
         )
-    values = [check(v, n) for check, v, n in zip(spec.checks, fields[1:], spec.names, strict=True)]
+    # Fields past those this version knows come from a newer peer: they are left unread.
+    known = fields[1 : 1 + len(spec.names)]
+    values = [check(v, n) for check, v, n in zip(spec.checks, known, spec.names, strict=True)]
     if spec.has_data:
         if len(frames) != 2:
             raise ProtocolError(f"{fields[0]}: missing its data frame")
@@ -233,3 +241,15 @@ def decode(frames: list[bytes]) -> Message:
     except TypeError as exc:
         raise ProtocolError(f"{fields[0]}: {exc}") from None
     return message
+
+
+def agree(oldest: int, newest: int) -> int:
+    """The version to speak with a peer that speaks `oldest` to `newest`: the newest
+    both know. VersionMismatch when the ranges do not meet."""
+    chosen = min(newest, PROTOCOL_VERSION)
+    if chosen < max(oldest, OLDEST_PROTOCOL) or oldest > newest:
+        raise VersionMismatch(
+            f"the peer speaks protocol versions {oldest} to {newest}, "
+            f"this one {OLDEST_PROTOCOL} to {PROTOCOL_VERSION}"
+        )
+    return chosen

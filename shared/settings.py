@@ -1,8 +1,8 @@
 """Settings of both processes: frozen dataclasses, read once in __main__, passed down.
 
 Every field is a setting: a flag, a `DTERM_<NAME>` environment variable and a key
-of the config file (shared/settings.py reads them); the docstring under a field is
-its help text. Nothing here reads files or the environment by itself.
+of the config file (shared/settings_sources.py reads them); the docstring under a
+field is its help text. Nothing here reads files or the environment by itself.
 """
 
 from __future__ import annotations
@@ -10,9 +10,14 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 
-from shared.errors import Forbidden
+from shared.errors import DtermError, Forbidden
 
-DEFAULT_WORKER = "tcp://127.0.0.1:7701"
+WORKER_PORT = 7701
+"""The worker's ZeroMQ port unless told otherwise."""
+DEFAULT_WORKER = f"tcp://127.0.0.1:{WORKER_PORT}"
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "json", "text")
 
 DEFAULT_WINDOW = 256 * 1024
 """Bytes of output a client may have unacknowledged (flow-control window)."""
@@ -29,11 +34,32 @@ DEFAULT_DETACH_KEYS = "ctrl-^,ctrl-@,ctrl-_,ctrl-]"
 lone Ctrl-P back; this sequence starts with the rarest control key instead."""
 
 
+class SettingsError(DtermError):
+    """A setting is wrong; the message names where (file and line, variable or flag)."""
+
+
 @dataclass(frozen=True, slots=True)
-class WorkerConfig:
+class ProcessSettings:
+    """What both processes are told the same way: how they log."""
+
+    log_level: str = "info"
+    """debug, info, warning or error."""
+    log_format: str = "auto"
+    """auto (readable lines on a terminal, JSON lines otherwise), json or text."""
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
+            if getattr(self, name) not in allowed:
+                raise SettingsError(
+                    f"{name}: expected one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig(ProcessSettings):
     host_id: str = field(default_factory=socket.gethostname)
     """Name of this Docker host as people see it (default: the machine's hostname)."""
-    bind: str = "tcp://127.0.0.1:7701"
+    bind: str = DEFAULT_WORKER
     """ZeroMQ endpoint of the ROUTER socket; port `*` picks a free one."""
     docker_url: str = "unix:///var/run/docker.sock"
     """The daemon this worker owns."""
@@ -41,6 +67,9 @@ class WorkerConfig:
     """Address of /metrics, /healthz and /readyz."""
     http_port: int = 7702
     """Port of /metrics, /healthz and /readyz; 0 picks a free one (on the ready line)."""
+    peer_timeout: float = 5.0
+    """Seconds after its last Hello that a front end counts as gone (its connections
+    are detached); announced to front ends, which say Hello well within it."""
     docker_threads: int = 8
     """Threads for blocking Docker control calls (create, inspect, resize, list)."""
     window: int = DEFAULT_WINDOW
@@ -106,7 +135,7 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class FrontendConfig:
+class FrontendConfig(ProcessSettings):
     address: str = "127.0.0.1"
     """HTTP bind address; loopback unless told otherwise."""
     port: int = 8080

@@ -16,7 +16,6 @@ import dataclasses
 import difflib
 import inspect
 import itertools
-import os
 import re
 import tomllib
 import types
@@ -24,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar, get_origin, get_type_hints
 
-from shared.errors import DtermError
+from shared.settings import SettingsError
 
 T = TypeVar("T")
 
@@ -41,12 +40,17 @@ FLAG_NAMES = {
 ENV_ALIASES = {"docker_url": "DOCKER_HOST"}
 
 
-class SettingsError(DtermError):
-    """A setting is wrong; the message names where (file and line, variable or flag)."""
-
-
 def field_docs(cls: type[Any]) -> dict[str, str]:
-    """The docstrings written under the fields in a dataclass's source."""
+    """The docstrings written under the fields in a dataclass's source (and those of
+    the dataclasses it extends)."""
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(base):
+            docs.update(_own_field_docs(base))
+    return docs
+
+
+def _own_field_docs(cls: type[Any]) -> dict[str, str]:
     tree = ast.parse(inspect.getsource(cls))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
@@ -184,23 +188,14 @@ def config_file_of(flags: argparse.Namespace, env: Mapping[str, str]) -> str:
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    """The one flag that is not a setting: where the settings file is."""
     parser.add_argument("--config", help="TOML config file (env DTERM_CONFIG)")
-    level, form = os.environ.get("DTERM_LOG_LEVEL", "info"), os.environ.get("DTERM_LOG_FORMAT")
-    parser.add_argument(
-        "--log-level", default=level, help="debug, info, warning or error (env DTERM_LOG_LEVEL)"
-    )
-    parser.add_argument(
-        "--log-format",
-        default=form or "auto",
-        choices=["auto", "json", "text"],
-        help="auto: readable lines on a terminal, JSON lines otherwise (env DTERM_LOG_FORMAT)",
-    )
 
 
 def parse_args(
     settings: Settings, prog: str, description: str, argv: list[str], env: Mapping[str, str]
 ) -> tuple[Any, argparse.Namespace]:
-    """A process's settings and its other flags (log level and format, config file)."""
+    """A process's settings and its other flags (the config file)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_common_flags(parser)
     settings.add_flags(parser)

@@ -14,7 +14,7 @@ import zmq.auth
 
 from shared.keys import LinkKeys
 from shared.messages import Hello, Welcome
-from shared.protocol import PROTOCOL_VERSION, decode, encode
+from shared.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, decode, encode
 from tests.conftest import get_json, wait_hosts_up
 from tests.support.processes import REPO, ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
@@ -55,7 +55,7 @@ def hello(worker: ManagedProcess, keys: Path | None, name: str = "frontend") -> 
         socket.curve_serverkey = zmq.auth.load_certificate(str(keys / "worker.key"))[0]
     socket.connect(loopback(worker))
     try:
-        socket.send_multipart(encode(Hello("probe", PROTOCOL_VERSION)))
+        socket.send_multipart(encode(Hello("probe", PROTOCOL_VERSION, OLDEST_PROTOCOL)))
         if socket.poll(1500, zmq.POLLIN):
             return decode(socket.recv_multipart())
         return None

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.messages import Hello, Welcome
-from shared.protocol import _SPECS, PROTOCOL_VERSION, decode, encode
+from shared.protocol import _SPECS, OLDEST_PROTOCOL, PROTOCOL_VERSION, decode, encode
 from tests.support.processes import ManagedProcess, client_keys
 from tests.unit.test_fuzz_decoders import json_values, packable
 
@@ -54,7 +54,7 @@ def test_worker_still_answers_after_the_fuzzing(
 ) -> None:
     """After all that, a Hello is welcomed and the worker logged no traceback."""
     drain(dealer)
-    dealer.send_multipart(encode(Hello("after-fuzz", PROTOCOL_VERSION)))
+    dealer.send_multipart(encode(Hello("after-fuzz", PROTOCOL_VERSION, OLDEST_PROTOCOL)))
     assert dealer.poll(10_000)
     replies = [decode(dealer.recv_multipart())]
     while not isinstance(replies[-1], Welcome) and dealer.poll(5_000):

@@ -19,7 +19,7 @@ import zmq
 
 from shared.keys import LinkKeys, link_keys, make_pair
 from shared.messages import Hello, ListSessions, Message, OpenSession, RecordingPolicy, Welcome
-from shared.protocol import PROTOCOL_VERSION, decode, encode
+from shared.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, decode, encode
 from shared.security import ClientKeys
 from tests.conftest import Containers, wait_hosts_up
 from tests.integration.test_http import login_cookie
@@ -138,8 +138,8 @@ def test_plain_client_on_loopback_gets_nothing_and_starts_nothing(
     box = containers.run(name="dterm-test-link-plain")
     socket = dealer(up.port, "127.0.0.2", None)
     try:
-        got = answers(socket, [Hello("intruder", PROTOCOL_VERSION), ListSessions("r", "dev"),
-                               open_session(box.id)])  # fmt: skip
+        hello = Hello("intruder", PROTOCOL_VERSION, OLDEST_PROTOCOL)
+        got = answers(socket, [hello, ListSessions("r", "dev"), open_session(box.id)])
     finally:
         socket.close()
     assert got == []
@@ -162,7 +162,9 @@ def test_unknown_key_gets_nothing_and_is_logged_once_and_counted(
     for _ in range(3):  # three connections, three handshakes refused
         socket = dealer(up.port, "127.0.0.3", stranger)
         try:
-            got = answers(socket, [Hello("stranger", PROTOCOL_VERSION), open_session(box.id)])
+            got = answers(
+                socket, [Hello("stranger", PROTOCOL_VERSION, OLDEST_PROTOCOL), open_session(box.id)]
+            )
         finally:
             socket.close()
         assert got == []
@@ -185,7 +187,7 @@ class Keyed:
         port = self.worker.match["endpoint"].rsplit(":", 1)[1]
         socket = dealer(port, "127.0.0.1", client_keys(self.keys))
         try:
-            return answers(socket, [Hello("fe", PROTOCOL_VERSION)])
+            return answers(socket, [Hello("fe", PROTOCOL_VERSION, OLDEST_PROTOCOL)])
         finally:
             socket.close()
 

@@ -7,7 +7,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from shared.errors import ErrorCode, ProtocolError, TooLarge
+from shared.errors import ErrorCode, ProtocolError, TooLarge, VersionMismatch
 from shared.messages import (
     Ack,
     AttachSession,
@@ -56,7 +56,14 @@ from shared.messages import (
     WatchersChanged,
     Welcome,
 )
-from shared.protocol import MAX_DATA_BYTES, decode, encode
+from shared.protocol import (
+    MAX_DATA_BYTES,
+    OLDEST_PROTOCOL,
+    PROTOCOL_VERSION,
+    agree,
+    decode,
+    encode,
+)
 
 WEB = ContainerInfo(
     id="abc",
@@ -71,26 +78,28 @@ WEB = ContainerInfo(
 )
 
 EXAMPLES: list[Message] = [
-    Hello("fe-1", 2),
+    Hello("fe-1", 3, 3),
     Welcome(
         host="host-a",
         instance="i-1",
-        protocol=2,
+        protocol=3,
         docker_version="20.10.24",
         api_version="1.41",
         containers=3,
         running=2,
         docker_problem="",
+        peer_timeout_ms=5000,
     ),
     Welcome(
         host="host-a",
         instance="i-1",
-        protocol=2,
+        protocol=3,
         docker_version="20.10.24",
         api_version="1.41",
         containers=0,
         running=0,
         docker_problem="the Docker daemon does not answer",
+        peer_timeout_ms=2500,
     ),
     ListContainers("r1"),
     ContainersListed("r1", 7, [WEB]),
@@ -300,7 +309,6 @@ REJECTED = [
     pytest.param([header(7, "x")], id="numeric-tag"),
     pytest.param([header("nope")], id="unknown-tag"),
     pytest.param([header("hello", "fe")], id="missing-field"),
-    pytest.param([header("hello", "fe", 1, 2)], id="extra-field"),
     pytest.param([header("hello", "fe", "1")], id="string-for-int"),
     pytest.param([header("hello", "fe", True)], id="bool-for-int"),
     pytest.param([header("hello", b"fe", 1)], id="bytes-for-string"),
@@ -357,10 +365,35 @@ def test_oversized_data_frame_is_too_large() -> None:
 
 def test_oversized_string_is_too_large() -> None:
     with pytest.raises(TooLarge):
-        decode([header("hello", "x" * 70_000, 1)])
+        decode([header("hello", "x" * 70_000, 3, 3)])
 
 
 def test_invalid_message_cannot_be_built() -> None:
     """Bounds hold for messages built in code too, not only for decoded ones."""
     with pytest.raises(ProtocolError):
         Resize("s", 80, 0)
+
+
+def test_fields_a_newer_peer_appends_are_left_unread() -> None:
+    """A newer version may add fields at the end of a message; this one reads its own."""
+    assert decode([header("ack", "s", 7, "a newer field", [1, 2])]) == Ack("s", 7)
+
+
+@pytest.mark.parametrize(
+    ("oldest", "newest", "agreed"),
+    [
+        (OLDEST_PROTOCOL, PROTOCOL_VERSION, PROTOCOL_VERSION),
+        (OLDEST_PROTOCOL, PROTOCOL_VERSION + 3, PROTOCOL_VERSION),
+        (PROTOCOL_VERSION + 1, PROTOCOL_VERSION + 2, None),
+        (OLDEST_PROTOCOL - 3, OLDEST_PROTOCOL - 1, None),
+        (PROTOCOL_VERSION, OLDEST_PROTOCOL - 1, None),
+    ],
+)
+def test_versions_agree_on_the_newest_both_know(
+    oldest: int, newest: int, agreed: int | None
+) -> None:
+    if agreed is None:
+        with pytest.raises(VersionMismatch):
+            agree(oldest, newest)
+    else:
+        assert agree(oldest, newest) == agreed
