@@ -6,15 +6,14 @@ Without a Docker daemon a local run skips loudly; under CI (CI=true) it fails.
 
 from __future__ import annotations
 
-import json
-import os
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import docker
 import pytest
 
+from tests.support.containers import TEST_LABEL, Containers, require
+from tests.support.http import wait_hosts_up
 from tests.support.images import BASH_IMAGE, BUSYBOX_IMAGE, ensure_images
 from tests.support.processes import (
     ManagedProcess,
@@ -22,18 +21,6 @@ from tests.support.processes import (
     start_worker,
 )
 from tests.support.terminal_client import Stack, TerminalClient
-from tests.support.waiting import wait_until
-
-TEST_LABEL = "dterm-test"
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip locally, fail under CI: nothing is skipped silently where it matters."""
-    if condition:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -53,24 +40,6 @@ def docker_client() -> Iterator[docker.DockerClient]:
 def _remove_test_containers(client: docker.DockerClient) -> None:
     for container in client.containers.list(all=True, filters={"label": TEST_LABEL}):
         container.remove(force=True)
-
-
-class Containers:
-    """Starts labelled test containers; all are removed at the end of the session."""
-
-    def __init__(self, client: docker.DockerClient) -> None:
-        self.client = client
-
-    def run(self, image: str = BUSYBOX_IMAGE, **kwargs: Any) -> Any:
-        labels = {TEST_LABEL: "1", **kwargs.pop("labels", {})}
-        return self.client.containers.run(
-            image,
-            kwargs.pop("command", ["sleep", "1000000"]),
-            detach=True,
-            network_mode="none",
-            labels=labels,
-            **kwargs,
-        )
 
 
 @pytest.fixture(scope="session")
@@ -102,29 +71,6 @@ def frontend(worker: ManagedProcess) -> Iterator[ManagedProcess]:
     process = start_frontend([worker.match["endpoint"]])
     yield process
     process.stop()
-
-
-def get_json(
-    stack: Stack, path: str, token: str | None = None, headers: dict[str, str] | None = None
-) -> Any:
-    """GET with the stack's bearer token, another token, or other sign-in headers."""
-    request = urllib.request.Request(
-        stack.base + path, headers=headers or {"Authorization": f"Bearer {token or stack.token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
-def wait_hosts_up(
-    stack: Stack, hosts: set[str], timeout: float = 15, headers: dict[str, str] | None = None
-) -> None:
-    """Up means the front end knows the host's containers."""
-
-    def up() -> bool:
-        listed = get_json(stack, "/api/hosts", headers=headers)["hosts"]
-        return hosts <= {h["host"] for h in listed if h["state"] == "up"}
-
-    wait_until(up, timeout, f"hosts {hosts} up", every=0.05)
 
 
 @pytest.fixture(scope="session")

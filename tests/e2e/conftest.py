@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import require
+from tests.support.containers import require
 from tests.support.processes import OUTPUT
 
 CHROMIUM_FLAGS = [

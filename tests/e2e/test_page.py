@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import artifacts
-from tests.e2e.helpers import screen
+from tests.support.page import screen
 from tests.support.terminal_client import Stack
 
 

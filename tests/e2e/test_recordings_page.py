@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.conftest import get_json
 from tests.e2e.conftest import artifacts
-from tests.e2e.helpers import (
+from tests.support.http import get_json
+from tests.support.page import (
     WAIT_MS,
     open_shell,
     sign_in,

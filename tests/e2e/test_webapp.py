@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Dialog, FilePayload, Page, expect
 
 from tests.e2e.conftest import artifacts
-from tests.e2e.helpers import (
+from tests.support.page import (
     WAIT_MS,
     open_shell,
     screen,

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from frontend_server.bridge import NEW_CONTAINER_WAIT
-from tests.conftest import Containers
+from tests.support.containers import Containers
 from tests.support.images import NOSH_IMAGE
 from tests.support.processes import ManagedProcess
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import zmq.auth
 from shared.keys import LinkKeys
 from shared.messages import Hello, Welcome
 from shared.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, decode, encode
-from tests.conftest import get_json, wait_hosts_up
+from tests.support.http import get_json, wait_hosts_up
 from tests.support.processes import REPO, ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
 
@@ -85,7 +86,7 @@ async def test_front_end_with_keys_opens_sessions(
     frontend = start_frontend([loopback(secure_worker)], keys=LinkKeys(keys))
     try:
         stack = Stack(frontend.match["url"])
-        wait_hosts_up(stack, {"secure"})
+        (await asyncio.to_thread(wait_hosts_up, stack, {"secure"}))
         terminal = await TerminalClient.connect(stack)
         await terminal.open(busybox.name, host="secure", cmd=["echo", "encrypted"])
         await terminal.expect("encrypted")

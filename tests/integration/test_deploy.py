@@ -3,6 +3,7 @@ files validate offline and only use flags the processes accept."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -20,9 +21,10 @@ from frontend_server.__main__ import parse_config as parse_frontend_args
 from shared.keys import LinkKeys
 from shared.settings import WorkerConfig, check_frontend_security, check_worker_security
 from shared.settings_sources import SettingsError
-from tests.conftest import require, wait_hosts_up
 from tests.integration.test_http import request
+from tests.support.containers import require
 from tests.support.events_client import EventStream
+from tests.support.http import wait_hosts_up
 from tests.support.nginx import nginx_binary, start_nginx
 from tests.support.processes import (
     OUTPUT,
@@ -75,7 +77,11 @@ async def test_sessions_and_events_through_nginx(
 ) -> None:
     """WebSockets (with the browser's Origin) and the event stream pass through nginx."""
     stack, frontends = balanced
-    cookie = request(stack, f"/?token={stack.token}").headers["Set-Cookie"].split(";")[0]
+    cookie = (
+        (await asyncio.to_thread(request, stack, f"/?token={stack.token}"))
+        .headers["Set-Cookie"]
+        .split(";")[0]
+    )
     headers = {"Cookie": cookie, "Origin": stack.base}
     for i in range(4):
         terminal = await TerminalClient.connect(stack, token="", headers=headers)
@@ -83,7 +89,7 @@ async def test_sessions_and_events_through_nginx(
         await terminal.expect(f"via-nginx-{i}")
         await terminal.close()
     for frontend in frontends:
-        frontend.wait_log(r"101 GET /ws/exec")
+        (await asyncio.to_thread(frontend.wait_log, r"101 GET /ws/exec"))
     stream = EventStream(stack)
     try:
         await stream.wait_for(lambda name, _: name == "snapshot", 10, "snapshot through nginx")

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Containers, get_json, wait_hosts_up
+from tests.support.containers import Containers
 from tests.support.daemons import ExtraDaemon
 from tests.support.docker_proxy import DockerProxy
+from tests.support.http import get_json, wait_hosts_up
 from tests.support.processes import OUTPUT, RUN, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
 from tests.support.waiting import eventually
@@ -132,7 +133,11 @@ async def test_an_exit_while_detached_is_kept_for_the_owner(host: Host, busybox:
     client.send_keys(b"\r")
     await client.close()
     received = bytes(client.output)
-    host.worker.wait_log(rf"session {opened['session']}: ended \(exited, code 7\)", 20)
+    (
+        await asyncio.to_thread(
+            host.worker.wait_log, rf"session {opened['session']}: ended \(exited, code 7\)", 20
+        )
+    )
     back = await host.client()
     resumed = await back.attach(opened["session"], offset=len(received))
     assert resumed["skipped"] == 0

@@ -27,8 +27,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Containers, wait_hosts_up
-from tests.support.http import Reply, call
+from tests.support.containers import Containers
+from tests.support.http import Reply, call, wait_hosts_up
 from tests.support.images import BUSYBOX_IMAGE, NOSH_IMAGE
 from tests.support.processes import (
     REPO,

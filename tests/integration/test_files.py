@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 from urllib.parse import quote
@@ -57,8 +58,12 @@ async def test_upload_into_the_shells_working_directory(stack: Stack, busybox: A
     assert stored.status == 200 and stored.json()["path"] == "/tmp/here/dropped.txt", stored.body
     assert (await terminal.run("cat dropped.txt")).strip() == b"dropped"
     await terminal.run("printf made-here > made.txt")
-    fetched = call(stack, f"/api/files?session={quote(opened['session'])}&name=made.txt",
-                   headers=bearer(stack))  # fmt: skip
+    fetched = await asyncio.to_thread(
+        call,
+        stack,
+        f"/api/files?session={quote(opened['session'])}&name=made.txt",
+        headers=bearer(stack),
+    )
     assert fetched.status == 200 and fetched.body == b"made-here"
     await terminal.close()
 

@@ -17,10 +17,11 @@ from typing import Any
 import docker
 import pytest
 
-from tests.conftest import TEST_LABEL, get_json, wait_hosts_up
+from tests.support.containers import TEST_LABEL
 from tests.support.daemons import ExtraDaemon
 from tests.support.dns_server import LoopbackDns
 from tests.support.events_client import EventStream
+from tests.support.http import get_json, wait_hosts_up
 from tests.support.images import BUSYBOX_IMAGE
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
@@ -141,7 +142,7 @@ async def test_killed_worker_goes_down_ends_sessions_and_comes_back(
     frontend = start_frontend([endpoint])
     stack = Stack(frontend.match["url"])
     try:
-        wait_hosts_up(stack, {"gamma"})
+        (await asyncio.to_thread(wait_hosts_up, stack, {"gamma"}))
         stream = EventStream(stack)
         terminal = await TerminalClient.connect(stack)
         await terminal.open(fleet.on_beta.name, host="gamma")
@@ -156,11 +157,13 @@ async def test_killed_worker_goes_down_ends_sessions_and_comes_back(
         await stream.wait_for(
             lambda n, d: n.startswith("host") and d["state"] == "down", 10, "down"
         )
-        assert get_json(stack, "/api/hosts")["hosts"][0]["state"] == "down"
+        assert (await asyncio.to_thread(get_json, stack, "/api/hosts"))["hosts"][0][
+            "state"
+        ] == "down"
         await terminal.close()
 
         gamma = start_worker("gamma", docker_url=daemon2.url, bind=endpoint)
-        wait_hosts_up(stack, {"gamma"})
+        (await asyncio.to_thread(wait_hosts_up, stack, {"gamma"}))
         await stream.wait_for(
             lambda n, d: (
                 n == "host-containers"
@@ -185,7 +188,7 @@ async def test_front_end_started_last_finds_both_workers(fleet: Fleet) -> None:
     late = start_frontend([fleet.alpha.match["endpoint"], fleet.beta.match["endpoint"]])
     try:
         stack = Stack(late.match["url"])
-        wait_hosts_up(stack, {"alpha", "beta"}, timeout=10)
+        (await asyncio.to_thread(wait_hosts_up, stack, {"alpha", "beta"}, timeout=10))
         terminal = await TerminalClient.connect(stack)
         await terminal.open(fleet.on_beta.name, host="beta", cmd=["echo", "late-ok"])
         await terminal.expect("late-ok")
@@ -261,7 +264,7 @@ async def test_one_front_end_with_twenty_workers(daemon2: ExtraDaemon, fleet: Fl
     stack = Stack(frontend.match["url"])
     try:
         hosts = {f"w{i:02d}" for i in range(20)}
-        wait_hosts_up(stack, hosts, timeout=20)
+        (await asyncio.to_thread(wait_hosts_up, stack, hosts, timeout=20))
 
         async def session(i: int) -> bytes:
             container = fleet.on_beta if i % 2 else fleet.on_alpha

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from tornado.httpclient import HTTPRequest
 
-from tests.conftest import get_json
+from tests.support.http import get_json
 from tests.support.terminal_client import Stack, TerminalClient, expect_http_error
 
 

@@ -22,10 +22,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import wait_hosts_up
 from tests.integration.test_security import PASSWORD, accounts
 from tests.support.events_client import EventStream
-from tests.support.http import Reply, call, cookie_of, sign_in
+from tests.support.http import Reply, call, cookie_of, sign_in, wait_hosts_up
 from tests.support.processes import (
     FRONTEND_READY,
     WORKER_METRICS_TOKEN,
@@ -467,15 +466,19 @@ async def test_hosts_are_shown_only_to_people_who_may_use_them(
     whose rules name other hosts does not see this one; an admin does; nobody ever
     sees a worker's endpoint."""
     endpoint = worker.match["endpoint"]
-    as_admin = {"Cookie": cookie_of(sign_in(proxied, "admin", PASSWORD))}
-    admin_hosts = call(proxied, "/api/hosts", headers=as_admin)
+    as_admin = {"Cookie": cookie_of(await asyncio.to_thread(sign_in, proxied, "admin", PASSWORD))}
+    admin_hosts = await asyncio.to_thread(call, proxied, "/api/hosts", headers=as_admin)
     assert [h["host"] for h in admin_hosts.json()["hosts"]] == ["local"]
     assert endpoint not in admin_hosts.body.decode()
     assert "endpoint" not in admin_hosts.json()["hosts"][0]
     for user in ("nobody", "elsewhere"):
-        person = {"Cookie": cookie_of(sign_in(proxied, user, PASSWORD))}
-        assert call(proxied, "/api/hosts", headers=person).json() == {"hosts": []}
-        assert call(proxied, "/api/containers", headers=person).json()["errors"] == []
+        person = {"Cookie": cookie_of(await asyncio.to_thread(sign_in, proxied, user, PASSWORD))}
+        assert (await asyncio.to_thread(call, proxied, "/api/hosts", headers=person)).json() == {
+            "hosts": []
+        }
+        assert (await asyncio.to_thread(call, proxied, "/api/containers", headers=person)).json()[
+            "errors"
+        ] == []
         stream = EventStream(proxied, headers=person)
         try:
             _, _, snapshot = await stream.wait_for(

@@ -3,6 +3,7 @@ JSON logs, and front ends that stop gracefully."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,8 +17,8 @@ from typing import Any
 import pytest
 
 from frontend_server.__main__ import parse_config
-from tests.conftest import wait_hosts_up
 from tests.support.daemons import ExtraDaemon
+from tests.support.http import wait_hosts_up
 from tests.support.images import docker_url
 from tests.support.metrics import fetch, metric
 from tests.support.processes import (
@@ -172,7 +173,10 @@ async def test_metrics_parse_and_move_when_a_session_runs(
 ) -> None:
     front = f"{stack.base}/metrics"
     back = f"{worker.match['http']}/metrics"
-    before = (fetch(front, stack.token)[1], fetch(back, WORKER_METRICS_TOKEN)[1])
+    before = (
+        (await asyncio.to_thread(fetch, front, stack.token))[1],
+        (await asyncio.to_thread(fetch, back, WORKER_METRICS_TOKEN))[1],
+    )
     terminal = await TerminalClient.connect(stack)
     await terminal.open(busybox.name, host="local")
     await terminal.expect(rb"[#$] ")
@@ -180,7 +184,10 @@ async def test_metrics_parse_and_move_when_a_session_runs(
     terminal.send_keys("exit 0\r")
     await terminal.wait_exit()
     await terminal.close()
-    after = (fetch(front, stack.token)[1], fetch(back, WORKER_METRICS_TOKEN)[1])
+    after = (
+        (await asyncio.to_thread(fetch, front, stack.token))[1],
+        (await asyncio.to_thread(fetch, back, WORKER_METRICS_TOKEN))[1],
+    )
     for name, labels in (
         ("dterm_frontend_sessions_opened_total", {"mode": "rw"}),
         ("dterm_frontend_bytes_total", {"direction": "out"}),
@@ -228,7 +235,7 @@ async def test_json_logs_parse_and_name_sessions(busybox: Any) -> None:
     frontend = start_frontend([worker.match["endpoint"]], "--log-format", "json")
     stack = Stack(frontend.match["url"])
     try:
-        wait_hosts_up(stack, {"json-logs"})
+        (await asyncio.to_thread(wait_hosts_up, stack, {"json-logs"}))
         terminal = await TerminalClient.connect(stack)
         opened = await terminal.open(busybox.name, host="json-logs", cmd=["echo", "logged"])
         await terminal.wait_exit()
@@ -258,8 +265,8 @@ async def test_sigterm_on_a_front_end_hands_sessions_to_another(
     leaving = start_frontend([worker.match["endpoint"]])
     staying = start_frontend([worker.match["endpoint"]])
     first, second = Stack(leaving.match["url"]), Stack(staying.match["url"])
-    wait_hosts_up(first, {"local"})
-    wait_hosts_up(second, {"local"})
+    (await asyncio.to_thread(wait_hosts_up, first, {"local"}))
+    (await asyncio.to_thread(wait_hosts_up, second, {"local"}))
     script = "echo start; read go; seq 1 50000; echo done-$((6*7))"
     terminal = await TerminalClient.connect(first)
     opened = await terminal.open(busybox.name, host="local", cmd=["sh", "-c", script])

@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_hosts_up
-from tests.support.http import call, cookie_of, sign_in
+from tests.support.http import call, cookie_of, sign_in, wait_hosts_up
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
 from tests.support.waiting import eventually, wait_until
@@ -61,7 +60,9 @@ async def test_recording_is_asciicast_v2_with_exactly_the_output(
     await terminal.close()
     [entry] = recordings_of(stack, opened["session"], bearer(stack))
     assert entry["host"] == "local" and entry["container"] == busybox.name
-    cast = call(stack, f"/api/recordings/local/{entry['name']}", headers=bearer(stack))
+    cast = await asyncio.to_thread(
+        call, stack, f"/api/recordings/local/{entry['name']}", headers=bearer(stack)
+    )
     assert cast.status == 200
     header, events = parse_cast(cast.body.decode())
     assert header["version"] == 2 and (header["width"], header["height"]) == (90, 30)
@@ -81,8 +82,9 @@ async def test_recording_is_asciicast_v2_with_exactly_the_output(
     shown = await asyncio.to_thread(run, argv)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout == output.encode()
-    download = call(stack, f"/api/recordings/local/{entry['name']}?download=1",
-                    headers=bearer(stack))  # fmt: skip
+    download = await asyncio.to_thread(
+        call, stack, f"/api/recordings/local/{entry['name']}?download=1", headers=bearer(stack)
+    )
     assert "attachment" in download.headers["Content-Disposition"]
 
 
@@ -92,7 +94,7 @@ async def test_killed_worker_leaves_a_readable_recording(busybox: Any) -> None:
     frontend = start_frontend([worker.match["endpoint"]])
     stack = Stack(frontend.match["url"])
     try:
-        wait_hosts_up(stack, {"crashy"})
+        (await asyncio.to_thread(wait_hosts_up, stack, {"crashy"}))
         terminal = await TerminalClient.connect(stack)
         await terminal.open(
             busybox.name, host="crashy", cmd=["sh", "-c", "echo early-words; sleep 100"]
@@ -155,7 +157,10 @@ async def test_only_allowed_people_list_and_fetch_recordings(
 ) -> None:
     """recordings = none: nothing; own: only one's own; all: everyone's."""
     stack = replays_policy
-    who = {n: {"Cookie": cookie_of(sign_in(stack, n, "password-1"))} for n in ("ann", "bob", "cid")}
+    who = {
+        n: {"Cookie": cookie_of(await asyncio.to_thread(sign_in, stack, n, "password-1"))}
+        for n in ("ann", "bob", "cid")
+    }
     terminal = await TerminalClient.connect(stack, token="", headers=who["ann"])
     deadline = time.monotonic() + 15
     while True:  # the front end learns the worker's containers a moment after it starts
@@ -168,15 +173,19 @@ async def test_only_allowed_people_list_and_fetch_recordings(
     session = reply["session"]
     await terminal.wait_exit()
     await terminal.close()
-    assert call(stack, "/api/recordings", headers=who["cid"]).status == 403
+    assert (
+        await asyncio.to_thread(call, stack, "/api/recordings", headers=who["cid"])
+    ).status == 403
     assert recordings_of(stack, session, who["ann"])
     assert recordings_of(stack, session, who["bob"])
     name = recordings_of(stack, session, who["ann"])[0]["name"]
     url = f"/api/recordings/local/{name}"
-    assert call(stack, url, headers=who["ann"]).status == 200
-    assert call(stack, url, headers=who["bob"]).status == 200
-    assert call(stack, url, headers=who["cid"]).status == 403
-    bob_session_recordings = call(stack, "/api/recordings?person=bob", headers=who["ann"]).json()
+    assert (await asyncio.to_thread(call, stack, url, headers=who["ann"])).status == 200
+    assert (await asyncio.to_thread(call, stack, url, headers=who["bob"])).status == 200
+    assert (await asyncio.to_thread(call, stack, url, headers=who["cid"])).status == 403
+    bob_session_recordings = (
+        await asyncio.to_thread(call, stack, "/api/recordings?person=bob", headers=who["ann"])
+    ).json()
     assert all(r["person"] == "ann" for r in bob_session_recordings["recordings"])
 
 
@@ -199,8 +208,8 @@ async def test_policy_requires_or_forbids_recording(tmp_path: Path, containers: 
                               "--users-file", users, "--policy", str(policy))  # fmt: skip
     stack = Stack(frontend.match["url"])
     try:
-        ann = {"Cookie": cookie_of(sign_in(stack, "ann", "password-1"))}
-        wait_hosts_up(stack, {"silent", "recording"}, headers=ann)
+        ann = {"Cookie": cookie_of(await asyncio.to_thread(sign_in, stack, "ann", "password-1"))}
+        (await asyncio.to_thread(wait_hosts_up, stack, {"silent", "recording"}, headers=ann))
 
         async def open_on(host: str, container: str) -> dict[str, Any]:
             terminal = await TerminalClient.connect(stack, token="", headers=ann)
@@ -234,7 +243,7 @@ async def test_recordings_stay_within_the_hosts_disk_budget(busybox: Any) -> Non
     frontend = start_frontend([worker.match["endpoint"]])
     stack = Stack(frontend.match["url"], host="budget")
     try:
-        wait_hosts_up(stack, {"budget"})
+        (await asyncio.to_thread(wait_hosts_up, stack, {"budget"}))
         sessions = []
         for _ in range(4):  # about 200 kB of output each, more as recorded
             terminal = await TerminalClient.connect(stack)
@@ -248,8 +257,12 @@ async def test_recordings_stay_within_the_hosts_disk_budget(busybox: Any) -> Non
             return sum(p.stat().st_size for p in folder.glob("*.cast"))
 
         await eventually(lambda: total() <= 400_000, 30, "the recordings within the budget")
-        kept = {r["session"] for r in call(stack, "/api/recordings", headers=bearer(stack))
-                .json()["recordings"]}  # fmt: skip
+        kept = {
+            r["session"]
+            for r in (
+                await asyncio.to_thread(call, stack, "/api/recordings", headers=bearer(stack))
+            ).json()["recordings"]
+        }
         assert sessions[-1] in kept and sessions[0] not in kept
         assert "oldest recordings to stay within 400000 bytes" in worker.log()
     finally:

@@ -3,6 +3,7 @@ policy's rules, hidden containers, host rules that win, limits, and the audit lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ import zmq
 
 from shared.messages import Failed, OpenSession, RecordingPolicy
 from shared.protocol import decode, encode
-from tests.conftest import Containers, wait_hosts_up
 from tests.support.accounts import accounts, add_user
+from tests.support.containers import Containers
 from tests.support.events_client import EventStream
-from tests.support.http import call, cookie_of, sign_in, xsrf
+from tests.support.http import call, cookie_of, sign_in, wait_hosts_up, xsrf
 from tests.support.processes import ManagedProcess, client_keys, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
 from tests.support.waiting import eventually, wait_until
@@ -229,11 +230,13 @@ async def test_bearer_tokens_are_issued_and_revoked(secured: Secured) -> None:
     tokens = str(secured.folder / "tokens.json")
     token = accounts("tokens", "--tokens-file", tokens, "issue", "alice", "--groups", "payments")
     bearer = {"Authorization": f"Bearer {token}"}
-    assert "dterm-test-pay-1" in listed(secured, bearer)
+    assert "dterm-test-pay-1" in (await asyncio.to_thread(listed, secured, bearer))
     answer = await try_open(secured, bearer, "dterm-test-pay-1", cmd=["echo", "by-token"])
     assert answer["type"] == "opened"
     accounts("tokens", "--tokens-file", tokens, "revoke", token.split("_")[1])
-    assert call(secured.stack, "/api/containers", headers=bearer).status == 401
+    assert (
+        await asyncio.to_thread(call, secured.stack, "/api/containers", headers=bearer)
+    ).status == 401
 
 
 # --- the policy -----------------------------------------------------------------------
@@ -250,7 +253,9 @@ def test_lists_show_only_what_the_policy_lets_see(secured: Secured) -> None:
 
 
 async def test_event_stream_hides_what_the_policy_hides(secured: Secured) -> None:
-    stream = EventStream(secured.stack, headers=as_user(secured, "alice"))
+    stream = EventStream(
+        secured.stack, headers=(await asyncio.to_thread(as_user, secured, "alice"))
+    )
     try:
         _, _, snapshot = await stream.wait_for(lambda n, _: n == "snapshot", 10, "snapshot")
         names = {c["name"] for c in snapshot["containers"]}
@@ -275,19 +280,23 @@ async def test_event_stream_hides_what_the_policy_hides(secured: Secured) -> Non
 async def test_open_is_judged_by_the_rules(
     secured: Secured, container: str, fields: dict[str, Any], outcome: str
 ) -> None:
-    answer = await try_open(secured, as_user(secured, "alice"), container, **fields)
+    answer = await try_open(
+        secured, (await asyncio.to_thread(as_user, secured, "alice")), container, **fields
+    )
     assert (answer["type"] if answer["type"] == "opened" else answer["code"]) == outcome, answer
 
 
 async def test_host_glob_that_does_not_match(secured: Secured) -> None:
     """carol's rules are for other-* hosts: on sec-host she sees and opens nothing."""
-    answer = await try_open(secured, as_user(secured, "carol"), "dterm-test-pay-1")
+    answer = await try_open(
+        secured, (await asyncio.to_thread(as_user, secured, "carol")), "dterm-test-pay-1"
+    )
     assert answer["code"] == "not_found"
 
 
 async def test_id_and_name_are_judged_the_same(secured: Secured) -> None:
     """By full id, id prefix or name, the same container gets the same answer."""
-    alice = as_user(secured, "alice")
+    alice = await asyncio.to_thread(as_user, secured, "alice")
     for box, outcome in (("pay", "opened"), ("secret", "not_found"), ("prod", "forbidden")):
         container = secured.boxes[box]
         answers = [
@@ -301,12 +310,12 @@ async def test_id_and_name_are_judged_the_same(secured: Secured) -> None:
 async def test_watch_needs_read_access(secured: Secured) -> None:
     """A watch link lets alice (read-only there) watch; eve (no rule) gets nothing."""
     admin = await TerminalClient.connect(
-        secured.stack, token="", headers=as_user(secured, "root-admin")
+        secured.stack, token="", headers=(await asyncio.to_thread(as_user, secured, "root-admin"))
     )
     opened = await admin.open("dterm-test-prod-1", host="sec-host")
     for user, expected in (("alice", "opened"), ("eve", "not_found")):
         watcher = await TerminalClient.connect(
-            secured.stack, token="", headers=as_user(secured, user)
+            secured.stack, token="", headers=(await asyncio.to_thread(as_user, secured, user))
         )
         watcher.send_control(
             {
@@ -336,9 +345,13 @@ async def test_worker_deny_label_wins_over_the_front_end(secured: Secured) -> No
     """A container with the deny label is refused by the worker itself, even when a
     front end (here a raw ZeroMQ peer) asks for it directly; the refusal is audited with
     the person and the address the front end gave."""
-    assert (await try_open(secured, as_user(secured, "root-admin"), "dterm-test-denied-1"))[
-        "code"
-    ] == "not_found"
+    assert (
+        await try_open(
+            secured,
+            (await asyncio.to_thread(as_user, secured, "root-admin")),
+            "dterm-test-denied-1",
+        )
+    )["code"] == "not_found"
     socket = zmq.Context.instance().socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
     client_keys().apply(socket)
@@ -364,7 +377,7 @@ async def test_worker_deny_label_wins_over_the_front_end(secured: Secured) -> No
 
 async def test_sessions_per_person_limit(secured: Secured) -> None:
     """A fourth session of the same person on the host gets a clear limit error."""
-    alice = as_user(secured, "alice")
+    alice = await asyncio.to_thread(as_user, secured, "alice")
     terminals = []
     for _ in range(3):
         terminal = await TerminalClient.connect(secured.stack, token="", headers=alice)
@@ -382,8 +395,10 @@ async def test_sessions_per_person_limit(secured: Secured) -> None:
 
 
 async def test_audit_log_records_sign_ins_sessions_and_denials(secured: Secured) -> None:
-    assert sign_in(secured.stack, "alice", "not her password", "127.0.0.4").status == 401
-    alice = as_user(secured, "alice")
+    assert (
+        await asyncio.to_thread(sign_in, secured.stack, "alice", "not her password", "127.0.0.4")
+    ).status == 401
+    alice = await asyncio.to_thread(as_user, secured, "alice")
     terminal = await TerminalClient.connect(secured.stack, token="", headers=alice)
     await terminal.open("dterm-test-pay-1", host="sec-host", cmd=["echo", "audited"], user="alice")
     await terminal.wait_exit()

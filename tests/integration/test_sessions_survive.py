@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import get_json, wait_hosts_up
+from tests.support.http import get_json, wait_hosts_up
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 from tests.support.waiting import eventually
@@ -49,7 +49,7 @@ async def test_resume_through_another_front_end_after_kill_9(pair: Pair, busybox
     from the last offset: the output is exact, nothing lost, nothing doubled."""
     doomed = start_frontend([pair.worker.match["endpoint"]])
     stack = Stack(doomed.match["url"])
-    wait_hosts_up(stack, {"keep"})
+    (await asyncio.to_thread(wait_hosts_up, stack, {"keep"}))
     first = await TerminalClient.connect(stack, auto_ack=False)
     opened = await first.open(busybox.name, host="keep", cmd=["seq", "1", "300000"])
     for _ in range(3):  # take a few windows, then stop acking: mid-stream for sure

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Containers, wait_hosts_up
+from tests.support.containers import Containers
+from tests.support.http import wait_hosts_up
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 from tests.support.waiting import eventually
@@ -81,7 +82,7 @@ async def test_fifty_sessions_ended_every_way_leave_nothing_behind(
     doomed = start_frontend([endpoint])
     stack, doomed_stack = Stack(frontend.match["url"]), Stack(doomed.match["url"])
     for each in (stack, doomed_stack):
-        wait_hosts_up(each, {"strict"})
+        (await asyncio.to_thread(wait_hosts_up, each, {"strict"}))
     try:
         # All at once: every session must be running before the first one's idle
         # timeout ends it.

@@ -4,6 +4,7 @@ old cookies after sign-out and account changes, watchers without a role, lying a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -15,9 +16,9 @@ from typing import Any
 import pytest
 
 from frontend_server.throttle import FREE_ATTEMPTS, NAME_MAX_WAIT
-from tests.conftest import Containers, require, wait_hosts_up
 from tests.support.accounts import accounts, add_user
-from tests.support.http import call, cookie_of, sign_in, xsrf
+from tests.support.containers import Containers, require
+from tests.support.http import call, cookie_of, sign_in, wait_hosts_up, xsrf
 from tests.support.nginx import nginx_binary, start_nginx
 from tests.support.processes import OUTPUT, ManagedProcess, start_frontend, start_worker
 from tests.support.raw_websocket import RawWebSocket
@@ -111,8 +112,12 @@ async def test_identity_headers_sent_by_a_client_through_nginx_sign_in_nobody(
     """Behind the shipped nginx example, X-Forwarded-User from a client is removed: the
     front end, which believes that header from nginx's address, sees nobody."""
     forged = {"X-Forwarded-User": "olga", "X-Forwarded-Groups": "ops"}
-    assert call(trust.proxied, "/api/auth", headers=forged).json()["user"] is None
-    assert call(trust.proxied, "/api/containers", headers=forged).status == 401
+    assert (await asyncio.to_thread(call, trust.proxied, "/api/auth", headers=forged)).json()[
+        "user"
+    ] is None
+    assert (
+        await asyncio.to_thread(call, trust.proxied, "/api/containers", headers=forged)
+    ).status == 401
     from tornado.httpclient import HTTPRequest
 
     upgrade = HTTPRequest(trust.proxied.ws_url(), headers=forged)
@@ -264,8 +269,12 @@ async def test_refusals_are_audited_where_they_happen(trust: Trust) -> None:
     assert await expect_http_error(HTTPRequest(trust.stacks[0].ws_url())) == 401
     foreign = HTTPRequest(trust.stacks[0].ws_url(), headers={**alice, "Origin": "http://evil.test"})
     assert await expect_http_error(foreign) == 403
-    assert call(trust.stacks[0], "/api/recordings", headers=trust.cookie("eve")).status == 403
-    listed = call(trust.stacks[0], "/api/recordings", headers=alice)
+    assert (
+        await asyncio.to_thread(
+            call, trust.stacks[0], "/api/recordings", headers=trust.cookie("eve")
+        )
+    ).status == 403
+    listed = await asyncio.to_thread(call, trust.stacks[0], "/api/recordings", headers=alice)
     assert listed.status == 200
     records = trust.audit("fe1")
     assert any(r["event"] == "denied" and r["user"] == "alice" and r["action"] == "open"

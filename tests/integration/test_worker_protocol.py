@@ -11,7 +11,7 @@ import zmq
 from shared.messages import Failed, Hello, Input, Message, Welcome
 from shared.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, decode, encode
 from shared.security import load_secret_key, make_curve_server
-from tests.conftest import wait_hosts_up
+from tests.support.http import wait_hosts_up
 from tests.support.processes import ManagedProcess, client_keys, run_keys, start_frontend
 from tests.support.terminal_client import Stack
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from tests.support.terminal_client import Stack
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -70,3 +72,26 @@ def sign_in(stack: Stack, user: str, password: str, source: str = "") -> Reply:
 
 def cookie_of(reply: Reply) -> str:
     return f"dterm_login={reply.cookies()['dterm_login']}"
+
+
+def get_json(
+    stack: Stack, path: str, token: str | None = None, headers: dict[str, str] | None = None
+) -> Any:
+    """GET with the stack's bearer token, another token, or other sign-in headers."""
+    request = urllib.request.Request(
+        stack.base + path, headers=headers or {"Authorization": f"Bearer {token or stack.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def wait_hosts_up(
+    stack: Stack, hosts: set[str], timeout: float = 15, headers: dict[str, str] | None = None
+) -> None:
+    """Up means the front end knows the host's containers."""
+
+    def up() -> bool:
+        listed = get_json(stack, "/api/hosts", headers=headers)["hosts"]
+        return hosts <= {h["host"] for h in listed if h["state"] == "up"}
+
+    wait_until(up, timeout, f"hosts {hosts} up", every=0.05)

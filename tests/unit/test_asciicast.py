@@ -24,7 +24,7 @@ from exec_worker.asciicast import (
     _json_line,
     file_name,
 )
-from tests.conftest import require
+from tests.support.containers import require
 
 ROOT = Path(__file__).resolve().parents[2]
 ASCIINEMA = Path(sys.executable).parent / "asciinema"
