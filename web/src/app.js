@@ -3,25 +3,25 @@
 // saying which tab or recording is shown (router.js).
 // Everything else lives in its own module; this one only wires them together.
 
-import { $ } from '/static/dom.js';
-import { Settings } from '/static/settings.js';
-import { settingsMenu } from '/static/settings-menu.js';
-import { signInForm, signOutButton, whoAmI } from '/static/sign-in.js';
-import { ContainerStore } from '/static/container-store.js';
-import { ContainerList } from '/static/container-list.js';
-import { Sidebar } from '/static/sidebar.js';
-import { TabStrip } from '/static/tabs.js';
-import { TerminalTab } from '/static/terminal-tab.js';
-import { TabToolbar } from '/static/toolbar.js';
-import { Transfers } from '/static/transfers.js';
-import { FileActions } from '/static/files.js';
-import { Router, containerRoute, watchRoute } from '/static/router.js';
-import { askOpenOptions } from '/static/open-dialog.js';
-import { offerReattach } from '/static/reattach.js';
-import { pageKeys } from '/static/keys.js';
-import { guardPageDrops } from '/static/drop-zone.js';
-import { exposeHooks } from '/static/hooks.js';
-import { RecordingsView } from '/static/recordings-view.js';
+import { $ } from './dom.js';
+import { Settings } from './settings.js';
+import { settingsMenu } from './settings-menu.js';
+import { signInForm, signOutButton, whoAmI } from './sign-in.js';
+import { ContainerStore } from './container-store.js';
+import { ContainerList } from './container-list.js';
+import { Sidebar } from './sidebar.js';
+import { TabStrip } from './tabs.js';
+import { TerminalTab } from './terminal-tab.js';
+import { TabToolbar } from './toolbar.js';
+import { Transfers } from './transfers.js';
+import { FileActions } from './files.js';
+import { Router, containerRoute, watchRoute } from './router.js';
+import { askOpenOptions } from './open-dialog.js';
+import { offerReattach } from './reattach.js';
+import { pageKeys } from './keys.js';
+import { guardPageDrops } from './drop-zone.js';
+import { exposeHooks } from './hooks.js';
+import { RecordingsView } from './recordings-view.js';
 
 const STATUS_SHOWN_MS = 8000;
 

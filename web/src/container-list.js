@@ -4,9 +4,9 @@
 // host, Enter opens, Shift+Enter asks how to open. Stopped containers are listed but
 // cannot be opened.
 
-import { el } from '/static/dom.js';
-import { ago } from '/static/format.js';
-import { matches, parseQuery } from '/static/container-filter.js';
+import { el } from './dom.js';
+import { ago } from './format.js';
+import { matches, parseQuery } from './container-filter.js';
 
 const COLLAPSED = 'dterm.collapsed-hosts';
 

@@ -1,7 +1,7 @@
 // Modal dialogs on the native <dialog> element, which traps focus, closes on Escape and
 // gives focus back to where it was (usually the terminal) when it closes.
 
-import { el } from '/static/dom.js';
+import { el } from './dom.js';
 
 let nextId = 1;
 

@@ -2,7 +2,7 @@
 // will do. Only drags that carry files count: text dragged inside the page is left to
 // the browser.
 
-import { el } from '/static/dom.js';
+import { el } from './dom.js';
 
 const carriesFiles = (event) => event.dataTransfer?.types.includes('Files');
 

@@ -2,9 +2,9 @@
 // working directory, or a folder the person names), and which path to download.
 // The transfers themselves are in transfers.js.
 
-import { el } from '/static/dom.js';
-import { bytes } from '/static/format.js';
-import { field, formDialog } from '/static/dialogs.js';
+import { el } from './dom.js';
+import { bytes } from './format.js';
+import { field, formDialog } from './dialogs.js';
 
 const ABSOLUTE = { pattern: '/.*', title: 'An absolute path, starting with /', required: true, autocomplete: 'off', spellcheck: false };
 

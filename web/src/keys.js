@@ -8,7 +8,7 @@
 // screen, where the page asks for a keyboard lock (see settings-menu.js). Safari on a
 // Mac leaves Ctrl alone, its shortcuts being on Cmd.
 
-import { FONT_SIZES } from '/static/settings.js';
+import { FONT_SIZES } from './settings.js';
 
 const SHELL_KEYS = new Set(['w', 't', 'n']);
 const FONT_KEYS = new Map([['+', 1], ['=', 1], ['-', -1], ['_', -1], ['0', 0]]);

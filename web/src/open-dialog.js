@@ -1,8 +1,8 @@
 // "Open with…": which program, as which user, in which directory, before a session
 // starts. The answer becomes the `cmd`, `user` and `workdir` of the protocol's `open`.
 
-import { el } from '/static/dom.js';
-import { field, formDialog } from '/static/dialogs.js';
+import { el } from './dom.js';
+import { field, formDialog } from './dialogs.js';
 
 // A command line as a shell would split it, for the simple cases people type: words
 // split on spaces, 'single quotes' kept literally, "double quotes" and a backslash

@@ -4,7 +4,7 @@
 // writes that class, once. The player reads them when it is made, so one made before
 // a change of theme keeps the old colours until it is made again.
 
-import { THEMES } from '/static/themes.js';
+import { THEMES } from './themes.js';
 
 export const PLAYER_THEME = 'dterm';
 

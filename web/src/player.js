@@ -8,12 +8,11 @@
 // player at the same moment, playing if the old one was. The recording is fetched and
 // parsed once and handed to every player as data, so a new speed costs no request.
 //
-// The player's module and stylesheet are loaded on first use, from PLAYER_ROOT.
+// The player's module (by its package name, which the page's import map resolves) and
+// its stylesheet are loaded on first use.
 // Knows nothing about sessions or where recordings are listed: it gets URLs.
 
-const PLAYER_ROOT = '/vendor/asciinema-player';
-const PLAYER_MODULE = `${PLAYER_ROOT}/dist/index.js`;
-const PLAYER_CSS = `${PLAYER_ROOT}/dist/bundle/asciinema-player.css`;
+const PLAYER_CSS = '/vendor/asciinema-player/dist/bundle/asciinema-player.css';
 
 export const SPEEDS = [0.5, 1, 2, 4];
 
@@ -35,7 +34,7 @@ function loadStylesheet() {
 // and before the stylesheet applies it would measure the wrong one and draw its text
 // smaller or larger than its screen.
 function loadPlayer() {
-  playerModule ??= Promise.all([import(PLAYER_MODULE), loadStylesheet()]).then(([module]) => module, (error) => {
+  playerModule ??= Promise.all([import('asciinema-player'), loadStylesheet()]).then(([module]) => module, (error) => {
     playerModule = null; // let a later call try again
     throw error;
   });

@@ -1,8 +1,8 @@
 // Sessions of this person that run with no tab attached (after a reload, or left in
 // another browser), offered for reattaching at the top of the container list.
 
-import { el } from '/static/dom.js';
-import { ago } from '/static/format.js';
+import { el } from './dom.js';
+import { ago } from './format.js';
 
 // onAttach(session) gets a /api/sessions entry when its button is pressed.
 export async function offerReattach(box, onAttach) {

@@ -3,14 +3,14 @@
 // download, over the player (player.js), which brings seeking and the speed menu. A
 // file that is one part of a longer session plays the whole session.
 
-import { el } from '/static/dom.js';
-import { ago, dateTime } from '/static/format.js';
-import { playRecording } from '/static/player.js';
-import { PLAYER_THEME, installPlayerTheme } from '/static/player-theme.js';
-import { fileUrl, findSession } from '/static/recordings-api.js';
-import { downloadLinks } from '/static/recordings-table.js';
-import { RECORDINGS_ROUTE } from '/static/router.js';
-import { TERMINAL_FONT } from '/static/themes.js';
+import { el } from './dom.js';
+import { ago, dateTime } from './format.js';
+import { playRecording } from './player.js';
+import { PLAYER_THEME, installPlayerTheme } from './player-theme.js';
+import { fileUrl, findSession } from './recordings-api.js';
+import { downloadLinks } from './recordings-table.js';
+import { RECORDINGS_ROUTE } from './router.js';
+import { TERMINAL_FONT } from './themes.js';
 
 // Fit the whole terminal in the room there is, in the page's colours and font.
 const PLAYER_OPTIONS = { fit: 'both', theme: PLAYER_THEME, terminalFontFamily: TERMINAL_FONT };

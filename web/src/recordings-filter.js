@@ -3,8 +3,8 @@
 // From and To pick whole days in the browser's time zone; the server filters by
 // those, so a new range means asking it again.
 
-import { el } from '/static/dom.js';
-import { field } from '/static/dialogs.js';
+import { el } from './dom.js';
+import { field } from './dialogs.js';
 
 const TEXT_FIELDS = [['person', 'Person'], ['host', 'Host'], ['container', 'Container']];
 

@@ -3,10 +3,10 @@
 // It asks the server each time it is shown, on Refresh and when the days change; the
 // name filters work on what it already has. When asks overlap, the last one counts.
 
-import { el } from '/static/dom.js';
-import { RecordingsForbidden, groupSessions, listRecordings } from '/static/recordings-api.js';
-import { RecordingsFilter } from '/static/recordings-filter.js';
-import { recordingsTable } from '/static/recordings-table.js';
+import { el } from './dom.js';
+import { RecordingsForbidden, groupSessions, listRecordings } from './recordings-api.js';
+import { RecordingsFilter } from './recordings-filter.js';
+import { recordingsTable } from './recordings-table.js';
 
 const plural = (count, word) => `${count} ${word}${count === 1 ? '' : 's'}`;
 

@@ -2,10 +2,10 @@
 // and its actions. Play is a link to the session's route, so it can be opened in a
 // new browser tab or copied; a session in parts plays whole and downloads by part.
 
-import { el } from '/static/dom.js';
-import { ago, bytes, dateTime } from '/static/format.js';
-import { fileUrl } from '/static/recordings-api.js';
-import { recordingRoute } from '/static/router.js';
+import { el } from './dom.js';
+import { ago, bytes, dateTime } from './format.js';
+import { fileUrl } from './recordings-api.js';
+import { recordingRoute } from './router.js';
 
 const COLUMNS = ['Started', 'Duration', 'Container', 'Host', 'Person', 'Actions'];
 

@@ -3,9 +3,9 @@
 // it and come back with Back, Close or by opening a container. The header's link to
 // it says when it is the page shown.
 
-import { RecordingPlayback } from '/static/recording-playback.js';
-import { RecordingsList } from '/static/recordings-list.js';
-import { recordingRoute } from '/static/router.js';
+import { RecordingPlayback } from './recording-playback.js';
+import { RecordingsList } from './recordings-list.js';
+import { recordingRoute } from './router.js';
 
 export class RecordingsView {
   // onClose(): show the terminals again.

@@ -1,8 +1,8 @@
 // The scrollback search bar of one terminal (Ctrl+Shift+F), on the search addon: finds
 // as you type, Enter for the next match, Shift+Enter for the previous, Escape closes.
 
-import { el } from '/static/dom.js';
-import { SEARCH_DECORATIONS } from '/static/themes.js';
+import { el } from './dom.js';
+import { SEARCH_DECORATIONS } from './themes.js';
 
 function toggle(label, title) {
   const box = el('input', { type: 'checkbox' });

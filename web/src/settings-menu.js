@@ -2,7 +2,7 @@
 // mode, full screen, and the keyboard shortcuts. A popover, so the browser handles
 // Escape, clicks outside and the top layer.
 
-import { el } from '/static/dom.js';
+import { el } from './dom.js';
 
 function checkbox(settings, name, text, hint) {
   const box = el('input', { type: 'checkbox', checked: settings.get(name), name });

@@ -1,7 +1,7 @@
 // Who is signed in, the sign-in form when nobody is, and signing out.
 // POSTs carry the XSRF token the server hands out in /api/auth.
 
-import { el } from '/static/dom.js';
+import { el } from './dom.js';
 
 export async function whoAmI() {
   const response = await fetch('/api/auth');

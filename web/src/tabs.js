@@ -3,7 +3,7 @@
 // with a running session is closed or the page is left, and fitting the shown terminal
 // whenever its room changes.
 
-import { confirmDialog } from '/static/dialogs.js';
+import { confirmDialog } from './dialogs.js';
 
 export class TabStrip {
   // onSelect(tab): the person chose a tab. onClosed(next): a tab is gone and `next`

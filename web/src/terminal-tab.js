@@ -3,12 +3,12 @@
 // live, reconnecting with a countdown, exited with its code); an ended session can be
 // started again in the same pane, where the earlier output stays in the scrollback.
 
-import { el } from '/static/dom.js';
-import { TerminalSession } from '/static/terminal-session.js';
-import { TerminalView } from '/static/terminal-view.js';
-import { SearchBar } from '/static/search-bar.js';
-import { dropZone } from '/static/drop-zone.js';
-import { watchRoute } from '/static/router.js';
+import { el } from './dom.js';
+import { TerminalSession } from './terminal-session.js';
+import { TerminalView } from './terminal-view.js';
+import { SearchBar } from './search-bar.js';
+import { dropZone } from './drop-zone.js';
+import { watchRoute } from './router.js';
 
 let nextId = 1;
 

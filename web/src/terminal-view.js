@@ -2,14 +2,14 @@
 // scrollback search and the WebGL renderer. It follows the browser's settings (theme,
 // font size, screen reader mode) and knows nothing about sessions or the network.
 
-import { Terminal } from '/vendor/xterm/lib/xterm.mjs';
-import { FitAddon } from '/vendor/addon-fit/lib/addon-fit.mjs';
-import { Unicode11Addon } from '/vendor/addon-unicode11/lib/addon-unicode11.mjs';
-import { WebLinksAddon } from '/vendor/addon-web-links/lib/addon-web-links.mjs';
-import { SearchAddon } from '/vendor/addon-search/lib/addon-search.mjs';
-import { WebglAddon } from '/vendor/addon-webgl/lib/addon-webgl.mjs';
-import { TERMINAL_FONT, THEMES } from '/static/themes.js';
-import { terminalKeyHandler } from '/static/keys.js';
+import { Terminal } from '@xterm/xterm';
+import { FitAddon } from '@xterm/addon-fit';
+import { Unicode11Addon } from '@xterm/addon-unicode11';
+import { WebLinksAddon } from '@xterm/addon-web-links';
+import { SearchAddon } from '@xterm/addon-search';
+import { WebglAddon } from '@xterm/addon-webgl';
+import { TERMINAL_FONT, THEMES } from './themes.js';
+import { terminalKeyHandler } from './keys.js';
 
 export class TerminalView {
   // keys: {onSearch} for the shortcuts that open page UI from inside the terminal.

@@ -2,7 +2,7 @@
 // scrollback, share a watch link. Each is enabled only where it can work; upload and
 // download are not even shown where the policy does not allow them.
 
-import { el } from '/static/dom.js';
+import { el } from './dom.js';
 
 export class TabToolbar {
   // fileRight(tab): what the person may do with files in the tab's container

@@ -2,8 +2,8 @@
 // transfers panel. XMLHttpRequest rather than fetch: it reports upload progress, which
 // fetch cannot. Uploads over the server's limit are refused here, before any byte goes.
 
-import { el } from '/static/dom.js';
-import { bytes } from '/static/format.js';
+import { el } from './dom.js';
+import { bytes } from './format.js';
 
 const DONE_SHOWN_MS = 8000;
 const STATUS = {
