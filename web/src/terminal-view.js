@@ -12,7 +12,12 @@ import { TERMINAL_FONT, THEMES } from './themes.js';
 import { terminalKeyHandler } from './keys.js';
 
 export class TerminalView {
-  // keys: {onSearch} for the shortcuts that open page UI from inside the terminal.
+  /**
+   * keys: {onSearch} for the shortcuts that open page UI from inside the terminal.
+   * @param {HTMLElement} parent
+   * @param {import('./settings.js').Settings} settings
+   * @param {{onSearch: () => void}} keys
+   */
   constructor(parent, settings, keys) {
     this.settings = settings;
     this.fixedSize = false;
@@ -26,17 +31,19 @@ export class TerminalView {
     for (const addon of [this.fit, this.search, new Unicode11Addon(), new WebLinksAddon()]) this.term.loadAddon(addon);
     this.term.unicode.activeVersion = '11';
     this.term.open(parent);
+    /** @type {'webgl' | 'dom'} */
     this.renderer = this.tryWebgl();
     this.term.attachCustomKeyEventHandler(terminalKeyHandler({ term: this.term, settings, ...keys }));
     this.disposables = [
       this.term.onSelectionChange(() => this.copySelection()),
-      { dispose: settings.onChange((name, value) => this.apply(name, value)) },
+      { dispose: settings.onChange((...change) => this.apply(...change)) },
     ];
   }
 
   // WebGL draws faster and sharper; where a browser has none, or loses the context
   // (GPU reset, too many contexts), xterm.js goes back to its DOM renderer once the
   // addon is disposed.
+  /** @returns {'webgl' | 'dom'} */
   tryWebgl() {
     try {
       const webgl = new WebglAddon();
@@ -48,7 +55,9 @@ export class TerminalView {
     }
   }
 
-  apply(name, value) {
+  /** @param {import('./settings.js').SettingChange} change */
+  apply(...change) {
+    const [name, value] = change;
     if (name === 'theme') this.term.options.theme = THEMES[value];
     if (name === 'screenReader') this.term.options.screenReaderMode = value;
     if (name === 'fontSize') {
