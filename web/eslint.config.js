@@ -15,7 +15,7 @@ export default [
   },
   {
     rules: {
-      'no-unused-vars': ['error', { args: 'after-used', caughtErrors: 'none' }],
+      'no-unused-vars': ['error', { args: 'after-used' }],
       'no-undef': 'error',
       eqeqeq: ['error', 'always'],
       'prefer-const': 'error',

@@ -91,11 +91,11 @@ export class FileActions {
    * @param {{files: File[], folders?: string[]}} dropped
    */
   async upload(tab, { files, folders = [] }) {
-    if (!tab.where) return;
     if (!files.length) {
       this.transfers.refuse(`↑ ${folders.join(', ')} → ${tab.title}`, `${FOLDERS_LEFT_OUT}.`);
       return;
     }
+    if (!tab.where) return;
     const where = await this.askDestination(tab, tab.where, files, folders);
     tab.view.focus();
     if (!where) return;
