@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint unit bench screenshot clean
+.PHONY: install run test lint lint-web unit bench screenshot clean
 
 install: $(VENV)/.installed web/node_modules/.installed
 
@@ -23,10 +23,14 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 run: install
 	$(BIN)/dterm up
 
-lint: install
+lint: install lint-web
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The page: ESLint, and TypeScript's checker over the plain JavaScript (JSDoc types).
+lint-web: web/node_modules/.installed
+	cd web && node_modules/.bin/eslint . && node_modules/.bin/tsc -p tsconfig.json
 
 unit: install
 	$(BIN)/pytest tests/unit -q

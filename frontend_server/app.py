@@ -19,9 +19,10 @@ from frontend_server.terminal_socket import TerminalSocket
 from frontend_server.web_security import (
     CheckedApplication,
     HostCheck,
-    SecurityHeaders,
     log_request,
+    page_policy,
     redact_tornado_logs,
+    security_headers,
 )
 from shared.probes import HealthHandler, MetricsHandler
 from shared.settings import FrontendConfig
@@ -68,7 +69,7 @@ def make_app(services: Services, cookie_secret: str) -> Application:
     redact_tornado_logs()
     return CheckedApplication(
         routes,
-        transforms=[SecurityHeaders],
+        transforms=[security_headers(page_policy(services.web_root / "index.html"))],
         cookie_secret=cookie_secret,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"samesite": "Strict"},

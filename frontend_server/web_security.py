@@ -3,7 +3,9 @@
 - Security headers on every response (the page, the API, static files, errors): a
   Content Security Policy that lets the page load and connect only to its own
   origin and never be framed, `X-Frame-Options`, `nosniff`, and no Referer (the
-  page's URL may carry the dev token).
+  page's URL may carry the dev token). The one inline script the policy allows is
+  the page's import map, by the hash of its text as read from the page at start
+  (browsers take import maps only inline, never from a file of their own).
 - The Host check against DNS rebinding, as Jupyter's `check_host`: a front end bound
   to loopback answers only requests naming a loopback host (or one of
   `allowed_hosts`); one bound elsewhere answers any Host unless `allowed_hosts` is
@@ -20,10 +22,15 @@ Pure functions over request data, plus thin Tornado classes; no state.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -33,26 +40,22 @@ from tornado.web import Application, OutputTransform, RequestHandler
 
 log = logging.getLogger(__name__)
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        # asciinema-player's terminal emulator is WebAssembly; this lets it compile
-        # (and nothing else: JavaScript eval stays refused).
-        "script-src 'self' 'wasm-unsafe-eval'",
-        "connect-src 'self'",
-        "img-src 'self' data:",
-        "style-src 'self'",
-        # xterm.js writes its computed styles (cell sizes, theme) into <style> elements
-        # it makes at run time, with no way to give them a nonce.
-        "style-src-elem 'self' 'unsafe-inline'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-        "form-action 'self'",
-    ]
+# asciinema-player's terminal emulator is WebAssembly: 'wasm-unsafe-eval' lets it
+# compile (and nothing else: JavaScript eval stays refused).
+SCRIPT_SOURCES = "'self' 'wasm-unsafe-eval'"
+OTHER_DIRECTIVES = (
+    "connect-src 'self'",
+    "img-src 'self' data:",
+    "style-src 'self'",
+    # xterm.js writes its computed styles (cell sizes, theme) into <style> elements
+    # it makes at run time, with no way to give them a nonce.
+    "style-src-elem 'self' 'unsafe-inline'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+OTHER_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -66,15 +69,71 @@ ORIGIN = re.compile(r"(https?)://(.+)")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class SecurityHeaders(OutputTransform):
-    """Adds SECURITY_HEADERS to every response of the application."""
+def content_security_policy(script_hashes: Iterable[str] = ()) -> str:
+    """The policy, allowing also the inline scripts of these hash sources ('sha256-...')."""
+    scripts = " ".join([SCRIPT_SOURCES, *script_hashes])
+    return "; ".join(["default-src 'self'", f"script-src {scripts}", *OTHER_DIRECTIVES])
 
-    def transform_first_chunk(
-        self, status_code: int, headers: httputil.HTTPHeaders, chunk: bytes, finishing: bool
-    ) -> tuple[int, httputil.HTTPHeaders, bytes]:
-        for name, value in SECURITY_HEADERS.items():
-            headers[name] = value
-        return status_code, headers, chunk
+
+class ImportMapFinder(HTMLParser):
+    """Collects the text of each inline `<script type="importmap">` of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.maps: list[str] = []
+        self.inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        # An import map with src= is not loaded by browsers: nothing to allow.
+        self.inside = tag == "script" and found.get("type") == "importmap" and "src" not in found
+        if self.inside:
+            self.maps.append("")
+
+    def handle_data(self, data: str) -> None:
+        if self.inside:
+            self.maps[-1] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self.inside = False
+
+
+def import_map_hashes(page: str) -> tuple[str, ...]:
+    """CSP hash sources of the page's inline import maps, over their text as a browser
+    hashes it (UTF-8, line breaks normalized to LF as HTML parsing does)."""
+    finder = ImportMapFinder()
+    finder.feed(page.replace("\r\n", "\n").replace("\r", "\n"))
+    finder.close()
+    digests = (hashlib.sha256(text.encode()).digest() for text in finder.maps)
+    return tuple(f"'sha256-{base64.b64encode(digest).decode()}'" for digest in digests)
+
+
+def page_policy(index_html: Path) -> str:
+    """The policy for a front end serving this page, read once at start. Without the
+    page (a front end for the API alone) no inline script is allowed."""
+    try:
+        page = index_html.read_text(encoding="utf-8")
+    except OSError as exc:
+        log.warning("no page at %s (%s): the policy allows no import map", index_html, exc)
+        return content_security_policy()
+    return content_security_policy(import_map_hashes(page))
+
+
+def security_headers(policy: str) -> type[OutputTransform]:
+    """An OutputTransform that adds this Content Security Policy and OTHER_HEADERS to
+    every response of the application."""
+    added = {"Content-Security-Policy": policy, **OTHER_HEADERS}
+
+    class SecurityHeaders(OutputTransform):
+        def transform_first_chunk(
+            self, status_code: int, headers: httputil.HTTPHeaders, chunk: bytes, finishing: bool
+        ) -> tuple[int, httputil.HTTPHeaders, bytes]:
+            for name, value in added.items():
+                headers[name] = value
+            return status_code, headers, chunk
+
+    return SecurityHeaders
 
 
 # --- hosts and origins --------------------------------------------------------------------

@@ -3,42 +3,55 @@
 // saying which tab or recording is shown (router.js).
 // Everything else lives in its own module; this one only wires them together.
 
-import { $ } from '/static/dom.js';
-import { Settings } from '/static/settings.js';
-import { settingsMenu } from '/static/settings-menu.js';
-import { signInForm, signOutButton, whoAmI } from '/static/sign-in.js';
-import { ContainerStore } from '/static/container-store.js';
-import { ContainerList } from '/static/container-list.js';
-import { Sidebar } from '/static/sidebar.js';
-import { TabStrip } from '/static/tabs.js';
-import { TerminalTab } from '/static/terminal-tab.js';
-import { TabToolbar } from '/static/toolbar.js';
-import { Transfers } from '/static/transfers.js';
-import { FileActions } from '/static/files.js';
-import { Router, containerRoute, watchRoute } from '/static/router.js';
-import { askOpenOptions } from '/static/open-dialog.js';
-import { offerReattach } from '/static/reattach.js';
-import { pageKeys } from '/static/keys.js';
-import { guardPageDrops } from '/static/drop-zone.js';
-import { exposeHooks } from '/static/hooks.js';
-import { RecordingsView } from '/static/recordings-view.js';
+import { $ } from './dom.js';
+import { Settings } from './settings.js';
+import { settingsMenu } from './settings-menu.js';
+import { signInForm, signOutButton, whoAmI } from './sign-in.js';
+import { ContainerStore } from './container-store.js';
+import { ContainerList } from './container-list.js';
+import { Sidebar } from './sidebar.js';
+import { TabStrip } from './tabs.js';
+import { TerminalTab } from './terminal-tab.js';
+import { TabToolbar } from './toolbar.js';
+import { Transfers } from './transfers.js';
+import { FileActions } from './files.js';
+import { Router, containerRoute, watchRoute } from './router.js';
+import { askOpenOptions } from './open-dialog.js';
+import { offerReattach } from './reattach.js';
+import { pageKeys } from './keys.js';
+import { guardPageDrops } from './drop-zone.js';
+import { exposeHooks } from './hooks.js';
+import { RecordingsView } from './recordings-view.js';
+
+/** @typedef {import('./terminal-session.js').OpenTarget} OpenTarget */
+/** @typedef {import('./router.js').Route} Route */
 
 const STATUS_SHOWN_MS = 8000;
 
-// The header's status line; a passing message (a copied link) clears itself.
+/**
+ * The header's status line; a passing message (a copied link) clears itself.
+ * @param {string} text
+ * @param {{passing?: boolean}} [options]
+ */
 function status(text, { passing = false } = {}) {
   const line = $('#status');
   line.textContent = text;
   if (passing) setTimeout(() => { if (line.textContent === text) line.textContent = ''; }, STATUS_SHOWN_MS);
 }
 
+/** @param {Settings} settings */
 function followTheme(settings) {
   const apply = () => { document.documentElement.dataset.theme = settings.get('theme'); };
   apply();
-  settings.onChange((name) => { if (name === 'theme') apply(); });
+  settings.onChange((...change) => { if (change[0] === 'theme') apply(); });
 }
 
 class App {
+  /**
+   * @param {import('./sign-in.js').Auth} auth
+   * @param {Settings} settings
+   * @param {Sidebar} sidebar
+   */
   constructor(auth, settings, sidebar) {
     this.settings = settings;
     this.sidebar = sidebar;
@@ -50,7 +63,7 @@ class App {
       onClosed: (next) => this.show(next, 'replace'),
     });
     this.list = new ContainerList({
-      nav: $('#containers'), search: $('#search'), summary: $('#search-summary'),
+      nav: $('#containers'), search: $('#search', HTMLInputElement), summary: $('#search-summary'),
       store: new ContainerStore({ onChange: () => { this.list.schedule(); this.describe(this.strip.active); }, onStatus: status }),
       onOpen: (host, container) => this.show(this.open({ host, container }), 'push'),
       onOpenWith: (host, container) => this.openWith(host, container),
@@ -69,6 +82,10 @@ class App {
     this.router.start();
   }
 
+  /**
+   * A new tab, shown in the strip, its session started.
+   * @param {{target: import('./terminal-session.js').Target, again: OpenTarget | null, title: string}} tab
+   */
   tab({ target, again, title }) {
     const tab = new TerminalTab({
       parent: $('#terminals'), target, again, title, settings: this.settings,
@@ -82,31 +99,50 @@ class App {
     return tab;
   }
 
+  /** @param {OpenTarget} target */
   open(target) {
     return this.tab({ target, again: target, title: `${target.container}@${target.host}` });
   }
 
+  /**
+   * @param {string} host
+   * @param {string} container
+   */
   async openWith(host, container) {
     const options = await askOpenOptions(container, host);
     if (options) this.show(this.open({ host, container, ...options }), 'push');
   }
 
-  // A reattached session: "start again" repeats what it was opened with.
+  /**
+   * A reattached session: "start again" repeats what it was opened with.
+   * @param {import('./reattach.js').RunningSession} s
+   */
   attach(s) {
     const again = { host: s.host, container: s.container, cmd: s.cmd, user: s.user, workdir: s.workdir };
     return this.tab({ target: { session: s.session, mode: 'rw', offset: 0 }, again, title: `${s.container}@${s.host}` });
   }
 
+  /**
+   * @param {string} session
+   * @param {string} token the owner's watch token
+   */
   watch(session, token) {
     return this.tab({ target: { session, mode: 'ro', token, offset: 0 }, again: null, title: 'watching' });
   }
 
+  /** @param {TerminalTab | null} tab */
   routeOf(tab) {
     if (!tab) return '#/';
-    return tab.target.mode === 'ro' ? watchRoute(tab.target.session, tab.target.token) : containerRoute(tab.where.host, tab.where.container);
+    const { target, where } = tab;
+    if ('session' in target && target.mode === 'ro') return watchRoute(target.session, target.token ?? '');
+    return where ? containerRoute(where.host, where.container) : '#/';
   }
 
-  // Shows a tab (null: home) and records it in the history: 'push', 'replace' or null.
+  /**
+   * Shows a tab (null: home) and records it in the history: 'push', 'replace' or null.
+   * @param {TerminalTab | null} tab
+   * @param {'push' | 'replace' | null} history
+   */
   show(tab, history) {
     this.recordings.hide();
     this.strip.activate(tab);
@@ -115,8 +151,11 @@ class App {
     if (history) this.router[history](this.routeOf(tab), tab?.id);
   }
 
-  // What the policy lets the person do with files in a tab's container, as the list
-  // says ('none' until the list knows the container).
+  /**
+   * What the policy lets the person do with files in a tab's container, as the list
+   * says ('none' until the list knows the container).
+   * @param {TerminalTab} tab
+   */
   fileRight(tab) {
     if (!tab?.where) return 'none';
     const { host, container } = tab.where;
@@ -124,23 +163,33 @@ class App {
     return found?.files ?? 'none';
   }
 
-  // What the window's title and the toolbar say about the shown tab.
+  /**
+   * What the window's title and the toolbar say about the shown tab.
+   * @param {TerminalTab | null} tab
+   */
   describe(tab) {
     this.toolbar.update(tab);
     document.title = tab ? `${tab.title} · dterm` : 'dterm';
   }
 
-  // The recordings list, or one recording playing, in place of the terminals; a
-  // narrow window gives it the whole width.
+  /**
+   * The recordings list, or one recording playing, in place of the terminals; a
+   * narrow window gives it the whole width.
+   * @param {Extract<Route, {name: 'recordings' | 'recording'}>} route
+   */
   showRecordings(route) {
     this.sidebar.follow(true);
     if (route.name === 'recording') this.recordings.play(route.host, route.file);
     else this.recordings.showList();
   }
 
-  // A new or revisited URL. An entry this page made shows its tab again; a link that
-  // names a container opens a terminal there; one from before a reload goes home,
-  // where the reattach offer lists its session. Recordings have their own routes.
+  /**
+   * A new or revisited URL. An entry this page made shows its tab again; a link that
+   * names a container opens a terminal there; one from before a reload goes home,
+   * where the reattach offer lists its session. Recordings have their own routes.
+   * @param {Route} route
+   * @param {import('./router.js').Entry} entry
+   */
   route(route, { tab: id, stale }) {
     if (route.name === 'recordings' || route.name === 'recording') {
       this.showRecordings(route);

@@ -4,23 +4,46 @@
 //   team=pay     a label whose key is `team` and whose value contains `pay`
 //   team=        a label whose key is `team`, any value
 
+/**
+ * One word of a query: text anywhere, or a label's key and part of its value.
+ * @typedef {{text: string, key?: undefined, value?: undefined} | {key: string, value: string, text?: undefined}} Term
+ */
+
+/** @typedef {import('./container-store.js').Container} Container */
+
+/**
+ * @param {string} word
+ * @returns {Term}
+ */
 function term(word) {
   const eq = word.indexOf('=');
   if (eq <= 0) return { text: word };
   return { key: word.slice(0, eq), value: word.slice(eq + 1) };
 }
 
+/** @param {string} query */
 export function parseQuery(query) {
   return query.toLowerCase().split(/\s+/).filter(Boolean).map(term);
 }
 
+/**
+ * @param {Term} t
+ * @param {Container} container
+ * @param {string} host
+ */
 function matchesTerm(t, container, host) {
   const labels = Object.entries(container.labels ?? {}).map(([k, v]) => [k.toLowerCase(), v.toLowerCase()]);
   if (t.key !== undefined) return labels.some(([k, v]) => k === t.key && v.includes(t.value));
+  const text = t.text;
   const fields = [container.name, container.image, host].map((f) => (f ?? '').toLowerCase());
-  return fields.some((f) => f.includes(t.text)) || labels.some(([k, v]) => k.includes(t.text) || v.includes(t.text));
+  return fields.some((f) => f.includes(text)) || labels.some(([k, v]) => k.includes(text) || v.includes(text));
 }
 
+/**
+ * @param {Term[]} terms
+ * @param {Container} container
+ * @param {string} host
+ */
 export function matches(terms, container, host) {
   return terms.every((t) => matchesTerm(t, container, host));
 }

@@ -4,43 +4,77 @@
 // host, Enter opens, Shift+Enter asks how to open. Stopped containers are listed but
 // cannot be opened.
 
-import { el } from '/static/dom.js';
-import { ago } from '/static/format.js';
-import { matches, parseQuery } from '/static/container-filter.js';
+import { el } from './dom.js';
+import { ago } from './format.js';
+import { matches, parseQuery } from './container-filter.js';
+
+/** @typedef {import('./container-store.js').Container} Container */
+/** @typedef {import('./container-store.js').NamedHost} NamedHost */
 
 const COLLAPSED = 'dterm.collapsed-hosts';
 
+/** @returns {Set<string>} */
 function loadCollapsed() {
   try { return new Set(JSON.parse(localStorage.getItem(COLLAPSED) || '[]')); } catch { return new Set(); }
 }
 
 // Text with a time in it, refreshed every second by tick(): "Up 5 min", "Exited (1) 2 h ago".
+/**
+ * @param {string} prefix
+ * @param {number} seconds Unix time
+ */
 function since(prefix, seconds, suffix = '') {
   return el('span', { className: 'since', dataset: { prefix, since: seconds, suffix } });
 }
 
+/**
+ * @param {HTMLElement} node
+ * @param {number} now Unix time
+ */
 function refresh(node, now) {
   const { prefix, since: at, suffix } = node.dataset;
   node.textContent = `${prefix}${ago(now - Number(at))}${suffix}`;
 }
 
+/** @param {Container} c */
 function status(c) {
   if (c.state === 'running') return since('Up ', c.started_at);
   if (c.state === 'exited' && c.finished_at) return since(`Exited (${c.exit_code}) `, c.finished_at, ' ago');
   return el('span', { textContent: c.state });
 }
 
+/** @typedef {(host: string, container: string) => void} OpenHandler */
+
 export class ContainerList {
+  /**
+   * onOpen(host, container) opens a shell there; onOpenWith(host, container) asks how.
+   * @param {object} parts
+   * @param {HTMLElement} parts.nav
+   * @param {HTMLInputElement} parts.search
+   * @param {HTMLElement} parts.summary
+   * @param {import('./container-store.js').ContainerStore} parts.store
+   * @param {OpenHandler} parts.onOpen
+   * @param {OpenHandler} parts.onOpenWith
+   */
   constructor({ nav, search, summary, store, onOpen, onOpenWith }) {
-    Object.assign(this, { nav, search, summary, store, onOpen, onOpenWith });
+    this.nav = nav;
+    this.search = search;
+    this.summary = summary;
+    this.store = store;
+    this.onOpen = onOpen;
+    this.onOpenWith = onOpenWith;
     this.collapsed = loadCollapsed();
+    /** @type {import('./container-filter.js').Term[]} */
     this.terms = [];
-    this.current = null; // data-key of the item in the tab order
+    /** @type {string | undefined} data-key of the item in the tab order */
+    this.current = undefined;
     this.pending = false;
     search.addEventListener('input', () => { this.terms = parseQuery(search.value); this.render(); });
     search.addEventListener('keydown', (event) => this.onSearchKey(event));
     nav.addEventListener('keydown', (event) => this.onKey(event));
-    nav.addEventListener('focusin', (event) => { if (event.target.dataset.nav) this.current = event.target.dataset.key; });
+    nav.addEventListener('focusin', (event) => {
+      if (event.target instanceof HTMLElement && event.target.dataset.nav) this.current = event.target.dataset.key;
+    });
     setInterval(() => this.tick(), 1000);
   }
 
@@ -52,11 +86,12 @@ export class ContainerList {
 
   tick() {
     const now = Date.now() / 1000;
-    for (const node of this.nav.querySelectorAll('.since')) refresh(node, now);
+    for (const node of /** @type {NodeListOf<HTMLElement>} */ (this.nav.querySelectorAll('.since'))) refresh(node, now);
   }
 
   render() {
-    const focused = this.nav.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    const active = document.activeElement;
+    const focused = active instanceof HTMLElement && this.nav.contains(active) ? active.dataset.key : undefined;
     let shown = 0;
     let total = 0;
     const groups = [];
@@ -74,6 +109,10 @@ export class ContainerList {
     this.rove(focused);
   }
 
+  /**
+   * @param {NamedHost} host
+   * @param {Container[]} containers
+   */
   renderHost(host, containers) {
     const up = host.state === 'up';
     const open = this.terms.length > 0 || !this.collapsed.has(host.name);
@@ -88,6 +127,10 @@ export class ContainerList {
     return el('section', { className: `host-group ${host.state}` }, el('h2', { dataset: { host: host.name } }, toggle), facts, list);
   }
 
+  /**
+   * @param {string} host
+   * @param {Container} c
+   */
   renderContainer(host, c) {
     const running = c.state === 'running';
     const labels = Object.entries(c.labels ?? {}).map(([k, v]) => `${k}=${v}`).join('\n');
@@ -105,6 +148,10 @@ export class ContainerList {
     return el('li', { className: 'container-row' }, open, more);
   }
 
+  /**
+   * @param {string} host
+   * @param {boolean} collapse
+   */
   fold(host, collapse) {
     if (this.terms.length) return; // while searching every match stays in view
     if (collapse) this.collapsed.add(host); else this.collapsed.delete(host);
@@ -112,11 +159,15 @@ export class ContainerList {
     this.render();
   }
 
+  // The host toggles and the open buttons that can be reached now.
   items() {
-    return [...this.nav.querySelectorAll('[data-nav]:not(:disabled)')].filter((node) => node.offsetParent !== null);
+    /** @type {NodeListOf<HTMLButtonElement>} */
+    const buttons = this.nav.querySelectorAll('[data-nav]:not(:disabled)');
+    return [...buttons].filter((node) => node.offsetParent !== null);
   }
 
   // Keeps exactly one item reachable with Tab, and focus where it was across renders.
+  /** @param {string | undefined} focused the data-key of the item that has focus */
   rove(focused) {
     const items = this.items();
     const current = items.find((node) => node.dataset.key === (focused ?? this.current)) ?? items[0];
@@ -124,35 +175,46 @@ export class ContainerList {
     if (focused && current) current.focus();
   }
 
+  /** @param {HTMLButtonElement | undefined} item */
   move(item) {
     if (!item) return;
     this.current = item.dataset.key;
     this.rove(item.dataset.key);
   }
 
+  /** @param {KeyboardEvent} event */
   onKey(event) {
     const items = this.items();
-    const index = items.indexOf(event.target);
+    const index = items.findIndex((node) => node === event.target);
     if (index < 0) return;
     const item = items[index];
-    const host = item.dataset.nav === 'host' ? item : item.closest('.host-group').querySelector('.host-toggle');
+    // A container's button is always in its host's group, under the host's toggle.
+    const host = item.dataset.nav === 'host' ? item : /** @type {HTMLButtonElement} */ (item.closest('.host-group')?.querySelector('.host-toggle'));
+    const hostName = host.dataset.name ?? '';
+    /** @type {Record<string, () => void>} */
     const keys = {
       ArrowDown: () => this.move(items[index + 1]),
       ArrowUp: () => (index === 0 ? this.search.focus() : this.move(items[index - 1])),
       Home: () => this.move(items[0]),
       End: () => this.move(items[items.length - 1]),
-      ArrowLeft: () => (item === host ? this.fold(host.dataset.name, true) : this.move(host)),
-      ArrowRight: () => item === host && this.fold(host.dataset.name, false),
-      Enter: () => (event.shiftKey && item !== host ? this.onOpenWith(item.dataset.host, item.dataset.container) : item.click()),
+      ArrowLeft: () => (item === host ? this.fold(hostName, true) : this.move(host)),
+      ArrowRight: () => { if (item === host) this.fold(hostName, false); },
+      Enter: () => (event.shiftKey && item !== host ? this.onOpenWith(item.dataset.host ?? '', item.dataset.container ?? '') : item.click()),
     };
     if (!Object.hasOwn(keys, event.key)) return;
     event.preventDefault();
     keys[event.key]();
   }
 
+  /** @param {KeyboardEvent} event */
   onSearchKey(event) {
     if (event.key === 'ArrowDown') { event.preventDefault(); this.move(this.items()[0]); }
-    if (event.key === 'Enter') { event.preventDefault(); this.nav.querySelector('button.open:not(:disabled)')?.click(); }
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      /** @type {HTMLButtonElement | null} */
+      const first = this.nav.querySelector('button.open:not(:disabled)');
+      first?.click();
+    }
     if (event.key === 'Escape' && this.search.value) {
       event.preventDefault();
       this.search.value = '';

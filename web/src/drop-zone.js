@@ -2,33 +2,52 @@
 // will do. Only drags that carry files count: text dragged inside the page is left to
 // the browser.
 
-import { el } from '/static/dom.js';
+import { el } from './dom.js';
 
-const carriesFiles = (event) => event.dataTransfer?.types.includes('Files');
+/** @param {DragEvent} event */
+const carriesFiles = (event) => Boolean(event.dataTransfer?.types.includes('Files'));
+
+/**
+ * Dropped files, and the names of dropped folders (which are not uploaded).
+ * @typedef {{files: File[], folders: string[]}} Dropped
+ */
 
 // Folders arrive as empty File objects that fail to read; they are told apart here so
 // the person hears why they were left out.
+/**
+ * @param {DataTransfer} dataTransfer
+ * @returns {Dropped}
+ */
 function split(dataTransfer) {
+  /** @type {File[]} */
   const files = [];
+  /** @type {string[]} */
   const folders = [];
   for (const item of dataTransfer.items) {
     if (item.kind !== 'file') continue;
     const entry = item.webkitGetAsEntry?.();
+    const file = item.getAsFile();
     if (entry?.isDirectory) folders.push(entry.name);
-    else files.push(item.getAsFile());
+    else if (file) files.push(file);
   }
   return { files, folders };
 }
 
-// onDrop({files, folders}) gets the dropped files and the names of dropped folders.
-// accepts() says whether drops are taken now (uploads may not be allowed there);
-// while it says no, a drag shows no overlay and the browser shows it cannot drop.
+/**
+ * onDrop({files, folders}) gets the dropped files and the names of dropped folders.
+ * accepts() says whether drops are taken now (uploads may not be allowed there);
+ * while it says no, a drag shows no overlay and the browser shows it cannot drop.
+ * @param {HTMLElement} target
+ * @param {string} message
+ * @param {(dropped: Dropped) => void} onDrop
+ * @param {() => boolean} [accepts]
+ */
 export function dropZone(target, message, onDrop, accepts = () => true) {
   const overlay = el('div', { className: 'drop-overlay', hidden: true }, el('span', { textContent: message }));
   target.append(overlay);
   // dragenter and dragleave fire for every child crossed: count to know when it leaves.
   let depth = 0;
-  const taken = (event) => carriesFiles(event) && accepts();
+  const taken = (/** @type {DragEvent} */ event) => carriesFiles(event) && accepts();
   target.addEventListener('dragenter', (event) => {
     if (!taken(event)) return;
     event.preventDefault();
@@ -38,7 +57,7 @@ export function dropZone(target, message, onDrop, accepts = () => true) {
   target.addEventListener('dragover', (event) => {
     if (!taken(event)) return;
     event.preventDefault();
-    event.dataTransfer.dropEffect = 'copy';
+    if (event.dataTransfer) event.dataTransfer.dropEffect = 'copy';
   });
   target.addEventListener('dragleave', (event) => {
     if (!carriesFiles(event)) return;
@@ -46,7 +65,7 @@ export function dropZone(target, message, onDrop, accepts = () => true) {
     overlay.hidden = depth > 0;
   });
   target.addEventListener('drop', (event) => {
-    if (!taken(event)) return;
+    if (!taken(event) || !event.dataTransfer) return;
     event.preventDefault();
     event.stopPropagation();
     depth = 0;
@@ -58,7 +77,7 @@ export function dropZone(target, message, onDrop, accepts = () => true) {
 // A file dropped where nothing takes it would make the browser leave the page to show
 // it, ending every terminal's connection.
 export function guardPageDrops() {
-  for (const type of ['dragover', 'drop']) {
+  for (const type of /** @type {const} */ (['dragover', 'drop'])) {
     window.addEventListener(type, (event) => { if (carriesFiles(event)) event.preventDefault(); });
   }
 }

@@ -2,12 +2,21 @@
 // working directory, or a folder the person names), and which path to download.
 // The transfers themselves are in transfers.js.
 
-import { el } from '/static/dom.js';
-import { bytes } from '/static/format.js';
-import { field, formDialog } from '/static/dialogs.js';
+import { el } from './dom.js';
+import { bytes } from './format.js';
+import { field, formDialog } from './dialogs.js';
 
+/** @typedef {import('./terminal-tab.js').TerminalTab} TerminalTab */
+
+/** @type {import('./dom.js').Props<HTMLInputElement>} */
 const ABSOLUTE = { pattern: '/.*', title: 'An absolute path, starting with /', required: true, autocomplete: 'off', spellcheck: false };
 
+/**
+ * @param {string} value
+ * @param {string} text
+ * @param {boolean} checked
+ * @param {boolean} disabled
+ */
 function choice(value, text, checked, disabled) {
   const radio = el('input', { type: 'radio', name: 'where', value, checked, disabled });
   return { radio, node: el('label', { className: 'choice' }, radio, text) };
@@ -15,6 +24,10 @@ function choice(value, text, checked, disabled) {
 
 const FOLDERS_LEFT_OUT = 'Folders are not uploaded (drop the files in them, or an archive)';
 
+/**
+ * @param {File[]} files
+ * @param {string[]} folders
+ */
 function fileSummary(files, folders) {
   const total = files.reduce((sum, f) => sum + f.size, 0);
   const names = files.slice(0, 4).map((f) => f.name).join(', ') + (files.length > 4 ? ` and ${files.length - 4} more` : '');
@@ -23,22 +36,37 @@ function fileSummary(files, folders) {
 }
 
 export class FileActions {
+  /** @param {import('./transfers.js').Transfers} transfers */
   constructor(transfers) {
     this.transfers = transfers;
-    this.remembered = new WeakMap(); // tab -> {dir, path} last typed, offered again
+    /** @type {WeakMap<TerminalTab, {dir: string, path: string}>} the folder and path last typed, offered again */
+    this.remembered = new WeakMap();
   }
 
+  /** @param {TerminalTab} tab */
   memory(tab) {
-    if (!this.remembered.has(tab)) this.remembered.set(tab, { dir: '/tmp', path: '' });
-    return this.remembered.get(tab);
+    let memory = this.remembered.get(tab);
+    if (!memory) this.remembered.set(tab, memory = { dir: '/tmp', path: '' });
+    return memory;
   }
 
-  // The shell's directory is only known while its session is live and ours.
+  /**
+   * The shell's directory is only known while its session is live and ours.
+   * @param {TerminalTab} tab
+   */
   canUseShellDirectory(tab) {
     return tab.session?.mode === 'rw' && tab.session.state === 'live';
   }
 
-  async askDestination(tab, files, folders) {
+  /**
+   * Asks where dropped or picked files go; null when the person cancels.
+   * @param {TerminalTab} tab
+   * @param {import('./terminal-tab.js').Where} where
+   * @param {File[]} files
+   * @param {string[]} folders
+   * @returns {Promise<import('./transfers.js').Destination | null>}
+   */
+  async askDestination(tab, where, files, folders) {
     const shell = this.canUseShellDirectory(tab);
     const cwd = choice('cwd', "The shell's working directory", shell, !shell);
     const dir = choice('dir', 'This folder:', !shell, false);
@@ -50,38 +78,48 @@ export class FileActions {
     path.addEventListener('focus', () => { dir.radio.checked = true; pick(); });
     const fields = [...fileSummary(files, folders), el('fieldset', {}, el('legend', { textContent: `Into ${tab.title}` }), cwd.node, el('div', { className: 'row' }, dir.node, path))];
     if (!await formDialog({ title: 'Upload', fields, submitLabel: 'Upload', className: 'upload-dialog' })) return null;
-    if (cwd.radio.checked) return { session: tab.session.session };
+    const session = tab.session?.session;
+    if (cwd.radio.checked && session) return { session };
     this.memory(tab).dir = path.value;
-    return { ...tab.where, dir: path.value };
+    return { ...where, dir: path.value };
   }
 
-  // Focus goes back to the terminal, not to the button that started the upload, so
-  // typing carries on in the shell.
+  /**
+   * Focus goes back to the terminal, not to the button that started the upload, so
+   * typing carries on in the shell. Only a tab in a container (`where`) takes files.
+   * @param {TerminalTab} tab
+   * @param {{files: File[], folders?: string[]}} dropped
+   */
   async upload(tab, { files, folders = [] }) {
     if (!files.length) {
       this.transfers.refuse(`↑ ${folders.join(', ')} → ${tab.title}`, `${FOLDERS_LEFT_OUT}.`);
       return;
     }
-    const where = await this.askDestination(tab, files, folders);
+    if (!tab.where) return;
+    const where = await this.askDestination(tab, tab.where, files, folders);
     tab.view.focus();
     if (!where) return;
-    const label = where.session ? tab.title : `${tab.title}:${where.dir}`;
+    const label = 'session' in where ? tab.title : `${tab.title}:${where.dir}`;
     for (const file of files) await this.transfers.upload(file, where, label);
   }
 
+  /** @param {TerminalTab} tab */
   pickAndUpload(tab) {
     const input = el('input', { type: 'file', multiple: true });
-    input.addEventListener('change', () => this.upload(tab, { files: [...input.files] }));
+    input.addEventListener('change', () => this.upload(tab, { files: [...input.files ?? []] }));
     input.click();
   }
 
+  /** @param {TerminalTab} tab */
   async download(tab) {
+    const where = tab.where;
+    if (!where) return;
     const path = el('input', { name: 'path', value: this.memory(tab).path, placeholder: '/etc/os-release', ...ABSOLUTE });
     const fields = [field(`Path in ${tab.title}`, path)];
     const confirmed = await formDialog({ title: 'Download', fields, submitLabel: 'Download', className: 'download-dialog' });
     tab.view.focus();
     if (!confirmed) return;
     this.memory(tab).path = path.value;
-    await this.transfers.download({ ...tab.where, path: path.value }, tab.title);
+    await this.transfers.download({ ...where, path: path.value }, tab.title);
   }
 }

@@ -1,6 +1,7 @@
 // Numbers people read: sizes, durations and moments.
 
 // Human sizes for progress and limits: "12.3 MB", "980 KB", "17 B".
+/** @param {number} count */
 export function bytes(count) {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let value = count;
@@ -10,6 +11,7 @@ export function bytes(count) {
 }
 
 // A short duration, coarser as it grows: "42 s", "5 min", "3 h 12 min", "12 d 4 h".
+/** @param {number} seconds */
 export function ago(seconds) {
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `${s} s`;
@@ -19,6 +21,7 @@ export function ago(seconds) {
 }
 
 // A moment people read in their own locale: "25 Nov 2026, 10:13:56".
+/** @param {number} seconds Unix time */
 export function dateTime(seconds) {
   return new Date(seconds * 1000).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 }

@@ -1,15 +1,22 @@
 // "Open with…": which program, as which user, in which directory, before a session
 // starts. The answer becomes the `cmd`, `user` and `workdir` of the protocol's `open`.
 
-import { el } from '/static/dom.js';
-import { field, formDialog } from '/static/dialogs.js';
+import { el } from './dom.js';
+import { field, formDialog } from './dialogs.js';
 
 // A command line as a shell would split it, for the simple cases people type: words
 // split on spaces, 'single quotes' kept literally, "double quotes" and a backslash
 // escaping the next character. No variables, globs or pipes: there is no shell here.
+/**
+ * @param {string} line
+ * @returns {string[]}
+ */
 export function splitCommand(line) {
+  /** @type {string[]} */
   const words = [];
+  /** @type {string | null} */
   let word = null;
+  /** @type {string | null} */
   let quote = null;
   for (let i = 0; i < line.length; i++) {
     const c = line[i];
@@ -38,17 +45,30 @@ function shellPicker() {
     if (!commandField.hidden) command.focus();
   });
   command.addEventListener('input', () => {
-    try { splitCommand(command.value); command.setCustomValidity(''); } catch (err) { command.setCustomValidity(`The ${err.message}.`); }
+    try {
+      splitCommand(command.value);
+      command.setCustomValidity('');
+    } catch (err) {
+      command.setCustomValidity(`The ${/** @type {Error} */ (err).message}.`); // splitCommand's own
+    }
   });
   return { select, command, commandField };
 }
 
+/**
+ * @param {{select: HTMLSelectElement, command: HTMLInputElement}} shell
+ * @returns {string[] | null} null: the default shell
+ */
 function commandOf({ select, command }) {
   if (select.value === 'auto') return null;
   return select.value === 'custom' ? splitCommand(command.value) : [select.value];
 }
 
-// Resolves {cmd, user, workdir} to open with, or null when the person cancels.
+/**
+ * Resolves {cmd, user, workdir} to open with, or null when the person cancels.
+ * @param {string} container
+ * @param {string} host
+ */
 export async function askOpenOptions(container, host) {
   const shell = shellPicker();
   const user = el('input', { name: 'user', placeholder: "image's default", autocomplete: 'off', spellcheck: false });

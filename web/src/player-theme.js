@@ -4,7 +4,7 @@
 // writes that class, once. The player reads them when it is made, so one made before
 // a change of theme keeps the old colours until it is made again.
 
-import { THEMES } from '/static/themes.js';
+import { THEMES } from './themes.js';
 
 export const PLAYER_THEME = 'dterm';
 
@@ -13,6 +13,7 @@ const PALETTE = [...ANSI, ...ANSI.map((name) => `bright${name[0].toUpperCase()}$
 
 let installed = false;
 
+/** @param {Record<string, string>} theme a palette of themes.js */
 function variables(theme) {
   const colours = PALETTE.map((name, index) => `--term-color-${index}: ${theme[name]};`);
   return [`--term-color-foreground: ${theme.foreground};`, `--term-color-background: ${theme.background};`, ...colours].join(' ');

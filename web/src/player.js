@@ -8,15 +8,35 @@
 // player at the same moment, playing if the old one was. The recording is fetched and
 // parsed once and handed to every player as data, so a new speed costs no request.
 //
-// The player's module and stylesheet are loaded on first use, from PLAYER_ROOT.
+// The player's module (by its package name, which the page's import map resolves) and
+// its stylesheet are loaded on first use.
 // Knows nothing about sessions or where recordings are listed: it gets URLs.
 
-const PLAYER_ROOT = '/vendor/asciinema-player';
-const PLAYER_MODULE = `${PLAYER_ROOT}/dist/index.js`;
-const PLAYER_CSS = `${PLAYER_ROOT}/dist/bundle/asciinema-player.css`;
+const PLAYER_CSS = '/vendor/asciinema-player/dist/bundle/asciinema-player.css';
+
+/** @typedef {import('asciinema-player').Player} Player */
+
+/**
+ * An asciicast v2 header, with the part of a rotated recording and where its events
+ * start on the session's timeline.
+ * @typedef {{version: number, dterm?: {part?: number, offset?: number}}} CastHeader
+ */
+
+/** @typedef {[time: number, code: string, data: string]} CastEvent */
+
+/**
+ * What playRecording() takes besides where and what: see there.
+ * @typedef {object} PlayOptions
+ * @property {number} [speed]
+ * @property {boolean} [autoPlay]
+ * @property {number} [idleTimeLimit]
+ * @property {RequestInit} [fetchOptions]
+ * @property {import('asciinema-player').Options} [player]
+ */
 
 export const SPEEDS = [0.5, 1, 2, 4];
 
+/** @type {Promise<typeof import('asciinema-player')> | null} */
 let playerModule = null;
 
 function loadStylesheet() {
@@ -35,15 +55,20 @@ function loadStylesheet() {
 // and before the stylesheet applies it would measure the wrong one and draw its text
 // smaller or larger than its screen.
 function loadPlayer() {
-  playerModule ??= Promise.all([import(PLAYER_MODULE), loadStylesheet()]).then(([module]) => module, (error) => {
+  playerModule ??= Promise.all([import('asciinema-player'), loadStylesheet()]).then(([module]) => module, (error) => {
     playerModule = null; // let a later call try again
     throw error;
   });
   return playerModule;
 }
 
-// One recording as asciinema-player takes it as data: [header, ...events], the
-// parts' events moved to one timeline. fetchOptions go to every fetch.
+/**
+ * One recording as asciinema-player takes it as data: [header, ...events], the
+ * parts' events moved to one timeline. fetchOptions go to every fetch.
+ * @param {string[]} urls
+ * @param {RequestInit} [fetchOptions]
+ * @returns {Promise<[CastHeader, ...CastEvent[]]>}
+ */
 export async function loadRecording(urls, fetchOptions = {}) {
   const texts = await Promise.all(urls.map(async (url) => {
     const response = await fetch(url, fetchOptions);
@@ -51,6 +76,7 @@ export async function loadRecording(urls, fetchOptions = {}) {
     return response.text();
   }));
   const parts = texts.map(parseCast).sort((a, b) => partNumber(a.header) - partNumber(b.header));
+  /** @type {CastEvent[]} */
   const events = [];
   let end = 0;
   for (const { header, events: own } of parts) {
@@ -62,14 +88,20 @@ export async function loadRecording(urls, fetchOptions = {}) {
   return [parts[0].header, ...events];
 }
 
-const partNumber = (header) => header.dterm?.part ?? 1;
+const partNumber = (/** @type {CastHeader} */ header) => header.dterm?.part ?? 1;
 
-// A recording whose worker died may end with a line cut short: that line is left
-// out. Anything else that is not JSON is an error.
+/**
+ * A recording whose worker died may end with a line cut short: that line is left
+ * out. Anything else that is not JSON is an error.
+ * @param {string} text
+ * @returns {{header: CastHeader, events: CastEvent[]}}
+ */
 function parseCast(text) {
   const lines = text.split('\n');
+  /** @type {CastHeader | null} */
   const header = JSON.parse(lines[0]);
   if (header?.version !== 2) throw new Error('not an asciicast v2 recording');
+  /** @type {CastEvent[]} */
   const events = [];
   for (let i = 1; i < lines.length; i += 1) {
     if (lines[i] === '') continue;
@@ -83,10 +115,20 @@ function parseCast(text) {
 }
 
 class RecordingPlayer {
+  /**
+   * @param {HTMLElement} container
+   * @param {string[]} urls
+   * @param {PlayOptions} options
+   */
   constructor(container, urls, options) {
     this.options = options;
     this.speed = options.speed ?? 1;
+    /** @type {Player | null} */
     this.player = null;
+    /** @type {typeof import('asciinema-player').create | null} once the module is loaded */
+    this.create = null;
+    /** @type {unknown[] | null} once loaded */
+    this.recording = null;
     this.playing = false;
     this.generation = 0;
     this.disposed = false;
@@ -111,6 +153,7 @@ class RecordingPlayer {
     return select;
   }
 
+  /** @param {string[]} urls */
   async start(urls) {
     try {
       const [{ create }, recording] = await Promise.all([
@@ -122,15 +165,20 @@ class RecordingPlayer {
     } catch (error) {
       if (!this.disposed) {
         const message = Object.assign(document.createElement('p'), { className: 'recording-error' });
-        message.textContent = `The recording cannot be played: ${error.message}`;
+        message.textContent = `The recording cannot be played: ${error instanceof Error ? error.message : error}`;
         this.screen.replaceChildren(message);
       }
       throw error;
     }
   }
 
-  // A new player at `time` (seconds on the player's timeline), playing or paused.
+  /**
+   * A new player at `time` (seconds on the player's timeline), playing or paused.
+   * @param {number} time
+   * @param {boolean} play
+   */
   async mount(time, play) {
+    if (!this.create || !this.recording) return;
     const generation = ++this.generation;
     this.screen.style.minHeight = `${this.screen.offsetHeight}px`; // no jump while it is replaced
     this.player?.dispose();
@@ -150,6 +198,10 @@ class RecordingPlayer {
     if (generation === this.generation) this.screen.style.minHeight = '';
   }
 
+  /**
+   * @param {number} speed
+   * @returns {Promise<void>}
+   */
   setSpeed(speed) {
     if (!(speed > 0) || speed === this.speed) return this.ready;
     this.speed = speed;
@@ -170,13 +222,18 @@ class RecordingPlayer {
   }
 }
 
-// Play the recording at `source` (a URL, or the URLs of its parts) in `container`.
-// options: speed (1), autoPlay (true), idleTimeLimit (seconds of stillness kept; all
-// by default), fetchOptions (for fetch), player (more asciinema-player options, such
-// as theme or terminalFontSize).
-// Returns a handle at once: ready (a promise, rejected when the recording cannot be
-// loaded), speed, setSpeed(speed), player (the asciinema-player, once made) and
-// dispose(), which removes everything it added to `container`.
+/**
+ * Play the recording at `source` (a URL, or the URLs of its parts) in `container`.
+ * options: speed (1), autoPlay (true), idleTimeLimit (seconds of stillness kept; all
+ * by default), fetchOptions (for fetch), player (more asciinema-player options, such
+ * as theme or terminalFontSize).
+ * Returns a handle at once: ready (a promise, rejected when the recording cannot be
+ * loaded), speed, setSpeed(speed), player (the asciinema-player, once made) and
+ * dispose(), which removes everything it added to `container`.
+ * @param {HTMLElement} container
+ * @param {string | string[]} source
+ * @param {PlayOptions} [options]
+ */
 export function playRecording(container, source, options = {}) {
   const urls = Array.isArray(source) ? source : [source];
   if (urls.length === 0) throw new Error('no recording to play');

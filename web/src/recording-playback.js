@@ -3,19 +3,25 @@
 // download, over the player (player.js), which brings seeking and the speed menu. A
 // file that is one part of a longer session plays the whole session.
 
-import { el } from '/static/dom.js';
-import { ago, dateTime } from '/static/format.js';
-import { playRecording } from '/static/player.js';
-import { PLAYER_THEME, installPlayerTheme } from '/static/player-theme.js';
-import { fileUrl, findSession } from '/static/recordings-api.js';
-import { downloadLinks } from '/static/recordings-table.js';
-import { RECORDINGS_ROUTE } from '/static/router.js';
-import { TERMINAL_FONT } from '/static/themes.js';
+import { el } from './dom.js';
+import { ago, dateTime } from './format.js';
+import { playRecording } from './player.js';
+import { PLAYER_THEME, installPlayerTheme } from './player-theme.js';
+import { fileUrl, findSession } from './recordings-api.js';
+import { downloadLinks } from './recordings-table.js';
+import { RECORDINGS_ROUTE } from './router.js';
+import { TERMINAL_FONT } from './themes.js';
+
+/** @typedef {import('./recordings-api.js').RecordedSession} RecordedSession */
 
 // Fit the whole terminal in the room there is, in the page's colours and font.
+/** @type {import('asciinema-player').Options} */
 const PLAYER_OPTIONS = { fit: 'both', theme: PLAYER_THEME, terminalFontFamily: TERMINAL_FONT };
 
-// Who, when, how long and in how many parts, each kept on one line.
+/**
+ * Who, when, how long and in how many parts, each kept on one line.
+ * @param {RecordedSession} session
+ */
 function facts(session) {
   const items = [el('span', { textContent: `by ${session.person}` }), el('time', { textContent: dateTime(session.started) })];
   if (session.duration !== null) items.push(el('span', { textContent: ago(session.duration) }));
@@ -25,7 +31,8 @@ function facts(session) {
 
 export class RecordingPlayback {
   constructor() {
-    this.handle = null; // playRecording()'s, while one plays
+    /** @type {ReturnType<typeof playRecording> | null} playRecording()'s, while one plays */
+    this.handle = null;
     this.opened = 0; // counts open() and close(), so a late answer for an earlier one is dropped
     this.heading = el('h2', { tabIndex: -1 });
     this.about = el('p', { className: 'about' });
@@ -38,7 +45,11 @@ export class RecordingPlayback {
       this.stage);
   }
 
-  // Plays the session that the file `name` on `host` is part of.
+  /**
+   * Plays the session that the file `name` on `host` is part of.
+   * @param {string} host
+   * @param {string} name
+   */
   async open(host, name) {
     this.close();
     const opened = this.opened;
@@ -50,10 +61,11 @@ export class RecordingPlayback {
       const session = await findSession(host, name);
       if (opened === this.opened) this.play(session);
     } catch (error) {
-      if (opened === this.opened) this.fail(error);
+      if (opened === this.opened) this.fail(/** @type {Error} */ (error)); // findSession's, or fetch's
     }
   }
 
+  /** @param {RecordedSession} session */
   play(session) {
     this.heading.textContent = `${session.container}@${session.host}`;
     this.about.replaceChildren(...facts(session));
@@ -70,6 +82,7 @@ export class RecordingPlayback {
     }, () => {});
   }
 
+  /** @param {Error} error */
   fail(error) {
     this.about.textContent = '';
     this.stage.replaceChildren(el('p', { className: 'recording-error', role: 'alert', textContent: error.message }));

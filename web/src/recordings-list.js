@@ -3,18 +3,24 @@
 // It asks the server each time it is shown, on Refresh and when the days change; the
 // name filters work on what it already has. When asks overlap, the last one counts.
 
-import { el } from '/static/dom.js';
-import { RecordingsForbidden, groupSessions, listRecordings } from '/static/recordings-api.js';
-import { RecordingsFilter } from '/static/recordings-filter.js';
-import { recordingsTable } from '/static/recordings-table.js';
+import { el } from './dom.js';
+import { RecordingsForbidden, groupSessions, listRecordings } from './recordings-api.js';
+import { RecordingsFilter } from './recordings-filter.js';
+import { recordingsTable } from './recordings-table.js';
 
+/** @type {(count: number, word: string) => string} */
 const plural = (count, word) => `${count} ${word}${count === 1 ? '' : 's'}`;
 
 export class RecordingsList {
-  // onClose(): the person is done with recordings.
+  /**
+   * onClose(): the person is done with recordings.
+   * @param {{onClose: () => void}} hooks
+   */
   constructor({ onClose }) {
+    /** @type {import('./recordings-api.js').RecordedSession[]} */
     this.sessions = [];
-    this.failure = null; // why nothing can be listed
+    /** @type {string | null} why nothing can be listed */
+    this.failure = null;
     this.forbidden = false;
     this.asked = 0;
     this.filter = new RecordingsFilter({ onText: () => this.render(), onRange: () => this.load() });
@@ -36,21 +42,23 @@ export class RecordingsList {
     const asked = ++this.asked;
     this.summary.textContent = 'Loading recordings…';
     let answer = null;
+    /** @type {Error | null} */
     let error = null;
     try {
       answer = await listRecordings(this.filter.range());
     } catch (caught) {
-      error = caught;
+      error = /** @type {Error} */ (caught); // listRecordings' own, or fetch's
     }
     if (asked !== this.asked) return;
     this.forbidden = error instanceof RecordingsForbidden;
-    this.failure = this.forbidden ? error.message : error && `The recordings cannot be listed: ${error.message}`;
+    this.failure = error && (this.forbidden ? error.message : `The recordings cannot be listed: ${error.message}`);
     this.sessions = groupSessions(answer?.recordings ?? []);
     this.filter.suggest(this.sessions);
     this.showProblems(answer?.errors ?? []);
     this.render();
   }
 
+  /** @param {import('./recordings-api.js').HostError[]} errors */
   showProblems(errors) {
     this.problems.hidden = errors.length === 0;
     this.problems.replaceChildren(...errors.map((e) => el('li', { textContent: `${e.host} did not answer: ${e.message}` })));
@@ -65,6 +73,7 @@ export class RecordingsList {
     this.results.replaceChildren(...(shown.length ? [recordingsTable(shown)] : []));
   }
 
+  /** @param {number} shown how many sessions the filters leave */
   describe(shown) {
     const total = this.sessions.length;
     const { since, until } = this.filter.range();
@@ -73,10 +82,15 @@ export class RecordingsList {
     return shown ? `Showing ${shown} of ${plural(total, 'recorded session')}` : 'No session matches these filters.';
   }
 
-  // Focus for a person who just came here: the Play link of what they just watched,
-  // else the heading.
+  /**
+   * Focus for a person who just came here: the Play link of what they just watched,
+   * else the heading.
+   * @param {string | null} played the route of the recording last played
+   */
   focus(played) {
-    const link = played && [...this.results.querySelectorAll('a.play')].find((a) => a.getAttribute('href') === played);
+    /** @type {NodeListOf<HTMLAnchorElement>} */
+    const links = this.results.querySelectorAll('a.play');
+    const link = played && [...links].find((a) => a.getAttribute('href') === played);
     (link || this.heading).focus();
   }
 }

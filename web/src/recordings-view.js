@@ -3,17 +3,27 @@
 // it and come back with Back, Close or by opening a container. The header's link to
 // it says when it is the page shown.
 
-import { RecordingPlayback } from '/static/recording-playback.js';
-import { RecordingsList } from '/static/recordings-list.js';
-import { recordingRoute } from '/static/router.js';
+import { RecordingPlayback } from './recording-playback.js';
+import { RecordingsList } from './recordings-list.js';
+import { recordingRoute } from './router.js';
 
 export class RecordingsView {
-  // onClose(): show the terminals again.
+  /**
+   * onClose(): show the terminals again.
+   * @param {object} parts
+   * @param {HTMLElement} parts.section where it shows
+   * @param {HTMLElement} parts.workspace the terminals, hidden while it shows
+   * @param {HTMLElement} parts.link the header's link to it
+   * @param {() => void} parts.onClose
+   */
   constructor({ section, workspace, link, onClose }) {
-    Object.assign(this, { section, workspace, link });
+    this.section = section;
+    this.workspace = workspace;
+    this.link = link;
     this.list = new RecordingsList({ onClose });
     this.playback = new RecordingPlayback();
-    this.played = null; // the route of the last recording played, to find its way back in the list
+    /** @type {string | null} the route of the last recording played, to find its way back in the list */
+    this.played = null;
     section.append(this.list.node, this.playback.node);
   }
 
@@ -26,6 +36,10 @@ export class RecordingsView {
     if (document.activeElement === this.list.heading) this.list.focus(this.played);
   }
 
+  /**
+   * @param {string} host
+   * @param {string} name
+   */
   play(host, name) {
     this.reveal(this.playback.node);
     this.played = recordingRoute(host, name);
@@ -39,6 +53,7 @@ export class RecordingsView {
     this.link.removeAttribute('aria-current');
   }
 
+  /** @param {HTMLElement} panel */
   reveal(panel) {
     this.section.hidden = false;
     this.workspace.hidden = true;

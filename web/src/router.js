@@ -11,26 +11,56 @@
 // earlier load of the page (kept by the browser over a reload) is `stale`: its tab is
 // gone, and its session, if still running, is in the reattach offer.
 
+/**
+ * @typedef {{name: 'home'} | {name: 'recordings'}
+ *   | {name: 'container', host: string, container: string}
+ *   | {name: 'watch', session: string, token: string}
+ *   | {name: 'recording', host: string, file: string}} Route
+ */
+
+/**
+ * What a history entry says: the tab it was made for (undefined: not by this page
+ * load) and whether an earlier load made it.
+ * @typedef {{tab: number | undefined, stale: boolean}} Entry
+ */
+
 const PAGE = Math.random().toString(36).slice(2);
 
+/**
+ * @param {string} host
+ * @param {string} container
+ */
 export function containerRoute(host, container) {
   return `#/h/${encodeURIComponent(host)}/c/${encodeURIComponent(container)}`;
 }
 
+/**
+ * @param {string} session
+ * @param {string} token
+ */
 export function watchRoute(session, token) {
   return `#/watch/${encodeURIComponent(session)}/${encodeURIComponent(token)}`;
 }
 
 export const RECORDINGS_ROUTE = '#/recordings';
 
+/**
+ * @param {string} host
+ * @param {string} file
+ */
 export function recordingRoute(host, file) {
   return `${RECORDINGS_ROUTE}/${encodeURIComponent(host)}/${encodeURIComponent(file)}`;
 }
 
+/** @param {string} part */
 function decode(part) {
   try { return decodeURIComponent(part); } catch { return ''; } // a mangled link is no route
 }
 
+/**
+ * @param {string} hash
+ * @returns {Route}
+ */
 export function parseRoute(hash) {
   const parts = hash.replace(/^#\/?/, '').split('/').map(decode);
   if (parts.length === 4 && parts[0] === 'h' && parts[2] === 'c' && parts[1] && parts[3]) {
@@ -47,9 +77,13 @@ export function parseRoute(hash) {
 }
 
 export class Router {
-  // onRoute(route, {tab, stale}): tab is the id of the tab this entry was made for.
+  /**
+   * onRoute(route, {tab, stale}): tab is the id of the tab this entry was made for.
+   * @param {(route: Route, entry: Entry) => void} onRoute
+   */
   constructor(onRoute) {
     this.onRoute = onRoute;
+    /** @type {string | null} the location and state last dispatched */
     this.seen = null;
   }
 
@@ -70,10 +104,23 @@ export class Router {
     this.onRoute(parseRoute(location.hash), { tab: mine ? state.tab : undefined, stale: Boolean(state?.page) && !mine });
   }
 
+  /**
+   * @param {string} hash
+   * @param {number} [tab]
+   */
   push(hash, tab) { this.write('pushState', hash, tab); }
 
+  /**
+   * @param {string} hash
+   * @param {number} [tab]
+   */
   replace(hash, tab) { this.write('replaceState', hash, tab); }
 
+  /**
+   * @param {'pushState' | 'replaceState'} method
+   * @param {string} hash
+   * @param {number} [tab]
+   */
   write(method, hash, tab) {
     const state = { page: PAGE, tab: tab ?? null };
     if (history.state?.page === PAGE && history.state.tab === state.tab && location.hash === hash) return;

@@ -1,15 +1,24 @@
 // The scrollback search bar of one terminal (Ctrl+Shift+F), on the search addon: finds
 // as you type, Enter for the next match, Shift+Enter for the previous, Escape closes.
 
-import { el } from '/static/dom.js';
-import { SEARCH_DECORATIONS } from '/static/themes.js';
+import { el } from './dom.js';
+import { SEARCH_DECORATIONS } from './themes.js';
 
+/**
+ * @param {string} label
+ * @param {string} title
+ */
 function toggle(label, title) {
   const box = el('input', { type: 'checkbox' });
   return { box, node: el('label', { className: 'toggle', title }, box, label) };
 }
 
 export class SearchBar {
+  /**
+   * @param {HTMLElement} pane where the bar goes
+   * @param {import('./terminal-view.js').TerminalView} view
+   * @param {import('./settings.js').Settings} settings
+   */
   constructor(pane, view, settings) {
     this.view = view;
     this.settings = settings;
@@ -17,6 +26,7 @@ export class SearchBar {
     this.count = el('span', { className: 'count', aria: { live: 'polite' } });
     this.caseSensitive = toggle('Aa', 'Match case');
     this.regex = toggle('.*', 'Regular expression');
+    /** @type {(text: string, label: string, action: () => void) => HTMLButtonElement} */
     const button = (text, label, action) => {
       const node = el('button', { type: 'button', textContent: text, aria: { label } });
       node.addEventListener('click', action);
@@ -42,11 +52,19 @@ export class SearchBar {
     });
   }
 
+  /**
+   * @param {number} index of the shown match, -1 when not known
+   * @param {number} count
+   */
   describe(index, count) {
     if (count === 0) return 'no match';
     return index < 0 ? `${count}+ matches` : `${index + 1} of ${count}`;
   }
 
+  /**
+   * @param {1 | -1} direction
+   * @param {boolean} [incremental] a search as one types, from where the last one was
+   */
   find(direction, incremental = false) {
     const options = {
       incremental, caseSensitive: this.caseSensitive.box.checked, regex: this.regex.box.checked,

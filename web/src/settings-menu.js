@@ -2,8 +2,16 @@
 // mode, full screen, and the keyboard shortcuts. A popover, so the browser handles
 // Escape, clicks outside and the top layer.
 
-import { el } from '/static/dom.js';
+import { el } from './dom.js';
 
+/** @typedef {import('./settings.js').Settings} Settings */
+
+/**
+ * @param {Settings} settings
+ * @param {'copyOnSelect' | 'screenReader'} name
+ * @param {string} text
+ * @param {string} hint
+ */
 function checkbox(settings, name, text, hint) {
   const box = el('input', { type: 'checkbox', checked: settings.get(name), name });
   box.addEventListener('change', () => settings.set(name, box.checked));
@@ -11,8 +19,9 @@ function checkbox(settings, name, text, hint) {
   return el('label', { className: 'check', title: hint }, box, text);
 }
 
+/** @param {Settings} settings */
 function themePicker(settings) {
-  const radios = ['dark', 'light'].map((theme) => {
+  const radios = /** @type {const} */ (['dark', 'light']).map((theme) => {
     const radio = el('input', { type: 'radio', name: 'theme', value: theme, checked: settings.get('theme') === theme });
     radio.addEventListener('change', () => settings.set('theme', theme));
     return el('label', {}, radio, theme === 'dark' ? 'Dark' : 'Light');
@@ -20,23 +29,30 @@ function themePicker(settings) {
   return el('fieldset', { className: 'segmented' }, el('legend', { textContent: 'Theme' }), ...radios);
 }
 
+/** @param {Settings} settings */
 function fontSize(settings) {
-  const value = el('output', { textContent: settings.get('fontSize'), aria: { label: 'Font size' } });
+  const value = el('output', { textContent: String(settings.get('fontSize')), aria: { label: 'Font size' } });
+  /** @type {(text: string, label: string, delta: number) => HTMLButtonElement} */
   const step = (text, label, delta) => {
     const button = el('button', { type: 'button', textContent: text, aria: { label } });
     button.addEventListener('click', () => settings.set('fontSize', settings.get('fontSize') + delta));
     return button;
   };
-  settings.onChange((name, size) => { if (name === 'fontSize') value.textContent = size; });
+  settings.onChange((name, size) => { if (name === 'fontSize') value.textContent = String(size); });
   return el('div', { className: 'font-size' }, el('span', { textContent: 'Font size' }), step('−', 'Smaller text', -1), value, step('+', 'Larger text', 1));
 }
+
+/**
+ * The Keyboard Lock API, in Chromium only (and not yet in TypeScript's DOM types).
+ * @typedef {Navigator & {keyboard?: {lock(codes?: string[]): Promise<void>}}} LockingNavigator
+ */
 
 // Full screen with a keyboard lock is where Chromium lets Ctrl-W, Ctrl-T and Ctrl-N
 // through to the shell (hold Escape to leave).
 async function toggleFullScreen() {
   if (document.fullscreenElement) { await document.exitFullscreen(); return; }
   await document.documentElement.requestFullscreen();
-  await navigator.keyboard?.lock(['KeyW', 'KeyT', 'KeyN']).catch(() => {});
+  await /** @type {LockingNavigator} */ (navigator).keyboard?.lock(['KeyW', 'KeyT', 'KeyN']).catch(() => {});
 }
 
 const SHORTCUTS = [
@@ -45,6 +61,7 @@ const SHORTCUTS = [
   ['← → Delete', 'On a tab: switch, close'],
 ];
 
+/** @param {Settings} settings */
 export function settingsMenu(settings) {
   const full = el('button', { type: 'button', textContent: 'Full screen', title: 'In full screen Ctrl-W and Ctrl-T reach the shell (Chromium)' });
   full.addEventListener('click', () => toggleFullScreen().catch(() => {}));

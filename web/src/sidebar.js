@@ -5,6 +5,10 @@
 const NARROW = '(max-width: 760px)';
 
 export class Sidebar {
+  /**
+   * @param {HTMLElement} panel
+   * @param {HTMLElement} button the one that shows and hides it
+   */
   constructor(panel, button) {
     this.panel = panel;
     this.button = button;
@@ -24,6 +28,7 @@ export class Sidebar {
 
   isOpen() { return this.narrow.matches ? this.shown : !this.folded; }
 
+  /** @param {boolean} open */
   set(open) {
     if (this.narrow.matches) this.shown = open;
     else this.folded = !open;
@@ -31,6 +36,7 @@ export class Sidebar {
   }
 
   // On a narrow window a terminal needs the whole width; home needs the list.
+  /** @param {boolean} tabShown */
   follow(tabShown) {
     if (this.narrow.matches) this.set(!tabShown);
   }

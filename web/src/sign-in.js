@@ -1,13 +1,30 @@
 // Who is signed in, the sign-in form when nobody is, and signing out.
 // POSTs carry the XSRF token the server hands out in /api/auth.
 
-import { el } from '/static/dom.js';
+import { el } from './dom.js';
 
+/**
+ * GET /api/auth: who is signed in and how one signs in here (frontend_server/login.py).
+ * @typedef {object} Auth
+ * @property {string | null} user
+ * @property {string[]} groups
+ * @property {string[]} methods 'password', 'token', 'proxy'
+ * @property {number} max_upload_bytes 0: no limit
+ * @property {boolean} recordings whether the person may see any
+ * @property {string} xsrf the token POSTs carry
+ */
+
+/** @returns {Promise<Auth>} */
 export async function whoAmI() {
   const response = await fetch('/api/auth');
   return response.json();
 }
 
+/**
+ * @param {string} path
+ * @param {string} xsrf
+ * @param {object} body
+ */
 async function post(path, xsrf, body) {
   return fetch(path, {
     method: 'POST',
@@ -16,7 +33,12 @@ async function post(path, xsrf, body) {
   });
 }
 
-// Shows the way to sign in that this server offers; resolves when signed in.
+/**
+ * Shows the way to sign in that this server offers; resolves when signed in.
+ * @param {HTMLElement} container
+ * @param {Auth} auth
+ * @returns {Promise<void>}
+ */
 export function signInForm(container, auth) {
   if (!auth.methods.includes('password')) {
     const how = auth.methods.includes('token')
@@ -38,7 +60,7 @@ export function signInForm(container, auth) {
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       const response = await post('/login', auth.xsrf, { user: user.value, password: password.value });
-      if (response.ok) { resolve(await response.json()); return; }
+      if (response.ok) { resolve(); return; }
       const body = await response.json().catch(() => ({}));
       message.textContent = response.status === 429
         ? `Too many attempts: wait ${Math.ceil(body.retry_after)} s.`
@@ -48,6 +70,7 @@ export function signInForm(container, auth) {
   });
 }
 
+/** @param {Auth} auth */
 export function signOutButton(auth) {
   const button = el('button', { type: 'button', className: 'sign-out', textContent: `sign out ${auth.user}` });
   button.addEventListener('click', async () => {

@@ -3,14 +3,29 @@
 // with a running session is closed or the page is left, and fitting the shown terminal
 // whenever its room changes.
 
-import { confirmDialog } from '/static/dialogs.js';
+import { confirmDialog } from './dialogs.js';
+
+/** @typedef {import('./terminal-tab.js').TerminalTab} TerminalTab */
 
 export class TabStrip {
-  // onSelect(tab): the person chose a tab. onClosed(next): a tab is gone and `next`
-  // (or null) is the one to show instead.
+  /**
+   * onSelect(tab): the person chose a tab. onClosed(next): a tab is gone and `next`
+   * (or null) is the one to show instead.
+   * @param {object} parts
+   * @param {HTMLElement} parts.strip where the tabs' headers go
+   * @param {HTMLElement} parts.panes where their panes are
+   * @param {HTMLElement} parts.empty what shows when no tab does
+   * @param {(tab: TerminalTab) => void} parts.onSelect
+   * @param {(next: TerminalTab | null) => void} parts.onClosed
+   */
   constructor({ strip, panes, empty, onSelect, onClosed }) {
-    Object.assign(this, { strip, panes, empty, onSelect, onClosed });
+    this.strip = strip;
+    this.empty = empty;
+    this.onSelect = onSelect;
+    this.onClosed = onClosed;
+    /** @type {TerminalTab[]} */
     this.tabs = [];
+    /** @type {TerminalTab | null} */
     this.active = null;
     strip.addEventListener('keydown', (event) => this.onKey(event));
     new ResizeObserver(() => this.active?.view.fitToPane()).observe(panes);
@@ -21,13 +36,17 @@ export class TabStrip {
     });
   }
 
+  /** @param {TerminalTab} tab */
   add(tab) {
     this.tabs.push(tab);
     this.strip.append(tab.header);
     tab.header.addEventListener('click', () => this.onSelect(tab));
   }
 
-  // Shows `tab`, or no tab at all (null): the page's home, with the container list.
+  /**
+   * Shows `tab`, or no tab at all (null): the page's home, with the container list.
+   * @param {TerminalTab | null} tab
+   */
   activate(tab) {
     this.active = tab;
     for (const t of this.tabs) t.setActive(t === tab);
@@ -35,6 +54,7 @@ export class TabStrip {
     tab?.view.focus();
   }
 
+  /** @param {TerminalTab} tab */
   async close(tab) {
     if (tab.live && !await confirmDialog(`End the session in ${tab.title} and the programs running in it?`, 'End session')) return;
     const index = this.tabs.indexOf(tab);
@@ -45,10 +65,12 @@ export class TabStrip {
     this.onClosed(next);
   }
 
+  /** @param {KeyboardEvent} event */
   onKey(event) {
     const index = this.tabs.findIndex((t) => t.header === event.target);
     if (index < 0) return;
     const last = this.tabs.length - 1;
+    /** @type {Record<string, number>} */
     const moves = { ArrowLeft: index - 1, ArrowRight: index + 1, Home: 0, End: last };
     if (Object.hasOwn(moves, event.key)) {
       event.preventDefault();

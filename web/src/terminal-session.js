@@ -3,18 +3,87 @@
 // the last byte received, so nothing is lost or doubled. Output is written to xterm.js as
 // Uint8Array and never decoded here.
 
+/** @typedef {'rw' | 'ro'} Mode */
+
+/**
+ * A new session to open (cmd, user, workdir null or absent: the image's defaults).
+ * @typedef {object} OpenTarget
+ * @property {string} host
+ * @property {string} container
+ * @property {string[] | null} [cmd]
+ * @property {string | null} [user]
+ * @property {string | null} [workdir]
+ */
+
+/**
+ * A running session to resume ('rw', its owner) or watch ('ro', with a watch token).
+ * @typedef {{session: string, mode: Mode, token?: string, offset: number}} AttachTarget
+ */
+
+/** @typedef {OpenTarget | AttachTarget} Target */
+
+/** @typedef {'connecting' | 'live' | 'reconnecting' | 'exited' | 'detached' | 'error' | 'closed'} State */
+
+/**
+ * The server's control messages (docs/protocol.md, "Server to client").
+ * @typedef {object} OpenedMessage
+ * @property {'opened'} type
+ * @property {string} session
+ * @property {string} host
+ * @property {string} container
+ * @property {Mode} mode
+ * @property {number} offset
+ * @property {number} skipped
+ * @property {number} window
+ * @property {number} cols
+ * @property {number} rows
+ * @property {string} [watch] the watch token, for the owner
+ */
+/** @typedef {{type: 'exit', code: number | null, reason: string, message?: string}} ExitMessage */
+/** @typedef {{user: string, since: number}} Watcher */
+/**
+ * @typedef {OpenedMessage | ExitMessage
+ *   | {type: 'skipped', bytes: number} | {type: 'size', cols: number, rows: number}
+ *   | {type: 'watchers', watchers: Watcher[]} | {type: 'idle-warning', seconds: number}
+ *   | {type: 'detached', message: string} | {type: 'error', code: string, message: string}
+ *   | {type: 'reconnect', message: string}} ServerMessage
+ */
+
+/** @typedef {{opened?: OpenedMessage, watchers?: Watcher[]}} SessionInfo */
+
 const BACKOFF = [500, 1000, 2000, 4000, 8000, 15000];
+/** @type {ReadonlySet<State | undefined>} states after which a lost connection is not resumed */
+const OVER = new Set(['exited', 'detached', 'closed', 'error']);
 
 export class TerminalSession {
-  // target: {host, container, cmd, user, workdir} to open, or {session, mode, token} to attach.
+  /**
+   * onState(state, detail) hears each change of state; onInfo({opened} or {watchers})
+   * what the server says about the session.
+   * @param {object} options
+   * @param {import('@xterm/xterm').Terminal} options.term
+   * @param {Target} options.target
+   * @param {(state: State, detail: string) => void} [options.onState]
+   * @param {(info: SessionInfo) => void} [options.onInfo]
+   */
   constructor({ term, target, onState = () => {}, onInfo = () => {} }) {
     this.term = term;
-    this.target = target;
     this.onState = onState;
     this.onInfo = onInfo;
-    this.mode = target.mode || 'rw';
-    this.session = target.session || null;
-    this.offset = target.session ? (target.offset || 0) : 0; // session offset received
+    this.opening = 'host' in target ? target : null;
+    /** @type {Mode} */
+    this.mode = 'mode' in target ? target.mode : 'rw';
+    /** @type {string | null} */
+    this.session = 'session' in target ? target.session : null;
+    this.token = 'token' in target ? target.token ?? '' : '';
+    this.offset = 'offset' in target ? target.offset : 0; // session offset received
+    /** @type {State | undefined} */
+    this.state = undefined;
+    /** @type {ExitMessage | null} how it ended, once it has */
+    this.exit = null;
+    /** @type {WebSocket | null} */
+    this.ws = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
     this.consumed = this.offset;
     this.acked = this.offset;
     this.ackEvery = 64 * 1024; // a quarter of the window `opened` announces
@@ -46,15 +115,15 @@ export class TerminalSession {
 
   join() {
     if (this.session) {
-      this.sendControl({ type: 'attach', session: this.session, offset: this.offset, mode: this.mode, token: this.target.token || '' });
-    } else {
-      const { host, container, cmd = null, user = null, workdir = null } = this.target;
+      this.sendControl({ type: 'attach', session: this.session, offset: this.offset, mode: this.mode, token: this.token });
+    } else if (this.opening) {
+      const { host, container, cmd = null, user = null, workdir = null } = this.opening;
       this.sendControl({ type: 'open', host, container, cmd, user, workdir, cols: this.term.cols, rows: this.term.rows });
     }
   }
 
   dropped() {
-    if (['exited', 'detached', 'closed', 'error'].includes(this.state)) return;
+    if (OVER.has(this.state)) return;
     if (!this.session) { this.setState('error', 'connection closed before the session opened'); return; }
     const delay = BACKOFF[Math.min(this.attempt, BACKOFF.length - 1)];
     this.attempt += 1;
@@ -68,6 +137,7 @@ export class TerminalSession {
     tick();
   }
 
+  /** @param {Uint8Array} bytes */
   handleOutput(bytes) {
     this.offset += bytes.length;
     this.pending += 1;
@@ -87,12 +157,14 @@ export class TerminalSession {
     }
   }
 
+  /** @param {number} bytes */
   skip(bytes) {
     this.offset += bytes;
     this.consumed += bytes;
     this.term.write(`\r\n\x1b[33m[${bytes} bytes of output were no longer kept]\x1b[0m\r\n`);
   }
 
+  /** @param {ServerMessage} message */
   handleControl(message) {
     switch (message.type) {
       case 'opened':
@@ -125,7 +197,7 @@ export class TerminalSession {
       case 'detached':
         this.term.write(`\r\n\x1b[33m[${message.message}]\x1b[0m\r\n`);
         this.setState('detached', message.message);
-        this.ws.close();
+        this.ws?.close();
         break;
       case 'exit': {
         const code = message.code === null ? 'unknown' : message.code;
@@ -134,22 +206,24 @@ export class TerminalSession {
         this.term.write(`\r\n\x1b[7m[session ${why}${detail}]\x1b[0m\r\n`);
         this.exit = message;
         this.setState('exited', why);
-        this.ws.close();
+        this.ws?.close();
         break;
       }
       case 'error':
         this.term.write(`\r\n\x1b[31m[${message.code}: ${message.message}]\x1b[0m\r\n`);
-        if (this.state !== 'live') { this.setState('error', message.message); this.ws.close(); }
+        if (this.state !== 'live') { this.setState('error', message.message); this.ws?.close(); }
         break;
     }
   }
 
+  /** @param {Uint8Array} bytes */
   sendBytes(bytes) {
-    if (this.mode === 'rw' && this.state === 'live' && this.ws.readyState === WebSocket.OPEN) this.ws.send(bytes);
+    if (this.mode === 'rw' && this.state === 'live' && this.ws?.readyState === WebSocket.OPEN) this.ws.send(bytes);
   }
 
+  /** @param {{type: string} & Record<string, unknown>} message */
   sendControl(message) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
   }
 
   // End the session (its processes too), not just this connection.
@@ -177,6 +251,10 @@ export class TerminalSession {
     if (this.ws) this.ws.close();
   }
 
+  /**
+   * @param {State} state
+   * @param {string} [detail]
+   */
   setState(state, detail = '') {
     this.state = state;
     this.onState(state, detail);

@@ -3,27 +3,45 @@
 // live, reconnecting with a countdown, exited with its code); an ended session can be
 // started again in the same pane, where the earlier output stays in the scrollback.
 
-import { el } from '/static/dom.js';
-import { TerminalSession } from '/static/terminal-session.js';
-import { TerminalView } from '/static/terminal-view.js';
-import { SearchBar } from '/static/search-bar.js';
-import { dropZone } from '/static/drop-zone.js';
-import { watchRoute } from '/static/router.js';
+import { el } from './dom.js';
+import { TerminalSession } from './terminal-session.js';
+import { TerminalView } from './terminal-view.js';
+import { SearchBar } from './search-bar.js';
+import { dropZone } from './drop-zone.js';
+import { watchRoute } from './router.js';
+
+/** @typedef {import('./terminal-session.js').Target} Target */
+/** @typedef {import('./terminal-session.js').OpenTarget} OpenTarget */
+/** @typedef {import('./terminal-session.js').ExitMessage} ExitMessage */
+/** @typedef {import('./terminal-session.js').State} State */
+
+/**
+ * The container a tab's shell runs in, and the user files move as (null: the
+ * container's default user).
+ * @typedef {{host: string, container: string, user: string | null}} Where
+ */
 
 let nextId = 1;
 
+/** @type {Record<string, string>} */
 const ENDINGS = {
   'container-stopped': 'the container stopped', 'host-lost': 'its host was lost',
   closed: 'it was closed', idle: 'nobody typed for too long',
 };
 
-// Short, for the tab: "exited 3", "host lost".
+/**
+ * Short, for the tab: "exited 3", "host lost".
+ * @param {ExitMessage} exit
+ */
 function exitText(exit) {
   if (exit.reason === 'exited') return `exited ${exit.code ?? '?'}`;
   return exit.reason.replace('-', ' ');
 }
 
-// A sentence, for the bar under an ended session.
+/**
+ * A sentence, for the bar under an ended session.
+ * @param {ExitMessage} exit
+ */
 function endText(exit) {
   if (exit.reason === 'exited') return `Session exited with code ${exit.code ?? 'unknown'}.`;
   const why = ENDINGS[exit.reason] ?? exit.reason;
@@ -31,9 +49,21 @@ function endText(exit) {
 }
 
 export class TerminalTab {
-  // target: what TerminalSession takes. again: the open target that "start again"
-  // uses, or null where there is none (a watcher cannot start someone's session).
-  // canUpload(tab): whether files dropped on it may be uploaded.
+  /**
+   * target: what TerminalSession takes. again: the open target that "start again"
+   * uses, or null where there is none (a watcher cannot start someone's session).
+   * canUpload(tab): whether files dropped on it may be uploaded.
+   * @param {object} options
+   * @param {HTMLElement} options.parent where its pane goes
+   * @param {Target} options.target
+   * @param {OpenTarget | null} options.again
+   * @param {string} options.title
+   * @param {import('./settings.js').Settings} options.settings
+   * @param {(tab: TerminalTab) => void} options.onClose
+   * @param {(tab: TerminalTab, dropped: import('./drop-zone.js').Dropped) => void} options.onDropFiles
+   * @param {(tab: TerminalTab) => boolean} options.canUpload
+   * @param {(tab: TerminalTab) => void} options.onChange its state or title changed
+   */
   constructor({ parent, target, again, title, settings, onClose, onDropFiles, canUpload, onChange }) {
     this.id = nextId++;
     this.target = target;
@@ -41,8 +71,20 @@ export class TerminalTab {
     this.title = title;
     this.onChange = onChange;
     this.onClose = onClose;
+    /** @type {import('./terminal-session.js').TerminalSession | null} null until start() */
+    this.session = null;
+    /** @type {string | undefined} a read-only link to the session, for its owner */
+    this.watchLink = undefined;
     // Files move as the user the shell was opened as (null: the container's default).
+    /** @type {Where | null} */
     this.where = again ? { host: again.host, container: again.container, user: again.user ?? null } : null;
+    // Made by buildHeader() and buildBanner(), here:
+    /** @type {HTMLSpanElement} */ this.dot;
+    /** @type {HTMLSpanElement} */ this.label;
+    /** @type {HTMLSpanElement} */ this.stateText;
+    /** @type {HTMLSpanElement} */ this.watchers;
+    /** @type {HTMLButtonElement} */ this.closeButton;
+    /** @type {HTMLSpanElement} */ this.countdown;
     this.header = this.buildHeader();
     this.pane = el('div', { className: 'terminal-pane', id: `pane-${this.id}`, role: 'tabpanel', aria: { labelledby: `tab-${this.id}` } });
     const screen = el('div', { className: 'screen' });
@@ -51,9 +93,9 @@ export class TerminalTab {
     this.pane.append(screen, this.banner, this.endBar);
     parent.append(this.pane);
     this.view = new TerminalView(screen, settings, { onSearch: () => this.searchBar.open() });
-    this.view.fixedSize = target.mode === 'ro';
+    this.view.fixedSize = 'mode' in target && target.mode === 'ro';
     this.searchBar = new SearchBar(this.pane, this.view, settings);
-    if (target.mode !== 'ro') dropZone(this.pane, `Drop to upload into ${title}`, (dropped) => onDropFiles(this, dropped), () => canUpload(this));
+    if (!this.view.fixedSize) dropZone(this.pane, `Drop to upload into ${title}`, (dropped) => onDropFiles(this, dropped), () => canUpload(this));
   }
 
   buildHeader() {
@@ -72,10 +114,11 @@ export class TerminalTab {
   buildBanner() {
     this.countdown = el('span');
     const now = el('button', { type: 'button', textContent: 'Reconnect now' });
-    now.addEventListener('click', () => { this.session.reconnectNow(); this.view.focus(); });
+    now.addEventListener('click', () => { this.session?.reconnectNow(); this.view.focus(); });
     return el('div', { className: 'banner', role: 'status', hidden: true }, 'Connection lost: ', this.countdown, now);
   }
 
+  /** @param {Target} [target] */
   start(target = this.target) {
     this.session = new TerminalSession({
       term: this.view.term, target,
@@ -86,7 +129,8 @@ export class TerminalTab {
   }
 
   restart() {
-    this.session.dispose();
+    if (!this.again) return;
+    this.session?.dispose();
     this.view.term.write('\x1b[?25h\r\n\x1b[2m── started again ──\x1b[0m\r\n');
     this.start(this.again);
     this.view.focus();
@@ -95,21 +139,29 @@ export class TerminalTab {
   get state() { return this.session?.state ?? 'connecting'; }
 
   // Whether closing it ends programs someone may still want.
-  get live() { return this.session.mode === 'rw' && ['live', 'reconnecting'].includes(this.session.state); }
+  get live() { return this.session?.mode === 'rw' && (this.state === 'live' || this.state === 'reconnecting'); }
 
-  // The word or two the tab shows next to its title.
+  /**
+   * The word or two the tab shows next to its title.
+   * @param {State} state
+   * @param {string} detail
+   */
   stateLabel(state, detail) {
     switch (state) {
       case 'connecting': return 'connecting…';
-      case 'live': return this.session.mode === 'ro' ? 'watching' : 'live';
+      case 'live': return this.session?.mode === 'ro' ? 'watching' : 'live';
       case 'reconnecting': return detail;
-      case 'exited': return exitText(this.session.exit);
+      case 'exited': return this.session?.exit ? exitText(this.session.exit) : 'exited';
       case 'detached': return 'taken over';
       case 'error': return 'failed';
       default: return state;
     }
   }
 
+  /**
+   * @param {State} state
+   * @param {string} detail
+   */
   showState(state, detail) {
     const text = this.stateLabel(state, detail);
     this.dot.className = `state ${state}`;
@@ -121,18 +173,26 @@ export class TerminalTab {
     this.onChange(this);
   }
 
+  /**
+   * @param {State} state
+   * @param {string} detail
+   */
   showBanner(state, detail) {
     this.banner.hidden = state !== 'reconnecting';
     this.countdown.textContent = `${detail}.`;
   }
 
+  /**
+   * @param {State} state
+   * @param {string} detail
+   */
   showEnd(state, detail) {
     this.endBar.hidden = !['exited', 'error', 'detached'].includes(state);
     if (this.endBar.hidden) return;
     this.view.term.write('\x1b[?25l'); // a blinking cursor would say it still takes input
     const sentence = `${detail.replace(/\.$/, '')}.`;
     let why = sentence;
-    if (state === 'exited') why = endText(this.session.exit);
+    if (state === 'exited' && this.session?.exit) why = endText(this.session.exit);
     if (state === 'error') why = `Could not open: ${sentence}`;
     const actions = [];
     if (this.again && state !== 'detached') actions.push(this.action(state === 'error' ? 'Try again' : 'Start again', 'again', () => this.restart()));
@@ -140,18 +200,24 @@ export class TerminalTab {
     this.endBar.replaceChildren(el('span', { textContent: why }), ...actions);
   }
 
+  /**
+   * @param {string} text
+   * @param {string} name its data-action
+   * @param {() => void} run
+   */
   action(text, name, run) {
     const button = el('button', { type: 'button', textContent: text, dataset: { action: name } });
     button.addEventListener('click', run);
     return button;
   }
 
+  /** @param {import('./terminal-session.js').SessionInfo} info */
   showInfo({ opened, watchers }) {
     if (opened) {
       this.title = `${opened.container}@${opened.host}`;
       this.label.textContent = this.title + (opened.mode === 'ro' ? ' (watching)' : '');
       this.closeButton.setAttribute('aria-label', `Close ${this.title}`);
-      this.where ??= opened.mode === 'rw' ? { host: opened.host, container: opened.container } : null;
+      this.where ??= opened.mode === 'rw' ? { host: opened.host, container: opened.container, user: null } : null;
       if (opened.watch) this.watchLink = `${location.origin}/${watchRoute(opened.session, opened.watch)}`;
     }
     if (watchers) {
@@ -162,6 +228,7 @@ export class TerminalTab {
     this.onChange(this);
   }
 
+  /** @param {boolean} active */
   setActive(active) {
     this.header.setAttribute('aria-selected', String(active));
     this.header.tabIndex = active ? 0 : -1;
@@ -173,8 +240,8 @@ export class TerminalTab {
 
   // Ends the session (its programs too) and removes the tab from the page.
   dispose() {
-    this.session.close();
-    this.session.dispose();
+    this.session?.close();
+    this.session?.dispose();
     this.view.dispose();
     this.pane.remove();
     this.header.remove();

@@ -2,17 +2,22 @@
 // scrollback search and the WebGL renderer. It follows the browser's settings (theme,
 // font size, screen reader mode) and knows nothing about sessions or the network.
 
-import { Terminal } from '/vendor/xterm/lib/xterm.mjs';
-import { FitAddon } from '/vendor/addon-fit/lib/addon-fit.mjs';
-import { Unicode11Addon } from '/vendor/addon-unicode11/lib/addon-unicode11.mjs';
-import { WebLinksAddon } from '/vendor/addon-web-links/lib/addon-web-links.mjs';
-import { SearchAddon } from '/vendor/addon-search/lib/addon-search.mjs';
-import { WebglAddon } from '/vendor/addon-webgl/lib/addon-webgl.mjs';
-import { TERMINAL_FONT, THEMES } from '/static/themes.js';
-import { terminalKeyHandler } from '/static/keys.js';
+import { Terminal } from '@xterm/xterm';
+import { FitAddon } from '@xterm/addon-fit';
+import { Unicode11Addon } from '@xterm/addon-unicode11';
+import { WebLinksAddon } from '@xterm/addon-web-links';
+import { SearchAddon } from '@xterm/addon-search';
+import { WebglAddon } from '@xterm/addon-webgl';
+import { TERMINAL_FONT, THEMES } from './themes.js';
+import { terminalKeyHandler } from './keys.js';
 
 export class TerminalView {
-  // keys: {onSearch} for the shortcuts that open page UI from inside the terminal.
+  /**
+   * keys: {onSearch} for the shortcuts that open page UI from inside the terminal.
+   * @param {HTMLElement} parent
+   * @param {import('./settings.js').Settings} settings
+   * @param {{onSearch: () => void}} keys
+   */
   constructor(parent, settings, keys) {
     this.settings = settings;
     this.fixedSize = false;
@@ -26,17 +31,19 @@ export class TerminalView {
     for (const addon of [this.fit, this.search, new Unicode11Addon(), new WebLinksAddon()]) this.term.loadAddon(addon);
     this.term.unicode.activeVersion = '11';
     this.term.open(parent);
+    /** @type {'webgl' | 'dom'} */
     this.renderer = this.tryWebgl();
     this.term.attachCustomKeyEventHandler(terminalKeyHandler({ term: this.term, settings, ...keys }));
     this.disposables = [
       this.term.onSelectionChange(() => this.copySelection()),
-      { dispose: settings.onChange((name, value) => this.apply(name, value)) },
+      { dispose: settings.onChange((...change) => this.apply(...change)) },
     ];
   }
 
   // WebGL draws faster and sharper; where a browser has none, or loses the context
   // (GPU reset, too many contexts), xterm.js goes back to its DOM renderer once the
   // addon is disposed.
+  /** @returns {'webgl' | 'dom'} */
   tryWebgl() {
     try {
       const webgl = new WebglAddon();
@@ -48,7 +55,9 @@ export class TerminalView {
     }
   }
 
-  apply(name, value) {
+  /** @param {import('./settings.js').SettingChange} change */
+  apply(...change) {
+    const [name, value] = change;
     if (name === 'theme') this.term.options.theme = THEMES[value];
     if (name === 'screenReader') this.term.options.screenReaderMode = value;
     if (name === 'fontSize') {

@@ -2,15 +2,26 @@
 // scrollback, share a watch link. Each is enabled only where it can work; upload and
 // download are not even shown where the policy does not allow them.
 
-import { el } from '/static/dom.js';
+import { el } from './dom.js';
+
+/** @typedef {import('./terminal-tab.js').TerminalTab} TerminalTab */
+/** @typedef {(text: string, options?: {passing?: boolean}) => void} StatusLine */
 
 export class TabToolbar {
-  // fileRight(tab): what the person may do with files in the tab's container
-  // ('none', 'download' or 'upload'), or null where there is no container.
+  /**
+   * fileRight(tab): what the person may do with files in the tab's container.
+   * @param {HTMLElement} node
+   * @param {object} hooks
+   * @param {import('./files.js').FileActions} hooks.files
+   * @param {(tab: TerminalTab) => 'none' | 'download' | 'upload'} hooks.fileRight
+   * @param {StatusLine} hooks.onStatus
+   */
   constructor(node, { files, fileRight, onStatus }) {
+    /** @type {TerminalTab | null} */
     this.tab = null;
     this.fileRight = fileRight;
     // The words hide on narrow windows, so each button is labelled in full.
+    /** @type {(name: string, icon: string, word: string, title: string, run: (tab: TerminalTab) => void) => HTMLButtonElement} */
     const button = (name, icon, word, title, run) => {
       const b = el('button', { type: 'button', title, disabled: true, dataset: { action: name }, aria: { label: word } },
         el('span', { aria: { hidden: 'true' }, textContent: icon }), el('span', { className: 'word', textContent: ` ${word}` }));
@@ -26,11 +37,17 @@ export class TabToolbar {
     node.append(...Object.values(this.buttons));
   }
 
+  /**
+   * @param {TerminalTab} tab
+   * @param {StatusLine} onStatus
+   */
   share(tab, onStatus) {
+    if (!tab.watchLink) return;
     navigator.clipboard?.writeText(tab.watchLink).catch(() => {});
     onStatus(`Watch link copied: ${tab.watchLink}`, { passing: true });
   }
 
+  /** @param {TerminalTab | null} tab the one shown */
   update(tab) {
     this.tab = tab;
     const live = tab?.state === 'live';

@@ -2,16 +2,32 @@
 // transfers panel. XMLHttpRequest rather than fetch: it reports upload progress, which
 // fetch cannot. Uploads over the server's limit are refused here, before any byte goes.
 
-import { el } from '/static/dom.js';
-import { bytes } from '/static/format.js';
+import { el } from './dom.js';
+import { bytes } from './format.js';
+
+/**
+ * Where an upload goes: the shell's working directory of a session, or a folder of a
+ * container (user null: the container's default user).
+ * @typedef {{session: string} | {host: string, container: string, user: string | null, dir: string}} Destination
+ */
+
+/**
+ * What a download fetches (user null or absent: the container's default user).
+ * @typedef {{host: string, container: string, user?: string | null, path: string}} Source
+ */
 
 const DONE_SHOWN_MS = 8000;
+/** @type {Record<number, string>} */
 const STATUS = {
   400: 'Bad path', 403: 'Not allowed', 404: 'Not found', 408: 'Timed out', 409: 'Not running',
   413: 'Too large', 422: 'Not possible here', 429: 'Too many transfers', 503: 'Host unreachable',
 };
 
 class Card {
+  /**
+   * @param {HTMLElement} panel
+   * @param {string} title
+   */
   constructor(panel, title) {
     this.bar = el('progress', { max: 1, value: 0, aria: { label: title } });
     this.detail = el('span', { className: 'detail', textContent: 'starting…' });
@@ -22,6 +38,10 @@ class Card {
   }
 
   // A download's size may not be known ahead: the bar then only says it is moving.
+  /**
+   * @param {number} done
+   * @param {number} total 0 when not known
+   */
   progress(done, total) {
     if (total) this.bar.value = done / total;
     else this.bar.removeAttribute('value');
@@ -30,6 +50,10 @@ class Card {
 
   // Progress is not announced, byte counts would drown a screen reader; the outcome
   // is, as a fresh alert or status node.
+  /**
+   * @param {'done' | 'failed'} state
+   * @param {string} text
+   */
   finish(state, text) {
     this.node.dataset.state = state;
     const outcome = el('span', { className: 'detail', role: state === 'failed' ? 'alert' : 'status', textContent: text });
@@ -47,6 +71,7 @@ class Card {
   }
 }
 
+/** @param {XMLHttpRequest} xhr */
 async function errorText(xhr) {
   if (xhr.status === 0) return 'The connection failed.';
   let message = xhr.response?.message; // a JSON response: our API's {error, message}
@@ -56,14 +81,24 @@ async function errorText(xhr) {
   return `${STATUS[xhr.status] ?? `HTTP ${xhr.status}`}: ${(message || 'no reason given').replace(/\.$/, '')}.`;
 }
 
-// Sends one request; progress goes to the card, and its × aborts it.
+/**
+ * Sends one request; progress goes to the card, and its × aborts it.
+ * @param {Card} card
+ * @param {object} request
+ * @param {string} request.method
+ * @param {string} request.url
+ * @param {XMLHttpRequestBodyInit | null} [request.body]
+ * @param {Record<string, string>} [request.headers]
+ * @param {XMLHttpRequestResponseType} [request.responseType]
+ * @returns {Promise<XMLHttpRequest>} once answered 200
+ */
 function send(card, { method, url, body = null, headers = {}, responseType = 'json' }) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(method, url);
     xhr.responseType = responseType;
     for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-    const track = (event) => card.progress(event.loaded, event.lengthComputable ? event.total : 0);
+    const track = (/** @type {ProgressEvent} */ event) => card.progress(event.loaded, event.lengthComputable ? event.total : 0);
     (body ? xhr.upload : xhr).addEventListener('progress', track);
     xhr.onload = () => (xhr.status === 200 ? resolve(xhr) : errorText(xhr).then((text) => reject(new Error(text))));
     xhr.onerror = () => reject(new Error('The connection failed.'));
@@ -73,17 +108,29 @@ function send(card, { method, url, body = null, headers = {}, responseType = 'js
   });
 }
 
-// The in-container user goes with the query only when one was chosen.
+/**
+ * The in-container user goes with the query only when one was chosen.
+ * @param {Record<string, string>} query
+ * @param {string | null | undefined} user
+ */
 function withUser(query, user) {
   return user ? { ...query, user } : query;
 }
 
+/**
+ * @param {XMLHttpRequest} xhr
+ * @param {string} fallback
+ */
 function filename(xhr, fallback) {
   const header = xhr.getResponseHeader('Content-Disposition') ?? '';
   const encoded = header.match(/filename\*=UTF-8''([^;]+)/i);
   return encoded ? decodeURIComponent(encoded[1]) : fallback;
 }
 
+/**
+ * @param {Blob} blob
+ * @param {string} name
+ */
 function save(blob, name) {
   const url = URL.createObjectURL(blob);
   el('a', { href: url, download: name }).click();
@@ -91,20 +138,31 @@ function save(blob, name) {
 }
 
 export class Transfers {
-  // auth: GET /api/auth's answer, for the XSRF token and the upload limit.
+  /**
+   * @param {HTMLElement} panel
+   * @param {import('./sign-in.js').Auth} auth for the XSRF token and the upload limit
+   */
   constructor(panel, auth) {
     this.panel = panel;
     this.auth = auth;
   }
 
   // A transfer refused before it started, shown like one that failed.
+  /**
+   * @param {string} title
+   * @param {string} text
+   */
   refuse(title, text) {
     new Card(this.panel, title).finish('failed', text);
   }
 
-  // where: {session} for the shell's working directory, or {host, container, user, dir}
-  // (user null: the container's default user).
-  // Resolves the stored file's {host, container, path, size}, or null on failure.
+  /**
+   * Resolves the stored file's {host, container, path, size}, or null on failure.
+   * @param {File} file
+   * @param {Destination} where
+   * @param {string} label
+   * @returns {Promise<{host: string, container: string, path: string, size: number} | null>}
+   */
   async upload(file, where, label) {
     const card = new Card(this.panel, `↑ ${file.name} → ${label}`);
     const limit = this.auth.max_upload_bytes;
@@ -112,7 +170,7 @@ export class Transfers {
       card.finish('failed', `Too large: ${bytes(file.size)} is over the upload limit of ${bytes(limit)}.`);
       return null;
     }
-    const query = where.session
+    const query = 'session' in where
       ? { session: where.session, name: file.name }
       : withUser({ host: where.host, container: where.container, path: `${where.dir.replace(/\/+$/, '')}/${file.name}` }, where.user);
     try {
@@ -120,12 +178,16 @@ export class Transfers {
       card.finish('done', `Uploaded to ${xhr.response.path} (${bytes(xhr.response.size)}).`);
       return xhr.response;
     } catch (err) {
-      card.finish('failed', err.message);
+      card.finish('failed', /** @type {Error} */ (err).message); // send() rejects with Errors only
       return null;
     }
   }
 
-  // Fetches a file and hands it to the browser's downloads; resolves true when saved.
+  /**
+   * Fetches a file and hands it to the browser's downloads; resolves true when saved.
+   * @param {Source} source
+   * @param {string} label
+   */
   async download({ host, container, user, path }, label) {
     const fallback = path.split('/').filter(Boolean).pop() || 'download';
     const card = new Card(this.panel, `↓ ${fallback} ← ${label}`);
@@ -136,7 +198,7 @@ export class Transfers {
       card.finish('done', `Downloaded ${path} (${bytes(xhr.response.size)}).`);
       return true;
     } catch (err) {
-      card.finish('failed', err.message);
+      card.finish('failed', /** @type {Error} */ (err).message);
       return false;
     }
   }
