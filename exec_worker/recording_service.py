@@ -23,8 +23,14 @@ from exec_worker import recording_files
 from exec_worker.asciicast import FLUSH_INTERVAL, Recorder, RecordingHeader
 from exec_worker.metrics import RECORDINGS_REMOVED
 from shared.errors import Unavailable
-from shared.messages import ListRecordings, RecordingEntry, RecordingPolicy
+from shared.messages import (
+    RecordingPolicy,
+)
 from shared.settings import WorkerConfig
+from shared.transfer_messages import (
+    ListRecordings,
+    RecordingEntry,
+)
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from exec_worker import metrics
 from exec_worker.docker_exec import DockerHost
@@ -168,12 +169,12 @@ class SessionRegistry:
     def session_started(self, session: ExecSession) -> None:
         metrics.SESSIONS_OPENED.inc()
         metrics.SESSIONS_OPEN.inc()
-        self._audit.record("session-start", host=self._config.host_id, **session.audit_fields())
+        self._audit.record("session-start", host=self._config.host_id, **audit_fields(session))
 
     def session_ended(self, session: ExecSession) -> None:
         metrics.SESSIONS_OPEN.dec()
         metrics.SESSIONS_CLOSED.labels(session.exit[1].value if session.exit else "").inc()
-        self._audit.record("session-end", host=self._config.host_id, **session.audit_fields())
+        self._audit.record("session-end", host=self._config.host_id, **audit_fields(session))
 
     def session_gone(self, session: ExecSession) -> None:
         self.sessions.pop(session.id, None)
@@ -228,3 +229,28 @@ class SessionRegistry:
             ended += await asyncio.to_thread(end_left_processes, carrying)
             await asyncio.to_thread(self.records.drop, record.session)
         return ended
+
+
+def audit_fields(session: ExecSession) -> dict[str, Any]:
+    """Who did what, for the audit log; with the outcome once the session ended."""
+    fields: dict[str, Any] = {
+        "session": session.id,
+        "person": session.person,
+        "address": session.address,
+        "container": session.container_name,
+        "container_id": session.container,
+        "command": session.command,
+        "run_as": session.run_as or None,
+        "started": int(session.started),
+        "recording": [p.name for p in session.recorder.paths] if session.recorder else [],
+    }
+    if session.exit is not None:
+        fields.update(
+            exit_code=session.exit[0],
+            reason=session.exit[1].value,
+            duration=round(time.time() - session.started, 3),
+            bytes_in=session.input.written,
+            bytes_out=session.fanout.end,
+            watchers=sorted(session.watched_by),
+        )
+    return fields

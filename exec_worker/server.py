@@ -51,22 +51,13 @@ from shared.messages import (
     ContainersListed,
     DetachSession,
     Failed,
-    FetchRecording,
-    FileAbort,
-    FileAck,
-    FileData,
-    FileEnd,
     FindSession,
-    GetFile,
     Hello,
     Input,
     ListContainers,
-    ListRecordings,
     ListSessions,
     Message,
     OpenSession,
-    PutFile,
-    RecordingsListed,
     Resize,
     Revocation,
     RevokeSignIns,
@@ -79,6 +70,17 @@ from shared.protocol import agree, decode, encode
 from shared.revocations import Revocations, in_batches
 from shared.security import AllowedKeys, KeyGate, make_curve_server
 from shared.settings import WorkerConfig
+from shared.transfer_messages import (
+    FetchRecording,
+    FileAbort,
+    FileAck,
+    FileData,
+    FileEnd,
+    GetFile,
+    ListRecordings,
+    PutFile,
+    RecordingsListed,
+)
 from shared.zmq_io import SocketPump
 
 log = logging.getLogger(__name__)

@@ -35,13 +35,15 @@ from exec_worker.docker_exec import DockerHost
 from exec_worker.exec_stream import ExecStream
 from exec_worker.fanout import OutputFanOut, Send
 from exec_worker.idle import IdleClock
+from exec_worker.keystrokes import ProgramInput
 from exec_worker.leftovers import ProcessRecords
 from exec_worker.lifecycle import Do, Input, Phase, SessionLifecycle
 from exec_worker.metrics import BYTES
 from exec_worker.process_index import ProcessIndex
 from exec_worker.recording_service import Recordings, header_for
+from exec_worker.resizer import ExecResizer
 from exec_worker.session_processes import SessionProcesses
-from shared.errors import DtermError, Forbidden, TooLarge, Unavailable
+from shared.errors import DtermError, Forbidden, Unavailable
 from shared.messages import (
     ContainerInfo,
     Detached,
@@ -114,7 +116,6 @@ class ExecSession:
         self.watchers: dict[str, Attachment] = {}
         self.container = self.container_name = self.run_as = self.address = ""
         self.command: list[str] = []
-        self.bytes_in = 0
         self.watched_by: set[str] = set()
         self.exit: tuple[int | None, ExitReason, str] | None = None
         self.recorder: Recorder | None = None
@@ -125,16 +126,14 @@ class ExecSession:
         self._docker, self._config, self._recordings = docker, config, recordings
         self._host = host
         self.processes = SessionProcesses(session_id, docker, processes, records, self.log)
+        self.resizer = ExecResizer(docker, lambda: self.phase is Phase.RUNNING, self.log)
+        self.input = ProgramInput(config.max_pending_input, self._record_input)
         self._cmd: list[str] | None = None
         self._workdir: str | None = None
         self._stream: ExecStream | None = None
         self._transport: asyncio.Transport | None = None
         self._paused = False
         self._said = bytearray()
-        self._pending_input: list[bytes] = []
-        self._pending_bytes = 0
-        self._want_size: tuple[int, int] | None = None
-        self._resize_on_output = False  # resized before the shell chooser printed anything
         self._failure: DtermError | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._told_exit: set[str] = set()
@@ -158,30 +157,6 @@ class ExecSession:
             started=int(self.started), attached=self.owner is not None,
             watchers=len(self.watchers),
         )  # fmt: skip
-
-    def audit_fields(self) -> dict[str, Any]:
-        """Who did what, for the audit log; with the outcome once the session ended."""
-        fields: dict[str, Any] = {
-            "session": self.id,
-            "person": self.person,
-            "address": self.address,
-            "container": self.container_name,
-            "container_id": self.container,
-            "command": self.command,
-            "run_as": self.run_as or None,
-            "started": int(self.started),
-            "recording": [p.name for p in self.recorder.paths] if self.recorder else [],
-        }
-        if self.exit is not None:
-            fields.update(
-                exit_code=self.exit[0],
-                reason=self.exit[1].value,
-                duration=round(time.time() - self.started, 3),
-                bytes_in=self.bytes_in,
-                bytes_out=self.fanout.end,
-                watchers=sorted(self.watched_by),
-            )
-        return fields
 
     def _task(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         self._tasks[name] = asyncio.create_task(work, name=f"{name} {self.id}")
@@ -230,8 +205,7 @@ class ExecSession:
         self.container, self.container_name, self._cmd = container.id, container.name, request.cmd
         self._workdir = request.workdir
         self.run_as, self.address = request.user or "", request.address
-        self.size = self._want_size or (request.cols, request.rows)  # resized meanwhile?
-        self._want_size = None
+        self.size = self.resizer.take_wanted() or (request.cols, request.rows)
         self.command = exec_command(request.cmd, *self.size)
         header = header_for(self.id, self._config.host_id, container.id, container.name,
                             self.person, self.run_as, request.cmd, *self.size)  # fmt: skip
@@ -254,12 +228,13 @@ class ExecSession:
             self.owner.emit(self._opened(self.owner, 0, 0))
         effects = self.lifecycle.started()
         if self.phase is Phase.RUNNING:
-            self._flush_pending_input()
+            assert self._transport is not None
+            self.input.running(self._transport)
             self._idle.start()
+        self.resizer.started(self.processes.exec_id, self.size,
+                             self._docker.supports_console_size)  # fmt: skip
         stream.attach(self._on_output, self._on_stream_closed)
         self._update_flow()
-        if self._want_size is not None or not self._docker.supports_console_size:
-            self._request_resize(*self.size)
         self._apply(effects)
 
     async def _start_exec(self, request: OpenSession) -> ExecStream:
@@ -372,10 +347,9 @@ class ExecSession:
 
     def _on_output(self, data: bytes) -> None:
         """Bytes go to the browsers first: recording them is not on the keystroke path."""
-        if self._resize_on_output:
-            self._resize_on_output = False
-            self._request_resize(*self.size)
         start = self.fanout.end
+        if start == 0:
+            self.resizer.first_output()
         for send in self.fanout.output(data):
             self._send(send)
         self._update_flow()
@@ -420,36 +394,17 @@ class ExecSession:
     # --- input and resize ---------------------------------------------------------------
 
     def write(self, attachment_id: str, data: bytes) -> None:
-        """Keystrokes of the owner: held until it runs, refused once it ends, TooLarge
-        when the program has stopped reading them."""
+        """Keystrokes of the owner: held until it runs, refused once it ends."""
         self.require_owner(attachment_id)
         self._idle.touch()
-        limit = self._config.max_pending_input
         if self.lifecycle.check_input() is Input.HOLD:
-            if self._pending_bytes + len(data) > limit:
-                raise TooLarge(f"more than {limit} bytes of input before the session started")
-            self._pending_input.append(data)
-            self._pending_bytes += len(data)
-            return
-        assert self._transport is not None
-        if self._transport.get_write_buffer_size() + len(data) > limit:
-            raise TooLarge(f"the program has not read the last {limit} bytes of input")
-        self._transport.write(data)
-        self.bytes_in += len(data)
-        BYTES.inbound += len(data)
+            self.input.hold(data)
+        else:
+            self.input.write(data)
+
+    def _record_input(self, data: bytes) -> None:
         if self.recorder is not None:
             self.recorder.input(data)
-
-    def _flush_pending_input(self) -> None:
-        assert self._transport is not None
-        if self._pending_input:
-            held = b"".join(self._pending_input)
-            if self.recorder is not None:
-                self.recorder.input(held)
-            self._transport.write(held)
-            self.bytes_in += len(held)
-            self._pending_input.clear()
-            self._pending_bytes = 0
 
     def resize(self, attachment_id: str, cols: int, rows: int) -> None:
         """The owner's new size: recorded, shown to watchers, given to the exec (once
@@ -460,30 +415,12 @@ class ExecSession:
         self._idle.touch()
         self.size = (cols, rows)
         if self.command and self._cmd is None and self.fanout.end == 0:
-            self._resize_on_output = True  # the shell chooser's `stty` may not have run yet
+            self.resizer.again_at_first_output(cols, rows)  # the shell's `stty` may not have run
         if self.recorder is not None:
             self.recorder.resize(cols, rows)
         for watcher in self.watchers.values():
             watcher.emit(SessionResized(watcher.id, cols, rows))
-        self._request_resize(cols, rows)
-
-    def _request_resize(self, cols: int, rows: int) -> None:
-        """Bursts collapse into one Docker call with the latest size."""
-        self._want_size = (cols, rows)
-        resizer = self._tasks.get("resize")
-        if self._transport and (resizer is None or resizer.done()):
-            self._task("resize", self._apply_resizes())
-
-    async def _apply_resizes(self) -> None:
-        while self._want_size is not None and self.phase is Phase.RUNNING:
-            cols, rows = self._want_size
-            self._want_size = None
-            try:
-                await self._docker.resize_exec(self.processes.exec_id, cols, rows)
-            except DtermError as exc:
-                # Docker answers 500 once the exec has exited: the session is over.
-                self.log.debug("resize not applied: %s", exc)
-                return
+        self.resizer.want(cols, rows)
 
     # --- idleness ---------------------------------------------------------------------
 

@@ -42,6 +42,10 @@ from shared.errors import DtermError, Forbidden, NotFound, ProtocolError
 from shared.messages import (
     ContainerInfo,
     Failed,
+    Message,
+)
+from shared.settings import WorkerConfig
+from shared.transfer_messages import (
     FetchRecording,
     FileAbort,
     FileAck,
@@ -50,10 +54,8 @@ from shared.messages import (
     FileOpened,
     FileStored,
     GetFile,
-    Message,
     PutFile,
 )
-from shared.settings import WorkerConfig
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,16 @@ from shared.errors import (
     TooLarge,
     Unavailable,
 )
-from shared.messages import ContainerInfo, FileAck, FileData, FileEnd, FileOpened, Message
+from shared.messages import (
+    ContainerInfo,
+    Message,
+)
+from shared.transfer_messages import (
+    FileAck,
+    FileData,
+    FileEnd,
+    FileOpened,
+)
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,13 @@ from shared.errors import (
     StartFailed,
     TimedOut,
 )
-from shared.messages import ContainerInfo, FileEnd, FileOpened
+from shared.messages import (
+    ContainerInfo,
+)
+from shared.transfer_messages import (
+    FileEnd,
+    FileOpened,
+)
 
 READY = b"dterm: ready\n"
 ENVIRONMENT = {"LC_ALL": "C"}  # the programs' messages in English, to tell failures apart

@@ -53,6 +53,9 @@ from shared.errors import (
 )
 from shared.messages import (
     Failed,
+    Message,
+)
+from shared.transfer_messages import (
     FileAbort,
     FileAck,
     FileData,
@@ -60,7 +63,6 @@ from shared.messages import (
     FileOpened,
     FileStored,
     GetFile,
-    Message,
     PutFile,
 )
 

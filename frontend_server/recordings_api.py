@@ -20,7 +20,7 @@ from frontend_server.files_api import Transfer, stream_transfer
 from frontend_server.policy import Replays
 from frontend_server.worker_link import WorkerLink
 from shared.errors import DtermError, Forbidden, NotFound
-from shared.messages import (
+from shared.transfer_messages import (
     FetchRecording,
     FileOpened,
     ListRecordings,

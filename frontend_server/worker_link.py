@@ -50,12 +50,6 @@ from shared.messages import (
     Detached,
     DetachSession,
     Failed,
-    FileAbort,
-    FileAck,
-    FileData,
-    FileEnd,
-    FileOpened,
-    FileStored,
     FindSession,
     Hello,
     IdleWarning,
@@ -63,7 +57,6 @@ from shared.messages import (
     ListSessions,
     Message,
     Output,
-    RecordingsListed,
     RevokeSignIns,
     SessionExited,
     SessionFound,
@@ -79,6 +72,15 @@ from shared.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, decode, encode
 from shared.revocations import Revocations, in_batches
 from shared.security import ClientKeys
 from shared.settings import FrontendConfig
+from shared.transfer_messages import (
+    FileAbort,
+    FileAck,
+    FileData,
+    FileEnd,
+    FileOpened,
+    FileStored,
+    RecordingsListed,
+)
 from shared.zmq_io import SocketPump
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,6 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import msgpack
 
-from shared import messages
 from shared.errors import ProtocolError, TooLarge, VersionMismatch
 from shared.messages import MAX_OFFSET, Message
 
@@ -138,7 +137,7 @@ def _check_for(tp: Any) -> Check:
 
 
 def _field_checks(cls: type) -> list[tuple[str, Check]]:
-    hints = get_type_hints(cls, vars(messages))
+    hints = get_type_hints(cls)
     return [
         (f.name, _check_for(hints[f.name])) for f in dataclasses.fields(cls) if f.name != "data"
     ]
@@ -159,7 +158,7 @@ def _spec(cls: type) -> _Spec:
     names = tuple(f.name for f in dataclasses.fields(cls))
     has_data = names[-1] == "data"
     checked = _field_checks(cls)
-    hints = get_type_hints(cls, vars(messages))
+    hints = get_type_hints(cls)
     nested = any(
         get_origin(hints[n]) in (list, Union, types.UnionType) or dataclasses.is_dataclass(hints[n])
         for n in names
