@@ -130,7 +130,8 @@ def main(argv: list[str]) -> int:
                               "--bind", f"tcp://127.0.0.1:{args.worker_port}",
                               "--docker-url", args.docker_url,
                               "--state-dir", str(own / "state"),
-                              "--recordings-dir", str(own / "recordings")])  # fmt: skip
+                              "--recordings-dir", str(own / "recordings"),
+                              "--http-port", "0"])  # fmt: skip
     children = [worker]
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -140,7 +141,8 @@ def main(argv: list[str]) -> int:
         say("starting the front end")
         frontend = Child("frontend", [sys.executable, "-m", "frontend_server", *shared,
                                       *keys.frontend_flags(), "--port", str(args.port),
-                                      "--worker", endpoint])  # fmt: skip
+                                      "--worker", endpoint,
+                                      "--state-dir", str(own / "frontend")])  # fmt: skip
         children.append(frontend)
         say(f"open {frontend.wait_ready(60)}")
         _wait(stopping, lambda: any(c.proc.poll() is not None for c in children))

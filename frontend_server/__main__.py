@@ -23,7 +23,9 @@ from frontend_server.context import Services
 from frontend_server.guard import Guard
 from frontend_server.http_server import make_http_server
 from frontend_server.policy import Policy, PolicyError
+from frontend_server.policy_file import PolicyFile
 from frontend_server.pool import WorkerPool
+from frontend_server.startup import check_account_files, cookie_secret
 from frontend_server.throttle import LoginThrottle
 from shared.audit import AuditLog
 from shared.process import run_process
@@ -48,7 +50,6 @@ def parse_config(
         config,
         workers=config.workers or (() if config.worker_dns else (DEFAULT_WORKER,)),
         token=config.token or ("" if accounts else secrets.token_urlsafe(24)),
-        cookie_secret=config.cookie_secret or secrets.token_urlsafe(32),
         allowed_origins=tuple(origin.rstrip("/") for origin in config.allowed_origins),
     )
     return config, flags
@@ -61,6 +62,8 @@ async def main(config: FrontendConfig) -> None:
         loop.add_signal_handler(signum, stop.set)
     check_frontend_security(config)
     check_sso_settings(config)
+    check_account_files(config)
+    config = dataclasses.replace(config, cookie_secret=cookie_secret(config))
     policy = load_policy(config)
     audit = AuditLog(config.audit_log)
     context = zmq.Context()
@@ -73,6 +76,11 @@ async def main(config: FrontendConfig) -> None:
     if warning := sso_warning(config):
         log.warning("%s", warning)
         print(f"dterm frontend: {warning}", file=sys.stderr, flush=True)
+    watcher = None
+    if config.policy_file:
+        policy_file = PolicyFile(config.policy_file, services.guard)
+        loop.add_signal_handler(signal.SIGHUP, policy_file.reload, True)
+        watcher = asyncio.create_task(policy_file.watch())
     server = make_http_server(make_app(services, config.cookie_secret), config)
     warn_if_cap_near_file_limit(config.max_http_connections)
     sockets = bind_sockets(config.port, config.address)
@@ -85,6 +93,8 @@ async def main(config: FrontendConfig) -> None:
         await stop.wait()
     finally:
         log.info("stopping: %d connections told to resume elsewhere", len(services.connections))
+        if watcher is not None:
+            watcher.cancel()
         for acceptor in acceptors:
             acceptor.close()
         for connection in list(services.connections):

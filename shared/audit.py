@@ -13,11 +13,21 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.errors import DtermError
+
+
+class AuditLogError(DtermError):
+    """The audit log cannot be written where it was asked to be."""
+
 
 class AuditLog:
     def __init__(self, path: str = "") -> None:
+        """Opened at once, so a path that cannot be written stops the start, saying why."""
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if path else -1
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if path else -1
+        except OSError as exc:
+            raise AuditLogError(f"cannot open the audit log {path}: {exc.strerror}") from None
 
     def record(self, event: str, **fields: Any) -> None:
         if self._fd < 0:

@@ -176,8 +176,12 @@ class FrontendConfig(ProcessSettings):
     audit_log: str = ""
     """File for the JSON-lines audit log of sign-ins and denials; empty: none."""
     cookie_secret: str = ""
-    """Key that signs login cookies; front ends behind one balancer share it.
-    Empty means a random key (cookies then last as long as the process)."""
+    """Key that signs login cookies; front ends behind one balancer share it. Empty:
+    one made on first start and kept in `state_dir` (mode 0600), so a restart signs
+    nobody out."""
+    state_dir: str = "state"
+    """Folder of what this front end keeps between runs (its cookie secret), made 0700;
+    relative paths are from the working directory."""
     allowed_origins: tuple[str, ...] = ()
     """Origins allowed besides the page's own (scheme://host[:port])."""
     ws_ping_interval: float = 20.0

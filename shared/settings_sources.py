@@ -129,7 +129,9 @@ class Settings:
                 help_text += " (repeat for several)"
             else:
                 options["metavar"] = kind.__name__.upper()
-            group.add_argument(self.flag(name), help=help_text, **options)
+            spelled = "--" + name.replace("_", "-")  # the TOML key's own spelling works too
+            names = [self.flag(name), *([spelled] if spelled != self.flag(name) else [])]
+            group.add_argument(*names, help=help_text, **options)
 
     def build(
         self, flags: argparse.Namespace, env: Mapping[str, str], config_file: str = ""

@@ -261,9 +261,9 @@ def test_the_worker_unit_keeps_its_state_in_a_private_folder() -> None:
     """The worker's state and recordings live under the unit's own 0700 state folder."""
     words = exec_start("dterm-worker")
     text = (REPO / "deploy" / "systemd" / "dterm-worker.service").read_text()
-    assert "StateDirectory=dterm" in text and "StateDirectoryMode=0700" in text
+    assert "StateDirectory=dterm-worker" in text and "StateDirectoryMode=0700" in text
     for flag in ("--state-dir", "--recordings-dir"):
-        assert words[words.index(flag) + 1].startswith("/var/lib/dterm/")
+        assert words[words.index(flag) + 1].startswith("/var/lib/dterm-worker/")
 
 
 def test_frontend_unit_reads_its_keys_from_credentials() -> None:

@@ -169,7 +169,8 @@ def start_worker(
 def start_frontend(
     workers: list[str], *extra: str, keys: LinkKeys | None = None, curve: bool = True
 ) -> ManagedProcess:
-    argv = [sys.executable, "-m", "frontend_server", "--port", "0",
+    state = OUTPUT / "state" / RUN / "frontends"  # one cookie secret, as a fleet shares
+    argv = [sys.executable, "-m", "frontend_server", "--port", "0", "--state-dir", str(state),
             *key_flags(keys, curve, "frontend"), *extra]  # fmt: skip
     for endpoint in workers:
         argv += ["--worker", endpoint]

@@ -43,3 +43,16 @@ def test_front_end_without_both_keys_is_refused(secret: str, public: str) -> Non
 def test_detach_keys_do_not_start_with_ctrl_p() -> None:
     """Docker's default detach keys would hold a lone Ctrl-P back."""
     assert not WorkerConfig().detach_keys.startswith("ctrl-p")
+
+
+def test_every_setting_is_taken_as_its_toml_key_spells_it() -> None:
+    """A flag named like the TOML key works beside its shorter form (the docs and the
+    config file use `policy_file`, `trusted_proxies`)."""
+    from frontend_server.__main__ import parse_config
+
+    config, _ = parse_config(["--policy-file", "p.toml", "--trusted-proxies", "10.0.0.1",
+                              "--workers", "tcp://w:1"], env={})  # fmt: skip
+    assert config.policy_file == "p.toml" and config.trusted_proxies == ("10.0.0.1",)
+    assert config.workers == ("tcp://w:1",)
+    short, _ = parse_config(["--policy", "p.toml", "--trusted-proxy", "10.0.0.1"], env={})
+    assert short.policy_file == "p.toml" and short.trusted_proxies == ("10.0.0.1",)

@@ -1,0 +1,102 @@
+"""What an operator meets at start and while running: clear refusals for what cannot be
+used, a cookie secret kept across restarts, and a policy applied again when its file
+changes."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.accounts import add_user
+from tests.support.containers import Containers
+from tests.support.http import call, cookie_of, sign_in
+from tests.support.processes import ManagedProcess, start_frontend, start_worker
+from tests.support.terminal_client import Stack
+from tests.support.waiting import wait_until
+
+PASSWORD = "a long enough password"
+
+
+def policy_for(container: str) -> str:
+    return f'[[roles]]\nusers = ["alice"]\n  [[roles.rules]]\n  containers = ["{container}"]\n'
+
+
+def refusal(process_start: Any) -> str:
+    with pytest.raises(RuntimeError) as caught:
+        process_start()
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["missing", "not-json"])
+def test_a_front_end_refuses_a_users_file_it_cannot_use(
+    worker: ManagedProcess, tmp_path: Path, kind: str
+) -> None:
+    """It stops at start naming the file and why, instead of failing every sign-in."""
+    users = tmp_path / "users.json"
+    if kind == "not-json":
+        users.write_text("{ this is not json")
+    (tmp_path / "policy.toml").write_text(policy_for("x"))
+    said = refusal(lambda: start_frontend([worker.match["endpoint"]], "--users-file", str(users),
+                                          "--policy", str(tmp_path / "policy.toml")))  # fmt: skip
+    assert str(users) in said and "Traceback" not in said
+
+
+def test_a_worker_refuses_an_audit_log_it_cannot_write(docker_client: Any, tmp_path: Path) -> None:
+    path = tmp_path / "no-such-folder" / "audit.jsonl"
+    said = refusal(lambda: start_worker("audit-less", "--audit-log", str(path)))
+    assert f"cannot open the audit log {path}" in said and "Traceback" not in said
+
+
+def test_the_cookie_secret_survives_a_restart(worker: ManagedProcess, tmp_path: Path) -> None:
+    """A front end started again on the same state folder keeps everyone signed in; the
+    secret it made is the front end user's alone."""
+    add_user(tmp_path / "users.json", "alice", PASSWORD)
+    (tmp_path / "policy.toml").write_text(policy_for("x"))
+    flags = ["--users-file", str(tmp_path / "users.json"), "--policy",
+             str(tmp_path / "policy.toml"), "--state-dir", str(tmp_path / "state")]  # fmt: skip
+    first = start_frontend([worker.match["endpoint"]], *flags)
+    cookie = {"Cookie": cookie_of(sign_in(Stack(first.match["url"]), "alice", PASSWORD))}
+    first.stop()
+    second = start_frontend([worker.match["endpoint"]], *flags)
+    try:
+        assert (
+            call(Stack(second.match["url"]), "/api/auth", headers=cookie).json()["user"] == "alice"
+        )
+        assert (tmp_path / "state" / "cookie_secret").stat().st_mode & 0o077 == 0
+    finally:
+        second.stop()
+
+
+def test_a_changed_policy_applies_without_a_restart(
+    worker: ManagedProcess, containers: Containers, tmp_path: Path
+) -> None:
+    """A new policy file applies within seconds (at once on SIGHUP); one that does not
+    parse is logged and the policy before it stays."""
+    first, second = containers.run(), containers.run()
+    add_user(tmp_path / "users.json", "alice", PASSWORD)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(policy_for(first.name))
+    frontend = start_frontend([worker.match["endpoint"]], "--users-file",
+                              str(tmp_path / "users.json"), "--policy", str(policy))  # fmt: skip
+    stack = Stack(frontend.match["url"])
+    alice = {"Cookie": cookie_of(sign_in(stack, "alice", PASSWORD))}
+
+    def listed() -> set[str]:
+        return {
+            c["name"] for c in call(stack, "/api/containers", headers=alice).json()["containers"]
+        }
+
+    try:
+        wait_until(lambda: listed() == {first.name}, 15, "the first policy in force")
+        policy.write_text(policy_for(second.name))
+        wait_until(lambda: listed() == {second.name}, 10, "the changed policy in force")
+        policy.write_text("[[roles]]\nusers = not toml at all\n")
+        os.kill(frontend.pid, signal.SIGHUP)
+        frontend.wait_log("the policy file was not applied, the one before stays")
+        assert listed() == {second.name}
+    finally:
+        frontend.stop()
