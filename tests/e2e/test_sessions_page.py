@@ -74,3 +74,31 @@ def test_watch_link_shows_the_session_read_only(
         viewer.screenshot(path=str(artifacts(request) / "watcher.png"))
     finally:
         viewer_context.close()
+
+
+def test_ended_sign_in_is_said_instead_of_reconnecting(
+    page: Page, stack: Stack, busybox: Any, request: pytest.FixtureRequest
+) -> None:
+    """Signed out elsewhere, a dropped tab says so and offers to sign in; the session waits."""
+    sign_in(page, stack)
+    open_shell(page, busybox.name)
+    type_line(page, "echo mine-$((6*7))")
+    wait_line(page, "mine-42")
+    session = page.evaluate("window.dterm.session()")
+    page.evaluate(
+        """async () => {
+            const { xsrf } = await (await fetch('/api/auth')).json();
+            await fetch('/logout', { method: 'POST', headers: { 'X-XSRFToken': xsrf } });
+        }"""
+    )
+    page.evaluate("window.dterm.drop()")
+    page.wait_for_function("() => window.dterm.state() === 'signed-out'", timeout=WAIT_MS)
+    bar = page.locator(".end-bar")
+    expect(bar).to_contain_text("Your sign-in has ended", timeout=WAIT_MS)
+    page.screenshot(path=str(artifacts(request) / "signed-out.png"))
+    bar.locator("button[data-action=sign-in]").click()
+    expect(page.locator("form.sign-in, #containers")).not_to_have_count(0, timeout=WAIT_MS)
+    sign_in(page, stack)
+    page.locator(f'#reattach button[data-session="{session}"]').click(timeout=WAIT_MS)
+    page.wait_for_function("() => window.dterm.state() === 'live'", timeout=WAIT_MS)
+    wait_line(page, "mine-42")

@@ -21,6 +21,20 @@ export async function whoAmI() {
 }
 
 /**
+ * Whether the server says nobody is signed in here any more; an unreachable server
+ * says nothing about that (false).
+ * @returns {Promise<boolean>}
+ */
+export async function signedOut() {
+  try {
+    const response = await fetch('/api/auth');
+    return response.ok && !(await response.json()).user;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * @param {string} path
  * @param {string} xsrf
  * @param {object} body

@@ -3,6 +3,8 @@
 // the last byte received, so nothing is lost or doubled. Output is written to xterm.js as
 // Uint8Array and never decoded here.
 
+import { signedOut } from './sign-in.js';
+
 /** @typedef {'rw' | 'ro'} Mode */
 
 /**
@@ -22,7 +24,7 @@
 
 /** @typedef {OpenTarget | AttachTarget} Target */
 
-/** @typedef {'connecting' | 'live' | 'reconnecting' | 'exited' | 'detached' | 'error' | 'closed'} State */
+/** @typedef {'connecting' | 'live' | 'reconnecting' | 'exited' | 'detached' | 'error' | 'closed' | 'signed-out'} State */
 
 /**
  * The server's control messages (docs/protocol.md, "Server to client").
@@ -53,7 +55,7 @@
 
 const BACKOFF = [500, 1000, 2000, 4000, 8000, 15000];
 /** @type {ReadonlySet<State | undefined>} states after which a lost connection is not resumed */
-const OVER = new Set(['exited', 'detached', 'closed', 'error']);
+const OVER = new Set(['exited', 'detached', 'closed', 'error', 'signed-out']);
 
 export class TerminalSession {
   /**
@@ -122,9 +124,17 @@ export class TerminalSession {
     }
   }
 
-  dropped() {
+  async dropped() {
     if (OVER.has(this.state)) return;
     if (!this.session) { this.setState('error', 'connection closed before the session opened'); return; }
+    // A sign-in that ended (signed out elsewhere, revoked, expired) refuses every
+    // reconnect: say so once instead of counting down forever.
+    if (await signedOut()) { this.setState('signed-out', 'your sign-in has ended'); return; }
+    if (OVER.has(this.state)) return;
+    this.retry();
+  }
+
+  retry() {
     const delay = BACKOFF[Math.min(this.attempt, BACKOFF.length - 1)];
     this.attempt += 1;
     const until = Date.now() + delay;

@@ -154,6 +154,7 @@ export class TerminalTab {
       case 'exited': return this.session?.exit ? exitText(this.session.exit) : 'exited';
       case 'detached': return 'taken over';
       case 'error': return 'failed';
+      case 'signed-out': return 'signed out';
       default: return state;
     }
   }
@@ -187,7 +188,7 @@ export class TerminalTab {
    * @param {string} detail
    */
   showEnd(state, detail) {
-    this.endBar.hidden = !['exited', 'error', 'detached'].includes(state);
+    this.endBar.hidden = !['exited', 'error', 'detached', 'signed-out'].includes(state);
     if (this.endBar.hidden) return;
     this.view.term.write('\x1b[?25l'); // a blinking cursor would say it still takes input
     const sentence = `${detail.replace(/\.$/, '')}.`;
@@ -195,7 +196,11 @@ export class TerminalTab {
     if (state === 'exited' && this.session?.exit) why = endText(this.session.exit);
     if (state === 'error') why = `Could not open: ${sentence}`;
     const actions = [];
-    if (this.again && state !== 'detached') actions.push(this.action(state === 'error' ? 'Try again' : 'Start again', 'again', () => this.restart()));
+    if (state === 'signed-out') {
+      // The program runs on for a while: signed in again, the page offers it to reattach.
+      why = 'Your sign-in has ended; the session keeps running for a while.';
+      actions.push(this.action('Sign in again', 'sign-in', () => location.reload()));
+    } else if (this.again && state !== 'detached') actions.push(this.action(state === 'error' ? 'Try again' : 'Start again', 'again', () => this.restart()));
     actions.push(this.action('Close tab', 'close', () => this.onClose(this)));
     this.endBar.replaceChildren(el('span', { textContent: why }), ...actions);
   }
