@@ -6,7 +6,9 @@ Without a Docker daemon a local run skips loudly; under CI (CI=true) it fails.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Iterator
+from types import FrameType
 from typing import Any
 
 import docker
@@ -21,6 +23,15 @@ from tests.support.processes import (
     start_worker,
 )
 from tests.support.terminal_client import Stack, TerminalClient
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run stopped with SIGTERM tears its fixtures down as Ctrl-C does."""
+    signal.signal(signal.SIGTERM, _interrupted)
 
 
 @pytest.fixture(scope="session")

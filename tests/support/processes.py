@@ -11,6 +11,8 @@ OUTPUT) unless a test passes other keys, or `curve=False` to see a refusal.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import itertools
 import os
 import re
@@ -37,6 +39,16 @@ WORKER_READY = re.compile(
 )
 FRONTEND_READY = re.compile(r"dterm frontend ready: open (?P<url>http://\S+)")
 _run_keys: LinkKeys | None = None
+_started: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """A run cut short (SIGTERM, Ctrl-C, a failed fixture) leaves no process behind."""
+    for proc in _started:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def run_keys() -> LinkKeys:
@@ -88,6 +100,7 @@ class ManagedProcess:
                 env=env,
                 start_new_session=True,
             )
+        _started.append(self.proc)
         self._ready, self._timeout = ready, timeout
         if wait:
             self.wait_ready()
