@@ -487,9 +487,9 @@ class ExecSession:
         self.require_owner(attachment_id)
         if self.tty:
             raise ProtocolError("a session with a tty has no end of input: type Ctrl-D")
-        if self._input_ended:
-            return  # a resuming owner may say it twice
-        if self.lifecycle.check_input() is Input.WRITE:
+        if self._input_ended or self.phase in (Phase.ENDING, Phase.ENDED):
+            return  # said twice by a resuming owner, or after the program's own end: moot
+        if self.phase is Phase.RUNNING:
             self._write_eof()
         self._input_ended = True
 

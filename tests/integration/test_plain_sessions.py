@@ -70,7 +70,9 @@ async def test_eof_on_a_session_with_a_tty_is_refused(client: TerminalClient, bu
     await client.wait_exit()
 
 
-async def test_a_session_without_a_tty_needs_a_command(client: TerminalClient, busybox: Any) -> None:
+async def test_a_session_without_a_tty_needs_a_command(
+    client: TerminalClient, busybox: Any
+) -> None:
     """The shell chooser is for terminals: `tty: false` without `cmd` is a bad request."""
     client.send_control({"type": "open", "host": "local", "container": busybox.name,
                          "tty": False})  # fmt: skip
