@@ -36,8 +36,9 @@ async def test_output_is_dockers_multiplexed_stream(client: TerminalClient, busy
 async def test_eof_ends_the_programs_input(client: TerminalClient, busybox: Any) -> None:
     """Keystrokes and `eof` sent before the session runs are held and delivered in order:
     `cat` echoes the bytes, reads the end of its input and exits 0."""
-    client.send_control({"type": "open", "host": "local", "container": busybox.name,
-                         "cmd": ["cat"], "tty": False})  # fmt: skip
+    client.send_control(
+        {"type": "open", "host": "local", "container": busybox.name, "cmd": ["cat"], "tty": False}
+    )
     client.send_keys(b"first \x00 bytes\n")
     client.send_control({"type": "eof"})
     exit_message = await client.wait_exit()
@@ -74,8 +75,7 @@ async def test_a_session_without_a_tty_needs_a_command(
     client: TerminalClient, busybox: Any
 ) -> None:
     """The shell chooser is for terminals: `tty: false` without `cmd` is a bad request."""
-    client.send_control({"type": "open", "host": "local", "container": busybox.name,
-                         "tty": False})  # fmt: skip
+    client.send_control({"type": "open", "host": "local", "container": busybox.name, "tty": False})
     error = await client.next_control("error")
     assert error["code"] == "bad_request" and "needs a command" in error["message"]
 
@@ -130,8 +130,9 @@ async def test_recording_holds_the_programs_bytes_without_frames(
     """The recording of a session without a tty says so and holds stdout and stderr as
     output events, never Docker's frame headers."""
     client = await TerminalClient.connect(stack)
-    opened = await client.open(busybox.name, host="local", tty=False,
-                               cmd=["sh", "-c", "echo to-out; echo to-err >&2"])  # fmt: skip
+    opened = await client.open(
+        busybox.name, host="local", tty=False, cmd=["sh", "-c", "echo to-out; echo to-err >&2"]
+    )
     await client.wait_exit()
     await client.close()
     auth = {"Authorization": f"Bearer {stack.token}"}

@@ -32,13 +32,18 @@ class Cli:
         """`dterm ARGS...` to its end; stdin is /dev/null unless given (`input=`, `stdin=`)."""
         if "input" not in kwargs and "stdin" not in kwargs:
             kwargs["stdin"] = subprocess.DEVNULL
-        return subprocess.run([*DTERM, *args], capture_output=True, env=self.env, cwd=REPO,
-                              timeout=timeout, **kwargs)  # fmt: skip
+        return subprocess.run(
+            [*DTERM, *args], capture_output=True, env=self.env, cwd=REPO, timeout=timeout, **kwargs
+        )
 
     def start(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
         """`dterm ARGS...` in the background, on pipes unless told otherwise."""
-        streams = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE,
-                   "stderr": subprocess.PIPE, **kwargs}  # fmt: skip
+        streams = {
+            "stdin": subprocess.DEVNULL,
+            "stdout": subprocess.PIPE,
+            "stderr": subprocess.PIPE,
+            **kwargs,
+        }
         return subprocess.Popen([*DTERM, *args], env=self.env, cwd=REPO, **streams)
 
     def pty(self, *args: str, cols: int = 80, rows: int = 24) -> PtyProcess:

@@ -35,9 +35,15 @@ class PtyProcess:
         self._changed = threading.Condition()
         self._stop = False
         self.proc = subprocess.Popen(
-            argv, stdin=self.slave, stdout=self.slave, stderr=self.slave, env=env, cwd=REPO,
-            start_new_session=True, preexec_fn=_take_terminal,
-        )  # fmt: skip
+            argv,
+            stdin=self.slave,
+            stdout=self.slave,
+            stderr=self.slave,
+            env=env,
+            cwd=REPO,
+            start_new_session=True,
+            preexec_fn=_take_terminal,
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
