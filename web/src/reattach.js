@@ -9,7 +9,8 @@ export async function offerReattach(box, onAttach) {
   const response = await fetch('/api/sessions');
   if (!response.ok) return;
   const { sessions } = await response.json();
-  const waiting = sessions.filter((s) => !s.attached);
+  // Sessions without a tty (dterm exec -T) carry Docker's multiplexed stream: not for a terminal.
+  const waiting = sessions.filter((s) => !s.attached && s.tty !== false);
   box.replaceChildren();
   box.hidden = waiting.length === 0;
   if (!waiting.length) return;
