@@ -35,7 +35,7 @@ from dterm_cli.credentials import Credential
 from dterm_cli.exit_status import BROKEN_PIPE, SIGNALLED, CliError, Status, for_error, for_exit
 from dterm_cli.local_io import OutputWriter, StdinReader
 from dterm_cli.output_router import STDERR, OutputRouter
-from dterm_cli.resume import InputLedger, OutputPosition
+from dterm_cli.resume import PENDING_LIMIT, InputLedger, OutputPosition
 from shared.errors import ProtocolError
 
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
@@ -100,6 +100,7 @@ class RemoteSession:
         self._tty = True
         self._raw = False
         self._failure = ""
+        self._not_kept = 0  # keys typed while away, beyond what the ledger holds
         self._live = False
         self._ws: ClientConnection | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -126,7 +127,8 @@ class RemoteSession:
             await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)
             if serving.done():
                 return serving.result()
-            await self._close_session()
+            if not await self._close_session() and self._session and self._mode == "rw":
+                self._say(f"the session goes on for a while: `dterm attach {self._session}`")
             return SIGNALLED + stopped.result()
         finally:
             serving.cancel()
@@ -325,6 +327,13 @@ class RemoteSession:
         self._input_changed.set()
         if resumed:
             self._say("reconnected")
+        if self._not_kept:
+            kept = PENDING_LIMIT // 1024
+            self._say(
+                f"{self._not_kept} bytes typed while reconnecting were not delivered: "
+                f"only the first {kept} KiB are kept"
+            )
+            self._not_kept = 0
         self._attempts, self._lost_since = 0, None
 
     def _exited(self, message: dict[str, Any]) -> int:
@@ -359,7 +368,8 @@ class RemoteSession:
         self._say(f"{count} bytes of output were skipped ({why})")
 
     def _undelivered(self, why: str) -> None:
-        count = self._input.drop_pending()
+        count = self._input.drop_pending() + self._not_kept
+        self._not_kept = 0
         self._room.set()
         if count:
             self._say(f"{count} bytes of input were not delivered: {why}")
@@ -367,20 +377,27 @@ class RemoteSession:
     # --- to the front end ---------------------------------------------------------------
 
     async def _read_stdin(self, stdin: StdinReader) -> None:
+        """stdin into the ledger. With the ledger full, a pipe waits (nothing is lost);
+        keys typed at a terminal while the connection is down are read on and counted
+        as not kept, since the terminal's own small buffer would drop them unseen."""
         while True:
             room = self._input.room()
-            if room == 0:
+            typing_away = self._raw and not self._live
+            if room == 0 and not typing_away:
                 self._room.clear()
                 await self._room.wait()
                 continue
             try:
-                data = await stdin.read(room)
+                data = await stdin.read(room or 4096)
             except OSError:
                 data = b""
             if not data:
                 self._input.end()
                 self._input_changed.set()
                 return
+            if self._input.room() == 0 and self._raw and not self._live:
+                self._not_kept += len(data)  # (looked at after the read: it may have resumed)
+                continue
             self._input.take(data)
             self._input_changed.set()
 
@@ -405,15 +422,20 @@ class RemoteSession:
             message = json.dumps({"type": "resize", "cols": size[0], "rows": size[1]})
             self._spawn(_send_quietly(self._ws, message))
 
-    async def _close_session(self) -> None:
-        """End the session and its processes, as far as the connection lets us."""
+    async def _close_session(self) -> bool:
+        """End the session and its processes, as far as the connection lets us; whether
+        the request went out."""
         if self._ws is not None and self._live and self._mode == "rw":
-            await _send_quietly(self._ws, json.dumps({"type": "close"}))
+            return await _send_quietly(self._ws, json.dumps({"type": "close"}))
+        return False
 
 
-async def _send_quietly(ws: ClientConnection, message: str) -> None:
-    with contextlib.suppress(ConnectionClosed, TimeoutError):
+async def _send_quietly(ws: ClientConnection, message: str) -> bool:
+    try:
         await asyncio.wait_for(ws.send(message), 2.0)
+    except (ConnectionClosed, TimeoutError):
+        return False
+    return True
 
 
 def _settle_once(future: asyncio.Future[int], value: int) -> None:

@@ -95,9 +95,21 @@ def attach_main(argv: list[str]) -> int:
     parser = _parser("dterm attach", "Resume one of your sessions (see `dterm sessions`).")
     parser.add_argument("-n", "--no-stdin", action="store_true", help="read nothing from stdin")
     parser.add_argument("session")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(session_last(argv))
     local = Local(not args.no_stdin, os.isatty(0) and os.isatty(1), args.reconnect_for)
     return run(args.url, Target(session=args.session), local)
+
+
+def session_last(argv: list[str]) -> list[str]:
+    """Session ids are random URL-safe text and may start with "-": an argument that
+    names a host (`@`) and is not `--url=...` is the session, whatever its first
+    character, so it goes after `--` (no option of `dterm attach` holds an `@` else)."""
+    for arg in argv:
+        if arg == "--":
+            break
+        if arg.startswith("-") and "@" in arg and not arg.startswith("--url="):
+            return [a for a in argv if a is not arg] + ["--", arg]
+    return argv
 
 
 def watch_main(argv: list[str]) -> int:

@@ -256,6 +256,29 @@ def test_keys_typed_while_reconnecting_arrive_once(
         term.close()
 
 
+def test_keys_beyond_what_dterm_keeps_while_away_are_reported(
+    proxied: tuple[Cli, TcpProxy], busybox: Any
+) -> None:
+    """70 KiB typed while the network is down: the first 64 KiB reach the program once
+    dterm is back, and the rest is reported on stderr as not delivered."""
+    client, proxy = proxied
+    term = client.pty("exec", busybox.name, "--", "sh", "-c", "stty -echo; echo ready; wc -c")
+    try:
+        term.expect(rb"ready\r\n")
+        proxy.cut()
+        term.expect(rb"dterm: connection lost")
+        term.send((b"x" * 99 + b"\n") * (70 * 1024 // 100) + b"x" * (70 * 1024 % 100))
+        tried = proxy.accepted
+        wait_until(lambda: proxy.accepted > tried, 15, "an attempt to reconnect after the keys")
+        proxy.mend()
+        term.expect(rb"6144 bytes typed while reconnecting were not delivered", timeout=30)
+        term.send(b"\n\x04")
+        term.expect(rb"65537\r\n")
+        assert term.wait(30) == 0
+    finally:
+        term.close()
+
+
 def test_keys_for_a_program_that_ended_meanwhile_are_reported(
     proxied: tuple[Cli, TcpProxy], busybox: Any, steady: Stack
 ) -> None:

@@ -229,3 +229,16 @@ def test_base_urls_and_watch_links() -> None:
 
 def test_tables_line_up() -> None:
     assert table(["A", "BB"], [["xxx", "y"], ["z", "w"]]) == "A    BB\nxxx  y\nz    w"
+
+
+def test_a_session_id_that_starts_with_a_dash_is_not_an_option() -> None:
+    """Session ids are random URL-safe text: `dterm attach -xY3@db-1` attaches it."""
+    from dterm_cli.session_commands import _parser, session_last
+
+    parser = _parser("dterm attach", "")
+    parser.add_argument("-n", action="store_true")
+    parser.add_argument("session")
+    args = parser.parse_args(session_last(["-xY3@db-1", "-n", "--url=http://u@h"]))
+    assert (args.session, args.n, args.url) == ("-xY3@db-1", True, "http://u@h")
+    assert parser.parse_args(session_last(["--", "-a@b"])).session == "-a@b"
+    assert parser.parse_args(session_last(["plain@db-1"])).session == "plain@db-1"
