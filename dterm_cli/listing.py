@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dterm_cli.credentials import CredentialStore
-from dterm_cli.exit_status import CliError
+from dterm_cli.exit_status import CliError, Status
 from dterm_cli.frontend_http import get_json
 
 
@@ -33,39 +33,29 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _containers(body: dict[str, Any], host: str | None) -> list[list[str]]:
+def _container_row(c: dict[str, Any]) -> list[str]:
+    return [c["host"], c["name"], c["state"], c["image"], c["id"][:12]]
+
+
+def _session_row(s: dict[str, Any]) -> list[str]:
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s["started"]))
     return [
-        [c["host"], c["name"], c["state"], c["image"], c["id"][:12]]
-        for c in body["containers"]
-        if host is None or c["host"] == host
-    ]
-
-
-def _sessions(body: dict[str, Any], host: str | None) -> list[list[str]]:
-    def started(at: int) -> str:
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
-
-    return [
-        [
-            s["session"],
-            s["host"],
-            s["container"],
-            " ".join(s["command"]),
-            "yes" if s.get("tty", True) else "no",
-            started(s["started"]),
-            "yes" if s["attached"] else "no",
-        ]
-        for s in body["sessions"]
-        if host is None or s["host"] == host
+        s["session"],
+        s["host"],
+        s["container"],
+        " ".join(s["command"]),
+        "yes" if s.get("tty", True) else "no",
+        started,
+        "yes" if s["attached"] else "no",
     ]
 
 
 def _command(
-    prog: str,
-    path: str,
-    headers: list[str],
-    rows: Callable[[dict[str, Any], str | None], list[list[str]]],
+    prog: str, path: str, key: str, headers: list[str], row: Callable[[dict[str, Any]], list[str]]
 ) -> Callable[[list[str]], int]:
+    """A listing command: GET `path`, whose answer holds the list `key` (of entries
+    with a `host`) and `errors`."""
+
     def main(argv: list[str]) -> int:
         parser = argparse.ArgumentParser(
             prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -76,10 +66,12 @@ def _command(
         args = parser.parse_args(argv)
         try:
             body = get_json(CredentialStore().get(args.url), path)
+            if args.host is not None:
+                body[key] = [entry for entry in body[key] if entry["host"] == args.host]
             if args.json:
                 print(json.dumps(body, indent=2))
                 return 0
-            print(table(headers, rows(body, args.host)))
+            print(table(headers, [row(entry) for entry in body[key]]))
             for error in body.get("errors", []):
                 print(f"dterm: {error['host']}: {error['message']}", file=sys.stderr)
         except CliError as exc:
@@ -87,18 +79,23 @@ def _command(
             return exc.status
         except (KeyError, TypeError, AttributeError) as exc:
             print(f"dterm: an answer of an unexpected shape: {exc!r}", file=sys.stderr)
-            return 248
+            return Status.FAILED
         return 0
 
     return main
 
 
 ls_main = _command(
-    "dterm ls", "/api/containers", ["HOST", "NAME", "STATE", "IMAGE", "ID"], _containers
+    "dterm ls",
+    "/api/containers",
+    "containers",
+    ["HOST", "NAME", "STATE", "IMAGE", "ID"],
+    _container_row,
 )
 sessions_main = _command(
     "dterm sessions",
     "/api/sessions",
+    "sessions",
     ["SESSION", "HOST", "CONTAINER", "COMMAND", "TTY", "STARTED", "ATTACHED"],
-    _sessions,
+    _session_row,
 )
