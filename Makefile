@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint lint-web unit bench screenshot clean
+.PHONY: install run test lint lint-web unit bench screenshot transcript clean
 
 install: $(VENV)/.installed web/node_modules/.installed
 
@@ -44,6 +44,10 @@ bench: install
 # Renew docs/screenshot.png, the README's picture, from the browser tests.
 screenshot: install
 	DTERM_UPDATE_SCREENSHOT=1 $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_screenshots.py
+
+# Renew docs/dterm-exec.txt and its copy in the README, a terminal session of dterm exec.
+transcript: install
+	DTERM_UPDATE_TRANSCRIPT=1 $(BIN)/pytest -q -p no:cacheprovider tests/integration/test_cli_exec.py -k readme
 
 clean:
 	rm -rf $(VENV) web/node_modules test-output

@@ -8,6 +8,15 @@
     dterm tokens      manage bearer tokens (--tokens-file)
     dterm version     print the version
 
+    dterm login URL   sign in to a front end (kept in ~/.config/dterm/, mode 0600)
+    dterm logout      sign out
+    dterm exec C      a shell (or -- CMD ARGS) in container C, from this terminal or a
+                      script; survives the network
+    dterm ls          containers (--json for scripts)
+    dterm sessions    your sessions (--json)
+    dterm attach S    resume session S
+    dterm watch LINK  watch a session read-only
+
 `dterm COMMAND --help` tells more. Settings come from flags, DTERM_* variables and
 a TOML config file (--config), in that order of precedence.
 """
@@ -53,6 +62,13 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "users": _accounts("users"),
     "tokens": _accounts("tokens"),
     "version": _version,
+    "login": _lazy("dterm_cli.signin", "login_main"),
+    "logout": _lazy("dterm_cli.signin", "logout_main"),
+    "exec": _lazy("dterm_cli.session_commands", "exec_main"),
+    "attach": _lazy("dterm_cli.session_commands", "attach_main"),
+    "watch": _lazy("dterm_cli.session_commands", "watch_main"),
+    "ls": _lazy("dterm_cli.listing", "ls_main"),
+    "sessions": _lazy("dterm_cli.listing", "sessions_main"),
 }
 
 

@@ -96,6 +96,7 @@ class RecordingHeader:
     height: int
     title: str = ""  # default: person@host/container
     shell: str = ""  # $SHELL in the header's env when known
+    tty: bool = True  # False: stdout and stderr of a session without a tty
 
 
 def file_name(started: float, header: RecordingHeader, part: int) -> str:
@@ -326,6 +327,7 @@ class Recorder:
                 "part": self.part,
                 "offset": round(at - self._started, 6),
                 "input": self.record_input,
+                "tty": h.tty,
             },
         }
 

@@ -189,8 +189,11 @@ class DockerHost:
         workdir: str | None,
         detach_keys: str,
         environment: dict[str, str],
+        tty: bool = True,
     ) -> str:
-        """Create a tty exec with every stream attached; returns its id."""
+        """Create an exec with every stream attached, under a tty unless told otherwise
+        (then its stream is multiplexed: start it with start_plain_exec); returns its id."""
+        terminal = {"TERM": "xterm-256color"} if tty else {}
         created = await self._call(
             self._api.exec_create,
             container,
@@ -198,8 +201,8 @@ class DockerHost:
             stdout=True,
             stderr=True,
             stdin=True,
-            tty=True,
-            environment={"TERM": "xterm-256color", **environment},
+            tty=tty,
+            environment={**terminal, **environment},
             user=user or "",
             workdir=workdir,
             detach_keys=detach_keys,

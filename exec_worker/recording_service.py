@@ -137,9 +137,10 @@ class Recordings:
 
 def header_for(
     session: str, host: str, container_id: str, container_name: str, person: str,
-    run_as: str, cmd: list[str] | None, cols: int, rows: int,
+    run_as: str, cmd: list[str] | None, cols: int, rows: int, tty: bool = True,
 ) -> RecordingHeader:  # fmt: skip
     """What a recording says it is of; the command as a person would type it."""
     command = shlex.join(cmd) if cmd else "sh (bash if present)"
     return RecordingHeader(session, host, container_id, container_name, person, run_as,
-                           command, cols, rows, shell="" if cmd else "/bin/sh")  # fmt: skip
+                           command, cols, rows, shell="" if cmd else "/bin/sh",
+                           tty=tty)  # fmt: skip

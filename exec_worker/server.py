@@ -50,6 +50,7 @@ from shared.messages import (
     ContainerInfo,
     ContainersListed,
     DetachSession,
+    EndInput,
     Failed,
     FindSession,
     Hello,
@@ -242,6 +243,8 @@ class WorkerServer:
                 registry.session_of(peer, aid).ack(aid, offset)
             case Ack():
                 pass  # an ack racing the end of its session: nothing left to pace
+            case EndInput(attachment=aid):
+                registry.session_of(peer, aid).end_input(aid)
             case Resize(attachment=aid, cols=cols, rows=rows):
                 registry.session_of(peer, aid).resize(aid, cols, rows)
             case DetachSession(attachment=aid):

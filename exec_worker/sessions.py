@@ -1,4 +1,4 @@
-"""ExecSession: one docker exec under a tty, the I/O around its lifecycle and fan-out.
+"""ExecSession: one docker exec, the I/O around its lifecycle and fan-out.
 
 What may happen when is decided by the pure SessionLifecycle (lifecycle.py); who is
 sent which output, and how much the session may read, by the pure OutputFanOut
@@ -12,6 +12,11 @@ the owner has a window unacknowledged; while nobody owns it, once the ring holds
 the owner has not seen (for `grace` seconds, then it is ended). An ended session is
 kept for `grace` seconds more with its output and exit, so a connection that comes
 back after the end still gets both.
+
+A session runs under a tty unless opened without one: then its output is Docker's
+multiplexed stream, passed on unchanged (plain_output.py says what the worker itself
+reads of it), its input may end (`end_input`), and resizes are ignored. Input is
+acknowledged as the program takes it (input_credit.py).
 
 Concurrency: everything here runs on the worker's one event loop; a session holds
 no thread, and Docker and /proc calls run off the loop, each with a deadline.
@@ -28,13 +33,14 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from exec_worker import exec_exit
+from exec_worker import exec_exit, plain_output
 from exec_worker.asciicast import Recorder
 from exec_worker.commands import exec_command
 from exec_worker.docker_exec import DockerHost
 from exec_worker.exec_stream import ExecStream
 from exec_worker.fanout import OutputFanOut, Send
 from exec_worker.idle import IdleClock
+from exec_worker.input_credit import InputCredit
 from exec_worker.keystrokes import ProgramInput
 from exec_worker.leftovers import ProcessRecords
 from exec_worker.lifecycle import Do, Input, Phase, SessionLifecycle
@@ -43,13 +49,14 @@ from exec_worker.process_index import ProcessIndex
 from exec_worker.recording_service import Recordings, header_for
 from exec_worker.resizer import ExecResizer
 from exec_worker.session_processes import SessionProcesses
-from shared.errors import DtermError, Forbidden, Unavailable
+from shared.errors import DtermError, Forbidden, ProtocolError, Unavailable
 from shared.messages import (
     ContainerInfo,
     Detached,
     ExitReason,
     Failed,
     IdleWarning,
+    InputAck,
     Message,
     Mode,
     OpenSession,
@@ -62,7 +69,7 @@ from shared.messages import (
     WatchersChanged,
 )
 from shared.process import SessionLog
-from shared.settings import WorkerConfig
+from shared.settings import WorkerConfig, ack_step
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +126,8 @@ class ExecSession:
         self.watched_by: set[str] = set()
         self.exit: tuple[int | None, ExitReason, str] | None = None
         self.recorder: Recorder | None = None
+        self._record_output: Callable[[bytes], None] | None = None
+        self.tty = True
         self.started = time.time()
         self.size = (80, 24)
         self.watch_token = secrets.token_urlsafe(16)
@@ -134,6 +143,7 @@ class ExecSession:
         self._transport: asyncio.Transport | None = None
         self._paused = False
         self._said = bytearray()
+        self._credit = InputCredit(ack_step(config.window))
         self._failure: DtermError | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._told_exit: set[str] = set()
@@ -155,7 +165,7 @@ class ExecSession:
             session=self.id, container=self.container_name, cmd=self._cmd,
             user=self.run_as or None, workdir=self._workdir, person=self.person,
             started=int(self.started), attached=self.owner is not None,
-            watchers=len(self.watchers),
+            watchers=len(self.watchers), tty=self.tty,
         )  # fmt: skip
 
     def _task(self, name: str, work: Coroutine[Any, Any, None]) -> None:
@@ -204,13 +214,18 @@ class ExecSession:
         """Create and start the exec; the owner gets SessionOpened or Failed."""
         self.container, self.container_name, self._cmd = container.id, container.name, request.cmd
         self._workdir = request.workdir
-        self.run_as, self.address = request.user or "", request.address
+        self.run_as, self.address, self.tty = request.user or "", request.address, request.tty
         self.size = self.resizer.take_wanted() or (request.cols, request.rows)
         self.command = exec_command(request.cmd, *self.size)
         header = header_for(self.id, self._config.host_id, container.id, container.name,
-                            self.person, self.run_as, request.cmd, *self.size)  # fmt: skip
+                            self.person, self.run_as, request.cmd, *self.size,
+                            tty=self.tty)  # fmt: skip
         try:
             self.recorder = self._recordings.open(header, request.recording, request.record_input)
+            if self.recorder is not None:
+                plain = not self.tty  # record what the programs wrote, not Docker's frames
+                recorder = plain_output.DemuxedRecording(self.recorder) if plain else self.recorder
+                self._record_output = recorder.output
             stream = await self._start_exec(request)
         except DtermError as exc:
             if self.recorder is not None:
@@ -231,8 +246,10 @@ class ExecSession:
             assert self._transport is not None
             self.input.running(self._transport)
             self._idle.start()
-        self.resizer.started(self.processes.exec_id, self.size,
-                             self._docker.supports_console_size)  # fmt: skip
+        if self.tty:
+            self.resizer.started(self.processes.exec_id, self.size,
+                                 self._docker.supports_console_size)  # fmt: skip
+        stream.on_writable = self._acknowledge_input
         stream.attach(self._on_output, self._on_stream_closed)
         self._update_flow()
         self._apply(effects)
@@ -241,12 +258,16 @@ class ExecSession:
         """Create, then start, unless the session was abandoned meanwhile."""
         exec_id = await self._docker.create_exec(self.container, self.command, request.user,
                                                  request.workdir, self._config.detach_keys,
-                                                 self.processes.environment)  # fmt: skip
+                                                 self.processes.environment,
+                                                 self.tty)  # fmt: skip
         await self.processes.created(exec_id)
         if self.lifecycle.ending is not None:
             raise Unavailable(f"the session was {self.lifecycle.ending.reason.value} before it ran")
         stream = ExecStream(self._docker.read_buffer)
-        start = self._docker.start_exec(self.processes.exec_id, *self.size, stream)
+        if self.tty:
+            start = self._docker.start_exec(self.processes.exec_id, *self.size, stream)
+        else:
+            start = self._docker.start_plain_exec(self.processes.exec_id, stream)
         try:
             self._transport = await asyncio.wait_for(start, START_TIMEOUT)
         except TimeoutError:
@@ -268,10 +289,14 @@ class ExecSession:
     def _opened(self, attachment: Attachment, start: int, skipped: int) -> SessionOpened:
         owner = attachment.mode is Mode.RW
         cols, rows = self.size
+        if owner:
+            self._credit.told()
         return SessionOpened(
             attachment=attachment.id, session=self.id, container=self.container_name,
             mode=attachment.mode, window=self._config.window, offset=start, skipped=skipped,
-            cols=cols, rows=rows, watch_token=self.watch_token if owner else "",
+            cols=cols, rows=rows, watch_token=self.watch_token if owner else "", tty=self.tty,
+            input=self._credit.received,
+            ended=self.phase not in (Phase.STARTING, Phase.RUNNING),
         )  # fmt: skip
 
     # --- connections --------------------------------------------------------------------
@@ -356,8 +381,8 @@ class ExecSession:
         BYTES.outbound += len(data)
         if start < _SAID_BYTES:
             self._said += data[: _SAID_BYTES - start]
-        if self.recorder is not None:
-            self.recorder.output(data)
+        if self._record_output is not None:
+            self._record_output(data)
 
     def _send(self, send: Send | None) -> None:
         if send is None:
@@ -401,17 +426,36 @@ class ExecSession:
             self.input.hold(data)
         else:
             self.input.write(data)
+        self._credit.took(len(data))
+        self._acknowledge_input()
 
     def _record_input(self, data: bytes) -> None:
         if self.recorder is not None:
             self.recorder.input(data)
 
+    def _acknowledge_input(self) -> None:
+        """Tell the owner how far its input got, while the program keeps up."""
+        behind = self._stream is None or self._stream.write_paused
+        offset = self._credit.due(behind)
+        if offset is not None and self.owner is not None:
+            self.owner.emit(InputAck(self.owner.id, offset))
+
+    def end_input(self, attachment_id: str) -> None:
+        """The owner's input has ended: the program reads EOF after what came before
+        (a half-close of the exec's connection, which Docker passes on)."""
+        self.require_owner(attachment_id)
+        if self.tty:
+            raise ProtocolError("a session with a tty has no end of input: type Ctrl-D")
+        if self.input.ended or self.phase in (Phase.ENDING, Phase.ENDED):
+            return  # said twice by a resuming owner, or after the program's own end: moot
+        self.input.end()
+
     def resize(self, attachment_id: str, cols: int, rows: int) -> None:
         """The owner's new size: recorded, shown to watchers, given to the exec (once
         it is started, for a resize that comes while it starts)."""
         self.require_owner(attachment_id)
-        if self.phase not in (Phase.STARTING, Phase.RUNNING):
-            return  # nothing left to draw on
+        if self.phase not in (Phase.STARTING, Phase.RUNNING) or not self.tty:
+            return  # nothing left to draw on, or nothing to draw on at all
         self._idle.touch()
         self.size = (cols, rows)
         if self.command and self._cmd is None and self.fanout.end == 0:
@@ -456,10 +500,11 @@ class ExecSession:
                 await ender
             except Exception:
                 self.log.exception("ending its processes failed")
+        said = bytes(self._said) if self.tty else plain_output.payload(bytes(self._said))
         try:
             ended = await exec_exit.how_it_ended(
                 self._docker, self.processes.exec_id, self.lifecycle.ending, self._cmd,
-                bytes(self._said), self.container, self._host.container_running(self.container),
+                said, self.container, self._host.container_running(self.container),
                 self._config.host_id,
             )  # fmt: skip
         except Exception as exc:  # the exit must be reported whatever went wrong

@@ -117,6 +117,7 @@ def session_json(host: str, s: SessionInfo) -> dict[str, Any]:
         "started": s.started,
         "attached": s.attached,
         "watchers": s.watchers,
+        "tty": s.tty,
     }
 
 

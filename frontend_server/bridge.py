@@ -38,10 +38,12 @@ from shared.messages import (
     CloseSession,
     Detached,
     DetachSession,
+    EndInput,
     ExitReason,
     Failed,
     IdleWarning,
     Input,
+    InputAck,
     Message,
     Mode,
     OpenSession,
@@ -139,7 +141,7 @@ class SessionBridge:
             session=session, attachment=self.attachment, person=self._person.name,
             address=self._address, container=grant.container.id, cmd=request.cmd,
             user=request.user, workdir=request.workdir, cols=request.cols, rows=request.rows,
-            recording=grant.recording, record_input=grant.record_input,
+            recording=grant.recording, record_input=grant.record_input, tty=request.tty,
         )  # fmt: skip
         self._send_first(link, True, message)
         log.info("session %s: opening %s for %s", session, grant.container.name, self._person.name)
@@ -197,6 +199,10 @@ class SessionBridge:
         metrics.BYTES.inbound += len(data)
         if not self._typed_at:
             self._typed_at = time.perf_counter()
+
+    def end_input(self) -> None:
+        """The owner's input has ended (a session without a tty)."""
+        self._live_link().send(EndInput(self.attachment))
 
     def resize(self, cols: int, rows: int) -> None:
         if self._looking is not None:
@@ -298,6 +304,8 @@ class SessionBridge:
                 self._send({"type": "idle-warning", "seconds": seconds})
             case SessionResized(cols=cols, rows=rows):
                 self._send({"type": "size", "cols": cols, "rows": rows})
+            case InputAck(offset=offset):
+                self._send({"type": "input-ack", "offset": offset})
 
     def _on_opened(self, message: SessionOpened) -> None:
         if self._open_timer is not None:
@@ -320,6 +328,9 @@ class SessionBridge:
             "window": message.window,
             "cols": message.cols,
             "rows": message.rows,
+            "tty": message.tty,
+            "input": message.input,
+            "ended": message.ended,
         }
         if message.watch_token:
             body["watch"] = message.watch_token

@@ -29,6 +29,7 @@ class OpenRequest:
     workdir: str | None
     cols: int
     rows: int
+    tty: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,14 @@ class CloseRequest:
     pass
 
 
-ControlMessage = OpenRequest | AttachRequest | ResizeRequest | AckRequest | CloseRequest
+@dataclass(frozen=True, slots=True)
+class EofRequest:
+    """The end of the owner's input (sessions without a tty)."""
+
+
+ControlMessage = (
+    OpenRequest | AttachRequest | ResizeRequest | AckRequest | CloseRequest | EofRequest
+)
 
 
 def _name(body: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
@@ -104,14 +112,21 @@ def _size(body: dict[str, Any], default: tuple[int, int] | None = None) -> tuple
 
 def _open(body: dict[str, Any]) -> OpenRequest:
     cols, rows = _size(body, (80, 24))
+    tty = body.get("tty", True)
+    if type(tty) is not bool:
+        raise ProtocolError("tty must be true or false")
+    cmd = _cmd(body.get("cmd"))
+    if not tty and cmd is None:
+        raise ProtocolError("a session without a tty needs a command (cmd)")
     return OpenRequest(
         host=_name(body, "host", optional=True),
         container=_name(body, "container") or "",
-        cmd=_cmd(body.get("cmd")),
+        cmd=cmd,
         user=_name(body, "user", optional=True),
         workdir=_workdir(body.get("workdir")),
         cols=cols,
         rows=rows,
+        tty=tty,
     )
 
 
@@ -146,6 +161,8 @@ def parse_control(text: str) -> ControlMessage:
             return AckRequest(_int(body, "offset"))
         case "close":
             return CloseRequest()
+        case "eof":
+            return EofRequest()
         case other:
             raise ProtocolError(f"unknown message type {str(other)[:40]!r}")
 

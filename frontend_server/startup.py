@@ -1,7 +1,9 @@
 """What a front end checks and prepares before it serves anyone.
 
 It refuses to start, saying which file and why, when what it is told to use cannot
-be used: a users or tokens file that is missing or unreadable, a policy that does
+be used: a users file that is missing, a users or tokens file that cannot be read
+(a tokens file not made yet is fine while its folder is there: no token was issued
+yet, and `dterm tokens issue` makes it), a policy that does
 not parse (policy.py), keys (shared/security.py), an audit log it cannot write.
 Serving first and failing every sign-in later would show people "wrong name or
 password" for an operator's mistake. It also keeps the cookie secret between runs.
@@ -30,6 +32,8 @@ def check_account_files(config: FrontendConfig) -> None:
     for path, key, command in ((config.users_file, "users", "users"),
                                (config.tokens_file, "tokens", "tokens")):  # fmt: skip
         if not path:
+            continue
+        if key == "tokens" and not Path(path).exists() and Path(path).parent.is_dir():
             continue
         if not Path(path).is_file():
             raise StartupError(f"the {key} file {path} does not exist: make it with "

@@ -153,6 +153,8 @@ class TerminalConnection(asyncio.Protocol):
                 self._bridge.attach(message)
             case bp.CloseRequest():
                 self._bridge.close()
+            case bp.EofRequest():
+                self._bridge.end_input()
 
     # --- to the browser ------------------------------------------------------------
 

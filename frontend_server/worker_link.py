@@ -53,6 +53,7 @@ from shared.messages import (
     FindSession,
     Hello,
     IdleWarning,
+    InputAck,
     ListContainers,
     ListSessions,
     Message,
@@ -349,7 +350,10 @@ class WorkerLink:
 
     def _dispatch(self, message: Message) -> None:
         match message:
-            case Output() | SessionOpened() | SessionResized() | WatchersChanged() | IdleWarning():
+            case (
+                Output() | SessionOpened() | SessionResized() | WatchersChanged() | IdleWarning()
+                | InputAck()
+            ):  # fmt: skip
                 self._to_listener(message.attachment, message)
             case SessionExited() | Detached():
                 self._to_listener(message.attachment, message)

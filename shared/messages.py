@@ -155,6 +155,7 @@ class SessionInfo:
     started: int
     attached: bool
     watchers: int
+    tty: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,10 +229,12 @@ class SignInsRevoked:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpenSession:
-    """Start a tty exec owned by `person`; `cmd` None means bash if present, else sh.
+    """Start an exec owned by `person`; `cmd` None means bash if present, else sh.
 
     Every later message about it names the `attachment`: one browser connection
-    taking part in one session.
+    taking part in one session. Without a `tty` the exec's stdout and stderr come as
+    Docker multiplexes them (8-byte frame headers), passed on as the session's
+    output bytes unchanged; such a session needs a `cmd`.
     """
 
     TAG: ClassVar[str] = "open"
@@ -247,6 +250,7 @@ class OpenSession:
     rows: int
     recording: RecordingPolicy
     record_input: bool
+    tty: bool = True
 
     def __post_init__(self) -> None:
         check_size(self.cols, self.rows)
@@ -254,6 +258,8 @@ class OpenSession:
             raise ProtocolError("workdir must be an absolute path")
         if self.cmd is not None and not self.cmd:
             raise ProtocolError("cmd must be null or a non-empty list of strings")
+        if not self.tty and self.cmd is None:
+            raise ProtocolError("a session without a tty needs a command (cmd)")
         if not self.container:
             raise ProtocolError("container must not be empty")
 
@@ -279,7 +285,9 @@ class AttachSession:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionOpened:
     """The attachment is live; output follows from `offset` (`skipped` bytes before it
-    were no longer kept). `watch_token` is given to the owner only."""
+    were no longer kept). `watch_token` is given to the owner only. `input` counts the
+    bytes of input the session has taken so far (a resuming owner resends what came
+    after); `ended`: the program has ended or is ending, so input is refused."""
 
     TAG: ClassVar[str] = "opened"
     attachment: str
@@ -292,6 +300,9 @@ class SessionOpened:
     cols: int
     rows: int
     watch_token: str
+    tty: bool
+    input: int
+    ended: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +312,25 @@ class Input:
     TAG: ClassVar[str] = "in"
     attachment: str
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EndInput:
+    """The owner's input has ended: the program reads EOF after what was sent before
+    (sessions without a tty only)."""
+
+    TAG: ClassVar[str] = "eof"
+    attachment: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputAck:
+    """To the owner: the session has taken its input up to byte `offset` (counted over
+    the session's life), and the program is reading it; the owner may send more."""
+
+    TAG: ClassVar[str] = "in-ack"
+    attachment: str
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +454,8 @@ Message = (
     | AttachSession
     | SessionOpened
     | Input
+    | EndInput
+    | InputAck
     | Output
     | Resize
     | SessionResized

@@ -4,14 +4,16 @@ changes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.accounts import add_user
+from tests.support.accounts import accounts, add_user
 from tests.support.containers import Containers
 from tests.support.http import call, cookie_of, sign_in
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
@@ -43,6 +45,43 @@ def test_a_front_end_refuses_a_users_file_it_cannot_use(
     said = refusal(lambda: start_frontend([worker.match["endpoint"]], "--users-file", str(users),
                                           "--policy", str(tmp_path / "policy.toml")))  # fmt: skip
     assert str(users) in said and "Traceback" not in said
+
+
+@pytest.mark.parametrize("kind", ["folder-missing", "not-json"])
+def test_a_front_end_refuses_a_tokens_file_it_cannot_use(
+    worker: ManagedProcess, tmp_path: Path, kind: str
+) -> None:
+    """A tokens file not issued yet is fine; one in no folder, or unreadable, is not."""
+    tokens = tmp_path / "tokens.json"
+    if kind == "folder-missing":
+        tokens = tmp_path / "no-such-folder" / "tokens.json"
+    else:
+        tokens.write_text("[1, 2")
+    said = refusal(lambda: start_frontend([worker.match["endpoint"]], "--tokens-file", str(tokens)))
+    assert str(tokens) in said and "Traceback" not in said
+
+
+def test_a_tokens_file_not_made_yet_is_no_token_yet(worker: ManagedProcess, tmp_path: Path) -> None:
+    """Tokens issued after the start are taken at once."""
+    tokens, policy = tmp_path / "tokens.json", tmp_path / "policy.toml"
+    policy.write_text(policy_for("x"))
+    frontend = start_frontend([worker.match["endpoint"]], "--tokens-file", str(tokens),
+                              "--policy", str(policy))  # fmt: skip
+    try:
+        token = accounts("tokens", "--tokens-file", str(tokens), "issue", "ann").strip()
+        base = frontend.match["url"].split("/?")[0].rstrip("/")
+        request = urllib.request.Request(
+            base + "/api/auth", headers={"Authorization": f"Bearer {token}"}
+        )
+        wait_until(lambda: _auth_user(request) == "ann", 10, "the new token to be taken")
+    finally:
+        frontend.stop()
+
+
+def _auth_user(request: urllib.request.Request) -> str | None:
+    with urllib.request.urlopen(request, timeout=10) as response:
+        user: str | None = json.load(response)["user"]
+        return user
 
 
 def test_a_worker_refuses_an_audit_log_it_cannot_write(docker_client: Any, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
+from tests.support.containers import require
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 BIN = WEB / "node_modules" / ".bin"

@@ -103,6 +103,7 @@ def test_records_colours_resize_and_split_characters(tmp_path: Path) -> None:
         "part": 1,
         "offset": 0.0,
         "input": False,
+        "tty": True,
     }
     assert text_of(events).encode() == b"".join(CHUNKS)
     assert "\ufffd" not in text_of(events)

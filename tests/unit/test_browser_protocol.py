@@ -14,7 +14,14 @@ from shared.messages import ExitReason
 def test_open_with_defaults() -> None:
     """`open` needs only a container; size defaults to 80x24, cmd and user to null."""
     parsed = bp.parse_control(json.dumps({"type": "open", "container": "web"}))
-    assert parsed == bp.OpenRequest(None, "web", None, None, None, 80, 24)
+    assert parsed == bp.OpenRequest(None, "web", None, None, None, 80, 24, tty=True)
+
+
+def test_open_without_a_tty_and_the_end_of_input() -> None:
+    """`tty: false` with a command opens a session without a tty; `eof` ends its input."""
+    parsed = bp.parse_control('{"type":"open","container":"db","cmd":["pg_dump"],"tty":false}')
+    assert parsed == bp.OpenRequest(None, "db", ["pg_dump"], None, None, 80, 24, tty=False)
+    assert bp.parse_control('{"type":"eof"}') == bp.EofRequest()
 
 
 def test_each_type_parses() -> None:
@@ -43,6 +50,9 @@ def test_each_type_parses() -> None:
         '{"type": "open", "container": "c", "cmd": ["sh", 1]}',
         '{"type": "open", "container": "c", "user": ""}',
         '{"type": "open", "container": "c", "cols": 0}',
+        '{"type": "open", "container": "c", "tty": false}',
+        '{"type": "open", "container": "c", "cmd": ["sh"], "tty": 0}',
+        '{"type": "open", "container": "c", "cmd": ["sh"], "tty": "no"}',
         '{"type": "resize", "cols": 80}',
         '{"type": "resize", "cols": 80.5, "rows": 24}',
         '{"type": "resize", "cols": true, "rows": 24}',

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import msgpack
 import pytest
@@ -17,12 +17,14 @@ from shared.messages import (
     ContainersListed,
     Detached,
     DetachSession,
+    EndInput,
     ExitReason,
     Failed,
     FindSession,
     Hello,
     IdleWarning,
     Input,
+    InputAck,
     ListContainers,
     ListSessions,
     Message,
@@ -121,6 +123,7 @@ EXAMPLES: list[Message] = [
                 started=1700000000,
                 attached=True,
                 watchers=2,
+                tty=False,
             )
         ],
     ),
@@ -151,6 +154,21 @@ EXAMPLES: list[Message] = [
         rows=50,
         recording=RecordingPolicy.REQUIRED,
         record_input=True,
+    ),
+    OpenSession(
+        session="s2@h",
+        attachment="a2",
+        person="alice",
+        address="::1",
+        container="db",
+        cmd=["pg_dump", "app"],
+        user=None,
+        workdir=None,
+        cols=80,
+        rows=24,
+        recording=RecordingPolicy.DEFAULT,
+        record_input=False,
+        tty=False,
     ),
     ListRecordings(
         request="r6",
@@ -268,8 +286,28 @@ EXAMPLES: list[Message] = [
         cols=80,
         rows=24,
         watch_token="watch-token",
+        tty=True,
+        input=0,
+        ended=False,
+    ),
+    SessionOpened(
+        attachment="a2",
+        session="s2@h",
+        container="db",
+        mode=Mode.RW,
+        window=262144,
+        offset=4096,
+        skipped=0,
+        cols=80,
+        rows=24,
+        watch_token="watch-token",
+        tty=False,
+        input=1 << 40,
+        ended=True,
     ),
     Input("a1", b"ls\r"),
+    EndInput("a2"),
+    InputAck("a2", 65536),
     Output("a1", 1234, b"\xff\xfe not utf-8 \xe2\x82"),
     Resize("a1", 120, 40),
     SessionResized("a2", 120, 40),
@@ -290,6 +328,11 @@ EXAMPLES: list[Message] = [
 def test_round_trip(message: Message) -> None:
     """decode(encode(m)) == m for every message type."""
     assert decode(encode(message)) == message
+
+
+def test_the_examples_cover_every_message_type() -> None:
+    """Each message type of the protocol has at least one round-trip example."""
+    assert set(get_args(Message)) == {type(m) for m in EXAMPLES}
 
 
 def test_terminal_bytes_travel_as_their_own_raw_frame() -> None:
@@ -322,26 +365,51 @@ REJECTED = [
     pytest.param([header("resize", "s", 0, 24)], id="zero-cols"),
     pytest.param([header("resize", "s", 80, 100000)], id="huge-rows"),
     pytest.param(
-        [header("open", "s", "a", "p", "", "c", [], None, None, 80, 24, "default", False)],
+        [header("open", "s", "a", "p", "", "c", [], None, None, 80, 24, "default", False, True)],
         id="empty-cmd",
     ),
     pytest.param(
-        [header("open", "s", "a", "p", "", "", None, None, None, 80, 24, "default", False)],
+        [header("open", "s", "a", "p", "", "", None, None, None, 80, 24, "default", False, True)],
         id="empty-container",
     ),
     pytest.param(
-        [header("open", "s", "a", "p", "", "c", ["ls", 3], None, None, 80, 24, "default", False)],
+        [
+            header(
+                "open",
+                "s",
+                "a",
+                "p",
+                "",
+                "c",
+                ["ls", 3],
+                None,
+                None,
+                80,
+                24,
+                "default",
+                False,
+                True,
+            )
+        ],
         id="non-string-arg",
     ),
     pytest.param([header("exited", "s", 0, "vanished", "")], id="unknown-reason"),
     pytest.param([header("attach", "s", "a", "p", "", 0, "admin", "")], id="unknown-mode"),
     pytest.param(
-        [header("open", "s", "a", "p", "", "c", None, None, "tmp", 80, 24, "default", False)],
+        [header("open", "s", "a", "p", "", "c", None, None, "tmp", 80, 24, "default", False, True)],
         id="relative-workdir",
     ),
     pytest.param(
-        [header("sessions-listed", "r", [["s", "c", None, None, None, "p", 1, 1, 0]])],
+        [header("sessions-listed", "r", [["s", "c", None, None, None, "p", 1, 1, 0, True]])],
         id="int-for-bool",
+    ),
+    pytest.param(
+        [header("open", "s", "a", "p", "", "c", None, None, None, 80, 24, "default", False, False)],
+        id="no-command-without-tty",
+    ),
+    pytest.param(
+        [header("open", "s", "a", "p", "", "c", ["ls"], None, None, 80, 24, "default", False, 1)],
+        id="int-for-tty",
     ),
     pytest.param([header("failed", "s", "made_up", "m")], id="unknown-error-code"),
     pytest.param([header("listed", "r", 1, [["id", "name"]])], id="short-record"),

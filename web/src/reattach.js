@@ -16,6 +16,7 @@ import { ago } from './format.js';
  * @property {string | null} workdir
  * @property {number} started Unix seconds
  * @property {boolean} attached whether a connection holds it now
+ * @property {boolean} tty whether it runs under a tty (the page shows only those)
  */
 
 /**
@@ -28,7 +29,8 @@ export async function offerReattach(box, onAttach) {
   if (!response.ok) return;
   /** @type {{sessions: RunningSession[]}} */
   const { sessions } = await response.json();
-  const waiting = sessions.filter((s) => !s.attached);
+  // Sessions without a tty (dterm exec -T) carry Docker's multiplexed stream: not for a terminal.
+  const waiting = sessions.filter((s) => !s.attached && s.tty !== false);
   box.replaceChildren();
   box.hidden = waiting.length === 0;
   if (!waiting.length) return;
