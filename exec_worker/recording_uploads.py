@@ -191,7 +191,7 @@ class Uploads:
                                           config.storage_retry_initial, config.storage_retry_max,
                                           random.random())  # fmt: skip
         self._retries[name] = retry
-        log.warning("upload of recording %s failed (%d in a row), next try in %.0f s: %s",
+        log.warning("upload of recording %s failed (%d in a row), next try in %.1f s: %s",
                     name, retry.attempts, retry.next_at - now, why)  # fmt: skip
 
     async def _in_thread(self, call: Callable[[], T]) -> T:
