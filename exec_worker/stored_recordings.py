@@ -5,8 +5,8 @@ MAX_LISTED), then needs each one's header fields to filter it like a local file
 (whose recording it is, of which container, when): from memory when the same object
 (name, ETag, size) was seen before, else from its upload marker when the ETag and
 size match, else from the object's first 64 KiB, read with a Range request (at most
-MAX_HEAD_READS of those per listing; the rest are left for the next). A header that
-names another host, or that is not one of ours, leaves the object out.
+MAX_HEAD_READS of those per listing, the newest; the rest are left for the next). A
+header that names another host, or that is not one of ours, leaves the object out.
 
 A bucket that fails or is slower than LIST_DEADLINE leaves the stored recordings out
 of that listing (logged, counted), and for PAUSE seconds after that listings do not
@@ -92,7 +92,7 @@ class StoredRecordings:
             if more:
                 log.warning("the bucket holds more than %d recordings of this host; "
                             "listings show the first %d", MAX_LISTED, MAX_LISTED)  # fmt: skip
-        missing = [o for o in objects if _key(o) not in self._known][:MAX_HEAD_READS]
+        missing = [o for o in objects if _key(o) not in self._known][-MAX_HEAD_READS:]  # newest
         if missing:
             for key, info in (await self._in_thread(partial(self._describe, missing))).items():
                 self._remember(key, info)
