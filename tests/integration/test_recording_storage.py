@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
+from exec_worker.__main__ import parse_config as parse_worker_args
 from tests.integration.test_recordings import add_user
 from tests.support.http import call, cookie_of, sign_in, wait_hosts_up
 from tests.support.metrics import fetch, metric
 from tests.support.processes import (
+    REPO,
     WORKER_METRICS_TOKEN,
     ManagedProcess,
     start_frontend,
@@ -298,3 +300,15 @@ def test_a_credentials_file_others_may_read_stops_the_start(tmp_path: Path) -> N
     wait_until(lambda: worker.proc.poll() is not None, 15, "the worker to exit")
     assert worker.proc.returncode == 1
     assert "open to group or others" in worker.log()
+
+
+def test_the_example_configs_storage_settings_are_real_settings(tmp_path: Path) -> None:
+    """Uncommented, the example's storage lines parse as the worker's settings."""
+    example = (REPO / "deploy" / "dterm.example.toml").read_text()
+    lines = [line.removeprefix("# ").split("  #")[0] for line in example.splitlines()
+             if line.startswith("# storage_")]  # fmt: skip
+    assert len(lines) >= 8
+    config = tmp_path / "storage.toml"
+    config.write_text("[worker]\n" + "\n".join(lines) + "\n")
+    worker, _ = parse_worker_args(["--config", str(config)])
+    assert worker.storage_bucket and worker.storage_path_style and not worker.storage_keep_local
