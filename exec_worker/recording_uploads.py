@@ -99,8 +99,6 @@ class Uploads:
         self._retries: dict[str, Retry] = {}
         self.confirmed: dict[str, int] = {}
         """Local recordings whose upload is confirmed, with the size that went up."""
-        self.loaded = False
-        """Whether `confirmed` has been read from the markers yet."""
         self._foreign: dict[str, int] = {}  # files that are not our recordings, by size
 
     def finished(self, _path: Path) -> None:
@@ -109,7 +107,6 @@ class Uploads:
 
     async def run(self) -> None:
         self.confirmed = await asyncio.to_thread(upload_markers.sizes, self._folder)
-        self.loaded = True
         await self._abort_unfinished()
         loop = asyncio.get_running_loop()
         while True:
@@ -140,6 +137,8 @@ class Uploads:
         sizes = await asyncio.to_thread(recording_sizes, self._folder)
         for gone in self.confirmed.keys() - sizes.keys():
             del self.confirmed[gone]
+        for gone in self._retries.keys() - sizes.keys():
+            del self._retries[gone]  # removed while it waited for its retry
         files = [LocalFile(name, size, self.confirmed.get(name))
                  for name, size in sizes.items() if self._foreign.get(name) != size]  # fmt: skip
         writing = self._writing()
