@@ -31,10 +31,12 @@ rotation and the terminal's size at that moment; its seconds start again from 0,
 player can put the parts back together exactly. Every part is a complete asciicast
 file on its own.
 
-Owns the files it creates until `close()`. Must not know about sessions, sockets or
-asyncio, and must not raise into the output path: an I/O error (a full disk) is
-logged once and kept in `error`, and the recorder goes quiet; whether a session may
-go on unrecorded is the caller's decision. Opening the first file may raise OSError.
+Owns the files it creates until `close()`; `on_done` hears of each file once it is
+complete, and from then on the file is no longer this recorder's. Must not know
+about sessions, sockets or asyncio, and must not raise into the output path: an
+I/O error (a full disk) is logged once and kept in `error`, and the recorder goes
+quiet; whether a session may go on unrecorded is the caller's decision. Opening
+the first file may raise OSError.
 
 Concurrency: not thread-safe; call it from one thread, the worker's event loop. Each
 call appends to memory or writes at most one buffer, and a rotation creates one file.
@@ -166,6 +168,8 @@ class Recorder:
         self.paths: list[Path] = []
         self.error: OSError | None = None
         self.closed = False
+        self.on_done: Callable[[Path], None] | None = None
+        """Told of each file once it is complete (at a rotation, and at `close`)."""
         self._now = now
         self._log = SessionLog(log, header.session)
         self._size = (header.width, header.height)
@@ -334,6 +338,8 @@ class Recorder:
     def _close_file(self) -> None:
         self.flush()
         self._recording = False
+        if self.on_done is not None and self.paths:
+            self.on_done(self.path)
 
     def _fail(self, exc: OSError) -> None:
         """Stop recording after an I/O error; the session itself goes on."""

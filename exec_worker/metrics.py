@@ -34,6 +34,19 @@ RECORDINGS_REMOVED = Counter(
     "Recordings removed: past the retention (age) or to stay within the disk budget",
     ["why"],
 )
+UPLOAD_FAILURES = Counter(
+    "dterm_recordings_upload_failures_total",
+    "Uploads of recordings to the bucket that failed (each is tried again later)",
+)
+UPLOADS_PENDING = Gauge(
+    "dterm_recordings_upload_pending",
+    "Finished recordings on this host not yet confirmed in the bucket",
+)
+UPLOADED = Counter("dterm_recordings_uploaded_total", "Recordings uploaded and confirmed")
+STORAGE_READ_FAILURES = Counter(
+    "dterm_recordings_storage_read_failures_total",
+    "Listings and plays of recordings in the bucket that failed",
+)
 FRONTENDS = Gauge("dterm_worker_frontends", "Front ends heard from lately")
 UPLOADS = Gauge("dterm_worker_uploads", "Uploads receiving data on this host")
 UPLOAD_SPOOL_BYTES = Gauge(

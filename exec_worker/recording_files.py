@@ -17,6 +17,7 @@ by retention, while it is read: a listing then shows its state at that moment.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -24,7 +25,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 CHUNK = 64 * 1024
 TAIL = 4096
 _HEADER_LIMIT = 64 * 1024
+_TEXT_LIMIT = 1024  # longest person, host, container or session a listing carries
 # The start of an event line: every raw newline in a recording ends a line, since
 # JSON escapes newlines inside strings and UTF-8 never has 0x0A inside a character.
 _EVENT_START = re.compile(rb"\n\[\s*(\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*,")
@@ -70,6 +72,33 @@ def check_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingFilter:
+    """Which recordings a listing wants; None matches anything.
+
+    `container` matches a name or a full id; `since` and `until` bound each file's
+    own start: since <= started < until; `session` gives the parts of one session."""
+
+    person: str | None = None
+    host: str | None = None
+    container: str | None = None
+    since: float | None = None
+    until: float | None = None
+    session: str | None = None
+    name: str | None = None
+
+    def matches(self, info: RecordingInfo) -> bool:
+        return (
+            (self.person is None or info.person == self.person)
+            and (self.host is None or info.host == self.host)
+            and (self.container is None or self.container in (info.container, info.container_id))
+            and (self.since is None or info.started >= self.since)
+            and (self.until is None or info.started < self.until)
+            and (self.session is None or info.session == self.session)
+            and (self.name is None or info.name == self.name)
+        )
+
+
 def list_recordings(
     folder: Path,
     person: str | None = None,
@@ -79,23 +108,19 @@ def list_recordings(
     until: float | None = None,
     session: str | None = None,
 ) -> list[RecordingInfo]:
-    """The recordings that match every filter given, sorted by name (start time).
+    """The recordings that match every filter given (RecordingFilter), sorted by name
+    (start time)."""
+    return select(folder, RecordingFilter(person, host, container, since, until, session))
 
-    `container` matches a name or a full id; `since` and `until` bound each file's
-    own start: since <= started < until; `session` gives the parts of one session."""
+
+def select(folder: Path, wanted: RecordingFilter) -> list[RecordingInfo]:
+    """The recordings of the folder that `wanted` matches, sorted by name."""
     found = []
     for path in _recording_files(folder):
-        info = read_info(path)
-        if info is None:
+        if wanted.name is not None and path.name != wanted.name:
             continue
-        if (
-            (person is None or info.person == person)
-            and (host is None or info.host == host)
-            and (container is None or container in (info.container, info.container_id))
-            and (since is None or info.started >= since)
-            and (until is None or info.started < until)
-            and (session is None or info.session == session)
-        ):
+        info = read_info(path)
+        if info is not None and wanted.matches(info):
             found.append(info)
     return sorted(found, key=lambda info: info.name)
 
@@ -110,6 +135,15 @@ def _recording_files(folder: Path) -> Iterator[Path]:
         return
 
 
+def recording_sizes(folder: Path) -> dict[str, int]:
+    """Name and size of every recording file in the folder (headers unread)."""
+    sizes = {}
+    for path in _recording_files(folder):
+        with contextlib.suppress(FileNotFoundError):
+            sizes[path.name] = path.lstat().st_size
+    return sizes
+
+
 def _plain(name: str) -> bool:
     try:
         check_name(name)
@@ -121,25 +155,38 @@ def _plain(name: str) -> bool:
 def read_info(path: Path) -> RecordingInfo | None:
     """What the header line and the tail say; None for files that are not ours."""
     try:
-        with _open_plain(path) as file:
+        with open_plain(path) as file:
             line = file.readline(_HEADER_LIMIT)
             size = os.fstat(file.fileno()).st_size
-            header = json.loads(line) if line.endswith(b"\n") else None
-            if not isinstance(header, dict) or header.get("version") != 2:
-                return None
-            info = _info(path.name, size, header)
-            if info is None:
+            fields = header_fields(path.name, size, line)
+            if fields is None:
                 return None
             duration = 0.0 if size == len(line) else _last_time(file, size)
-            return RecordingInfo(**(info | {"duration": duration}))
+            return RecordingInfo(**(fields | {"duration": duration}))
     except (OSError, ValueError) as exc:
         log.debug("%s left out: %s", path.name, exc)
         return None
 
 
+def header_fields(name: str, size: int, head: bytes) -> dict[str, Any] | None:
+    """RecordingInfo's fields but the duration, from the first bytes of a recording
+    (its whole header line, at most 64 KiB); None when they are not one of ours.
+    `head` may come from anywhere, a bucket included: nothing in it is trusted."""
+    end = head.find(b"\n", 0, _HEADER_LIMIT)
+    if end < 0:
+        return None
+    try:
+        header = json.loads(head[: end + 1])
+    except (ValueError, RecursionError):  # deep nesting is the bytes' choice, not ours
+        return None
+    if not isinstance(header, dict) or header.get("version") != 2:
+        return None
+    return _info(name, size, header)
+
+
 def _info(name: str, size: int, header: dict[str, Any]) -> dict[str, Any] | None:
     ours, started = header.get("dterm"), header.get("timestamp")
-    if not isinstance(ours, dict) or not isinstance(started, int):
+    if not isinstance(ours, dict) or type(started) is not int or not 0 <= started < 1 << 40:
         return None
     container = ours.get("container")
     if not isinstance(container, dict):
@@ -152,7 +199,9 @@ def _info(name: str, size: int, header: dict[str, Any]) -> dict[str, Any] | None
         "session": ours.get("session"),
     }
     part = ours.get("part", 1)
-    if not all(isinstance(text, str) for text in texts.values()) or not isinstance(part, int):
+    if not all(isinstance(text, str) and len(text) <= _TEXT_LIMIT for text in texts.values()):
+        return None
+    if type(part) is not int or not 0 < part < 1 << 31:
         return None
     return {"name": name, "size": size, "started": started, "part": part, **texts}
 
@@ -164,7 +213,7 @@ def _last_time(file: IO[bytes], size: int) -> float | None:
     return float(starts[-1]) if starts else None
 
 
-def read_chunks(folder: Path, name: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
+def read_chunks(folder: Path, name: str, chunk_size: int = CHUNK) -> Generator[bytes, None, None]:
     """The bytes of one recording, chunk by chunk.
 
     The name is checked now: ProtocolError for a name that is not a plain recording
@@ -180,9 +229,9 @@ def read_chunks(folder: Path, name: str, chunk_size: int = CHUNK) -> Iterator[by
     return _chunks(path, chunk_size)
 
 
-def _chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
+def _chunks(path: Path, chunk_size: int) -> Generator[bytes, None, None]:
     try:
-        file = _open_plain(path)
+        file = open_plain(path)
     except (FileNotFoundError, NotADirectoryError):
         raise NotFound(f"no recording named {path.name}") from None
     with file:
@@ -190,7 +239,7 @@ def _chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
             yield chunk
 
 
-def _open_plain(path: Path) -> IO[bytes]:
+def open_plain(path: Path) -> IO[bytes]:
     """Open for reading without following a symbolic link; regular files only."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -210,16 +259,18 @@ def delete_older_than(
     max_age_seconds: float,
     now: Callable[[], float] = time.time,
     keep: Collection[str] = (),
+    only: Collection[str] | None = None,
 ) -> list[str]:
     """Retention: remove recordings last written more than `max_age_seconds` ago.
 
     `keep` names files still being written (`Recorder.path.name` of live sessions),
-    which a long-silent session may leave untouched for a while. Returns the names
-    removed; a file that cannot be removed is logged and kept."""
+    which a long-silent session may leave untouched for a while; given `only` (those
+    uploaded), no other file is removed. Returns the names removed; a file that cannot
+    be removed is logged and kept."""
     limit = now() - max_age_seconds
     removed = []
     for path in _recording_files(folder):
-        if path.name in keep:
+        if path.name in keep or (only is not None and path.name not in only):
             continue
         try:
             if path.lstat().st_mtime < limit:
@@ -232,10 +283,13 @@ def delete_older_than(
     return sorted(removed)
 
 
-def trim_to_budget(folder: Path, budget: int, keep: Collection[str] = ()) -> list[str]:
+def trim_to_budget(
+    folder: Path, budget: int, keep: Collection[str] = (), first: Collection[str] | None = None
+) -> list[str]:
     """Remove the oldest finished recordings (by last write) until all of them take at
-    most `budget` bytes; files in `keep` are still being written and stay. Returns the
-    names removed."""
+    most `budget` bytes; files in `keep` are still being written and stay. Given
+    `first` (those uploaded), the others go only once none of those is left. Returns
+    the names removed."""
     files = []
     for path in _recording_files(folder):
         try:
@@ -245,7 +299,11 @@ def trim_to_budget(folder: Path, budget: int, keep: Collection[str] = ()) -> lis
         files.append((stat.st_mtime, path, stat.st_size))
     total = sum(size for _, _, size in files)
     removed = []
-    for _, path, size in sorted(files, key=lambda entry: entry[0]):
+
+    def order(entry: tuple[float, Path, int]) -> tuple[bool, float]:
+        return (first is not None and entry[1].name not in first, entry[0])
+
+    for _, path, size in sorted(files, key=order):
         if total <= budget:
             break
         if path.name in keep:

@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any
 
 from exec_worker.docker_exec import DockerHost
-from exec_worker.recording_files import read_chunks
+from exec_worker.recording_files import check_name
 from exec_worker.recording_service import Recordings
 from exec_worker.sessions import ExecSession
 from exec_worker.transfers import (
@@ -256,16 +256,15 @@ class FileRequests:
         return container, path, await self._user(container, session.run_as)
 
     async def _fetch(self, peer: bytes, request: FetchRecording) -> None:
-        """Stream a recording of this host (the front end has checked who may)."""
-        folder = self._recordings.folder
-        chunks = await asyncio.to_thread(read_chunks, folder, request.name)
-        size = (folder / request.name).stat().st_size
+        """Stream a recording of this host, or of its folder of the bucket (the front
+        end has checked who may)."""
+        source = await self._recordings.source(check_name(request.name))
         download = Download(peer, request.request, partial(self._send, peer))
         self.transfers.downloads[request.request] = download
         try:
-            await download.send(request.name, size,
-                                lambda: asyncio.to_thread(next, chunks, b""))  # fmt: skip
+            await download.send(request.name, source.size, source.read)
         finally:
+            source.close()
             self.transfers.downloads.pop(request.request, None)
 
     # --- the audit -------------------------------------------------------------------

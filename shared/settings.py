@@ -29,6 +29,9 @@ def ack_step(window: int) -> int:
     return window // 4
 
 
+MIN_PART_BYTES = 5 << 20
+"""The smallest part S3 takes in a multipart upload (but the last)."""
+
 DEFAULT_DETACH_KEYS = "ctrl-^,ctrl-@,ctrl-_,ctrl-]"
 """Docker's detach sequence for our execs. Docker's default (ctrl-p,ctrl-q) holds a
 lone Ctrl-P back; this sequence starts with the rarest control key instead."""
@@ -132,6 +135,57 @@ class WorkerConfig(ProcessSettings):
     metrics_token: str = ""
     """Bearer token a scraper must send to read /metrics (`Authorization: Bearer ...`);
     empty: /metrics answers 403 to everyone."""
+    storage_bucket: str = ""
+    """Bucket of an S3-compatible store that finished recordings are uploaded to (and
+    listed and played from); empty: recordings stay on this host only."""
+    storage_endpoint: str = ""
+    """URL of the S3-compatible server (https://minio.example:9000); empty: AWS S3."""
+    storage_region: str = ""
+    """Region of the bucket; empty: from the AWS environment or config (else us-east-1)."""
+    storage_prefix: str = "dterm/"
+    """Start of every object key: recordings go to `<prefix><host_id>/<name>.cast`."""
+    storage_path_style: bool = False
+    """Address the bucket in the path (endpoint/bucket/key), as many S3-compatible
+    servers want, rather than as a host name (bucket.endpoint/key)."""
+    storage_credentials_file: str = ""
+    """AWS-style credentials file (`[default]` with aws_access_key_id,
+    aws_secret_access_key, optionally aws_session_token), mode 0600 or 0400; empty:
+    the standard AWS chain (AWS_* variables, ~/.aws, an instance or pod role)."""
+    storage_keep_local: bool = True
+    """Keep a recording on this host once it is uploaded (the disk budget and the
+    retention still apply); false deletes it as soon as the upload is confirmed."""
+    storage_uploads: int = 2
+    """Recordings uploaded at once (each holds at most one part in memory)."""
+    storage_part_bytes: int = 16 << 20
+    """Recordings larger than this go up in parts of this size (at least 5 MiB)."""
+    storage_timeout: float = 30.0
+    """Seconds to connect, and to wait for each answer, of one request to the store."""
+    storage_upload_timeout: float = 900.0
+    """Seconds one recording's upload may take before it is given up and retried."""
+    storage_retry_initial: float = 5.0
+    """Seconds before the first retry of a failed upload; each further failure doubles
+    it (with jitter) up to `storage_retry_max`."""
+    storage_retry_max: float = 600.0
+    """Longest wait between two tries of an upload."""
+    storage_verify_etag: bool = True
+    """Check after each upload that the object's ETag is the MD5 of what was sent (of
+    its parts for multipart). Turn off for servers whose ETags are not MD5 digests
+    (SSE-KMS, SSE-C): the size is then checked, and each part's Content-MD5 still is."""
+
+    def __post_init__(self) -> None:
+        ProcessSettings.__post_init__(self)
+        if self.storage_part_bytes < MIN_PART_BYTES:
+            raise SettingsError(
+                f"storage_part_bytes: at least {MIN_PART_BYTES} (5 MiB, the S3 minimum part)"
+            )
+        if self.storage_uploads < 1:
+            raise SettingsError("storage_uploads: at least 1")
+        if not 0 < self.storage_retry_initial <= self.storage_retry_max:
+            raise SettingsError(
+                "storage_retry_initial must be positive and at most storage_retry_max"
+            )
+        if self.storage_timeout <= 0 or self.storage_upload_timeout <= 0:
+            raise SettingsError("storage_timeout and storage_upload_timeout must be positive")
 
 
 @dataclass(frozen=True, slots=True)
