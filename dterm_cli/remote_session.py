@@ -36,6 +36,7 @@ from dterm_cli.exit_status import BROKEN_PIPE, SIGNALLED, CliError, Status, for_
 from dterm_cli.local_io import OutputWriter, StdinReader
 from dterm_cli.output_router import STDERR, OutputRouter
 from dterm_cli.resume import PENDING_LIMIT, InputLedger, OutputPosition
+from shared.browser_types import ClientType, ServerType
 from shared.errors import ProtocolError
 
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
@@ -232,7 +233,7 @@ class RemoteSession:
     def _join_message(self) -> dict[str, Any]:
         if self._session:
             return {
-                "type": "attach",
+                "type": ClientType.ATTACH,
                 "session": self._session,
                 "offset": self._output.offset,
                 "mode": self._mode,
@@ -240,7 +241,7 @@ class RemoteSession:
             }
         assert self._target.open is not None
         cols, rows = self._size() or (80, 24)
-        return {"type": "open", **self._target.open, "cols": cols, "rows": rows}
+        return {"type": ClientType.OPEN, **self._target.open, "cols": cols, "rows": rows}
 
     def _size(self) -> tuple[int, int] | None:
         return None if self._terminal is None else local_terminal.size(self._terminal)
@@ -264,7 +265,7 @@ class RemoteSession:
                 raise CliError(Status.FAILED, f"cannot write the output: {exc}") from None
         ack = self._output.consumed(len(data))
         if ack is not None:
-            await ws.send(json.dumps({"type": "ack", "offset": ack}))
+            await ws.send(json.dumps({"type": ClientType.ACK, "offset": ack}))
 
     async def _on_control(self, ws: ClientConnection, text: str) -> int | None:
         try:
@@ -280,24 +281,24 @@ class RemoteSession:
         self, ws: ClientConnection, kind: str, message: dict[str, Any]
     ) -> int | None:
         match kind:
-            case "opened":
+            case ServerType.OPENED:
                 await self._opened(ws, message)
                 if self._mode == "rw":
                     self._sender = asyncio.create_task(self._send_input(ws))
-            case "exit":
+            case ServerType.EXIT:
                 return self._exited(message)
-            case "error":
+            case ServerType.ERROR:
                 self._error(str(message.get("code")), str(message.get("message")))
-            case "input-ack":
+            case ServerType.INPUT_ACK:
                 self._input.acknowledged(int(message["offset"]))
                 self._input_changed.set()
-            case "skipped":
+            case ServerType.SKIPPED:
                 self._skipped(int(message["bytes"]), "the watcher fell behind")
-            case "idle-warning":
+            case ServerType.IDLE_WARNING:
                 self._say(f"idle: the session ends in {message['seconds']} s unless you type")
-            case "detached":
+            case ServerType.DETACHED:
                 raise CliError(Status.ENDED, str(message.get("message") or "detached"))
-            case "reconnect":
+            case ServerType.RECONNECT:
                 raise Dropped(str(message.get("message") or "asked to reconnect"), at_once=True)
         return None
 
@@ -322,7 +323,7 @@ class RemoteSession:
                 self._undelivered("the program had ended")
             size = self._size()
             if self._tty and size and size != (message.get("cols"), message.get("rows")):
-                await ws.send(json.dumps({"type": "resize", "cols": size[0], "rows": size[1]}))
+                await ws.send(_resize_frame(size))
         self._live = True
         self._input_changed.set()
         if resumed:
@@ -410,7 +411,7 @@ class RemoteSession:
                     self._room.set()
                 if not self._tty and self._input.eof_due():
                     self._input.eof_sent = True
-                    await ws.send(json.dumps({"type": "eof"}))
+                    await ws.send(json.dumps({"type": ClientType.EOF}))
                 await self._input_changed.wait()
                 self._input_changed.clear()
         except ConnectionClosed:
@@ -419,14 +420,14 @@ class RemoteSession:
     def _resized(self) -> None:
         size = self._size()
         if self._ws is not None and self._live and self._tty and self._mode == "rw" and size:
-            message = json.dumps({"type": "resize", "cols": size[0], "rows": size[1]})
+            message = _resize_frame(size)
             self._spawn(_send_quietly(self._ws, message))
 
     async def _close_session(self) -> bool:
         """End the session and its processes, as far as the connection lets us; whether
         the request went out."""
         if self._ws is not None and self._live and self._mode == "rw":
-            return await _send_quietly(self._ws, json.dumps({"type": "close"}))
+            return await _send_quietly(self._ws, json.dumps({"type": ClientType.CLOSE}))
         return False
 
 
@@ -441,3 +442,7 @@ async def _send_quietly(ws: ClientConnection, message: str) -> bool:
 def _settle_once(future: asyncio.Future[int], value: int) -> None:
     if not future.done():
         future.set_result(value)
+
+
+def _resize_frame(size: tuple[int, int]) -> str:
+    return json.dumps({"type": ClientType.RESIZE, "cols": size[0], "rows": size[1]})

@@ -107,7 +107,7 @@ def file_name(started: float, header: RecordingHeader, part: int) -> str:
     Names sort by the session's start time, and the parts of one session sort
     together and in order. Only [A-Za-z0-9_.-] survive, never two dots in a row."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
-    short = header.session.partition("@")[0][:8]
+    short = header.session.partition("@")[0][:8]  # the token of SessionId
     words = [_safe(word) for word in (header.host, header.container_name, short)]
     suffix = "" if part == 1 else f"_part{part:04d}"
     return f"{stamp}-{'-'.join(words)}{suffix}{SUFFIX}"

@@ -19,19 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import secrets
 import time
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
 from frontend_server import browser_protocol as bp
 from frontend_server import metrics
 from frontend_server.context import Services
 from frontend_server.policy import Person
 from frontend_server.worker_link import WorkerLink
-from shared.errors import DtermError, ErrorCode, NotFound, ProtocolError, Unavailable
+from shared.errors import DtermError, ErrorCode, ProtocolError, Unavailable
 from shared.messages import (
     Ack,
     AttachSession,
@@ -54,6 +53,7 @@ from shared.messages import (
     SessionResized,
     WatchersChanged,
 )
+from shared.session_id import SessionId
 from shared.settings import ack_step
 
 log = logging.getLogger(__name__)
@@ -73,13 +73,6 @@ class Phase(Enum):
     IDLE = "idle"  # no session yet, or the last one ended: open/attach allowed
     OPENING = "opening"
     OPEN = "open"
-
-
-def session_host(session_id: str) -> str:
-    token, at, host = session_id.rpartition("@")
-    if not at or not token or not host:
-        raise NotFound(f"no session {session_id!r}")
-    return host
 
 
 class SessionBridge:
@@ -136,7 +129,7 @@ class SessionBridge:
         grant = self._guard.for_open(
             self._person, link, request.container, request.cmd, request.user, self._address
         )
-        session = f"{secrets.token_urlsafe(18)}@{link.host}"
+        session = str(SessionId.new(link.host or link.endpoint))
         message = OpenSession(
             session=session, attachment=self.attachment, person=self._person.name,
             address=self._address, container=grant.container.id, cmd=request.cmd,
@@ -147,7 +140,7 @@ class SessionBridge:
         log.info("session %s: opening %s for %s", session, grant.container.name, self._person.name)
 
     def attach(self, request: bp.AttachRequest) -> None:
-        link = self._start(session_host(request.session))
+        link = self._start(SessionId.parse(request.session).host)
         self.phase = Phase.OPENING  # a second open or attach is refused meanwhile
         self._looking = asyncio.create_task(self._attach_once_allowed(link, request))
 
@@ -281,7 +274,7 @@ class SessionBridge:
                     metrics.KEYSTROKE_SECONDS.observe(time.perf_counter() - self._typed_at)
                     self._typed_at = 0.0
                 if offset > self._next_offset:
-                    self._send({"type": "skipped", "bytes": offset - self._next_offset})
+                    self._browser.send_text(bp.skipped(offset - self._next_offset))
                 self._next_offset = offset + len(data)
                 self._browser.send_bytes(data)
             case SessionOpened():
@@ -295,17 +288,16 @@ class SessionBridge:
                 if self.phase is Phase.OPENING:
                     self._forget()
             case Detached(message=text):
-                self._send({"type": "detached", "message": text})
+                self._browser.send_text(bp.detached(text))
                 self._forget()
             case WatchersChanged(watchers=watchers):
-                listed = [{"user": w.person, "since": w.since} for w in watchers]
-                self._send({"type": "watchers", "watchers": listed})
+                self._browser.send_text(bp.watchers(watchers))
             case IdleWarning(seconds=seconds):
-                self._send({"type": "idle-warning", "seconds": seconds})
+                self._browser.send_text(bp.idle_warning(seconds))
             case SessionResized(cols=cols, rows=rows):
-                self._send({"type": "size", "cols": cols, "rows": rows})
+                self._browser.send_text(bp.size(cols, rows))
             case InputAck(offset=offset):
-                self._send({"type": "input-ack", "offset": offset})
+                self._browser.send_text(bp.input_ack(offset))
 
     def _on_opened(self, message: SessionOpened) -> None:
         if self._open_timer is not None:
@@ -317,28 +309,8 @@ class SessionBridge:
         metrics.OPEN_SECONDS.observe(time.perf_counter() - self._asked_at)
         self._next_offset = self._acked = self._consumed = message.offset
         self._window = message.window
-        body: dict[str, Any] = {
-            "type": "opened",
-            "session": message.session,
-            "host": self._link.host if self._link else "",
-            "container": message.container,
-            "mode": message.mode.value,
-            "offset": message.offset,
-            "skipped": message.skipped,
-            "window": message.window,
-            "cols": message.cols,
-            "rows": message.rows,
-            "tty": message.tty,
-            "input": message.input,
-            "ended": message.ended,
-        }
-        if message.watch_token:
-            body["watch"] = message.watch_token
-        self._send(body)
+        self._browser.send_text(bp.opened(message, self._link.host or "" if self._link else ""))
 
     def on_host_lost(self, why: str) -> None:
         self._browser.send_text(bp.exited(None, ExitReason.HOST_LOST, why))
         self._forget()
-
-    def _send(self, body: dict[str, Any]) -> None:
-        self._browser.send_text(json.dumps(body))

@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from shared.browser_types import ClientType, ServerType
 from shared.errors import ErrorCode, ProtocolError
-from shared.messages import MAX_OFFSET, ExitReason, check_size
+from shared.messages import MAX_OFFSET, ExitReason, SessionOpened, WatcherInfo, check_size
 
 MAX_NAME = 256
 MAX_ARGS = 256
@@ -151,17 +152,17 @@ def parse_control(text: str) -> ControlMessage:
     if not isinstance(body, dict):
         raise ProtocolError("a control message is a JSON object with a type")
     match body.get("type"):
-        case "open":
+        case ClientType.OPEN:
             return _open(body)
-        case "attach":
+        case ClientType.ATTACH:
             return _attach(body)
-        case "resize":
+        case ClientType.RESIZE:
             return ResizeRequest(*_size(body))
-        case "ack":
+        case ClientType.ACK:
             return AckRequest(_int(body, "offset"))
-        case "close":
+        case ClientType.CLOSE:
             return CloseRequest()
-        case "eof":
+        case ClientType.EOF:
             return EofRequest()
         case other:
             raise ProtocolError(f"unknown message type {str(other)[:40]!r}")
@@ -170,16 +171,67 @@ def parse_control(text: str) -> ControlMessage:
 # --- server to browser ---------------------------------------------------------------
 
 
+def _frame(kind: ServerType, **fields: Any) -> str:
+    return json.dumps({"type": kind.value, **fields})
+
+
+def opened(message: SessionOpened, host: str) -> str:
+    """Output follows from `message.offset`; the owner also gets the watch token."""
+    fields: dict[str, Any] = {
+        "session": message.session,
+        "host": host,
+        "container": message.container,
+        "mode": message.mode.value,
+        "offset": message.offset,
+        "skipped": message.skipped,
+        "window": message.window,
+        "cols": message.cols,
+        "rows": message.rows,
+        "tty": message.tty,
+        "input": message.input,
+        "ended": message.ended,
+    }
+    if message.watch_token:
+        fields["watch"] = message.watch_token
+    return _frame(ServerType.OPENED, **fields)
+
+
+def skipped(count: int) -> str:
+    return _frame(ServerType.SKIPPED, bytes=count)
+
+
+def size(cols: int, rows: int) -> str:
+    return _frame(ServerType.SIZE, cols=cols, rows=rows)
+
+
+def watchers(listed: list[WatcherInfo]) -> str:
+    return _frame(
+        ServerType.WATCHERS, watchers=[{"user": w.person, "since": w.since} for w in listed]
+    )
+
+
+def input_ack(offset: int) -> str:
+    return _frame(ServerType.INPUT_ACK, offset=offset)
+
+
+def idle_warning(seconds: int) -> str:
+    return _frame(ServerType.IDLE_WARNING, seconds=seconds)
+
+
+def detached(message: str) -> str:
+    return _frame(ServerType.DETACHED, message=message)
+
+
 def exited(code: int | None, reason: ExitReason, message: str = "") -> str:
-    body: dict[str, Any] = {"type": "exit", "code": code, "reason": reason.value}
+    fields: dict[str, Any] = {"code": code, "reason": reason.value}
     if message:
-        body["message"] = message
-    return json.dumps(body)
-
-
-def reconnect(message: str) -> str:
-    return json.dumps({"type": "reconnect", "message": message})
+        fields["message"] = message
+    return _frame(ServerType.EXIT, **fields)
 
 
 def error(code: ErrorCode, message: str) -> str:
-    return json.dumps({"type": "error", "code": code.value, "message": message})
+    return _frame(ServerType.ERROR, code=code.value, message=message)
+
+
+def reconnect(message: str) -> str:
+    return _frame(ServerType.RECONNECT, message=message)

@@ -38,7 +38,6 @@ from tornado.iostream import StreamClosedError
 from tornado.web import stream_request_body
 
 from frontend_server.api import BaseHandler
-from frontend_server.bridge import session_host
 from frontend_server.policy import FileRight
 from frontend_server.worker_link import WorkerLink
 from shared.errors import (
@@ -55,6 +54,7 @@ from shared.messages import (
     Failed,
     Message,
 )
+from shared.session_id import SessionId
 from shared.transfer_messages import (
     FileAbort,
     FileAck,
@@ -298,8 +298,9 @@ class FilesHandler(BaseHandler):
         finally:
             transfer.close(abort=False)
             self.transfer = None
-        host = self.get_query_argument("host", "") or session_host(
-            self.get_query_argument("session")
+        host = (
+            self.get_query_argument("host", "")
+            or SessionId.parse(self.get_query_argument("session")).host
         )
         self.write_json({"host": host, "container": stored.container, "path": stored.path,
                          "size": stored.size})  # fmt: skip
@@ -336,7 +337,7 @@ class FilesHandler(BaseHandler):
         if session:
             if self.get_query_argument("user", None) is not None:
                 raise ProtocolError("a session's files are its user's: leave out `user`")
-            link = self.pool.link_for(session_host(session))
+            link = self.pool.link_for(SessionId.parse(session).host)
             mine = {s.session: s for s in await link.list_sessions(self.person.name)}
             name = self.get_query_argument("name")
             if session not in mine:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from frontend_server import browser_protocol as bp
-from shared.errors import ProtocolError
-from shared.messages import ExitReason
+from shared.browser_types import ClientType, ServerType
+from shared.errors import ErrorCode, NotFound, ProtocolError
+from shared.messages import ExitReason, Mode, SessionOpened, WatcherInfo
+from shared.session_id import SessionId
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_open_with_defaults() -> None:
@@ -76,3 +82,77 @@ def test_server_messages_match_the_contract() -> None:
         "code": None,
         "reason": "host-lost",
     }
+
+
+def _opened(watch: str) -> SessionOpened:
+    return SessionOpened(
+        attachment="a", session="t@h", container="c1", mode=Mode.RW, window=262144,
+        offset=7, skipped=2, cols=80, rows=24, watch_token=watch, tty=True, input=0,
+        ended=False,
+    )  # fmt: skip
+
+
+SERVER_FRAMES = {
+    ServerType.OPENED: bp.opened(_opened("w"), "h"),
+    ServerType.SKIPPED: bp.skipped(9),
+    ServerType.SIZE: bp.size(100, 30),
+    ServerType.WATCHERS: bp.watchers([WatcherInfo("olga", 5)]),
+    ServerType.INPUT_ACK: bp.input_ack(3),
+    ServerType.IDLE_WARNING: bp.idle_warning(60),
+    ServerType.DETACHED: bp.detached("resumed elsewhere"),
+    ServerType.EXIT: bp.exited(0, ExitReason.EXITED),
+    ServerType.ERROR: bp.error(ErrorCode.NOT_FOUND, "no such container"),
+    ServerType.RECONNECT: bp.reconnect("restarting"),
+}
+
+
+def test_every_server_message_has_one_encoder() -> None:
+    """Each server message type is built by browser_protocol, with the type it claims."""
+    assert set(SERVER_FRAMES) == set(ServerType)
+    for kind, frame in SERVER_FRAMES.items():
+        assert json.loads(frame)["type"] == kind.value
+
+
+def test_server_message_fields() -> None:
+    """Fields as docs/protocol.md lists them; the watch token only when there is one."""
+    opened = json.loads(SERVER_FRAMES[ServerType.OPENED])
+    assert opened["watch"] == "w" and opened["host"] == "h" and opened["offset"] == 7
+    assert "watch" not in json.loads(bp.opened(_opened(""), "h"))
+    assert json.loads(SERVER_FRAMES[ServerType.WATCHERS])["watchers"] == [
+        {"user": "olga", "since": 5}
+    ]
+    assert json.loads(SERVER_FRAMES[ServerType.SIZE]) == {"type": "size", "cols": 100, "rows": 30}
+
+
+def _table_names(section: str) -> set[str]:
+    """The message names in the first column of a docs/protocol.md table."""
+    text = (ROOT / "docs/protocol.md").read_text().split(f"### {section}\n", 1)[1]
+    table = text.lstrip("\n").split("\n\n", 1)[0]
+    return set(re.findall(r"^\| `([a-z-]+)` \|", table, re.MULTILINE))
+
+
+def _page_names(const: str) -> set[str]:
+    """The values of one of web/src/protocol.js's frozen name tables."""
+    text = (ROOT / "web/src/protocol.js").read_text()
+    body = text.split(f"export const {const} = Object.freeze({{", 1)[1].split("});", 1)[0]
+    return set(re.findall(r"'([a-z-]+)'", body))
+
+
+def test_the_document_and_the_page_name_the_same_messages() -> None:
+    """docs/protocol.md and web/src/protocol.js mirror shared/browser_types.py exactly."""
+    assert _table_names("Client to server") == {t.value for t in ClientType}
+    assert _table_names("Server to client") == {t.value for t in ServerType}
+    assert _page_names("Client") == {t.value for t in ClientType}
+    assert _page_names("Server") == {t.value for t in ServerType}
+
+
+def test_session_ids_name_their_host() -> None:
+    """`<token>@<host>`: made with an unguessable token, read back, anything else refused."""
+    made = SessionId.new("eu-1")
+    assert SessionId.parse(str(made)) == made and made.host == "eu-1"
+    assert SessionId.new("eu-1").token != made.token
+    assert SessionId.parse("abc@web-1") == SessionId("abc", "web-1")
+    assert len(made.token) >= 24
+    for bad in ("", "abc", "@web", "abc@"):
+        with pytest.raises(NotFound):
+            SessionId.parse(bad)

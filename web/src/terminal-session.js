@@ -3,9 +3,11 @@
 // the last byte received, so nothing is lost or doubled. Output is written to xterm.js as
 // Uint8Array and never decoded here.
 
+import * as protocol from './protocol.js';
+import { Server } from './protocol.js';
 import { signedOut } from './sign-in.js';
 
-/** @typedef {'rw' | 'ro'} Mode */
+/** @typedef {import('./protocol.js').Mode} Mode */
 
 /**
  * A new session to open (cmd, user, workdir null or absent: the image's defaults).
@@ -26,30 +28,10 @@ import { signedOut } from './sign-in.js';
 
 /** @typedef {'connecting' | 'live' | 'reconnecting' | 'exited' | 'detached' | 'error' | 'closed' | 'signed-out'} State */
 
-/**
- * The server's control messages (docs/protocol.md, "Server to client").
- * @typedef {object} OpenedMessage
- * @property {'opened'} type
- * @property {string} session
- * @property {string} host
- * @property {string} container
- * @property {Mode} mode
- * @property {number} offset
- * @property {number} skipped
- * @property {number} window
- * @property {number} cols
- * @property {number} rows
- * @property {string} [watch] the watch token, for the owner
- */
-/** @typedef {{type: 'exit', code: number | null, reason: string, message?: string}} ExitMessage */
-/** @typedef {{user: string, since: number}} Watcher */
-/**
- * @typedef {OpenedMessage | ExitMessage
- *   | {type: 'skipped', bytes: number} | {type: 'size', cols: number, rows: number}
- *   | {type: 'watchers', watchers: Watcher[]} | {type: 'idle-warning', seconds: number}
- *   | {type: 'detached', message: string} | {type: 'error', code: string, message: string}
- *   | {type: 'reconnect', message: string}} ServerMessage
- */
+/** @typedef {import('./protocol.js').OpenedMessage} OpenedMessage */
+/** @typedef {import('./protocol.js').ExitMessage} ExitMessage */
+/** @typedef {import('./protocol.js').Watcher} Watcher */
+/** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
 
 /** @typedef {{opened?: OpenedMessage, watchers?: Watcher[]}} SessionInfo */
 
@@ -96,7 +78,7 @@ export class TerminalSession {
       term.onData((text) => this.sendBytes(this.encoder.encode(text))),
       term.onBinary((text) => this.sendBytes(Uint8Array.from(text, (c) => c.charCodeAt(0)))),
       term.onResize(({ cols, rows }) => {
-        if (this.mode === 'rw') this.sendControl({ type: 'resize', cols, rows });
+        if (this.mode === 'rw') this.sendControl(protocol.resize(cols, rows));
       }),
     ];
   }
@@ -117,10 +99,10 @@ export class TerminalSession {
 
   join() {
     if (this.session) {
-      this.sendControl({ type: 'attach', session: this.session, offset: this.offset, mode: this.mode, token: this.token });
+      this.sendControl(protocol.attach(this.session, this.offset, this.mode, this.token));
     } else if (this.opening) {
       const { host, container, cmd = null, user = null, workdir = null } = this.opening;
-      this.sendControl({ type: 'open', host, container, cmd, user, workdir, cols: this.term.cols, rows: this.term.rows });
+      this.sendControl(protocol.open({ host, container, cmd, user, workdir }, this.term.cols, this.term.rows));
     }
   }
 
@@ -163,7 +145,7 @@ export class TerminalSession {
   ack() {
     if (this.consumed > this.acked) {
       this.acked = this.consumed;
-      this.sendControl({ type: 'ack', offset: this.acked });
+      this.sendControl(protocol.ack(this.acked));
     }
   }
 
@@ -177,7 +159,7 @@ export class TerminalSession {
   /** @param {ServerMessage} message */
   handleControl(message) {
     switch (message.type) {
-      case 'opened':
+      case Server.OPENED:
         this.session = message.session;
         this.mode = message.mode;
         this.offset = message.offset;
@@ -187,29 +169,29 @@ export class TerminalSession {
         if (message.skipped) this.term.write(`\r\n\x1b[33m[${message.skipped} bytes of output were no longer kept]\x1b[0m\r\n`);
         if (this.mode === 'ro') this.term.resize(message.cols, message.rows);
         else if (message.cols !== this.term.cols || message.rows !== this.term.rows) {
-          this.sendControl({ type: 'resize', cols: this.term.cols, rows: this.term.rows });
+          this.sendControl(protocol.resize(this.term.cols, this.term.rows));
         }
         this.onInfo({ opened: message });
         this.setState('live', this.mode === 'ro' ? 'watching (read-only)' : '');
         break;
-      case 'skipped':
+      case Server.SKIPPED:
         this.skip(message.bytes);
         break;
-      case 'size':
+      case Server.SIZE:
         if (this.mode === 'ro') this.term.resize(message.cols, message.rows);
         break;
-      case 'watchers':
+      case Server.WATCHERS:
         this.onInfo({ watchers: message.watchers });
         break;
-      case 'idle-warning':
+      case Server.IDLE_WARNING:
         this.term.write(`\r\n\x1b[33m[idle: this session ends in ${message.seconds} s unless you type]\x1b[0m\r\n`);
         break;
-      case 'detached':
+      case Server.DETACHED:
         this.term.write(`\r\n\x1b[33m[${message.message}]\x1b[0m\r\n`);
         this.setState('detached', message.message);
         this.ws?.close();
         break;
-      case 'exit': {
+      case Server.EXIT: {
         const code = message.code === null ? 'unknown' : message.code;
         const why = message.reason === 'exited' ? `exited with code ${code}` : `${message.reason} (code ${code})`;
         const detail = message.message ? `: ${message.message}` : '';
@@ -219,7 +201,7 @@ export class TerminalSession {
         this.ws?.close();
         break;
       }
-      case 'error':
+      case Server.ERROR:
         this.term.write(`\r\n\x1b[31m[${message.code}: ${message.message}]\x1b[0m\r\n`);
         if (this.state !== 'live') { this.setState('error', message.message); this.ws?.close(); }
         break;
@@ -238,7 +220,7 @@ export class TerminalSession {
 
   // End the session (its processes too), not just this connection.
   close() {
-    if (this.mode === 'rw' && this.state === 'live') this.sendControl({ type: 'close' });
+    if (this.mode === 'rw' && this.state === 'live') this.sendControl(protocol.close());
     else this.dispose();
   }
 

@@ -1,0 +1,76 @@
+// The browser protocol's control messages (docs/protocol.md, v1). Their names are
+// declared once, in shared/browser_types.py; this mirror is checked against it by a test.
+
+/** Text frames the page sends. */
+export const Client = Object.freeze({
+  OPEN: 'open',
+  ATTACH: 'attach',
+  RESIZE: 'resize',
+  ACK: 'ack',
+  EOF: 'eof',
+  CLOSE: 'close',
+});
+
+/** Text frames the front end sends. */
+export const Server = Object.freeze({
+  OPENED: 'opened',
+  SKIPPED: 'skipped',
+  SIZE: 'size',
+  WATCHERS: 'watchers',
+  INPUT_ACK: 'input-ack',
+  IDLE_WARNING: 'idle-warning',
+  DETACHED: 'detached',
+  EXIT: 'exit',
+  ERROR: 'error',
+  RECONNECT: 'reconnect',
+});
+
+/** @typedef {'rw' | 'ro'} Mode */
+
+/**
+ * @typedef {object} OpenedMessage
+ * @property {'opened'} type
+ * @property {string} session
+ * @property {string} host
+ * @property {string} container
+ * @property {Mode} mode
+ * @property {number} offset
+ * @property {number} skipped
+ * @property {number} window
+ * @property {number} cols
+ * @property {number} rows
+ * @property {string} [watch] the watch token, for the owner
+ */
+/** @typedef {{type: 'exit', code: number | null, reason: string, message?: string}} ExitMessage */
+/** @typedef {{user: string, since: number}} Watcher */
+/**
+ * @typedef {OpenedMessage | ExitMessage
+ *   | {type: 'skipped', bytes: number} | {type: 'size', cols: number, rows: number}
+ *   | {type: 'watchers', watchers: Watcher[]} | {type: 'idle-warning', seconds: number}
+ *   | {type: 'input-ack', offset: number}
+ *   | {type: 'detached', message: string} | {type: 'error', code: string, message: string}
+ *   | {type: 'reconnect', message: string}} ServerMessage
+ */
+
+/**
+ * @param {{host: string, container: string, cmd: string[] | null, user: string | null, workdir: string | null}} target
+ * @param {number} cols
+ * @param {number} rows
+ */
+export const open = (target, cols, rows) => ({ type: Client.OPEN, ...target, cols, rows });
+
+/**
+ * @param {string} session
+ * @param {number} offset
+ * @param {Mode} mode
+ * @param {string} token
+ */
+export const attach = (session, offset, mode, token) => ({ type: Client.ATTACH, session, offset, mode, token });
+
+/** @param {number} cols @param {number} rows */
+export const resize = (cols, rows) => ({ type: Client.RESIZE, cols, rows });
+
+/** @param {number} offset */
+export const ack = (offset) => ({ type: Client.ACK, offset });
+
+export const close = () => ({ type: Client.CLOSE });
