@@ -159,7 +159,7 @@ class OidcCallbackHandler(OidcHandler):
         error = self.get_query_argument("error", "")
         if error:
             said = self.get_query_argument("error_description", "")[:200]
-            return f"the provider said {error[:100]!r} {said!r}".strip()
+            return f"the provider said {error[:100]!r}" + (f": {said!r}" if said else "")
         if flow is None:
             return "no sign-in was under way in this browser (or it took over 10 minutes)"
         if not hmac.compare_digest(
