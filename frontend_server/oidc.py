@@ -30,7 +30,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
@@ -102,20 +102,12 @@ class Endpoints:
     jwks: str
     end_session: str
     """Empty when the provider offers no RP-initiated sign-out."""
-    secret_in_body: bool
-    """The provider takes the client secret only in the request body (client_secret_post)."""
 
     @classmethod
     def of(cls, document: dict[str, Any], issuer: str) -> Endpoints:
         found = document.get("issuer")
         if not isinstance(found, str) or found.rstrip("/") != issuer.rstrip("/"):
             raise Unavailable(f"the provider names itself {found!r}, not {issuer!r}")
-        methods = document.get("token_endpoint_auth_methods_supported")
-        post_only = (
-            isinstance(methods, list)
-            and "client_secret_basic" not in methods
-            and "client_secret_post" in methods
-        )
         end_session = document.get("end_session_endpoint")
         return cls(
             issuer=found,
@@ -125,7 +117,6 @@ class Endpoints:
             token=check_url(document.get("token_endpoint"), "token endpoint"),
             jwks=check_url(document.get("jwks_uri"), "jwks_uri"),
             end_session=check_url(end_session, "end_session_endpoint") if end_session else "",
-            secret_in_body=post_only,
         )
 
 
@@ -222,6 +213,9 @@ class ProviderSettings:
     groups_claim: str
     ca_file: str
     timeout: float
+    client_auth: str = "client_secret_basic"
+    """How the client proves itself at the token endpoint: client_secret_basic (HTTP
+    Basic, each part form-encoded as RFC 6749 says) or client_secret_post (the body)."""
 
 
 class OidcProvider:
@@ -300,7 +294,11 @@ class OidcProvider:
         """Where the browser ends its sign-in at the provider ("" if it offers no such end)."""
         if not endpoints.end_session:
             return ""
-        fields = {"client_id": self.settings.client_id, "post_logout_redirect_uri": after}
+        fields = {
+            "client_id": self.settings.client_id,
+            "post_logout_redirect_uri": after,
+            "state": secrets.token_urlsafe(16),  # some providers return only with one
+        }
         if id_token:
             fields["id_token_hint"] = id_token
         joiner = "&" if urlsplit(endpoints.end_session).query else "?"
@@ -339,12 +337,12 @@ class OidcProvider:
             "Accept": "application/json",
         }
         secret = self.settings.client_secret
-        if not secret or endpoints.secret_in_body:
+        if not secret or self.settings.client_auth == "client_secret_post":
             fields["client_id"] = self.settings.client_id
             if secret:
                 fields["client_secret"] = secret
         else:
-            pair = f"{quote(self.settings.client_id, safe='')}:{quote(secret, safe='')}"
+            pair = f"{quote_plus(self.settings.client_id)}:{quote_plus(secret)}"
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         request = HTTPRequest(
             endpoints.token, "POST", headers, urlencode(fields), follow_redirects=False

@@ -24,6 +24,8 @@ from shared.errors import DtermError
 from shared.security import private_folder
 from shared.settings import FrontendConfig
 
+CLIENT_AUTH = ("client_secret_basic", "client_secret_post")
+
 
 class StartupError(DtermError):
     """Something this front end was told to use cannot be used; the message says why."""
@@ -99,13 +101,15 @@ def oidc_provider(config: FrontendConfig) -> OidcProvider | None:
         check_url(config.oidc_issuer, "issuer (oidc_issuer)")
     except DtermError as exc:
         raise StartupError(str(exc)) from None
+    if config.oidc_client_auth not in CLIENT_AUTH:
+        raise StartupError(f"oidc_client_auth: expected one of {', '.join(CLIENT_AUTH)}")
     secret = ""
     if config.oidc_client_secret_file:
         secret = read_secret_file(config.oidc_client_secret_file, "oidc_client_secret_file")
     return OidcProvider(ProviderSettings(
         config.oidc_issuer, config.oidc_client_id, secret, config.oidc_scopes,
         config.oidc_user_claim, config.oidc_groups_claim, config.oidc_ca_file,
-        config.oidc_timeout,
+        config.oidc_timeout, config.oidc_client_auth,
     ))  # fmt: skip
 
 

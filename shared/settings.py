@@ -237,6 +237,9 @@ class FrontendConfig(ProcessSettings):
     oidc_client_secret_file: str = ""
     """File holding the client secret (mode 0600 or 0400); empty: a public client,
     which proves itself by PKCE alone."""
+    oidc_client_auth: str = "client_secret_basic"
+    """How the secret goes to the token endpoint, as registered at the provider:
+    client_secret_basic (an Authorization header) or client_secret_post (the body)."""
     oidc_display_name: str = ""
     """Name on the page's button, "Sign in with ..."; empty: the issuer's host name."""
     oidc_scopes: tuple[str, ...] = ("openid", "profile", "email")

@@ -49,9 +49,13 @@ class Setup:
 
 def frontend(setup_folder: Path, worker: ManagedProcess, *flags: str) -> ManagedProcess:
     return start_frontend(
-        [worker.match["endpoint"]], "--policy", str(setup_folder / "policy.toml"),
-        "--audit-log", str(setup_folder / "audit.jsonl"), *flags,
-    )  # fmt: skip
+        [worker.match["endpoint"]],
+        "--policy",
+        str(setup_folder / "policy.toml"),
+        "--audit-log",
+        str(setup_folder / "audit.jsonl"),
+        *flags,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +68,34 @@ def setup(worker: ManagedProcess, tmp_path_factory: pytest.TempPathFactory) -> I
     password_file.touch(mode=0o600)
     password_file.write_text(SERVICE_PASSWORD + "\n")
     direct = frontend(
-        folder, worker, "--users-file", str(folder / "users.json"),
-        "--ldap-url", slapd.url, "--ldap-user-dn", f"uid={{user}},{PEOPLE}",
-        "--ldap-group-base", GROUPS,
-    )  # fmt: skip
+        folder,
+        worker,
+        "--users-file",
+        str(folder / "users.json"),
+        "--ldap-url",
+        slapd.url,
+        "--ldap-user-dn",
+        f"uid={{user}},{PEOPLE}",
+        "--ldap-group-base",
+        GROUPS,
+    )
     search = frontend(
-        folder, worker, "--ldap-url", slapd.url, "--ldap-start-tls",
-        "--ldap-ca-file", str(slapd.ca_file), "--ldap-bind-dn", SERVICE_DN,
-        "--ldap-bind-password-file", str(password_file), "--ldap-user-base", PEOPLE,
-        "--ldap-group-base", GROUPS,
-    )  # fmt: skip
+        folder,
+        worker,
+        "--ldap-url",
+        slapd.url,
+        "--ldap-start-tls",
+        "--ldap-ca-file",
+        str(slapd.ca_file),
+        "--ldap-bind-dn",
+        SERVICE_DN,
+        "--ldap-bind-password-file",
+        str(password_file),
+        "--ldap-user-base",
+        PEOPLE,
+        "--ldap-group-base",
+        GROUPS,
+    )
     yield Setup(slapd, Stack(direct.match["url"]), Stack(search.match["url"]), folder, worker)
     direct.stop()
     search.stop()
@@ -116,8 +138,12 @@ def test_names_and_passwords_that_could_fool_the_directory_never_reach_it(setup:
     """Filter or DN syntax in a name, and an empty password (an anonymous bind that
     "succeeds"), are refused without a connection to the directory."""
     accepted = setup.directory_log().count(" ACCEPT ")
-    for name, password in (("*", "x"), ("alice)(uid=*", "x"), ("uid=alice,ou=people", "x"),
-                           ("alice", "")):  # fmt: skip
+    for name, password in (
+        ("*", "x"),
+        ("alice)(uid=*", "x"),
+        ("uid=alice,ou=people", "x"),
+        ("alice", ""),
+    ):
         for stack in (setup.direct, setup.search):
             assert sign_in(stack, name, password, source="127.0.0.61").status == 401
     assert setup.directory_log().count(" ACCEPT ") == accepted
@@ -138,6 +164,7 @@ def test_search_then_bind_over_start_tls(setup: Setup) -> None:
 
 def test_directory_attempts_are_throttled_before_the_directory_is_asked(setup: Setup) -> None:
     """Past the free attempts, further ones are refused (429) without a bind."""
+
     def binds() -> int:
         return len(re.findall(r'BIND dn="uid=eve,', setup.directory_log()))
 
@@ -151,8 +178,15 @@ def test_unchecked_certificate_is_refused(setup: Setup) -> None:
     """StartTLS to a server whose certificate no trusted CA signed: 503, audited, and
     the password never sent."""
     folder = setup.folder
-    untrusting = frontend(folder, setup.worker, "--ldap-url", setup.slapd.url,
-                          "--ldap-start-tls", "--ldap-user-dn", f"uid={{user}},{PEOPLE}")  # fmt: skip
+    untrusting = frontend(
+        folder,
+        setup.worker,
+        "--ldap-url",
+        setup.slapd.url,
+        "--ldap-start-tls",
+        "--ldap-user-dn",
+        f"uid={{user}},{PEOPLE}",
+    )
     try:
         binds = setup.directory_log().count('BIND dn="uid=bob,')
         reply = sign_in(Stack(untrusting.match["url"]), "bob", PEOPLE_IN_DIRECTORY[1].password)
@@ -170,8 +204,16 @@ def test_silent_directory_answers_in_time_and_holds_nothing_up(setup: Setup) -> 
     503 within its deadline while the front end keeps answering others."""
     silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts; nobody answers
     port = silent.getsockname()[1]
-    process = frontend(setup.folder, setup.worker, "--ldap-url", f"ldap://127.0.0.1:{port}",
-                       "--ldap-user-dn", f"uid={{user}},{PEOPLE}", "--ldap-timeout", "1")  # fmt: skip
+    process = frontend(
+        setup.folder,
+        setup.worker,
+        "--ldap-url",
+        f"ldap://127.0.0.1:{port}",
+        "--ldap-user-dn",
+        f"uid={{user}},{PEOPLE}",
+        "--ldap-timeout",
+        "1",
+    )
     stack = Stack(process.match["url"])
     try:
         outcome: dict[str, Any] = {}

@@ -54,11 +54,23 @@ def setup(worker: ManagedProcess, tmp_path_factory: pytest.TempPathFactory) -> I
     (folder / "policy.toml").write_text(POLICY)
     frontend = start_frontend(
         [worker.match["endpoint"]],
-        "--oidc-issuer", provider.issuer, "--oidc-client-id", CLIENT_ID,
-        "--oidc-client-secret-file", str(secret), "--oidc-scope", "openid",
-        "--oidc-scope", "groups", "--oidc-display-name", "Example SSO",
-        "--policy", str(folder / "policy.toml"), "--audit-log", str(folder / "audit.jsonl"),
-    )  # fmt: skip
+        "--oidc-issuer",
+        provider.issuer,
+        "--oidc-client-id",
+        CLIENT_ID,
+        "--oidc-client-secret-file",
+        str(secret),
+        "--oidc-scope",
+        "openid",
+        "--oidc-scope",
+        "groups",
+        "--oidc-display-name",
+        "Example SSO",
+        "--policy",
+        str(folder / "policy.toml"),
+        "--audit-log",
+        str(folder / "audit.jsonl"),
+    )
     yield Setup(provider, Stack(frontend.match["url"]), frontend, folder / "audit.jsonl")
     frontend.stop()
     provider.close()
@@ -117,10 +129,12 @@ def test_signs_in_with_pkce_and_groups_from_the_id_token(setup: Setup) -> None:
     assert pkce_challenge(setup.provider.verifiers[-1]) == flow.query["code_challenge"]
     auth = call(setup.stack, "/api/auth", headers=login_cookie(reply)).json()
     assert auth["user"] == "alice" and auth["groups"] == ["payments", "staff"]
-    assert reply.cookies()["dterm_oidc_flow"] in ('', '""')  # cleared
+    assert reply.cookies()["dterm_oidc_flow"] in ("", '""')  # cleared
     set_cookies = call(setup.stack, "/oidc/login").headers.get_all("Set-Cookie") or []
     flow_cookie = next(c for c in set_cookies if c.startswith("dterm_oidc_flow="))
-    assert {"HttpOnly", "SameSite=Lax", "Path=/oidc/"} <= {p.strip() for p in flow_cookie.split(";")}
+    assert {"HttpOnly", "SameSite=Lax", "Path=/oidc/"} <= {
+        p.strip() for p in flow_cookie.split(";")
+    }
     last = setup.audit()[-1]
     assert last["event"] == "sign-in" and last["ok"] and last["method"] == "oidc"
     assert last["user"] == "alice" and last["groups"] == ["payments", "staff"]
@@ -232,6 +246,10 @@ def test_sign_out_ends_the_sign_in_and_goes_on_to_the_provider(setup: Setup) -> 
     redirect = urlsplit(out.json()["redirect"])
     assert f"{redirect.scheme}://{redirect.netloc}{redirect.path}" == f"{setup.provider.issuer}/end"
     query = {k: v[0] for k, v in parse_qs(redirect.query).items()}
-    assert query == {"client_id": CLIENT_ID, "id_token_hint": token,
-                     "post_logout_redirect_uri": f"{setup.stack.base}/"}  # fmt: skip
+    assert query.pop("state")
+    assert query == {
+        "client_id": CLIENT_ID,
+        "id_token_hint": token,
+        "post_logout_redirect_uri": f"{setup.stack.base}/",
+    }
     assert call(setup.stack, "/api/auth", headers=login_cookie(reply)).json()["user"] is None

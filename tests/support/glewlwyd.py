@@ -83,28 +83,50 @@ def _plugin(issuer: str, jwks: str) -> dict[str, object]:
     """The OpenID Connect plugin: RS256 ID tokens, code flow with PKCE, sign-out."""
     claims = [
         {"name": "groups", "user-property": "groups", "type": "string", "mandatory": True},
-        {"name": "preferred_username", "user-property": "username", "type": "string",
-         "mandatory": True},
-    ]  # fmt: skip
+        {
+            "name": "preferred_username",
+            "user-property": "username",
+            "type": "string",
+            "mandatory": True,
+        },
+    ]
     return {
         "module": "oidc",
         "name": "oidc",
         "display_name": "OpenID Connect",
         "enabled": True,
         "parameters": {
-            "iss": issuer, "jwks-private": jwks, "default-kid": "test-key", "jwt-type": "rsa",
-            "jwt-key-size": "256", "access-token-duration": 3600, "refresh-token-duration": 3600,
-            "code-duration": 600, "refresh-token-rolling": False, "allow-non-oidc": False,
-            "auth-type-code-enabled": True, "auth-type-token-enabled": False,
-            "auth-type-id-token-enabled": False, "auth-type-password-enabled": False,
-            "auth-type-client-enabled": False, "auth-type-refresh-enabled": False,
-            "pkce-allowed": True, "pkce-method-plain-allowed": False,
-            "session-management-allowed": True, "session-cookie-name": "GLEWLWYD2_OIDC_SID",
-            "session-cookie-expiration": 3600, "jwks-show": True, "subject-type": "public",
-            "name-claim": "on-demand", "email-claim": "no", "scope-claim": "no",
-            "claims": claims, "scope": [],
+            "iss": issuer,
+            "jwks-private": jwks,
+            "default-kid": "test-key",
+            "jwt-type": "rsa",
+            "jwt-key-size": "256",
+            "access-token-duration": 3600,
+            "refresh-token-duration": 3600,
+            "code-duration": 600,
+            "refresh-token-rolling": False,
+            "allow-non-oidc": False,
+            "auth-type-code-enabled": True,
+            "auth-type-token-enabled": False,
+            "auth-type-id-token-enabled": False,
+            "auth-type-password-enabled": False,
+            "auth-type-client-enabled": False,
+            "auth-type-refresh-enabled": False,
+            "pkce-allowed": True,
+            "pkce-method-plain-allowed": False,
+            "session-management-allowed": True,
+            "session-cookie-name": "GLEWLWYD2_OIDC_SID",
+            "session-cookie-expiration": 3600,
+            "front-channel-logout-allowed": True,
+            "jwks-show": True,
+            "subject-type": "public",
+            "name-claim": "on-demand",
+            "email-claim": "no",
+            "scope-claim": "no",
+            "claims": claims,
+            "scope": [],
         },
-    }  # fmt: skip
+    }
 
 
 @dataclass
@@ -122,18 +144,37 @@ class Glewlwyd:
         assert reply.ok, f"{method} {path}: {reply.status_code} {reply.text}"
 
     def add_person(self, name: str, password: str, groups: list[str]) -> None:
-        self._call("POST", "/user/", {"username": name, "name": name.title(), "password": password,
-                                      "scope": ["openid"], "enabled": True, "groups": groups})  # fmt: skip
+        self._call(
+            "POST",
+            "/user/",
+            {
+                "username": name,
+                "name": name.title(),
+                "password": password,
+                "scope": ["openid"],
+                "enabled": True,
+                "groups": groups,
+            },
+        )
 
     def add_client(self, client_id: str, secret: str, origins: list[str]) -> None:
         """A confidential client whose redirect and sign-out URLs are on these origins."""
-        self._call("POST", "/client/", {
-            "client_id": client_id, "name": client_id, "enabled": True, "confidential": True,
-            "client_secret": secret, "authorization_type": ["code"],
-            "token_endpoint_auth_method": ["client_secret_basic"],
-            "redirect_uri": [f"{origin}/oidc/callback" for origin in origins],
-            "post_logout_redirect_uris": [f"{origin}/" for origin in origins], "scope": [],
-        })  # fmt: skip
+        self._call(
+            "POST",
+            "/client/",
+            {
+                "client_id": client_id,
+                "name": client_id,
+                "enabled": True,
+                "confidential": True,
+                "client_secret": secret,
+                "authorization_type": ["code"],
+                "token_endpoint_auth_method": ["client_secret_basic", "client_secret_post"],
+                "redirect_uri": [f"{origin}/oidc/callback" for origin in origins],
+                "post_logout_redirect_uris": [f"{origin}/" for origin in origins],
+                "scope": [],
+            },
+        )
 
     def stop(self) -> None:
         self.process.stop()
@@ -163,21 +204,30 @@ def start_glewlwyd(folder: Path) -> Glewlwyd:
 def _prepare(folder: Path) -> None:
     """The database from the package's schema, with a multi-valued `groups` property
     for people and a list of sign-out URLs for clients; the web files, links resolved."""
+    folder.mkdir(parents=True, exist_ok=True)
     database = sqlite3.connect(folder / "glewlwyd.db")
     database.executescript(SCHEMA.read_text())
     for table, prefix, key, spec in (
-        ("g_user_module_instance", "gumi", "groups",
-         {"multiple": True, "read": True, "write": True, "profile-read": True}),
-        ("g_client_module_instance", "gcmi", "post_logout_redirect_uris",
-         {"multiple": True, "read": True, "write": True}),
-    ):  # fmt: skip
+        (
+            "g_user_module_instance",
+            "gumi",
+            "groups",
+            {"multiple": True, "read": True, "write": True, "profile-read": True},
+        ),
+        (
+            "g_client_module_instance",
+            "gcmi",
+            "post_logout_redirect_uris",
+            {"multiple": True, "read": True, "write": True},
+        ),
+    ):
         (raw,) = database.execute(f"SELECT {prefix}_parameters FROM {table}").fetchone()
         parameters = json.loads(raw)
         parameters["data-format"][key] = spec
         database.execute(f"UPDATE {table} SET {prefix}_parameters = ?", (json.dumps(parameters),))
     database.commit()
     database.close()
-    shutil.copytree(WEBAPP, folder / "webapp", symlinks=False, ignore_dangling_symlinks=True)
+    shutil.copytree(WEBAPP, folder / "webapp", symlinks=False)
     config = folder / "webapp" / "config.json"
     if config.is_dir():
         shutil.rmtree(config)
@@ -189,10 +239,20 @@ def _configure(provider: Glewlwyd) -> None:
     needing a password."""
     reply = provider.admin.post(f"{provider.root}/api/auth/", json=ADMIN, timeout=10)
     assert reply.ok, f"cannot sign in to glewlwyd as its administrator: {reply.text}"
-    key = RSAKey.generate_key(2048, parameters={"kid": "test-key", "alg": "RS256", "use": "sig"},
-                              private=True)  # fmt: skip
+    key = RSAKey.generate_key(
+        2048, parameters={"kid": "test-key", "alg": "RS256", "use": "sig"}, private=True
+    )
     jwks = json.dumps({"keys": [key.as_dict(private=True)]})
-    provider._call("PUT", "/scope/openid", {"name": "openid", "display_name": "OpenID",
-                                            "description": "OpenID Connect", "scheme": {},
-                                            "password_required": True, "password_max_age": 0})  # fmt: skip
+    provider._call(
+        "PUT",
+        "/scope/openid",
+        {
+            "name": "openid",
+            "display_name": "OpenID",
+            "description": "OpenID Connect",
+            "scheme": {},
+            "password_required": True,
+            "password_max_age": 0,
+        },
+    )
     provider._call("POST", "/mod/plugin/", _plugin(provider.issuer, jwks))

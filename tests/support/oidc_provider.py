@@ -27,8 +27,9 @@ CLIENT_SECRET = "secret of the test client"
 
 
 def new_key(kid: str) -> RSAKey:
-    return RSAKey.generate_key(2048, parameters={"kid": kid, "alg": "RS256", "use": "sig"},
-                               private=True)  # fmt: skip
+    return RSAKey.generate_key(
+        2048, parameters={"kid": kid, "alg": "RS256", "use": "sig"}, private=True
+    )
 
 
 class ScriptedProvider:
@@ -61,9 +62,16 @@ class ScriptedProvider:
     def claims(self, nonce: str | None, **changes: Any) -> dict[str, Any]:
         """What an honest ID token for alice would say, with `changes` (None removes)."""
         now = int(time.time())
-        claims = {"iss": self.issuer, "sub": "id-of-alice", "aud": CLIENT_ID, "iat": now,
-                  "exp": now + 300, "nonce": nonce, "preferred_username": "alice",
-                  "groups": ["payments", "staff"]}  # fmt: skip
+        claims = {
+            "iss": self.issuer,
+            "sub": "id-of-alice",
+            "aud": CLIENT_ID,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": nonce,
+            "preferred_username": "alice",
+            "groups": ["payments", "staff"],
+        }
         claims.update(changes)
         return {k: v for k, v in claims.items() if v is not None}
 

@@ -102,20 +102,20 @@ class Person:
 def directory_ldif(people: list[Person], service_password: str) -> str:
     entries = [
         f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example",
-        *(f"dn: ou={ou},{SUFFIX}\nobjectClass: organizationalUnit\nou: {ou}"
-          for ou in ("people", "groups", "services")),
+        *(
+            f"dn: ou={ou},{SUFFIX}\nobjectClass: organizationalUnit\nou: {ou}"
+            for ou in ("people", "groups", "services")
+        ),
         f"dn: {SERVICE_DN}\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\n"
         f"cn: dterm\nuserPassword: {ssha(service_password)}",
-    ]  # fmt: skip
+    ]
     for person in people:
         entries.append(
             f"dn: uid={person.name},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {person.name}\n"
             f"cn: {person.name}\nsn: {person.name}\nuserPassword: {ssha(person.password)}"
         )
-    for number, group in enumerate(sorted({g for p in people for g in p.groups})):
-        members = "".join(
-            f"\nmember: uid={p.name},{PEOPLE}" for p in people if group in p.groups
-        )
+    for group in sorted({g for p in people for g in p.groups}):
+        members = "".join(f"\nmember: uid={p.name},{PEOPLE}" for p in people if group in p.groups)
         entries.append(f"dn: cn={group},{GROUPS}\nobjectClass: groupOfNames\ncn: {group}{members}")
     for number, group in enumerate(sorted({g for p in people for g in p.posix_groups})):
         members = "".join(f"\nmemberUid: {p.name}" for p in people if group in p.posix_groups)
@@ -145,8 +145,12 @@ class Slapd:
         """Load entries the way an operator does."""
         subprocess.run(
             ["ldapadd", "-x", "-H", self.url, "-D", ADMIN_DN, "-w", self.admin_password],
-            input=ldif, text=True, check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
+            input=ldif,
+            text=True,
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
 
     def stop(self) -> None:
         self.process.stop()
@@ -154,13 +158,23 @@ class Slapd:
 
 def start_slapd(folder: Path, people: list[Person], service_password: str) -> Slapd:
     """A running directory holding these people, their groups and the service account."""
-    require(Path(SLAPD).exists() and shutil.which("ldapadd") is not None,
-            "slapd is missing: apt-get install slapd ldap-utils")  # fmt: skip
+    require(
+        Path(SLAPD).exists() and shutil.which("ldapadd") is not None,
+        "slapd is missing: apt-get install slapd ldap-utils",
+    )
     admin_password = base64.b32encode(os.urandom(10)).decode()
     _configure(folder, admin_password)
     for _ in range(PORT_TRIES):
         port = random.randint(20000, 60000)
-        argv = [SLAPD, "-d", "256", "-F", str(folder / "slapd.d"), "-h", f"ldap://127.0.0.1:{port}/"]
+        argv = [
+            SLAPD,
+            "-d",
+            "256",
+            "-F",
+            str(folder / "slapd.d"),
+            "-h",
+            f"ldap://127.0.0.1:{port}/",
+        ]
         try:
             process = ManagedProcess("slapd", argv, READY, timeout=20)
         except RuntimeError as exc:
@@ -179,9 +193,14 @@ def _configure(folder: Path, admin_password: str) -> None:
     (folder / "slapd.d").mkdir()
     ca = make_ca(folder / "ca.pem")
     make_server_cert(ca, folder / "server.pem", folder / "server.key", "127.0.0.1")
-    config = CONFIG.format(folder=folder, suffix=SUFFIX, admin=ADMIN_DN,
-                           admin_password=admin_password)  # fmt: skip
+    config = CONFIG.format(
+        folder=folder, suffix=SUFFIX, admin=ADMIN_DN, admin_password=admin_password
+    )
     subprocess.run(
         ["slapadd", "-n0", "-F", str(folder / "slapd.d")],
-        input=config, text=True, check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
+        input=config,
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
