@@ -81,17 +81,19 @@ class Flow:
     cookie: str
     query: dict[str, str]
     address: str
+    stack: Stack
 
 
-def start(setup: Setup) -> Flow:
+def start(setup: Setup, stack: Stack | None = None) -> Flow:
     """GET /oidc/login, as a browser does: the flow cookie and where it is sent."""
     address = source()
-    reply = call(setup.stack, "/oidc/login", source=address)
+    stack = stack or setup.stack
+    reply = call(stack, "/oidc/login", source=address)
     assert reply.status == 302, reply.body
     location = reply.headers["Location"]
     assert location.startswith(setup.provider.issuer + "/authorize?")
     query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-    return Flow(reply.cookies()["dterm_oidc_flow"], query, address)
+    return Flow(reply.cookies()["dterm_oidc_flow"], query, address, stack)
 
 
 def finish(setup: Setup, flow: Flow, token: str | None, **changes: str) -> Reply:
@@ -102,7 +104,7 @@ def finish(setup: Setup, flow: Flow, token: str | None, **changes: str) -> Reply
     fields = {"code": code, "state": flow.query["state"], **changes}
     query = "&".join(f"{k}={v}" for k, v in fields.items())
     headers = {"Cookie": f"dterm_oidc_flow={flow.cookie}"}
-    return call(setup.stack, f"/oidc/callback?{query}", headers=headers, source=flow.address)
+    return call(flow.stack, f"/oidc/callback?{query}", headers=headers, source=flow.address)
 
 
 def login_cookie(reply: Reply) -> dict[str, str]:
@@ -200,7 +202,7 @@ def test_wrong_state_is_refused_before_the_code_is_redeemed(setup: Setup) -> Non
     flow = start(setup)
     good = setup.provider.mint(setup.provider.claims(flow.query["nonce"]))
     assert finish(setup, flow, good, state="another-state").status == 400
-    no_cookie = Flow("", flow.query, flow.address)
+    no_cookie = Flow("", flow.query, flow.address, flow.stack)
     assert finish(setup, no_cookie, good).status == 400
     assert setup.provider.calls["/token"] == tokens_asked
     assert "state" in setup.audit()[-2]["reason"]
@@ -253,3 +255,31 @@ def test_sign_out_ends_the_sign_in_and_goes_on_to_the_provider(setup: Setup) -> 
         "post_logout_redirect_uri": f"{setup.stack.base}/",
     }
     assert call(setup.stack, "/api/auth", headers=login_cookie(reply)).json()["user"] is None
+
+
+@pytest.mark.parametrize("client_auth", ["client_secret_post", "public"])
+def test_other_ways_for_the_client_to_prove_itself(
+    setup: Setup, worker: ManagedProcess, tmp_path: Path, client_auth: str
+) -> None:
+    """client_secret_post sends the secret in the body, not a header; a public client
+    sends none and proves the sign-in by PKCE alone."""
+    secret = tmp_path / "secret"
+    secret.touch(mode=0o600)
+    secret.write_text(CLIENT_SECRET)
+    flags = ["--oidc-client-auth", client_auth, "--oidc-client-secret-file", str(secret)]
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    frontend = start_frontend(
+        [worker.match["endpoint"]],
+        "--oidc-issuer", setup.provider.issuer, "--oidc-client-id", CLIENT_ID,
+        "--policy", str(policy), *(flags if client_auth != "public" else []),
+    )  # fmt: skip
+    setup.provider.client_auth = client_auth
+    try:
+        flow = start(setup, Stack(frontend.match["url"]))
+        honest = setup.provider.mint(setup.provider.claims(flow.query["nonce"]))
+        assert finish(setup, flow, honest).status == 302
+        assert pkce_challenge(setup.provider.verifiers[-1]) == flow.query["code_challenge"]
+    finally:
+        setup.provider.client_auth = "client_secret_basic"
+        frontend.stop()

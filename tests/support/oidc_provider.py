@@ -40,7 +40,9 @@ class ScriptedProvider:
         """code -> the ID token the token endpoint answers for it (once)."""
         self.calls: Counter[str] = Counter()
         self.verifiers: list[str] = []
-        self.refuse_client = False
+        self.client_auth = "client_secret_basic"
+        """How the client must prove itself: client_secret_basic, client_secret_post or
+        public (no secret: PKCE alone)."""
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -115,11 +117,21 @@ def _handler(provider: ScriptedProvider) -> type[BaseHTTPRequestHandler]:
             name, _, secret = base64.b64decode(encoded).decode().partition(":")
             return unquote_plus(name), unquote_plus(secret)
 
+        def client_proved(self, form: dict[str, str]) -> bool:
+            """The client proved itself the way the provider expects, and no other."""
+            basic = "Authorization" in self.headers
+            if provider.client_auth == "client_secret_basic":
+                return self.client() == (CLIENT_ID, CLIENT_SECRET) and "client_secret" not in form
+            posted = (form.get("client_id"), form.get("client_secret"))
+            if provider.client_auth == "client_secret_post":
+                return not basic and posted == (CLIENT_ID, CLIENT_SECRET)
+            return not basic and posted == (CLIENT_ID, None)
+
         def do_POST(self) -> None:
             provider.calls[self.path] += 1
             length = int(self.headers.get("Content-Length", "0"))
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-            if self.client() != (CLIENT_ID, CLIENT_SECRET):
+            if not self.client_proved(form):
                 self.answer(401, {"error": "invalid_client"})
                 return
             provider.verifiers.append(form.get("code_verifier", ""))
