@@ -171,7 +171,7 @@ class OidcCallbackHandler(OidcHandler):
         return ""
 
     def _signed_in(self, person: Person, id_token: str) -> None:
-        self.auth.sign_in(self, person, "oidc")
+        self.auth.sign_in(self, person, "oidc", self.services.guard.policy.group_names)
         if len(id_token) <= MAX_HINT:
             self.set_signed_cookie(
                 HINT_COOKIE,
