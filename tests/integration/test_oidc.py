@@ -283,3 +283,35 @@ def test_other_ways_for_the_client_to_prove_itself(
     finally:
         setup.provider.client_auth = "client_secret_basic"
         frontend.stop()
+
+
+def test_groups_and_name_come_from_the_configured_claims(
+    setup: Setup, worker: ManagedProcess, tmp_path: Path
+) -> None:
+    """With oidc_groups_claim and oidc_user_claim set, the groups are those of that
+    claim (the `groups` claim is ignored) and the person is named by the other claim."""
+    secret = tmp_path / "secret"
+    secret.touch(mode=0o600)
+    secret.write_text(CLIENT_SECRET)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    frontend = start_frontend(
+        [worker.match["endpoint"]],
+        "--oidc-issuer", setup.provider.issuer, "--oidc-client-id", CLIENT_ID,
+        "--oidc-client-secret-file", str(secret), "--policy", str(policy),
+        "--oidc-groups-claim", "https://example.com/roles", "--oidc-user-claim", "email",
+    )  # fmt: skip
+    try:
+        flow = start(setup, Stack(frontend.match["url"]))
+        claims = setup.provider.claims(
+            flow.query["nonce"],
+            email="alice@example.com",
+            **{"https://example.com/roles": ["payments", "on-call"]},
+        )
+        reply = finish(setup, flow, setup.provider.mint(claims))
+        assert reply.status == 302, reply.body
+        auth = call(flow.stack, "/api/auth", headers=login_cookie(reply)).json()
+        assert auth["user"] == "alice@example.com"
+        assert auth["groups"] == ["on-call", "payments"]
+    finally:
+        frontend.stop()
