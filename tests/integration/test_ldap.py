@@ -1,7 +1,7 @@
 """Password sign-in against a real LDAP directory (slapd), through a real front end:
 direct bind and search-then-bind over StartTLS, groups of both kinds, refusals that
-never reach the directory, the throttle, a certificate that does not check out, and
-a directory that never answers."""
+never reach the directory, the throttle, a certificate that does not check out, a
+directory that refuses StartTLS, and a directory that never answers."""
 
 from __future__ import annotations
 
@@ -197,6 +197,34 @@ def test_unchecked_certificate_is_refused(setup: Setup) -> None:
         assert "CERTIFICATE_VERIFY_FAILED" in last["detail"]
     finally:
         untrusting.stop()
+
+
+def test_directory_refusing_starttls_never_gets_the_password(setup: Setup, tmp_path: Path) -> None:
+    """With --ldap-start-tls, a directory that refuses StartTLS (as an active attacker
+    in the way could) is 503, audited, and never sent the password in the clear."""
+    plain = start_slapd(tmp_path / "slapd", PEOPLE_IN_DIRECTORY, SERVICE_PASSWORD, tls=False)
+    process = frontend(
+        setup.folder,
+        setup.worker,
+        "--ldap-url",
+        plain.url,
+        "--ldap-start-tls",
+        "--ldap-ca-file",
+        str(plain.ca_file),
+        "--ldap-user-dn",
+        f"uid={{user}},{PEOPLE}",
+    )
+    try:
+        reply = sign_in(Stack(process.match["url"]), "bob", PEOPLE_IN_DIRECTORY[1].password)
+        assert reply.status == 503 and reply.json()["error"] == "unavailable"
+        plain.process.wait_log(r"EXT oid=1\.3\.6\.1\.4\.1\.1466\.20037")
+        assert 'BIND dn="uid=bob,' not in plain.process.log()
+        last = setup.audit()[-1]
+        assert (last["user"], last["reason"]) == ("bob", "unavailable")
+        assert "startTLS failed" in last["detail"], last["detail"]
+    finally:
+        process.stop()
+        plain.stop()
 
 
 def test_silent_directory_answers_in_time_and_holds_nothing_up(setup: Setup) -> None:

@@ -41,15 +41,18 @@ def ssha(password: str) -> str:
     return "{SSHA}" + base64.b64encode(digest + salt).decode()
 
 
+TLS = """\
+olcTLSCACertificateFile: {folder}/ca.pem
+olcTLSCertificateFile: {folder}/server.pem
+olcTLSCertificateKeyFile: {folder}/server.key
+"""
+
 CONFIG = """\
 dn: cn=config
 objectClass: olcGlobal
 cn: config
 olcPidFile: {folder}/slapd.pid
-olcTLSCACertificateFile: {folder}/ca.pem
-olcTLSCertificateFile: {folder}/server.pem
-olcTLSCertificateKeyFile: {folder}/server.key
-
+{tls}
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
 cn: module{{0}}
@@ -156,14 +159,17 @@ class Slapd:
         self.process.stop()
 
 
-def start_slapd(folder: Path, people: list[Person], service_password: str) -> Slapd:
-    """A running directory holding these people, their groups and the service account."""
+def start_slapd(
+    folder: Path, people: list[Person], service_password: str, tls: bool = True
+) -> Slapd:
+    """A running directory holding these people, their groups and the service account;
+    without `tls` it has no certificate and refuses StartTLS."""
     require(
         Path(SLAPD).exists() and shutil.which("ldapadd") is not None,
         "slapd is missing: apt-get install slapd ldap-utils",
     )
     admin_password = base64.b32encode(os.urandom(10)).decode()
-    _configure(folder, admin_password)
+    _configure(folder, admin_password, tls)
     for _ in range(PORT_TRIES):
         port = random.randint(20000, 60000)
         argv = [
@@ -187,14 +193,18 @@ def start_slapd(folder: Path, people: list[Person], service_password: str) -> Sl
     raise RuntimeError(f"slapd found no free port in {PORT_TRIES} tries")
 
 
-def _configure(folder: Path, admin_password: str) -> None:
+def _configure(folder: Path, admin_password: str, tls: bool) -> None:
     """cn=config (slapadd -n0) and an empty database, TLS files made for 127.0.0.1."""
     (folder / "db").mkdir(parents=True)
     (folder / "slapd.d").mkdir()
     ca = make_ca(folder / "ca.pem")
     make_server_cert(ca, folder / "server.pem", folder / "server.key", "127.0.0.1")
     config = CONFIG.format(
-        folder=folder, suffix=SUFFIX, admin=ADMIN_DN, admin_password=admin_password
+        folder=folder,
+        suffix=SUFFIX,
+        admin=ADMIN_DN,
+        admin_password=admin_password,
+        tls=TLS.format(folder=folder) if tls else "",
     )
     subprocess.run(
         ["slapadd", "-n0", "-F", str(folder / "slapd.d")],
