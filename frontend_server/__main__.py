@@ -22,10 +22,16 @@ from frontend_server.auth import Authenticator, check_sso_settings, sso_warning
 from frontend_server.context import Services
 from frontend_server.guard import Guard
 from frontend_server.http_server import make_http_server
+from frontend_server.ldap_directory import plain_warning
 from frontend_server.policy import Policy, PolicyError
 from frontend_server.policy_file import PolicyFile
 from frontend_server.pool import WorkerPool
-from frontend_server.startup import check_account_files, cookie_secret
+from frontend_server.startup import (
+    check_account_files,
+    cookie_secret,
+    ldap_directory,
+    oidc_provider,
+)
 from frontend_server.throttle import LoginThrottle
 from shared.audit import AuditLog
 from shared.process import run_process
@@ -45,7 +51,7 @@ def parse_config(
     """Settings from file, environment and flags, with what dev mode fills in."""
     config: FrontendConfig
     config, flags = parse_args(SETTINGS, "dterm frontend", __doc__ or "", argv, env)
-    accounts = bool(config.users_file or config.tokens_file or config.sso_user_header)
+    accounts = has_accounts(config)
     config = dataclasses.replace(
         config,
         workers=config.workers or (() if config.worker_dns else (DEFAULT_WORKER,)),
@@ -66,16 +72,18 @@ async def main(config: FrontendConfig) -> None:
     config = dataclasses.replace(config, cookie_secret=cookie_secret(config))
     policy = load_policy(config)
     audit = AuditLog(config.audit_log)
+    ldap, oidc = ldap_directory(config), oidc_provider(config)
     context = zmq.Context()
     pool = WorkerPool(config, context)
     pool.start()
     services = Services(
-        config, pool, Authenticator(config, pool.revoked), Guard(policy, audit), audit,
-        LoginThrottle(), web_root(config.web_root) / "src",
+        config, pool, Authenticator(config, pool.revoked, ldap), Guard(policy, audit), audit,
+        LoginThrottle(), web_root(config.web_root) / "src", oidc,
     )  # fmt: skip
-    if warning := sso_warning(config):
-        log.warning("%s", warning)
-        print(f"dterm frontend: {warning}", file=sys.stderr, flush=True)
+    for warning in (sso_warning(config), plain_warning(config)):
+        if warning:
+            log.warning("%s", warning)
+            print(f"dterm frontend: {warning}", file=sys.stderr, flush=True)
     watcher = None
     if config.policy_file:
         policy_file = PolicyFile(config.policy_file, services.guard)
@@ -102,6 +110,10 @@ async def main(config: FrontendConfig) -> None:
         await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
         pool.close()
         audit.close()
+        if ldap is not None:
+            ldap.close()
+        if oidc is not None:
+            oidc.close()
         context.destroy(linger=0)
 
 
@@ -121,9 +133,20 @@ def load_policy(config: FrontendConfig) -> Policy:
     """The policy file; required once people sign in with accounts (deny by default)."""
     if config.policy_file:
         return Policy.load(config.policy_file)
-    if config.users_file or config.tokens_file or config.sso_user_header:
+    if has_accounts(config):
         raise PolicyError("a policy file (--policy) is required when people sign in with accounts")
     return Policy.allow_all()
+
+
+def has_accounts(config: FrontendConfig) -> bool:
+    """People sign in as themselves (no dev token, and a policy is needed)."""
+    return bool(
+        config.users_file
+        or config.tokens_file
+        or config.sso_user_header
+        or config.oidc_issuer
+        or config.ldap_url
+    )
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -28,7 +28,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from shared.errors import DtermError
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
+"""What a person's name may be (\\Z, not $, which also lets a final newline pass)."""
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 
 

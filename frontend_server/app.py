@@ -14,6 +14,7 @@ from frontend_server.events import EventsHandler
 from frontend_server.files_api import FilesHandler
 from frontend_server.health import ReadyHandler, count_workers
 from frontend_server.login import AuthInfoHandler, LoginHandler, LogoutHandler
+from frontend_server.oidc_login import OidcCallbackHandler, OidcLoginHandler
 from frontend_server.recordings_api import RecordingFileHandler, RecordingsHandler
 from frontend_server.terminal_socket import TerminalSocket
 from frontend_server.web_security import (
@@ -42,6 +43,8 @@ def make_app(services: Services, cookie_secret: str) -> Application:
         (r"/", PageHandler, handlers),
         (r"/login", LoginHandler, handlers),
         (r"/logout", LogoutHandler, handlers),
+        (r"/oidc/login", OidcLoginHandler, handlers),
+        (r"/oidc/callback", OidcCallbackHandler, handlers),
         (r"/api/auth", AuthInfoHandler, handlers),
         (r"/api/hosts", HostsHandler, handlers),
         (r"/api/containers", ContainersHandler, handlers),

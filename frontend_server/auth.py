@@ -3,6 +3,10 @@
 Ways to sign in, any of them configured:
 - dev token: the all-in-one mode prints a URL with a random token (as Jupyter does);
 - users file: a name and a password checked against an argon2id hash;
+- LDAP (ldap_directory.py): a name not in the users file and a password, checked by
+  binding to the directory, which also gives the person's groups;
+- OpenID Connect (oidc.py, oidc_login.py): the company's identity provider signs the
+  person in and names their groups;
 - single sign-on: an explicit opt-in (`sso_user_header` and `sso_proxies`): a proxy
   such as oauth2-proxy names the person in that header, believed only from those
   addresses. Trusting a proxy for X-Forwarded-For/-Proto (`trusted_proxies`) never
@@ -12,7 +16,9 @@ TLS) that names the person, a random sign-in id and a stamp of the credential, a
 expires after `login_ttl`. Every request checks the cookie against the current
 credential: removing a user or changing their password ends their sign-ins at
 once, their groups are read afresh, and a signed-out id is refused by every front
-end (revocations travel through the workers). Scripts send `Authorization: Bearer
+end (revocations travel through the workers). A sign-in by LDAP or OpenID Connect
+keeps the groups it was given in its cookie until it ends; changing the directory's or
+the provider's settings ends all such sign-ins. Scripts send `Authorization: Bearer
 <token>`: the dev token or one an admin issued.
 
 Pure decisions on request data; password checks run off the loop (argon2 is slow
@@ -30,10 +36,12 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from tornado.web import RequestHandler
 
 from frontend_server.accounts import AccountsError, Tokens, Users
+from frontend_server.ldap_directory import LdapDirectory
 from frontend_server.policy import Person
 from shared.errors import Forbidden
 from shared.messages import Revocation
@@ -44,6 +52,9 @@ log = logging.getLogger(__name__)
 
 LOGIN_COOKIE = "dterm_login"
 DEV_USER = "dev"
+MAX_COOKIE_GROUPS = 2000
+"""Characters of group names a login cookie carries at most (a cookie holds about 4 kB):
+past that, only the groups the policy names are kept."""
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -100,11 +111,29 @@ def sso_warning(config: FrontendConfig) -> str:
     )
 
 
+def external_stamps(config: FrontendConfig) -> dict[str, str]:
+    """Sign-in methods whose cookies carry the person's groups, each with a stamp of its
+    settings: a sign-in made with other settings is over."""
+    stamps = {}
+    if config.oidc_issuer:
+        stamps["oidc"] = stamp(f"oidc {config.oidc_issuer} {config.oidc_client_id}")
+    if config.ldap_url:
+        stamps["ldap"] = stamp(
+            f"ldap {config.ldap_url} {config.ldap_user_dn} {config.ldap_user_base}"
+        )
+    return stamps
+
+
 class Authenticator:
-    def __init__(self, config: FrontendConfig, revoked: Revocations) -> None:
+    def __init__(
+        self, config: FrontendConfig, revoked: Revocations, ldap: LdapDirectory | None = None
+    ) -> None:
         check_sso_settings(config)
         self.dev_token = config.token
         self.users = Users(config.users_file) if config.users_file else None
+        self.ldap = ldap
+        self._external = external_stamps(config)
+        self.oidc_name = config.oidc_display_name or urlsplit(config.oidc_issuer).hostname or ""
         self.tokens = Tokens(config.tokens_file) if config.tokens_file else None
         self.login_ttl = config.login_ttl
         self.revoked = revoked
@@ -119,6 +148,10 @@ class Authenticator:
         found = ["token"] if self.dev_token else []
         if self.users is not None:
             found.append("password")
+        if self.ldap is not None:
+            found.append("ldap")
+        if "oidc" in self._external:
+            found.append("oidc")
         if self._user_header:
             found.append("proxy")
         return found
@@ -170,16 +203,22 @@ class Authenticator:
             claims = json.loads(raw)
             name, sign_in, method = str(claims["u"]), str(claims["sid"]), str(claims["m"])
             expires, made_with = float(claims["exp"]), str(claims["v"])
+            groups = frozenset(str(group) for group in claims.get("g", []))
         except (ValueError, KeyError, TypeError):
             return None
         now = time.time()
         if expires < now or self.revoked.revoked(sign_in, now, expires):
             return None
-        person = self._current(name, method, made_with)
+        person = self._current(name, method, made_with, groups)
         return SignIn(person, sign_in, method, expires) if person else None
 
-    def _current(self, name: str, method: str, made_with: str) -> Person | None:
+    def _current(
+        self, name: str, method: str, made_with: str, groups: frozenset[str]
+    ) -> Person | None:
         """The person as their credential says now; None if it changed or went."""
+        if method in self._external:
+            ok = hmac.compare_digest(self._external[method], made_with)
+            return Person(name, groups) if ok else None
         if method == "token":
             ok = name == DEV_USER and bool(self.dev_token) and made_with == stamp(self.dev_token)
             return Person(DEV_USER) if ok else None
@@ -194,15 +233,41 @@ class Authenticator:
             return None
         return Person(name, found[0].groups)
 
-    async def check_password(self, name: str, password: str) -> Person | None:
+    def password_method(self, name: str) -> str:
+        """Who checks this name's password: the users file ("password") when it has the
+        name or there is no directory, else the directory ("ldap")."""
+        if self.ldap is None:
+            return "password"
+        try:
+            local = self.users is not None and self.users.current(name) is not None
+        except AccountsError as exc:
+            log.warning("cannot read the users file: %s", exc)
+            local = False
+        return "password" if local else "ldap"
+
+    async def check_password(self, name: str, password: str, method: str) -> Person | None:
+        """The person if the password is right (off the loop: argon2, or LDAP calls)."""
+        if method == "ldap" and self.ldap is not None:
+            return await self.ldap.check_password(name, password)
         if self.users is None:
             return None
         account = await asyncio.to_thread(self.users.check_password, name, password)
         return Person(account.name, account.groups) if account else None
 
-    def sign_in(self, handler: RequestHandler, person: Person, method: str) -> None:
-        """Set the login cookie, stamped with the credential it was made with."""
-        if method == "token":
+    def sign_in(
+        self,
+        handler: RequestHandler,
+        person: Person,
+        method: str,
+        policy_groups: frozenset[str] = frozenset(),
+    ) -> None:
+        """Set the login cookie, stamped with the credential it was made with; a sign-in
+        by LDAP or OpenID Connect carries its groups (see MAX_COOKIE_GROUPS)."""
+        extra: dict[str, object] = {}
+        if method in self._external:
+            made_with = self._external[method]
+            extra["g"] = cookie_groups(person, policy_groups)
+        elif method == "token":
             made_with = stamp(self.dev_token)
         else:
             assert self.users is not None
@@ -216,6 +281,7 @@ class Authenticator:
             "m": method,
             "v": made_with,
             "exp": time.time() + self.login_ttl,
+            **extra,
         }
         handler.set_signed_cookie(
             LOGIN_COOKIE,
@@ -242,6 +308,22 @@ class Authenticator:
         revocation = Revocation(signed_in.sign_in, int(signed_in.expires) + 1)
         self.revoked.add([revocation], time.time())
         return revocation
+
+
+def cookie_groups(person: Person, policy_groups: frozenset[str]) -> list[str]:
+    """The groups a login cookie carries: all of them, or if they are too many for a
+    cookie, those the policy names (logged)."""
+    groups = sorted(person.groups)
+    if sum(len(group) + 3 for group in groups) <= MAX_COOKIE_GROUPS:
+        return groups
+    kept = [group for group in groups if group in policy_groups]
+    log.warning(
+        "%s has %d groups, too many for a cookie: kept the %d the policy names",
+        person.name,
+        len(groups),
+        len(kept),
+    )
+    return kept
 
 
 def client_address(handler: RequestHandler, auth: Authenticator) -> str:

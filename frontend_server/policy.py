@@ -158,6 +158,11 @@ class Policy:
             raise PolicyError(f"{where}: needs at least one [[roles]] table")
         return cls(tuple(_role(r, f"{where}: roles[{i}]") for i, r in enumerate(roles)))
 
+    @property
+    def group_names(self) -> frozenset[str]:
+        """Every group a role of this policy names."""
+        return frozenset(group for role in self.roles for group in role.groups)
+
     def _rules(self, person: Person, target: Target) -> list[Rule]:
         return [
             rule

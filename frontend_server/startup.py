@@ -3,8 +3,9 @@
 It refuses to start, saying which file and why, when what it is told to use cannot
 be used: a users file that is missing, a users or tokens file that cannot be read
 (a tokens file not made yet is fine while its folder is there: no token was issued
-yet, and `dterm tokens issue` makes it), a policy that does
-not parse (policy.py), keys (shared/security.py), an audit log it cannot write.
+yet, and `dterm tokens issue` makes it), a policy that does not parse (policy.py),
+keys (shared/security.py), an audit log it cannot write, an identity provider's
+settings that cannot work or a secret file open to others.
 Serving first and failing every sign-in later would show people "wrong name or
 password" for an operator's mistake. It also keeps the cookie secret between runs.
 
@@ -19,9 +20,13 @@ import stat
 from pathlib import Path
 
 from frontend_server.accounts import AccountsError, JsonFile
+from frontend_server.ldap_directory import LdapDirectory, LdapSettings
+from frontend_server.oidc import OidcProvider, ProviderSettings, check_url
 from shared.errors import DtermError
 from shared.security import private_folder
 from shared.settings import FrontendConfig
+
+CLIENT_AUTH = ("client_secret_basic", "client_secret_post")
 
 
 class StartupError(DtermError):
@@ -69,3 +74,56 @@ def _read_secret(path: Path) -> str:
     if len(secret) < 32:
         raise StartupError(f"{path} holds no usable secret: remove it to make a new one")
     return secret
+
+
+def read_secret_file(path: str, setting: str) -> str:
+    """A secret kept in a file (never on the command line, where `ps` shows it): the
+    file must be readable by its owner alone and hold a value."""
+    try:
+        found = os.stat(path)
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise StartupError(f"{setting} {path}: {exc.strerror}") from None
+    if found.st_mode & 0o077:
+        raise StartupError(
+            f"{setting} {path} is open to group or others "
+            f"(mode {stat.S_IMODE(found.st_mode):04o}): chmod 600 {path}"
+        )
+    secret = text.strip("\r\n")
+    if not secret:
+        raise StartupError(f"{setting} {path} is empty")
+    return secret
+
+
+def oidc_provider(config: FrontendConfig) -> OidcProvider | None:
+    """The OpenID Connect provider people sign in with, if one is configured."""
+    if not config.oidc_issuer and not config.oidc_client_id:
+        return None
+    if not config.oidc_issuer or not config.oidc_client_id:
+        raise StartupError("OpenID Connect needs both oidc_issuer and oidc_client_id")
+    try:
+        check_url(config.oidc_issuer, "issuer (oidc_issuer)")
+    except DtermError as exc:
+        raise StartupError(str(exc)) from None
+    if config.oidc_client_auth not in CLIENT_AUTH:
+        raise StartupError(f"oidc_client_auth: expected one of {', '.join(CLIENT_AUTH)}")
+    secret = ""
+    if config.oidc_client_secret_file:
+        secret = read_secret_file(config.oidc_client_secret_file, "oidc_client_secret_file")
+    return OidcProvider(ProviderSettings(
+        config.oidc_issuer, config.oidc_client_id, secret, config.oidc_scopes,
+        config.oidc_user_claim, config.oidc_groups_claim, config.oidc_ca_file,
+        config.oidc_timeout, config.oidc_client_auth,
+    ))  # fmt: skip
+
+
+def ldap_directory(config: FrontendConfig) -> LdapDirectory | None:
+    """The LDAP directory that checks passwords, if one is configured."""
+    if not config.ldap_url:
+        return None
+    password = ""
+    if config.ldap_bind_dn:
+        if not config.ldap_bind_password_file:
+            raise StartupError("ldap_bind_dn needs ldap_bind_password_file")
+        password = read_secret_file(config.ldap_bind_password_file, "ldap_bind_password_file")
+    return LdapDirectory(LdapSettings.of(config, password))

@@ -62,8 +62,10 @@ OTHER_HEADERS = {
 }
 UNCHECKED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 """Answered whatever the Host: probes say nothing secret, /metrics needs a token."""
-SECRET_ARGUMENTS = frozenset({"token", "access_token", "password"})
-SECRET_IN_TEXT = re.compile(r"(?i)([?&](?:token|access_token|password)=)[^&\s'\"]*")
+SECRET_ARGUMENTS = frozenset({"token", "access_token", "password", "code"})
+"""Query arguments never logged: credentials, and the code an identity provider sends
+back (it signs in whoever redeems it first)."""
+SECRET_IN_TEXT = re.compile(r"(?i)([?&](?:token|access_token|password|code)=)[^&\s'\"]*")
 HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?")
 ORIGIN = re.compile(r"(https?)://(.+)")
 DEFAULT_PORTS = {"http": 80, "https": 443}

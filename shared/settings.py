@@ -283,6 +283,60 @@ class FrontendConfig(ProcessSettings):
     counted). Past it the oldest connection still waiting for its request is closed to
     make room, or if none is waiting, the new connection is; keep it well below the
     open-file limit."""
+    oidc_issuer: str = ""
+    """Issuer URL of an OpenID Connect provider (its /.well-known/openid-configuration
+    is read); https, or http on a loopback address. Empty: no OpenID Connect sign-in."""
+    oidc_client_id: str = ""
+    """This front end's client id at the provider (required with `oidc_issuer`)."""
+    oidc_client_secret_file: str = ""
+    """File holding the client secret (mode 0600 or 0400); empty: a public client,
+    which proves itself by PKCE alone."""
+    oidc_client_auth: str = "client_secret_basic"
+    """How the secret goes to the token endpoint, as registered at the provider:
+    client_secret_basic (an Authorization header) or client_secret_post (the body)."""
+    oidc_display_name: str = ""
+    """Name on the page's button, "Sign in with ..."; empty: the issuer's host name."""
+    oidc_scopes: tuple[str, ...] = ("openid", "profile", "email")
+    """Scopes asked of the provider (openid is always added); some providers put the
+    groups claim only under a scope of its own (for example `groups`)."""
+    oidc_user_claim: str = "preferred_username"
+    """ID token claim that names the person (as the policy's `users` do)."""
+    oidc_groups_claim: str = "groups"
+    """ID token claim listing the person's groups (a list or one string)."""
+    oidc_redirect_url: str = ""
+    """The callback URL registered at the provider; empty: the page's origin followed
+    by /oidc/callback."""
+    oidc_ca_file: str = ""
+    """CA bundle for the provider's TLS certificate; empty: the system's."""
+    oidc_timeout: float = 10.0
+    """Seconds for each call to the provider (discovery, keys, code exchange)."""
+    ldap_url: str = ""
+    """LDAP server for password sign-in (ldap://host[:port] or ldaps://host[:port]);
+    names not in the users file are checked there. Empty: no LDAP."""
+    ldap_start_tls: bool = False
+    """Upgrade an ldap:// connection with StartTLS before sending any password."""
+    ldap_ca_file: str = ""
+    """CA bundle for the server's TLS certificate (ldaps:// or StartTLS); empty: the
+    system's."""
+    ldap_user_dn: str = ""
+    """Direct bind: the person's DN with {user} for the name, for example
+    uid={user},ou=people,dc=example,dc=org. Empty: search, then bind."""
+    ldap_bind_dn: str = ""
+    """Search, then bind: the service account that finds people and their groups."""
+    ldap_bind_password_file: str = ""
+    """File holding the service account's password (mode 0600 or 0400)."""
+    ldap_user_base: str = ""
+    """Search, then bind: where people are searched."""
+    ldap_user_filter: str = "(uid={user})"
+    """Search, then bind: the filter that finds one person; {user} is the name."""
+    ldap_group_base: str = ""
+    """Where groups are searched; empty: people signed in by LDAP have no groups."""
+    ldap_group_filter: str = "(|(member={dn})(uniqueMember={dn})(memberUid={user}))"
+    """Filter of a person's groups; {dn} is the person's DN, {user} the name."""
+    ldap_group_attribute: str = "cn"
+    """Attribute of a group entry that is its name for the policy."""
+    ldap_timeout: float = 5.0
+    """Seconds for each exchange with the LDAP server."""
 
 
 KEYS_HELP = 'make keys with `dterm keys --set DIR` (README, "Many hosts")'

@@ -36,6 +36,7 @@ FLAG_NAMES = {
     "allowed_origins": "--allowed-origin",
     "allowed_hosts": "--allowed-host",
     "policy_file": "--policy",
+    "oidc_scopes": "--oidc-scope",
 }
 ENV_ALIASES = {"docker_url": "DOCKER_HOST"}
 

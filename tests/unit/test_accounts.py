@@ -39,6 +39,12 @@ def test_bad_names_and_missing_users(tmp_path: Path) -> None:
         users.remove("ghost")
 
 
+def test_a_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    """`$` in a pattern also matches before a final newline: names are matched whole."""
+    with pytest.raises(AccountsError):
+        Users(tmp_path / "u.json").set("alice\n", "pw123456")
+
+
 def test_tokens_issue_check_revoke_expire(tmp_path: Path) -> None:
     tokens = Tokens(tmp_path / "t.json")
     token = tokens.issue("ci-bot", ["ops"], days=None)

@@ -70,6 +70,7 @@ def test_origins_compare_scheme_host_and_port() -> None:
         ("/api/x?a=1&Token=abc&b=2", "/api/x?a=1&Token=[redacted]&b=2"),
         ("/?to%6Ben=abc", "/?to%6Ben=[redacted]"),
         ("/?password=p&access_token=t", "/?password=[redacted]&access_token=[redacted]"),
+        ("/oidc/callback?code=c0de&state=s", "/oidc/callback?code=[redacted]&state=s"),
         ("/?tokens=1&token", "/?tokens=1&token"),
         ("/plain", "/plain"),
     ],

@@ -8,7 +8,8 @@ import { el } from './dom.js';
  * @typedef {object} Auth
  * @property {string | null} user
  * @property {string[]} groups
- * @property {string[]} methods 'password', 'token', 'proxy'
+ * @property {string[]} methods 'password' (users file), 'ldap', 'oidc', 'token', 'proxy'
+ * @property {string} oidc_name the OpenID Connect provider's name, for its button
  * @property {number} max_upload_bytes 0: no limit
  * @property {boolean} recordings whether the person may see any
  * @property {string} xsrf the token POSTs carry
@@ -48,28 +49,36 @@ async function post(path, xsrf, body) {
 }
 
 /**
- * Shows the way to sign in that this server offers; resolves when signed in.
+ * Shows the ways to sign in that this server offers: a link to the identity
+ * provider (OpenID Connect) and/or a name and password form (users file or LDAP);
+ * resolves when signed in with the form (the provider's way leaves the page).
  * @param {HTMLElement} container
  * @param {Auth} auth
  * @returns {Promise<void>}
  */
 export function signInForm(container, auth) {
-  if (!auth.methods.includes('password')) {
+  const passwords = auth.methods.includes('password') || auth.methods.includes('ldap');
+  const provider = auth.methods.includes('oidc')
+    ? el('a', { className: 'sign-in-provider', href: '/oidc/login', textContent: `Sign in with ${auth.oidc_name}` })
+    : null;
+  if (!passwords) {
     const how = auth.methods.includes('token')
       ? 'Open the URL the server printed (it carries ?token=…).'
       : 'Sign in through your organisation\'s login page.';
-    container.replaceChildren(el('p', { className: 'hint', textContent: `Not signed in. ${how}` }));
+    const hint = el('p', { className: 'hint', textContent: provider ? 'Not signed in.' : `Not signed in. ${how}` });
+    container.replaceChildren(el('div', { className: 'sign-in' }, el('h2', { textContent: 'Sign in' }), hint, provider));
     return new Promise(() => {});
   }
   const user = el('input', { name: 'user', autocomplete: 'username', required: true });
   const password = el('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const message = el('p', { className: 'hint', role: 'alert' });
   const form = el('form', { className: 'sign-in' },
-    el('h2', { textContent: 'Sign in' }),
+    el('h2', { textContent: 'Sign in' }), provider,
+    provider ? el('p', { className: 'hint', textContent: 'or with a name and password:' }) : null,
     el('label', {}, 'Name ', user), el('label', {}, 'Password ', password),
     el('button', { type: 'submit', textContent: 'Sign in' }), message);
   container.replaceChildren(form);
-  user.focus();
+  if (!provider) user.focus();
   return new Promise((resolve) => {
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -78,18 +87,26 @@ export function signInForm(container, auth) {
       const body = await response.json().catch(() => ({}));
       message.textContent = response.status === 429
         ? `Too many attempts: wait ${Math.ceil(body.retry_after)} s.`
-        : 'Wrong name or password.';
+        : response.status === 503
+          ? 'Sign-in is unavailable: the directory cannot be reached. Try again later.'
+          : 'Wrong name or password.';
       password.value = '';
     });
   });
 }
 
-/** @param {Auth} auth */
+/**
+ * Signing out ends the sign-in on every front end; a sign-in through the identity
+ * provider then goes on to end there too (the server answers where).
+ * @param {Auth} auth
+ */
 export function signOutButton(auth) {
   const button = el('button', { type: 'button', className: 'sign-out', textContent: `sign out ${auth.user}` });
   button.addEventListener('click', async () => {
-    await post('/logout', auth.xsrf, {});
-    location.reload();
+    const response = await post('/logout', auth.xsrf, {});
+    const body = await response.json().catch(() => ({}));
+    if (typeof body.redirect === 'string' && body.redirect) location.assign(body.redirect);
+    else location.reload();
   });
   return button;
 }
