@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from html import escape
 
 from frontend_server.api import BaseHandler
+from frontend_server.id_tokens import SignInRefused, pkce_verifier
 from frontend_server.metrics import SIGN_INS
-from frontend_server.oidc import SignInRefused, pkce_verifier
 from frontend_server.policy import Person
 from shared.errors import Unavailable
 

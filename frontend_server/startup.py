@@ -20,8 +20,9 @@ import stat
 from pathlib import Path
 
 from frontend_server.accounts import AccountsError, JsonFile
+from frontend_server.id_tokens import check_url
 from frontend_server.ldap_directory import LdapDirectory, LdapSettings
-from frontend_server.oidc import OidcProvider, ProviderSettings, check_url
+from frontend_server.oidc import OidcProvider, ProviderSettings
 from shared.errors import DtermError
 from shared.security import private_folder
 from shared.settings import FrontendConfig

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from frontend_server.oidc import pkce_challenge
+from frontend_server.id_tokens import pkce_challenge
 from tests.support.http import Reply, call, xsrf
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, ScriptedProvider, new_key
 from tests.support.processes import ManagedProcess, start_frontend

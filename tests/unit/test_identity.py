@@ -15,8 +15,7 @@ from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from frontend_server.__main__ import parse_config
 from frontend_server.auth import MAX_COOKIE_GROUPS, cookie_groups
-from frontend_server.ldap_directory import LdapSettings
-from frontend_server.oidc import (
+from frontend_server.id_tokens import (
     MAX_GROUPS,
     Endpoints,
     SignInRefused,
@@ -26,6 +25,7 @@ from frontend_server.oidc import (
     pkce_challenge,
     verify_id_token,
 )
+from frontend_server.ldap_directory import LdapSettings
 from frontend_server.policy import Person
 from frontend_server.startup import StartupError, oidc_provider, read_secret_file
 from shared.errors import Unavailable
