@@ -28,6 +28,7 @@ from frontend_server.pool import WorkerPool
 from frontend_server.startup import check_account_files, cookie_secret
 from frontend_server.throttle import LoginThrottle
 from shared.audit import AuditLog
+from shared.audit_sinks import close_sinks, make_sinks
 from shared.process import run_process
 from shared.settings import DEFAULT_WORKER, FrontendConfig, check_frontend_security
 from shared.settings_sources import Settings, parse_args
@@ -65,7 +66,7 @@ async def main(config: FrontendConfig) -> None:
     check_account_files(config)
     config = dataclasses.replace(config, cookie_secret=cookie_secret(config))
     policy = load_policy(config)
-    audit = AuditLog(config.audit_log)
+    audit = AuditLog(config.audit_log, sinks := make_sinks(config, "dterm-frontend"))
     context = zmq.Context()
     pool = WorkerPool(config, context)
     pool.start()
@@ -101,6 +102,7 @@ async def main(config: FrontendConfig) -> None:
             connection.restart()
         await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
         pool.close()
+        await close_sinks(sinks, config.audit_flush_timeout)
         audit.close()
         context.destroy(linger=0)
 
