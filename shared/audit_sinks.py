@@ -117,7 +117,8 @@ class AuditSink:
                 continue
             try:
                 # transports keep their own deadline; this one only guards against a hang
-                await asyncio.wait_for(self._transport.send(batch), 2 * self._timeout + 1)
+                async with asyncio.timeout(2 * self._timeout + 1):
+                    await self._transport.send(batch)
             except Exception as exc:  # whatever the sink's trouble: keep the events, retry
                 delay = self.outbox.failed(exc.done if isinstance(exc, SinkError) else 0)
                 FAILURES.labels(sink=self.name).inc()
@@ -134,7 +135,8 @@ class AuditSink:
             await asyncio.sleep(min(delay, FLUSH_RETRY))
             return
         with contextlib.suppress(TimeoutError):  # shutting down: try again at once
-            await asyncio.wait_for(self._hurry.wait(), delay)
+            async with asyncio.timeout(delay):
+                await self._hurry.wait()
 
     def _note_failure(self, exc: Exception, delay: float) -> None:
         reason = str(exc) or type(exc).__name__  # a timeout says nothing by itself
@@ -186,10 +188,11 @@ class AuditSink:
         returns how many events were left unsent."""
         self._hurry.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), grace)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+        while self._task is not None and not self._task.done():
+            self._task.cancel()  # again if a finishing send swallowed the first
+            await asyncio.wait([self._task], timeout=0.5)
         if self._report_timer is not None:
             self._report_timer.cancel()
             self._report_timer = None

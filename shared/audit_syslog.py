@@ -143,10 +143,11 @@ class SyslogTransport:
     async def send(self, messages: list[bytes]) -> None:
         """Deliver, or raise; a connection that takes longer than the timeout is given up."""
         try:
-            if self._scheme == "tcp":
-                await asyncio.wait_for(self._send_stream(messages), self._timeout)
-            else:
-                await asyncio.wait_for(self._send_datagrams(messages), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                if self._scheme == "tcp":
+                    await self._send_stream(messages)
+                else:
+                    await self._send_datagrams(messages)
         except TimeoutError:
             raise SinkError(f"{self.url}: no progress within {self._timeout:g} s") from None
 

@@ -4,6 +4,7 @@ nothing lost while a sink is down or slow, and every drop counted and said."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from shared.audit_syslog import SyslogTransport
 from tests.support.collector import Collector
 from tests.support.http import call, wait_hosts_up
 from tests.support.metrics import fetch, metric
@@ -28,6 +30,8 @@ from tests.support.terminal_client import Stack, TerminalClient
 from tests.support.waiting import wait_until
 
 AUTHPRIV = 10
+FRAMED = b"21 <86>1 - - - - - first8 <86>1 \xc3\xa9"
+"""Two messages as octet-counted frames: lengths in bytes, not characters."""
 
 
 def audit_lines(path: Path) -> list[dict[str, Any]]:
@@ -177,6 +181,32 @@ def test_events_reach_rsyslog_over_udp(rsyslog: Rsyslog, tmp_path: Path) -> None
         check_rfc5424(received, audit_lines(tmp_path / "fe.jsonl"), frontend.pid)
     finally:
         frontend.stop()
+
+
+async def test_tcp_frames_are_octet_counted() -> None:
+    """Over TCP each message is `LENGTH SP MESSAGE` (RFC 6587 3.4.1), never a newline
+    (rsyslog takes either, so a listener of our own reads the bytes)."""
+    received = bytearray()
+    got_all = asyncio.Event()
+
+    async def listen(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(4096):
+            received.extend(data)
+            if len(received) >= len(FRAMED):
+                got_all.set()
+        writer.close()
+
+    server = await asyncio.start_server(listen, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = SyslogTransport(f"tcp://127.0.0.1:{port}", 5.0)
+    try:
+        await transport.send([b"<86>1 - - - - - first", "<86>1 é".encode()])
+        await asyncio.wait_for(got_all.wait(), 5)
+    finally:
+        transport.close()
+        server.close()
+        await server.wait_closed()
+    assert bytes(received) == FRAMED
 
 
 # --- HTTP ---------------------------------------------------------------------------------
