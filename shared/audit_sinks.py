@@ -87,7 +87,7 @@ class AuditSink:
         self._wake, self._hurry, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._report_timer: asyncio.TimerHandle | None = None
-        self._counted = {"dropped": 0, "delivered": 0}
+        self._dropped_counted = self._delivered_counted = 0
         self._failing_since = 0.0
         for metric in (DROPPED, DELIVERED, FAILURES):
             metric.labels(sink=name)  # listed at 0 from the start
@@ -159,13 +159,17 @@ class AuditSink:
     def _update(self) -> None:
         """Metrics follow the outbox; drops are said at most every report interval."""
         outbox = self.outbox
-        for key, metric in (("dropped", DROPPED), ("delivered", DELIVERED)):
-            now_counted: int = getattr(outbox, key)
-            if now_counted > self._counted[key]:
-                metric.labels(sink=self.name).inc(now_counted - self._counted[key])
-                self._counted[key] = now_counted
+        if outbox.dropped > self._dropped_counted:
+            DROPPED.labels(sink=self.name).inc(outbox.dropped - self._dropped_counted)
+            self._dropped_counted = outbox.dropped
+        if outbox.delivered > self._delivered_counted:
+            DELIVERED.labels(sink=self.name).inc(outbox.delivered - self._delivered_counted)
+            self._delivered_counted = outbox.delivered
         BUFFERED.labels(sink=self.name).set(outbox.held)
-        (self._idle.set if not outbox.held else self._idle.clear)()
+        if outbox.held:
+            self._idle.clear()
+        else:
+            self._idle.set()
         if dropped := outbox.drops_to_report(time.monotonic()):
             self._log_drops(dropped)
         due = outbox.report_due()

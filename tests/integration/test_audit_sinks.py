@@ -320,3 +320,13 @@ def test_on_sigterm_a_sink_tries_again_at_once_and_delivers(
             frontend.stop()
     assert collector.events("/frontend") == audit_lines(tmp_path / "fe.jsonl")
     assert "audit sink http: nothing left unsent at shutdown" in frontend.log()
+
+
+def test_a_token_file_that_cannot_be_read_stops_the_start(tmp_path: Path) -> None:
+    """Said at start with the path, not found out at the first event."""
+    missing = tmp_path / "no-such-token"
+    with pytest.raises(RuntimeError) as caught:
+        start_frontend([], "--audit-http", "https://collector.example/ingest",
+                       "--audit-http-token-file", str(missing))  # fmt: skip
+    said = str(caught.value)
+    assert f"cannot read the audit HTTP token file {missing}" in said and "Traceback" not in said
