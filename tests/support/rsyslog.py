@@ -25,7 +25,7 @@ from typing import Any
 from tests.support.containers import require
 from tests.support.waiting import wait_until
 
-RSYSLOGD = "/usr/sbin/rsyslogd"
+RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"  # sbin is not on every PATH
 
 CONFIG = """
 global(workDirectory="{folder}" maxMessageSize="64k")
@@ -57,8 +57,7 @@ ruleset(name="audit") {{
 
 class Rsyslog:
     def __init__(self, folder: Path, tcp_port: int = 0, udp_port: int = 0) -> None:
-        require(Path(RSYSLOGD).exists() or bool(shutil.which("rsyslogd")),
-                "rsyslogd is missing: apt-get install rsyslog")  # fmt: skip
+        require(Path(RSYSLOGD).exists(), "rsyslogd is missing: apt-get install rsyslog")
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "tcp.port").unlink(missing_ok=True)
