@@ -125,3 +125,31 @@ async def test_the_file_is_written_before_the_sinks_are_handed_the_line(tmp_path
     [(audited, file_then)] = seen
     assert file_then == audited.line.decode() + "\n"
     assert audited.kind == "denied" and audited.refused
+
+
+class FinishingAsCancelled(Scripted):
+    """A send that holds until the delivering task is being cancelled, then ends
+    normally in that same turn of the loop (an answer arriving as shutdown cancels)."""
+
+    def __init__(self, task_name: str) -> None:
+        super().__init__()
+        self.task_name = task_name
+
+    async def send(self, messages: list[bytes]) -> None:
+        [task] = [t for t in asyncio.all_tasks() if t.get_name() == self.task_name]
+        while not task.cancelling():
+            await asyncio.sleep(0)
+        self.taken += messages
+
+
+@pytest.mark.timeout(30)
+async def test_close_ends_a_task_whose_send_finishes_as_it_is_cancelled() -> None:
+    """The cancel that ends the delivering task is not swallowed by a send completing
+    at that very moment: close returns, the sink's task is over."""
+    transport = FinishingAsCancelled("audit sink racing")
+    sink = make_sink("racing", transport, capacity=10, report_every=10.0)
+    sink.start()
+    sink.add(event(1))
+    async with asyncio.timeout(5):
+        await sink.close(0.05)
+    assert sink._task is not None and sink._task.done()
