@@ -229,7 +229,8 @@ async def test_http_sink_retries_through_errors_and_a_hang_losing_nothing(
     collector.script = ["503", "503", "hang"]
     token_file = tmp_path / "token"
     token_file.write_text("collector-token-123\n")
-    sink = ("--audit-http-token-file", str(token_file), "--audit-send-timeout", "1")
+    # under the collector's 3 s hang, and far over a busy machine's 200 (a late 200 repeats)
+    sink = ("--audit-http-token-file", str(token_file), "--audit-send-timeout", "2")
     worker = start_worker("http-host", "--audit-log", str(tmp_path / "worker.jsonl"),
                           "--audit-http", collector.url("/worker"), *sink)  # fmt: skip
     frontend = start_frontend([worker.match["endpoint"]], "--audit-log",
