@@ -94,9 +94,13 @@ class Rsyslog:
 
     def _udp_port(self) -> int:
         """The port of the UDP socket this rsyslogd holds (it bound port 0)."""
+        self._check_running()
         inodes = set()
         for fd in Path(f"/proc/{self.proc.pid}/fd").iterdir():
-            target = os.readlink(fd) if fd.is_symlink() else ""
+            try:
+                target = os.readlink(fd)
+            except OSError:  # closed since the listing: rsyslogd opens and closes files
+                continue
             if target.startswith("socket:["):
                 inodes.add(target[len("socket:[") : -1])
         for line in Path(f"/proc/{self.proc.pid}/net/udp").read_text().splitlines()[1:]:
