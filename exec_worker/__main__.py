@@ -17,6 +17,8 @@ from tornado.netutil import bind_sockets
 from exec_worker import metrics
 from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
+from shared.audit import AuditLog
+from shared.audit_sinks import close_sinks, make_sinks
 from shared.process import run_process
 from shared.security import load_secret_key, private_folder
 from shared.settings import WorkerConfig, check_worker_security
@@ -46,10 +48,11 @@ async def main(config: WorkerConfig) -> None:
     private_folder(config.state_dir, "state")  # its records say which processes to end
     if config.record:
         private_folder(config.recordings_dir, "recordings")
+    audit = AuditLog(config.audit_log, sinks := make_sinks(config, "dterm-worker"))
     docker = await DockerHost.connect(config.docker_url, config.docker_threads)
     context = zmq.Context()
     try:
-        server = WorkerServer(config, context, docker, await docker.facts())
+        server = WorkerServer(config, context, docker, await docker.facts(), audit)
         endpoint = server.bind(keys)
         http = HTTPServer(metrics.make_app(docker.facts, config.metrics_token))
         sockets = bind_sockets(config.http_port, config.http_address)
@@ -63,6 +66,8 @@ async def main(config: WorkerConfig) -> None:
         await server.serve(stop)
         http.stop()
     finally:
+        await close_sinks(sinks, config.audit_flush_timeout)  # the sessions' ends included
+        audit.close()
         context.destroy(linger=0)  # sockets still open here are on an error path
         docker.close()
 

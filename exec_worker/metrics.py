@@ -3,7 +3,9 @@
 Ready means the Docker daemon answers; healthy means the process runs its loop.
 /metrics needs the `metrics_token` as a bearer token (403 without, or when unset).
 The small HTTP server runs on the worker's own event loop (Tornado), on
-`http_address:http_port`, separate from the ZeroMQ socket front ends use.
+`http_address:http_port`, separate from the ZeroMQ socket front ends use. The audit
+sinks' metrics (dterm_audit_*, alike in both processes) are declared in
+shared/audit_sinks.py.
 """
 
 from __future__ import annotations

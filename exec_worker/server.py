@@ -100,6 +100,7 @@ class WorkerServer:
         context: zmq.Context[Any],
         docker: DockerHost,
         facts: DaemonFacts,
+        audit: AuditLog,
     ) -> None:
         self._config = config
         self._context = context
@@ -121,7 +122,7 @@ class WorkerServer:
         """Sign-ins that are over, passed from front end to front end."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self.rules = HostRules(config.deny_label, config.allow_label, own_container_id())
-        self.audit = AuditLog(config.audit_log)
+        self.audit = audit
         self.containers = ContainerWatcher(docker, self.rules, self._container_changed)
         self.recordings = Recordings(
             config,

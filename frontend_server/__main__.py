@@ -34,6 +34,7 @@ from frontend_server.startup import (
 )
 from frontend_server.throttle import LoginThrottle
 from shared.audit import AuditLog
+from shared.audit_sinks import close_sinks, make_sinks
 from shared.process import run_process
 from shared.settings import DEFAULT_WORKER, FrontendConfig, check_frontend_security
 from shared.settings_sources import Settings, parse_args
@@ -71,7 +72,7 @@ async def main(config: FrontendConfig) -> None:
     check_account_files(config)
     config = dataclasses.replace(config, cookie_secret=cookie_secret(config))
     policy = load_policy(config)
-    audit = AuditLog(config.audit_log)
+    audit = AuditLog(config.audit_log, sinks := make_sinks(config, "dterm-frontend"))
     ldap, oidc = ldap_directory(config), oidc_provider(config)
     context = zmq.Context()
     pool = WorkerPool(config, context)
@@ -107,8 +108,12 @@ async def main(config: FrontendConfig) -> None:
             acceptor.close()
         for connection in list(services.connections):
             connection.restart()
-        await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
+        try:
+            await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
+        except TimeoutError:  # the audit sinks are still flushed, and the log says so
+            log.warning("connections still open after %s s: closed anyway", SHUTDOWN_GRACE)
         pool.close()
+        await close_sinks(sinks, config.audit_flush_timeout)
         audit.close()
         if ldap is not None:
             ldap.close()

@@ -1,4 +1,8 @@
-"""Prometheus metrics of a front end: declared here, counted where things happen."""
+"""Prometheus metrics of a front end: declared here, counted where things happen.
+
+The audit sinks' metrics (dterm_audit_*, alike in both processes) are declared in
+shared/audit_sinks.py.
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 
+from shared.audit_http import check_url as check_http_url
+from shared.audit_syslog import FACILITIES
+from shared.audit_syslog import check_url as check_syslog_url
 from shared.errors import DtermError, Forbidden
 
 WORKER_PORT = 7701
@@ -43,19 +46,60 @@ class SettingsError(DtermError):
 
 @dataclass(frozen=True, slots=True)
 class ProcessSettings:
-    """What both processes are told the same way: how they log."""
+    """What both processes are told the same way: how they log, and where their audit
+    events go besides the audit log file."""
 
     log_level: str = "info"
     """debug, info, warning or error."""
     log_format: str = "auto"
     """auto (readable lines on a terminal, JSON lines otherwise), json or text."""
+    audit_syslog: str = ""
+    """Syslog server that gets every audit event too, as RFC 5424: udp://host:port,
+    tcp://host:port (octet-counted frames) or unix:///dev/log; empty: none."""
+    audit_syslog_facility: str = "authpriv"
+    """Syslog facility of the audit events (auth, authpriv, daemon, user, local0 to local7)."""
+    audit_http: str = ""
+    """http:// or https:// URL that gets every audit event too: batches POSTed as JSON
+    lines (application/x-ndjson); empty: none."""
+    audit_http_token_file: str = ""
+    """File holding the bearer token sent to `audit_http` (read at start; a token is
+    never given as a flag, which every local user could read)."""
+    audit_buffer: int = 10000
+    """Audit events each sink holds while it is down or slow; past that the oldest are
+    dropped, counted (dterm_audit_dropped_total) and logged."""
+    audit_send_timeout: float = 10.0
+    """Seconds one delivery to a sink may take (connect and send, or the HTTP answer)
+    before it counts as failed and is tried again."""
+    audit_flush_timeout: float = 2.0
+    """On SIGTERM, seconds the sinks get to deliver what they hold; how many were left
+    unsent is logged."""
 
     def __post_init__(self) -> None:
-        for name, allowed in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
+        for name, allowed in (
+            ("log_level", LOG_LEVELS),
+            ("log_format", LOG_FORMATS),
+            ("audit_syslog_facility", tuple(FACILITIES)),
+        ):
             if getattr(self, name) not in allowed:
                 raise SettingsError(
                     f"{name}: expected one of {', '.join(allowed)}, got {getattr(self, name)!r}"
                 )
+        self._check_audit_sinks()
+
+    def _check_audit_sinks(self) -> None:
+        for name, check in (("audit_syslog", check_syslog_url), ("audit_http", check_http_url)):
+            try:
+                if getattr(self, name):
+                    check(getattr(self, name))
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
+        if self.audit_http_token_file and not self.audit_http:
+            raise SettingsError("audit_http_token_file: set, but audit_http is not")
+        if self.audit_buffer < 1:
+            raise SettingsError(f"audit_buffer: at least 1, got {self.audit_buffer}")
+        for name in ("audit_send_timeout", "audit_flush_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name}: more than 0 seconds, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True, slots=True)
