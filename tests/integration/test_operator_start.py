@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from shared.keys import link_keys
 from tests.support.accounts import add_user
 from tests.support.containers import Containers
 from tests.support.http import call, cookie_of, sign_in
@@ -43,6 +44,26 @@ def test_a_front_end_refuses_a_users_file_it_cannot_use(
     said = refusal(lambda: start_frontend([worker.match["endpoint"]], "--users-file", str(users),
                                           "--policy", str(tmp_path / "policy.toml")))  # fmt: skip
     assert str(users) in said and "Traceback" not in said
+
+
+@pytest.mark.parametrize("flag", ["--curve-secret-key", "--worker-public-key"])
+@pytest.mark.parametrize("kind", ["missing", "a-folder", "not-a-key"])
+def test_a_front_end_refuses_key_files_it_cannot_use(tmp_path: Path, flag: str, kind: str) -> None:
+    """A key file that is missing, a folder or not a key stops the front end at start,
+    with the file's path and the reason."""
+    keys = link_keys(tmp_path / "keys")[0]
+    flags = dict(zip(keys.frontend_flags()[::2], keys.frontend_flags()[1::2], strict=True))
+    bad = tmp_path / "bad.key"
+    reason = {"missing": "No such file or directory", "a-folder": "Is a directory",
+              "not-a-key": "No public key found"}[kind]  # fmt: skip
+    if kind == "a-folder":
+        bad.mkdir()
+    elif kind == "not-a-key":
+        bad.write_text("not a key\n")
+        bad.chmod(0o600)
+    flags[flag] = str(bad)
+    said = refusal(lambda: start_frontend([], *[w for f in flags.items() for w in f], curve=False))
+    assert f"cannot read key file {bad}: {reason}" in said and "Traceback" not in said
 
 
 def test_a_worker_refuses_an_audit_log_it_cannot_write(docker_client: Any, tmp_path: Path) -> None:
