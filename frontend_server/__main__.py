@@ -25,8 +25,9 @@ from frontend_server.http_server import make_http_server
 from frontend_server.policy import Policy, PolicyError
 from frontend_server.policy_file import PolicyFile
 from frontend_server.pool import WorkerPool
-from frontend_server.startup import check_account_files, cookie_secret
+from frontend_server.startup import check_account_files, cookie_secret, tls_files
 from frontend_server.throttle import LoginThrottle
+from frontend_server.tls import TlsFiles
 from shared.audit import AuditLog
 from shared.process import run_process
 from shared.settings import DEFAULT_WORKER, FrontendConfig, check_frontend_security
@@ -63,6 +64,7 @@ async def main(config: FrontendConfig) -> None:
     check_frontend_security(config)
     check_sso_settings(config)
     check_account_files(config)
+    tls = tls_files(config)
     config = dataclasses.replace(config, cookie_secret=cookie_secret(config))
     policy = load_policy(config)
     audit = AuditLog(config.audit_log)
@@ -76,24 +78,23 @@ async def main(config: FrontendConfig) -> None:
     if warning := sso_warning(config):
         log.warning("%s", warning)
         print(f"dterm frontend: {warning}", file=sys.stderr, flush=True)
-    watcher = None
-    if config.policy_file:
-        policy_file = PolicyFile(config.policy_file, services.guard)
-        loop.add_signal_handler(signal.SIGHUP, policy_file.reload, True)
-        watcher = asyncio.create_task(policy_file.watch())
-    server = make_http_server(make_app(services, config.cookie_secret), config)
+    watchers = watch_files(config, services.guard, tls)
+    server = make_http_server(
+        make_app(services, config.cookie_secret), config, (lambda: tls.context) if tls else None
+    )
     warn_if_cap_near_file_limit(config.max_http_connections)
     sockets = bind_sockets(config.port, config.address)
     acceptors = [Acceptor(sock, server.admit) for sock in sockets]
     port = sockets[0].getsockname()[1]
     host = f"[{config.address}]" if ":" in config.address else config.address
     sign_in = f"?token={config.token}" if config.token else ""
-    print(f"dterm frontend ready: open http://{host}:{port}/{sign_in}", flush=True)
+    scheme = "https" if tls else "http"
+    print(f"dterm frontend ready: open {scheme}://{host}:{port}/{sign_in}", flush=True)
     try:
         await stop.wait()
     finally:
         log.info("stopping: %d connections told to resume elsewhere", len(services.connections))
-        if watcher is not None:
+        for watcher in watchers:
             watcher.cancel()
         for acceptor in acceptors:
             acceptor.close()
@@ -103,6 +104,22 @@ async def main(config: FrontendConfig) -> None:
         pool.close()
         audit.close()
         context.destroy(linger=0)
+
+
+def watch_files(
+    config: FrontendConfig, guard: Guard, tls: TlsFiles | None
+) -> list[asyncio.Task[None]]:
+    """Apply the policy and the TLS pair again when their files change, and both at
+    once on SIGHUP."""
+    policy_file = PolicyFile(config.policy_file, guard) if config.policy_file else None
+    watched: list[PolicyFile | TlsFiles] = [f for f in (policy_file, tls) if f is not None]
+
+    def reload_all() -> None:
+        for file in watched:
+            file.reload(True)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_all)
+    return [asyncio.create_task(file.watch()) for file in watched]
 
 
 def warn_if_cap_near_file_limit(max_connections: int) -> None:

@@ -2,7 +2,8 @@
 
 It refuses to start, saying which file and why, when what it is told to use cannot
 be used: a users or tokens file that is missing or unreadable, a policy that does
-not parse (policy.py), keys (shared/security.py), an audit log it cannot write.
+not parse (policy.py), keys (shared/security.py), an audit log it cannot write, a
+TLS certificate and key that do not load (tls.py).
 Serving first and failing every sign-in later would show people "wrong name or
 password" for an operator's mistake. It also keeps the cookie secret between runs.
 
@@ -17,6 +18,7 @@ import stat
 from pathlib import Path
 
 from frontend_server.accounts import AccountsError, JsonFile
+from frontend_server.tls import TlsError, TlsFiles
 from shared.errors import DtermError
 from shared.security import private_folder
 from shared.settings import FrontendConfig
@@ -38,6 +40,18 @@ def check_account_files(config: FrontendConfig) -> None:
             JsonFile(path, key).entries()
         except AccountsError as exc:
             raise StartupError(f"cannot use the {key} file: {exc}") from None
+
+
+def tls_files(config: FrontendConfig) -> TlsFiles | None:
+    """The TLS pair to serve with, loaded; None for plain HTTP."""
+    if not config.tls_cert and not config.tls_key:
+        return None
+    if not config.tls_cert or not config.tls_key:
+        raise StartupError("TLS needs both --tls-cert and --tls-key (tls_cert, tls_key)")
+    try:
+        return TlsFiles(config.tls_cert, config.tls_key)
+    except TlsError as exc:
+        raise StartupError(f"cannot serve TLS: {exc}") from None
 
 
 def cookie_secret(config: FrontendConfig) -> str:

@@ -140,6 +140,12 @@ class FrontendConfig(ProcessSettings):
     """HTTP bind address; loopback unless told otherwise."""
     port: int = 8080
     """HTTP port; 0 picks a free one (printed on the ready line)."""
+    tls_cert: str = ""
+    """PEM certificate chain to serve HTTPS and WSS with, on `port` (with `tls_key`).
+    Empty: plain HTTP, for a TLS proxy in front. Loaded again when the file changes."""
+    tls_key: str = ""
+    """PEM private key of `tls_cert`; loaded again when the file changes (a pair that
+    does not load is logged and the one before stays in use)."""
     workers: tuple[str, ...] = ()
     """ZeroMQ endpoints of the exec workers (default, without worker_dns either:
     tcp://127.0.0.1:7701)."""

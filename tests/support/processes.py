@@ -37,7 +37,7 @@ WORKER_METRICS_TOKEN = "scraper-token-of-the-test-workers"
 WORKER_READY = re.compile(
     r"dterm worker ready: host=(?P<host>\S+) endpoint=(?P<endpoint>\S+) http=(?P<http>\S+)"
 )
-FRONTEND_READY = re.compile(r"dterm frontend ready: open (?P<url>http://\S+)")
+FRONTEND_READY = re.compile(r"dterm frontend ready: open (?P<url>https?://\S+)")
 _run_keys: LinkKeys | None = None
 _started: list[subprocess.Popen[bytes]] = []
 
