@@ -11,11 +11,15 @@ audited. POST /logout ends the sign-in on every front end.
 from __future__ import annotations
 
 import json
+import logging
 
+from frontend_server.accounts import AccountsError
 from frontend_server.api import BaseHandler
 from frontend_server.metrics import SIGN_INS
 from frontend_server.policy import Replays
 from frontend_server.throttle import Busy
+
+log = logging.getLogger(__name__)
 
 
 class AuthInfoHandler(BaseHandler):
@@ -53,6 +57,12 @@ class LoginHandler(BaseHandler):
                 person = await self.auth.check_password(name, password) if password else None
         except Busy:
             self._refuse(name, address, "busy", 1.0)
+            return
+        except AccountsError as exc:  # the operator's problem: never "wrong password"
+            log.error("sign-in unavailable: cannot read the users file: %s", exc)
+            self.audit.record("sign-in", user=name, address=address, ok=False, reason="no-users")
+            self.write_json({"error": "unavailable", "message": "sign-in is unavailable: this "
+                             "front end cannot read its users file"}, 503)  # fmt: skip
             return
         if person is None:
             SIGN_INS.labels("failed").inc()

@@ -212,8 +212,9 @@ class FrontendConfig(ProcessSettings):
     upload_idle_timeout: float = 60.0
     """Seconds an upload's request may send nothing before it is answered with an error."""
     web_root: str = ""
-    """Folder holding the page (src/) and its npm packages (node_modules/);
-    empty means the web/ folder next to the installed packages."""
+    """Folder holding the page (src/) and its npm packages (node_modules/); empty means
+    the page installed with the package (frontend_server/web/), or in a checkout of
+    the repository its web/ folder."""
     allowed_hosts: tuple[str, ...] = ()
     """Host names (or host:port) this front end answers to, against DNS rebinding.
     Empty: any Host when bound to a non-loopback address; when bound to loopback, only

@@ -46,6 +46,26 @@ def test_a_front_end_refuses_a_users_file_it_cannot_use(
     assert str(users) in said and "Traceback" not in said
 
 
+def test_a_users_file_gone_bad_while_running_is_no_wrong_password(
+    worker: ManagedProcess, tmp_path: Path
+) -> None:
+    """A users file that cannot be read any more makes sign-in answer 503 saying why
+    (and the log say which file), not 500 or "wrong name or password"."""
+    users = tmp_path / "users.json"
+    add_user(users, "alice", PASSWORD)
+    (tmp_path / "policy.toml").write_text(policy_for("x"))
+    frontend = start_frontend([worker.match["endpoint"]], "--users-file", str(users),
+                              "--policy", str(tmp_path / "policy.toml"))  # fmt: skip
+    try:
+        users.unlink()
+        users.mkdir()  # unreadable as a file, whoever runs the test (root reads any file)
+        reply = sign_in(Stack(frontend.match["url"]), "alice", PASSWORD)
+        assert reply.status == 503 and "cannot read its users file" in reply.json()["message"]
+        frontend.wait_log(rf"cannot read the users file: {users}")
+    finally:
+        frontend.stop()
+
+
 @pytest.mark.parametrize("flag", ["--curve-secret-key", "--worker-public-key"])
 @pytest.mark.parametrize("kind", ["missing", "a-folder", "not-a-key"])
 def test_a_front_end_refuses_key_files_it_cannot_use(tmp_path: Path, flag: str, kind: str) -> None:

@@ -20,7 +20,9 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shared.keys import LinkKeys, link_keys
 from shared.security import ClientKeys
@@ -72,6 +74,20 @@ def key_flags(keys: LinkKeys | None, curve: bool, side: str) -> list[str]:
     return chosen.worker_flags() if side == "worker" else chosen.frontend_flags()
 
 
+@dataclass(frozen=True)
+class RunAs:
+    """A child run as another user, as a service manager would start it: those ids,
+    a working directory of its own, and none of the test's environment."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()
+    cwd: Path = Path("/")
+
+    def popen_options(self) -> dict[str, Any]:
+        return {"user": self.uid, "group": self.gid, "extra_groups": list(self.groups)}
+
+
 class ManagedProcess:
     """A child process of the test, with its output in test-output/logs/."""
 
@@ -83,6 +99,7 @@ class ManagedProcess:
         timeout: float = 30,
         wait: bool = True,
         env: dict[str, str] | None = None,
+        run_as: RunAs | None = None,
     ):
         logs = OUTPUT / "logs" / RUN
         logs.mkdir(parents=True, exist_ok=True)
@@ -90,15 +107,18 @@ class ManagedProcess:
         self.argv = argv
         self.log_path = logs / f"{next(_counter):03d}-{name}.log"
         self.allow_traceback = False
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        inherited = os.environ if run_as is None else {"PATH": "/usr/bin:/bin"}
+        env = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
+        who = {} if run_as is None else run_as.popen_options()
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=REPO,
+                cwd=REPO if run_as is None else run_as.cwd,
                 env=env,
                 start_new_session=True,
+                **who,
             )
         _started.append(self.proc)
         self._ready, self._timeout = ready, timeout
