@@ -7,8 +7,6 @@ import asyncio
 import os
 import shutil
 import socket
-import ssl
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,32 +15,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.containers import require
 from tests.support.http import call, wait_hosts_up
 from tests.support.processes import ManagedProcess, start_frontend
 from tests.support.terminal_client import Stack, TerminalClient, expect_http_error
+from tests.support.tls import Pair, make_pair, trusting
 from tests.support.waiting import wait_until
-
-
-@dataclass(frozen=True)
-class Pair:
-    cert: Path
-    key: Path
-
-
-def make_pair(folder: Path, name: str) -> Pair:
-    """A self-signed certificate for 127.0.0.1 (common name `name`) and its key."""
-    openssl = shutil.which("openssl")
-    require(openssl is not None, "openssl is missing: apt-get install openssl")
-    pair = Pair(folder / f"{name}.crt", folder / f"{name}.key")
-    subprocess.run(
-        [str(openssl), "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", f"/CN={name}",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(pair.key),
-         "-out", str(pair.cert)],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return pair
 
 
 def install(pair: Pair, live: Pair) -> None:
@@ -52,14 +29,6 @@ def install(pair: Pair, live: Pair) -> None:
         temp = target.with_suffix(".new")
         shutil.copyfile(source, temp)
         os.replace(temp, target)
-
-
-def trusting(*pairs: Pair) -> ssl.SSLContext:
-    """A client context that trusts these self-signed certificates and no other."""
-    context = ssl.create_default_context()
-    for pair in pairs:
-        context.load_verify_locations(cafile=str(pair.cert))
-    return context
 
 
 def served_name(stack: Stack) -> str:
