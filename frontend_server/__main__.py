@@ -14,7 +14,6 @@ import sys
 from collections.abc import Mapping
 
 import zmq
-from tornado.netutil import bind_sockets
 
 from frontend_server.acceptor import Acceptor
 from frontend_server.app import make_app, web_root
@@ -29,7 +28,7 @@ from frontend_server.startup import check_account_files, cookie_secret, tls_file
 from frontend_server.throttle import LoginThrottle
 from frontend_server.tls import TlsFiles
 from shared.audit import AuditLog
-from shared.process import run_process
+from shared.process import listen, run_process
 from shared.settings import DEFAULT_WORKER, FrontendConfig, check_frontend_security
 from shared.settings_sources import Settings, parse_args
 
@@ -68,6 +67,7 @@ async def main(config: FrontendConfig) -> None:
     config = dataclasses.replace(config, cookie_secret=cookie_secret(config))
     policy = load_policy(config)
     audit = AuditLog(config.audit_log)
+    sockets = listen(config.address, config.port, "address, port")  # in use: stop here
     context = zmq.Context()
     pool = WorkerPool(config, context)
     pool.start()
@@ -83,7 +83,6 @@ async def main(config: FrontendConfig) -> None:
         make_app(services, config.cookie_secret), config, (lambda: tls.context) if tls else None
     )
     warn_if_cap_near_file_limit(config.max_http_connections)
-    sockets = bind_sockets(config.port, config.address)
     acceptors = [Acceptor(sock, server.admit) for sock in sockets]
     port = sockets[0].getsockname()[1]
     host = f"[{config.address}]" if ":" in config.address else config.address

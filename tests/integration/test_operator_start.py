@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,49 @@ def test_a_worker_refuses_an_audit_log_it_cannot_write(docker_client: Any, tmp_p
     path = tmp_path / "no-such-folder" / "audit.jsonl"
     said = refusal(lambda: start_worker("audit-less", "--audit-log", str(path)))
     assert f"cannot open the audit log {path}" in said and "Traceback" not in said
+
+
+@pytest.mark.parametrize("which", ["worker-link", "worker-metrics", "front-end"])
+def test_a_port_in_use_is_refused_with_its_reason(
+    docker_client: Any, worker: ManagedProcess, which: str
+) -> None:
+    """A port already taken (a second instance left on the first one's ports) stops
+    the start with the address, the setting and the reason: not an abort without a
+    word from libzmq, nor a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        start = {
+            "worker-link": lambda: start_worker("taken", bind=f"tcp://127.0.0.1:{port}"),
+            "worker-metrics": lambda: start_worker("taken", "--http-port", str(port)),
+            "front-end": lambda: start_frontend([worker.match["endpoint"]], "--port", str(port)),
+        }[which]
+        with pytest.raises(RuntimeError) as caught:
+            start()
+    said = str(caught.value)
+    assert f"cannot listen on {'tcp://' if which == 'worker-link' else ''}127.0.0.1:{port}" in said
+    assert "Address already in use" in said and "Traceback" not in said
+    assert "exited early (code 1)" in said  # an error, not killed by SIGABRT
+
+
+@pytest.mark.parametrize("kind", ["missing", "a-folder", "not-toml"])
+def test_a_front_end_refuses_a_policy_it_cannot_use(
+    worker: ManagedProcess, tmp_path: Path, kind: str
+) -> None:
+    """A policy file that cannot be read or parsed stops the front end at start with its
+    path and the reason, instead of serving with no policy."""
+    add_user(tmp_path / "users.json", "alice", PASSWORD)
+    policy = tmp_path / "policy.toml"
+    reason = {"missing": "No such file or directory", "a-folder": "Is a directory",
+              "not-toml": "Invalid"}[kind]  # fmt: skip
+    if kind == "a-folder":
+        policy.mkdir()
+    elif kind == "not-toml":
+        policy.write_text("[[roles]]\nusers = not toml at all\n")
+    flags = ["--users-file", str(tmp_path / "users.json"), "--policy", str(policy)]
+    said = refusal(lambda: start_frontend([worker.match["endpoint"]], *flags))
+    assert f"policy file {policy}: " in said and reason in said and "Traceback" not in said
 
 
 def test_the_cookie_secret_survives_a_restart(worker: ManagedProcess, tmp_path: Path) -> None:

@@ -136,7 +136,8 @@ class ManagedProcess:
             if found:
                 return found
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.log()}")
+                code = self.proc.returncode
+                raise RuntimeError(f"{self.name} exited early (code {code}):\n{self.log()}")
             time.sleep(0.02)
         self.kill()
         raise TimeoutError(f"{self.name} not ready within {timeout}s:\n{self.log()}")
