@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,3 +170,24 @@ def test_a_pair_that_does_not_load_stops_the_start(tmp_path: Path, kind: str) ->
     with pytest.raises(RuntimeError) as caught:
         start_frontend([], *flags)
     assert said in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+@pytest.mark.parametrize("sends", [b"", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"])
+def test_a_stalled_handshake_is_closed_at_the_head_deadline(
+    worker: ManagedProcess, tmp_path: Path, sends: bytes
+) -> None:
+    """A client that connects and never finishes its TLS handshake (silent, or stopped
+    inside its ClientHello) is closed by the first request's head deadline."""
+    pair = make_pair(tmp_path, "dterm")
+    frontend = start_frontend([worker.match["endpoint"]], "--tls-cert", str(pair.cert),
+                              "--tls-key", str(pair.key), "--header-timeout", "2")  # fmt: skip
+    try:
+        parts = urlsplit(frontend.match["url"])
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as raw:
+            raw.sendall(sends)
+            started = time.monotonic()
+            assert raw.recv(1) == b""  # closed by the front end (10 s: the socket's timeout)
+            assert time.monotonic() - started < 8
+        assert served_name(Stack(frontend.match["url"], tls=trusting(pair))) == "dterm"
+    finally:
+        frontend.stop()
