@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint lint-web unit bench screenshot transcript clean
+.PHONY: install run test lint lint-web unit bench screenshot transcript dist clean
 
 install: $(VENV)/.installed web/node_modules/.installed
 
@@ -38,6 +38,10 @@ unit: install
 test: lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# The wheel (with the page) and the source archive, in dist/: `pip install dist/dterm-*.whl`.
+dist: install
+	$(BIN)/python -m build --no-isolation --outdir dist
+
 bench: install
 	$(BIN)/python -m bench
 
@@ -50,4 +54,4 @@ transcript: install
 	DTERM_UPDATE_TRANSCRIPT=1 $(BIN)/pytest -q -p no:cacheprovider tests/integration/test_cli_exec.py -k readme
 
 clean:
-	rm -rf $(VENV) web/node_modules test-output
+	rm -rf $(VENV) web/node_modules test-output build dist dterm.egg-info

@@ -1,7 +1,8 @@
 """Manage users and bearer tokens (`dterm users ...`, `dterm tokens ...`).
 
     users [--users-file F] add NAME [--groups a,b]   (asks for the password, or
-                                                      --password-stdin)
+                                                      --password-stdin; an existing
+                                                      NAME only with --replace)
     users [--users-file F] passwd NAME | remove NAME | list
     users [--users-file F] groups NAME a,b            (new groups, same password)
     tokens [--tokens-file F] issue USER [--groups a,b] [--days N]
@@ -24,10 +25,22 @@ from frontend_server.accounts import AccountsError, Tokens, Users
 def _password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise AccountsError("no password on standard input")
     else:
-        password = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != password:
-            raise AccountsError("the passwords differ")
+        # Without a terminal getpass reads the pipe for both prompts and fails on the
+        # second: a script must say that the password comes from standard input.
+        if not sys.stdin.isatty():
+            raise AccountsError(
+                "standard input is not a terminal: to give the password through a pipe, "
+                "add --password-stdin"
+            )
+        try:
+            password = getpass.getpass("password: ")
+            if getpass.getpass("again: ") != password:
+                raise AccountsError("the passwords differ")
+        except EOFError:
+            raise AccountsError("no password given") from None
     if len(password) < 8:
         raise AccountsError("use at least 8 characters")
     return password
@@ -35,6 +48,16 @@ def _password(from_stdin: bool) -> str:
 
 def _groups(text: str | None) -> list[str] | None:
     return None if text is None else [g for g in text.split(",") if g]
+
+
+def _check_exists(users: Users, name: str, adding: bool, replace: bool) -> None:
+    """`add` makes a new user (an existing one only with --replace); `passwd` changes
+    the password of one that exists, so a mistyped name never makes an account."""
+    exists = users.current(name) is not None
+    if adding and exists and not replace:
+        raise AccountsError(f"{name} already exists: add --replace to give them a new password")
+    if not adding and not exists:
+        raise AccountsError(f"no user {name!r} (`add` makes one)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,6 +73,10 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("name")
         sub.add_argument("--groups", help="comma-separated groups")
         sub.add_argument("--password-stdin", action="store_true")
+        if action == "add":
+            sub.add_argument(
+                "--replace", action="store_true", help="an existing user gets this password"
+            )
     users_do.add_parser("remove").add_argument("name")
     groups = users_do.add_parser("groups")
     groups.add_argument("name")
@@ -72,6 +99,7 @@ def run(args: argparse.Namespace) -> None:
     tokens = Tokens(getattr(args, "tokens_file", "tokens.json"))
     match args.kind, args.action:
         case "users", "add" | "passwd":
+            _check_exists(users, args.name, args.action == "add", getattr(args, "replace", False))
             users.set(args.name, _password(args.password_stdin), _groups(args.groups))
             print(f"{args.name}: password set")
         case "users", "groups":

@@ -12,14 +12,13 @@ from collections.abc import Mapping
 
 import zmq
 from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 
 from exec_worker import metrics
 from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
 from shared.audit import AuditLog
 from shared.audit_sinks import close_sinks, make_sinks
-from shared.process import run_process
+from shared.process import listen, run_process
 from shared.security import load_secret_key, private_folder
 from shared.settings import WorkerConfig, check_worker_security
 from shared.settings_sources import Settings, parse_args
@@ -48,6 +47,9 @@ async def main(config: WorkerConfig) -> None:
     private_folder(config.state_dir, "state")  # its records say which processes to end
     if config.record:
         private_folder(config.recordings_dir, "recordings")
+    # before any ZeroMQ socket: a port in use is refused with its reason, not left
+    # to the context's teardown with sockets still on the loop (libzmq aborts)
+    sockets = listen(config.http_address, config.http_port, "http_address, http_port")
     audit = AuditLog(config.audit_log, sinks := make_sinks(config, "dterm-worker"))
     docker = await DockerHost.connect(config.docker_url, config.docker_threads)
     context = zmq.Context()
@@ -55,7 +57,6 @@ async def main(config: WorkerConfig) -> None:
         server = WorkerServer(config, context, docker, await docker.facts(), audit)
         endpoint = server.bind(keys)
         http = HTTPServer(metrics.make_app(docker.facts, config.metrics_token))
-        sockets = bind_sockets(config.http_port, config.http_address)
         http.add_sockets(sockets)
         address, port = sockets[0].getsockname()[:2]
         print(

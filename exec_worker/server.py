@@ -67,6 +67,7 @@ from shared.messages import (
     SignInsRevoked,
     Welcome,
 )
+from shared.process import ListenError
 from shared.protocol import agree, decode, encode
 from shared.revocations import Revocations, in_batches
 from shared.security import AllowedKeys, KeyGate, make_curve_server
@@ -149,7 +150,14 @@ class WorkerServer:
         )
         make_curve_server(self._socket, keys)
         self.refusals.watch(self._socket)
-        self._socket.bind(self._config.bind)
+        try:
+            self._socket.bind(self._config.bind)
+        except zmq.ZMQError as exc:  # the gate and the monitor are on the loop: close them
+            self.refusals.close(self._socket)
+            self._gate.close()
+            raise ListenError(
+                f"cannot listen on {self._config.bind} (bind): {exc.strerror}"
+            ) from None
         return str(self._socket.getsockopt_string(zmq.LAST_ENDPOINT))
 
     async def serve(self, stop: asyncio.Event) -> None:

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Mapping
 
 import zmq
-from tornado.netutil import bind_sockets
 
 from frontend_server.acceptor import Acceptor
 from frontend_server.app import make_app, web_root
@@ -31,11 +30,13 @@ from frontend_server.startup import (
     cookie_secret,
     ldap_directory,
     oidc_provider,
+    tls_files,
 )
 from frontend_server.throttle import LoginThrottle
+from frontend_server.tls import TlsFiles
 from shared.audit import AuditLog
 from shared.audit_sinks import close_sinks, make_sinks
-from shared.process import run_process
+from shared.process import listen, run_process
 from shared.settings import DEFAULT_WORKER, FrontendConfig, check_frontend_security
 from shared.settings_sources import Settings, parse_args
 
@@ -70,10 +71,12 @@ async def main(config: FrontendConfig) -> None:
     check_frontend_security(config)
     check_sso_settings(config)
     check_account_files(config)
+    tls = tls_files(config)
     config = dataclasses.replace(config, cookie_secret=cookie_secret(config))
     policy = load_policy(config)
     audit = AuditLog(config.audit_log, sinks := make_sinks(config, "dterm-frontend"))
     ldap, oidc = ldap_directory(config), oidc_provider(config)
+    sockets = listen(config.address, config.port, "address, port")  # in use: stop here
     context = zmq.Context()
     pool = WorkerPool(config, context)
     pool.start()
@@ -85,24 +88,22 @@ async def main(config: FrontendConfig) -> None:
         if warning:
             log.warning("%s", warning)
             print(f"dterm frontend: {warning}", file=sys.stderr, flush=True)
-    watcher = None
-    if config.policy_file:
-        policy_file = PolicyFile(config.policy_file, services.guard)
-        loop.add_signal_handler(signal.SIGHUP, policy_file.reload, True)
-        watcher = asyncio.create_task(policy_file.watch())
-    server = make_http_server(make_app(services, config.cookie_secret), config)
+    watchers = watch_files(config, services.guard, tls)
+    server = make_http_server(
+        make_app(services, config.cookie_secret), config, (lambda: tls.context) if tls else None
+    )
     warn_if_cap_near_file_limit(config.max_http_connections)
-    sockets = bind_sockets(config.port, config.address)
     acceptors = [Acceptor(sock, server.admit) for sock in sockets]
     port = sockets[0].getsockname()[1]
     host = f"[{config.address}]" if ":" in config.address else config.address
     sign_in = f"?token={config.token}" if config.token else ""
-    print(f"dterm frontend ready: open http://{host}:{port}/{sign_in}", flush=True)
+    scheme = "https" if tls else "http"
+    print(f"dterm frontend ready: open {scheme}://{host}:{port}/{sign_in}", flush=True)
     try:
         await stop.wait()
     finally:
         log.info("stopping: %d connections told to resume elsewhere", len(services.connections))
-        if watcher is not None:
+        for watcher in watchers:
             watcher.cancel()
         for acceptor in acceptors:
             acceptor.close()
@@ -120,6 +121,22 @@ async def main(config: FrontendConfig) -> None:
         if oidc is not None:
             oidc.close()
         context.destroy(linger=0)
+
+
+def watch_files(
+    config: FrontendConfig, guard: Guard, tls: TlsFiles | None
+) -> list[asyncio.Task[None]]:
+    """Apply the policy and the TLS pair again when their files change, and both at
+    once on SIGHUP."""
+    policy_file = PolicyFile(config.policy_file, guard) if config.policy_file else None
+    watched: list[PolicyFile | TlsFiles] = [f for f in (policy_file, tls) if f is not None]
+
+    def reload_all() -> None:
+        for file in watched:
+            file.reload(True)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_all)
+    return [asyncio.create_task(file.watch()) for file in watched]
 
 
 def warn_if_cap_near_file_limit(max_connections: int) -> None:

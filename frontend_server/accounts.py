@@ -12,6 +12,7 @@ Verifying a password costs tens of milliseconds of CPU by design: callers run
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -74,11 +75,28 @@ class JsonFile:
         return self._entries
 
     def save(self, entries: dict[str, dict[str, Any]]) -> None:
-        """Write atomically, readable by the owner only."""
+        """Write atomically. A new file is its owner's alone; one replaced keeps its
+        group and that group's read access (a service that reads it through its group,
+        as deploy/systemd sets up), never access for others."""
         temp = self.path.with_name(self.path.name + ".tmp")
-        temp.write_text(json.dumps({self._key: entries}, indent=2, sort_keys=True) + "\n")
-        os.chmod(temp, 0o600)
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()  # left by an earlier run that was cut short
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(json.dumps({self._key: entries}, indent=2, sort_keys=True) + "\n")
+        self._keep_group(temp)
         os.replace(temp, self.path)
+
+    def _keep_group(self, temp: Path) -> None:
+        try:
+            old = self.path.stat()
+        except FileNotFoundError:
+            return
+        try:
+            os.chown(temp, -1, old.st_gid)
+        except PermissionError:  # not a group of ours: the new file stays ours alone
+            return
+        os.chmod(temp, 0o600 | (old.st_mode & 0o040))
 
 
 class Users:

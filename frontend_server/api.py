@@ -74,11 +74,12 @@ def host_json(status: HostStatus, counts: tuple[int, int] | None) -> dict[str, A
     the person may see them (None while it is down)."""
     facts = status.facts
     problem = facts.docker_problem if facts and status.up else ""
+    down_why = status.problem or "its worker does not answer"
     return {
         "host": status.host,
         "id": host_key(status.endpoint),
         "state": "up" if status.up and not problem else "down",
-        "reason": problem or (None if status.up else "its worker does not answer"),
+        "reason": problem or (None if status.up else down_why),
         "since": _iso(status.since),
         "docker_version": facts.docker_version if facts else None,
         "api_version": facts.api_version if facts else None,

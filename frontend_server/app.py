@@ -28,11 +28,19 @@ from frontend_server.web_security import (
 from shared.probes import HealthHandler, MetricsHandler
 from shared.settings import FrontendConfig
 
-DEFAULT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+INSTALLED_WEB_ROOT = Path(__file__).resolve().parent / "web"
+"""Where an installed package holds the page (pyproject.toml puts web/ there)."""
+CHECKOUT_WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+"""The page in a checkout of the repository, beside the packages."""
 
 
 def web_root(configured: str) -> Path:
-    return Path(configured) if configured else DEFAULT_WEB_ROOT
+    """The configured folder, else the installed page, else the checkout's."""
+    if configured:
+        return Path(configured)
+    if (INSTALLED_WEB_ROOT / "src" / "index.html").is_file():
+        return INSTALLED_WEB_ROOT
+    return CHECKOUT_WEB_ROOT
 
 
 def make_app(services: Services, cookie_secret: str) -> Application:

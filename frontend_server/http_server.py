@@ -17,14 +17,20 @@ reopens); only when every connection is busy with a request is the new one close
 at once. Both are counted, and a line is logged at most once a minute, so a flood of
 stalled connections neither locks people out nor fills the log.
 
+TLS. With a certificate (tls.py), each admitted socket is wrapped in the context in
+use at that moment, so a renewed certificate serves every connection accepted after
+it. The TLS handshake happens within the head deadline of the first request.
+
 Concurrency: one event loop; connections are admitted by the Acceptor.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import cast
@@ -36,7 +42,7 @@ from tornado.http1connection import (
     HTTP1ServerConnection,
 )
 from tornado.httpserver import HTTPServer
-from tornado.iostream import IOStream
+from tornado.iostream import IOStream, SSLIOStream
 from tornado.web import Application, RequestHandler
 
 from frontend_server.metrics import HTTP_CONNECTIONS, HTTP_SHED
@@ -85,11 +91,13 @@ class GuardedHTTPServer(HTTPServer):
     _evicted: set[HTTP1ServerConnection]
     _shed_counts: dict[str, int]
     _cap_logged = float("-inf")
+    tls: Callable[[], ssl.SSLContext] | None = None
+    """The TLS context for a new connection; None: plain HTTP."""
 
     def limit(self, max_connections: int, idle_timeout: float) -> None:
         """Set the cap and the deadline of heads after the first (call once, at start)."""
         if self.ssl_options is not None:
-            raise ValueError("admit() makes plain streams; TLS is for the proxy in front")
+            raise ValueError("admit() makes its own streams: give TLS through `tls`")
         self.max_connections = max_connections
         self.idle_params = copy.copy(self.conn_params)
         self.idle_params.header_timeout = idle_timeout
@@ -107,12 +115,26 @@ class GuardedHTTPServer(HTTPServer):
             self._shed("refused")
             sock.close()
             return
-        stream = IOStream(
-            sock, max_buffer_size=self.max_buffer_size, read_chunk_size=self.read_chunk_size
-        )
+        stream = self._stream(sock)
+        if stream is None:
+            return
         self._open += 1
         HTTP_CONNECTIONS.set(self._open)
         self.handle_stream(stream, address)
+
+    def _stream(self, sock: socket.socket) -> IOStream | None:
+        """A plain stream, or a TLS one whose handshake starts with its first read."""
+        sizes = {"max_buffer_size": self.max_buffer_size, "read_chunk_size": self.read_chunk_size}
+        if self.tls is None:
+            return IOStream(sock, **sizes)
+        try:
+            wrapped = self.tls().wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except OSError as exc:  # the client left already (as Tornado's own server allows)
+            log.debug("a TLS connection could not start: %s", exc)
+            with contextlib.suppress(OSError):
+                sock.close()
+            return None
+        return SSLIOStream(wrapped, **sizes)
 
     def _evict_oldest_waiting(self) -> bool:
         if not self._waiting:
@@ -162,7 +184,9 @@ class GuardedHTTPServer(HTTPServer):
         super().on_close(server_conn)
 
 
-def make_http_server(app: Application, config: FrontendConfig) -> GuardedHTTPServer:
+def make_http_server(
+    app: Application, config: FrontendConfig, tls: Callable[[], ssl.SSLContext] | None = None
+) -> GuardedHTTPServer:
     server = GuardedHTTPServer(
         app,
         xheaders=False,
@@ -170,6 +194,7 @@ def make_http_server(app: Application, config: FrontendConfig) -> GuardedHTTPSer
         body_timeout=config.body_timeout,
     )
     server.limit(config.max_http_connections, config.idle_timeout)
+    server.tls = tls
     return server
 
 

@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 import logging
 
+from frontend_server.accounts import AccountsError
 from frontend_server.api import BaseHandler
 from frontend_server.metrics import SIGN_INS
 from frontend_server.oidc_login import HINT_COOKIE
 from frontend_server.policy import Replays
 from frontend_server.throttle import Busy
 from shared.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,12 @@ class LoginHandler(BaseHandler):
             self._refuse(name, address, "busy", 1.0)
             return
         except Unavailable as exc:
-            self._unavailable(name, address, method, str(exc))
+            self._unavailable(name, address, method, str(exc), "the directory cannot be reached")
+            return
+        except AccountsError as exc:  # the operator's problem: never "wrong password"
+            log.error("sign-in unavailable: cannot read the users file: %s", exc)
+            self._unavailable(name, address, method, str(exc), "sign-in is unavailable: "
+                              "this front end cannot read its users file")  # fmt: skip
             return
         if person is None:
             SIGN_INS.labels("failed").inc()
@@ -89,8 +97,8 @@ class LoginHandler(BaseHandler):
         )
         self.write_json({"user": person.name})
 
-    def _unavailable(self, name: str, address: str, method: str, reason: str) -> None:
-        """503: the directory could not say whether the password is right."""
+    def _unavailable(self, name: str, address: str, method: str, reason: str, said: str) -> None:
+        """503: the users file or the directory could not say whether the password is right."""
         SIGN_INS.labels("unavailable").inc()
         self.audit.record(
             "sign-in",
@@ -101,7 +109,7 @@ class LoginHandler(BaseHandler):
             reason="unavailable",
             detail=reason,
         )
-        self.write_json({"error": "unavailable", "message": "the directory cannot be reached"}, 503)
+        self.write_json({"error": "unavailable", "message": said}, 503)
 
     def _refuse(self, name: str, address: str, reason: str, wait: float) -> None:
         """429 with Retry-After: throttled, or too many checks running."""

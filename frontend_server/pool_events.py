@@ -16,6 +16,8 @@ class HostStatus:
     since: float
     """Wall-clock time of the last change between up and down."""
     facts: Welcome | None
+    problem: str = ""
+    """Why its link cannot be used, when that is known (a refused key, say)."""
 
 
 @dataclass(frozen=True, slots=True)

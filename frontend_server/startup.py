@@ -5,7 +5,8 @@ be used: a users file that is missing, a users or tokens file that cannot be rea
 (a tokens file not made yet is fine while its folder is there: no token was issued
 yet, and `dterm tokens issue` makes it), a policy that does not parse (policy.py),
 keys (shared/security.py), an audit log it cannot write, an identity provider's
-settings that cannot work or a secret file open to others.
+settings that cannot work or a secret file open to others, a TLS certificate and key
+that do not load (tls.py).
 Serving first and failing every sign-in later would show people "wrong name or
 password" for an operator's mistake. It also keeps the cookie secret between runs.
 
@@ -23,6 +24,7 @@ from frontend_server.accounts import AccountsError, JsonFile
 from frontend_server.id_tokens import check_url
 from frontend_server.ldap_directory import LdapDirectory, LdapSettings
 from frontend_server.oidc import OidcProvider, ProviderSettings
+from frontend_server.tls import TlsError, TlsFiles
 from shared.errors import DtermError
 from shared.security import private_folder
 from shared.settings import FrontendConfig
@@ -48,6 +50,18 @@ def check_account_files(config: FrontendConfig) -> None:
             JsonFile(path, key).entries()
         except AccountsError as exc:
             raise StartupError(f"cannot use the {key} file: {exc}") from None
+
+
+def tls_files(config: FrontendConfig) -> TlsFiles | None:
+    """The TLS pair to serve with, loaded; None for plain HTTP."""
+    if not config.tls_cert and not config.tls_key:
+        return None
+    if not config.tls_cert or not config.tls_key:
+        raise StartupError("TLS needs both --tls-cert and --tls-key (tls_cert, tls_key)")
+    try:
+        return TlsFiles(config.tls_cert, config.tls_key)
+    except TlsError as exc:
+        raise StartupError(f"cannot serve TLS: {exc}") from None
 
 
 def cookie_secret(config: FrontendConfig) -> str:

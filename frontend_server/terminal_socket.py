@@ -6,7 +6,8 @@ scheme, host and port must be the page's own or a configured one. The
 handshake itself (RFC 6455 headers, the accept key, 400/426 for a malformed
 request) is the `websockets` library's `ServerProtocol.accept`, answered through
 Tornado. Then the handler detaches the connection from Tornado's HTTP server and
-hands its socket to a TerminalConnection on the same event loop.
+hands its socket to a TerminalConnection on the same event loop; over the front
+end's own TLS the connection stays on Tornado's stream (stream_transport.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import logging
 from typing import Any
 
-from tornado.iostream import IOStream
+from tornado.iostream import IOStream, SSLIOStream
 from tornado.web import HTTPError, RequestHandler
 from websockets.datastructures import Headers
 from websockets.http11 import Request
@@ -25,6 +26,7 @@ from websockets.server import ServerProtocol
 from frontend_server.auth import client_address
 from frontend_server.context import Services
 from frontend_server.policy import Person
+from frontend_server.stream_transport import StreamTransport
 from frontend_server.terminal_connection import TerminalConnection
 from frontend_server.web_security import origin_key, page_origin
 
@@ -96,6 +98,10 @@ class TerminalSocket(RequestHandler):
         address = client_address(self, self._services.auth)
         if stream.closed():
             return  # the browser left during the handshake
+        if isinstance(stream, SSLIOStream):  # its TLS session stays with the stream
+            ws = Protocol(Side.SERVER, state=OPEN, max_size=self._max_message(), logger=ENGINE_LOG)
+            StreamTransport(stream, TerminalConnection(ws, self._services, person, address, b""))
+            return
         early = asyncio.ensure_future(stream.read_bytes(EARLY_BYTES, partial=True))
         read = early.result() if early.done() and early.exception() is None else b""
         if not early.done():

@@ -8,7 +8,9 @@ a Welcome may wait behind a busy session's output, and that output says the work
 lives as well. A Welcome from a new instance means the worker restarted. Either way
 its sessions are gone, and their listeners are told `host-lost`. ZMTP heartbeats run
 underneath, so a dead TCP connection is dropped and redialled by ZeroMQ without our
-help.
+help. A handshake the worker refuses (a key it does not allow, a worker key that is
+not its own) is read from the socket's monitor events (link_health.py): it is the
+host's reason in /api/hosts and a log line, and a refused key is tried again.
 
 Each link mirrors its host's containers (container_mirror.py): a snapshot plus the
 numbered changes after it; a gap asks for a new snapshot. Changes go to the pool's
@@ -35,6 +37,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from frontend_server.container_mirror import Change, ContainerMirror
+from frontend_server.link_health import HANDSHAKE_EVENTS, LinkHealth, LinkKeyFiles
 from frontend_server.metrics import RECONNECTS
 from frontend_server.pool_events import (
     ContainerUpdated,
@@ -122,7 +125,10 @@ class WorkerLink:
         self._notify = notify
         self._requests: dict[str, asyncio.Future[Message]] = {}
         self._last_heard = 0.0
-        self._connected_before = False
+        self._health = LinkHealth(
+            endpoint, LinkKeyFiles.of(config.curve_secret_key, config.worker_public_key)
+        )
+        self._redial: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._socket = context.socket(zmq.DEALER)
         for option, value in (
@@ -145,17 +151,21 @@ class WorkerLink:
         return self.facts.host if self.facts else None
 
     def status(self) -> HostStatus:
-        return HostStatus(self.host or "", self.endpoint, self.up, self.since, self.facts)
+        return HostStatus(
+            self.host or "", self.endpoint, self.up, self.since, self.facts, self._health.problem
+        )
 
     def start(self) -> None:
         self._pump = SocketPump(self._socket, self._receive)
-        events = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
+        events = zmq.EVENT_DISCONNECTED | HANDSHAKE_EVENTS
         self._monitor = SocketPump(self._socket.get_monitor_socket(events), self._on_monitor)
         self._tasks = [asyncio.create_task(self._heartbeat_loop())]
 
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if self._redial is not None:
+            self._redial.cancel()
         self._lose_host("the front end no longer knows this worker")
         self._socket.disable_monitor()
         self._monitor.close()
@@ -163,15 +173,26 @@ class WorkerLink:
 
     def _on_monitor(self, frames: list[bytes]) -> None:
         """Log and count connections that dropped and were made again (ZeroMQ drops
-        what was queued on a connection that goes)."""
-        event = parse_monitor_message(frames)["event"]
-        if event == zmq.EVENT_DISCONNECTED:
-            log.warning("worker %s (%s): connection dropped", self.host, self.endpoint)
-        elif event == zmq.EVENT_CONNECTED:
-            if self._connected_before:
-                RECONNECTS.inc()
-                log.info("worker %s (%s): connected again", self.host, self.endpoint)
-            self._connected_before = True
+        what was queued on a connection that goes), and handshakes that failed."""
+        found = parse_monitor_message(frames)
+        verdict = self._health.on_event(found["event"], found["value"])
+        if verdict.log_level:
+            host = f" (host {self.host})" if self.host else ""
+            log.log(verdict.log_level, "%s%s", verdict.log, host)
+        if verdict.reconnected:
+            RECONNECTS.inc()
+        if verdict.changed:
+            self._notify(HostChanged(self.status(), None))
+        if verdict.redial_after is not None and self._redial is None:
+            loop = asyncio.get_running_loop()
+            self._redial = loop.call_later(verdict.redial_after, self._dial_again)
+
+    def _dial_again(self) -> None:
+        """After a refused handshake libzmq never dials again by itself."""
+        self._redial = None
+        with contextlib.suppress(zmq.ZMQError):  # the endpoint may be gone already
+            self._socket.disconnect(self.endpoint)
+        self._socket.connect(self.endpoint)
 
     # --- sending --------------------------------------------------------------------
 

@@ -15,12 +15,14 @@ import gc
 import json
 import logging
 import resource
+import socket
 import sys
 from collections.abc import Callable, Coroutine, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import uvloop
+from tornado.netutil import bind_sockets
 
 from shared.errors import DtermError
 from shared.settings import ProcessSettings
@@ -66,6 +68,21 @@ class SessionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     ) -> tuple[Any, MutableMapping[str, Any]]:
         kwargs["extra"] = {**kwargs.get("extra", {}), "session": self.extra["session"]}  # type: ignore[index]
         return f"session {self.extra['session']}: {msg}", kwargs  # type: ignore[index]
+
+
+class ListenError(DtermError):
+    """A port this process was told to listen on cannot be had (in use, not allowed)."""
+
+
+def listen(address: str, port: int, setting: str) -> list[socket.socket]:
+    """Sockets bound to the address and port (both families for a name), or a
+    ListenError naming them, the setting that chose them and the system's reason:
+    a second instance left on the same port must not start half-way."""
+    try:
+        return bind_sockets(port, address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ListenError(f"cannot listen on {address}:{port} ({setting}): {reason}") from None
 
 
 def run_process(

@@ -48,10 +48,8 @@ class KeyFileError(DtermError):
 
 def check_private(path: str) -> None:
     """Refuse a secret key file that group or others may read or write."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from None
+    _check_readable(path)
+    mode = os.stat(path).st_mode
     if mode & 0o077:
         raise KeyFileError(
             f"secret key file {path} is open to group or others "
@@ -82,7 +80,18 @@ def private_folder(path: str | Path, what: str) -> Path:
     return folder
 
 
+def _check_readable(path: str) -> None:
+    """The system's reason (missing, a folder, no permission), which pyzmq would hide
+    behind "Invalid certificate file"."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from None
+
+
 def _read(path: str, *, secret: bool) -> tuple[bytes, bytes | None]:
+    _check_readable(path)
     try:
         public, private = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as exc:

@@ -238,6 +238,12 @@ class FrontendConfig(ProcessSettings):
     """HTTP bind address; loopback unless told otherwise."""
     port: int = 8080
     """HTTP port; 0 picks a free one (printed on the ready line)."""
+    tls_cert: str = ""
+    """PEM certificate chain to serve HTTPS and WSS with, on `port` (with `tls_key`).
+    Empty: plain HTTP, for a TLS proxy in front. Loaded again when the file changes."""
+    tls_key: str = ""
+    """PEM private key of `tls_cert`; loaded again when the file changes (a pair that
+    does not load is logged and the one before stays in use)."""
     workers: tuple[str, ...] = ()
     """ZeroMQ endpoints of the exec workers (default, without worker_dns either:
     tcp://127.0.0.1:7701)."""
@@ -304,8 +310,9 @@ class FrontendConfig(ProcessSettings):
     upload_idle_timeout: float = 60.0
     """Seconds an upload's request may send nothing before it is answered with an error."""
     web_root: str = ""
-    """Folder holding the page (src/) and its npm packages (node_modules/);
-    empty means the web/ folder next to the installed packages."""
+    """Folder holding the page (src/) and its npm packages (node_modules/); empty means
+    the page installed with the package (frontend_server/web/), or in a checkout of
+    the repository its web/ folder."""
     allowed_hosts: tuple[str, ...] = ()
     """Host names (or host:port) this front end answers to, against DNS rebinding.
     Empty: any Host when bound to a non-loopback address; when bound to loopback, only

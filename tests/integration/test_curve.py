@@ -13,12 +13,13 @@ import pytest
 import zmq
 import zmq.auth
 
-from shared.keys import LinkKeys
+from shared.keys import LinkKeys, link_keys
 from shared.messages import Hello, Welcome
 from shared.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, decode, encode
 from tests.support.http import get_json, wait_hosts_up
 from tests.support.processes import REPO, ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +112,63 @@ def test_front_end_with_another_key_never_sees_the_host(
         stack = Stack(frontend.match["url"])
         with pytest.raises(AssertionError):
             wait_hosts_up(stack, {"secure"}, timeout=3)
-        assert get_json(stack, "/api/hosts")["hosts"][0]["state"] == "down"
+        host = get_json(stack, "/api/hosts")["hosts"][0]
+        assert host["state"] == "down"
+        assert "refused this front end's key" in host["reason"]
+        frontend.wait_log(
+            r"worker link tcp://\S+: the worker refused this front end's key "
+            r"\(\S+/intruder\.key\)"
+        )
+        assert "worker None" not in frontend.log() and "connection dropped" not in frontend.log()
     finally:
         frontend.stop()
+
+
+def test_front_end_holding_another_worker_key_says_so(
+    secure_worker: ManagedProcess, keys: Path
+) -> None:
+    """A front end given the wrong worker public key reports the failed handshake in
+    /api/hosts and its log, naming the key file it holds."""
+    frontend = start_frontend(
+        [loopback(secure_worker)],
+        "--curve-secret-key",
+        str(keys / "frontend.key_secret"),
+        "--worker-public-key",
+        str(keys / "intruder.key"),
+        curve=False,
+    )
+    try:
+        stack = Stack(frontend.match["url"])
+        wait_until(
+            lambda: "handshake" in (get_json(stack, "/api/hosts")["hosts"][0]["reason"] or ""),
+            10,
+            "the failed handshake in /api/hosts",
+        )
+        host = get_json(stack, "/api/hosts")["hosts"][0]
+        assert host["state"] == "down" and str(keys / "intruder.key") in host["reason"]
+        frontend.wait_log(r"worker link tcp://\S+: the CurveZMQ handshake failed")
+        assert "connection dropped" not in frontend.log()
+    finally:
+        frontend.stop()
+
+
+def test_a_key_allowed_later_is_used_without_a_restart(tmp_path: Path, docker_client: Any) -> None:
+    """Once the operator adds a refused front end's public key to the worker's folder,
+    the front end gets in by itself (ZeroMQ alone never dials again after a refusal)."""
+    own_keys = link_keys(tmp_path / "keys")[0]
+    allowed, parked = own_keys.allowed / "frontend.key", tmp_path / "frontend.key"
+    worker = start_worker("later", keys=own_keys)  # it needs a key to start with
+    allowed.rename(parked)
+    frontend = start_frontend([worker.match["endpoint"]], keys=own_keys)
+    try:
+        stack = Stack(frontend.match["url"])
+        frontend.wait_log(r"refused this front end's key")
+        parked.rename(allowed)
+        wait_hosts_up(stack, {"later"}, timeout=45)
+        assert get_json(stack, "/api/hosts")["hosts"][0]["reason"] is None
+    finally:
+        frontend.stop()
+        worker.stop()
 
 
 def test_secret_key_without_allowed_keys_is_refused(keys: Path) -> None:

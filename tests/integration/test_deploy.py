@@ -9,6 +9,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,18 @@ from shared.keys import LinkKeys
 from shared.settings import WorkerConfig, check_frontend_security, check_worker_security
 from shared.settings_sources import SettingsError
 from tests.integration.test_http import request
+from tests.support.accounts import accounts, add_user
 from tests.support.containers import require
 from tests.support.events_client import EventStream
-from tests.support.http import wait_hosts_up
+from tests.support.http import cookie_of, sign_in, wait_hosts_up
 from tests.support.nginx import nginx_binary, start_nginx
 from tests.support.processes import (
+    FRONTEND_READY,
     OUTPUT,
     REPO,
     WORKER_METRICS_TOKEN,
     ManagedProcess,
+    run_keys,
     start_frontend,
 )
 from tests.support.terminal_client import Stack, TerminalClient
@@ -124,13 +128,13 @@ def check_keys(config: Any, keys: LinkKeys) -> None:
         )
 
 
-def test_compose_file_validates_and_uses_real_flags() -> None:
-    """docker-compose accepts the file; every command's flags are ones the programs know."""
+def compose_services() -> dict[str, Any]:
+    """The services as docker-compose itself reads the file (with every profile)."""
     compose = shutil.which("docker-compose")
     require(compose is not None, "docker-compose is missing: apt-get install docker-compose")
-    env = {"DTERM_TOKEN": "t", "DTERM_COOKIE_SECRET": "s", "PATH": "/usr/bin:/bin"}
+    env = {"DTERM_COOKIE_SECRET": "s", "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [str(compose), "-f", str(COMPOSE), "config"],
+        [str(compose), "-f", str(COMPOSE), "--profile", "admin", "config"],
         capture_output=True,
         text=True,
         env=env,
@@ -138,21 +142,82 @@ def test_compose_file_validates_and_uses_real_flags() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    services = yaml.safe_load(result.stdout)["services"]
+    services: dict[str, Any] = yaml.safe_load(result.stdout)["services"]
+    return services
+
+
+def compose_config(service: dict[str, Any]) -> Any:
+    command = service["command"]
+    return check_args(
+        *command_args(" ".join(command) if isinstance(command, list) else command),
+        service.get("environment", {}),
+    )
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Where each volume or folder is mounted in a service: mount point -> source."""
+    found = {}
+    for volume in service["volumes"]:
+        source, target = volume.split(":")[:2]
+        found[target] = source
+    return found
+
+
+def test_compose_file_validates_and_uses_real_flags() -> None:
+    """docker-compose accepts the file; every command's flags are ones the programs know."""
+    services = compose_services()
     assert {"keys", "worker", "frontend-1", "frontend-2", "nginx"} <= set(services)
     assert "/var/run/docker.sock:/var/run/docker.sock" in str(services["worker"]["volumes"])
     assert services["keys"]["command"] == "dterm keys --set /keys"
     assert "dterm-keys:/keys:rw" in services["keys"]["volumes"]
     for name in ("worker", "frontend-1", "frontend-2"):
         service = services[name]
-        command = service["command"]
-        config = check_args(
-            *command_args(" ".join(command) if isinstance(command, list) else command),
-            service.get("environment", {}),
-        )
-        check_keys(config, LinkKeys(Path("/keys")))
+        check_keys(compose_config(service), LinkKeys(Path("/keys")))
         assert "dterm-keys:/keys:ro" in service["volumes"]
         assert service["depends_on"]["keys"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_front_ends_use_accounts_and_a_policy() -> None:
+    """No shared dev token: the front ends read a users file and a policy from the
+    folder that the `users` service writes with `dterm users`."""
+    services = compose_services()
+    users = services["users"]
+    assert users["entrypoint"][:2] == ["dterm", "users"]
+    at = users["entrypoint"].index("--users-file")
+    written = users["entrypoint"][at + 1]
+    for name in ("frontend-1", "frontend-2"):
+        service = services[name]
+        config = compose_config(service)
+        assert config.token == "" and "DTERM_TOKEN" not in service.get("environment", {})
+        assert config.users_file == written and config.policy_file
+        folder = str(Path(config.users_file).parent)
+        assert Path(config.policy_file).parent == Path(folder)
+        assert mounts(service)[folder] == mounts(users)[folder]  # the same host folder
+
+
+def test_compose_keeps_recordings_and_audit_logs_in_volumes() -> None:
+    """The worker's state, recordings and audit log, and each front end's audit log
+    (a file of its own), are on named volumes that outlive the containers."""
+    services = compose_services()
+    volumes = compose_volumes()
+
+    def on_volume(service: dict[str, Any], path: str) -> None:
+        owners = [t for t, source in mounts(service).items() if Path(path).is_relative_to(t)]
+        assert owners and mounts(service)[owners[0]] in volumes, (path, mounts(service))
+
+    worker = compose_config(services["worker"])
+    for path in (worker.state_dir, worker.recordings_dir, worker.audit_log):
+        on_volume(services["worker"], path)
+    audit_logs = set()
+    for name in ("frontend-1", "frontend-2"):
+        frontend = compose_config(services[name])
+        on_volume(services[name], frontend.audit_log)
+        audit_logs.add(frontend.audit_log)
+    assert len(audit_logs) == 2
+
+
+def compose_volumes() -> set[str]:
+    return set(yaml.safe_load(COMPOSE.read_text())["volumes"])
 
 
 def kubernetes_documents() -> list[dict[str, Any]]:
@@ -201,7 +266,7 @@ SECRET_FILES = {
 
 
 def mounted_files(pod: dict[str, Any]) -> set[str]:
-    """Every file the pod's key Secrets put in its first container; each Secret 0400."""
+    """Every file the pod's Secrets put in its first container; each Secret 0400."""
     mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
     files = set()
     for volume in pod["volumes"]:
@@ -231,7 +296,57 @@ def test_kubernetes_keys_are_mounted_where_the_processes_read_them() -> None:
         frontend.curve_secret_key,
         frontend.curve_secret_key.removesuffix("_secret"),
         frontend.worker_public_key,
+        frontend.users_file,
     }
+
+
+def pod_volumes(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Mount point in the pod's first container -> the volume mounted there."""
+    by_name = {v["name"]: v for v in pod["volumes"]}
+    return {m["mountPath"]: by_name[m["name"]] for m in pod["containers"][0]["volumeMounts"]}
+
+
+def volume_of(pod: dict[str, Any], path: str) -> dict[str, Any]:
+    """The volume a path of the pod's first container lies on (the deepest mount)."""
+    found = [m for m in pod_volumes(pod) if Path(path).is_relative_to(m)]
+    assert found, (path, list(pod_volumes(pod)))
+    return pod_volumes(pod)[max(found, key=len)]
+
+
+def test_kubernetes_front_ends_use_accounts_and_a_policy() -> None:
+    """No shared dev token: front ends read a users file from a Secret and a policy
+    from a ConfigMap, the names the README's commands make."""
+    by_name = {d["metadata"]["name"]: d for d in kubernetes_documents()}
+    pod = by_name["dterm-frontend"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    config = check_args("frontend", container["args"])
+    assert config.token == "" and "DTERM_TOKEN" not in {e["name"] for e in container["env"]}
+    assert volume_of(pod, config.users_file)["secret"]["secretName"] == "dterm-users"
+    assert volume_of(pod, config.policy_file)["configMap"]["name"] == "dterm-policy"
+    readme = (KUBERNETES / "README.md").read_text()
+    assert "create secret generic dterm-users --from-file=users.json" in readme
+    assert "create configmap dterm-policy --from-file=policy.toml" in readme
+
+
+def test_kubernetes_keeps_recordings_and_audit_logs() -> None:
+    """Workers keep state, recordings and audit log on their node; front ends write
+    their audit logs, a file per pod, to a claim that outlives the pods."""
+    documents = kubernetes_documents()
+    by_name = {d["metadata"]["name"]: d for d in documents}
+    worker_pod = by_name["dterm-worker"]["spec"]["template"]["spec"]
+    worker = check_args("worker", worker_pod["containers"][0]["args"])
+    for path in (worker.state_dir, worker.recordings_dir, worker.audit_log):
+        assert volume_of(worker_pod, path)["hostPath"]["type"] == "DirectoryOrCreate", path
+    pod = by_name["dterm-frontend"]["spec"]["template"]["spec"]
+    frontend = check_args("frontend", pod["containers"][0]["args"])
+    claim = volume_of(pod, frontend.audit_log)["persistentVolumeClaim"]["claimName"]
+    assert ("PersistentVolumeClaim", claim) in {
+        (d["kind"], d["metadata"]["name"]) for d in documents
+    }
+    assert "$(POD_NAME)" in frontend.audit_log
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in pod[
+        "containers"
+    ][0]["env"]
 
 
 def test_example_config_and_systemd_units_use_real_settings() -> None:
@@ -318,3 +433,91 @@ def test_grafana_dashboard_uses_metrics_that_exist(stack: Stack, worker: Managed
         with urllib.request.urlopen(scrape, timeout=10) as response:
             exported += response.read().decode()
     assert queried and all(f"# TYPE {name} " in exported for name in queried), queried
+
+
+# --- the shipped front ends, run for real ------------------------------------------------
+
+PASSWORD = "a long enough password"
+
+
+def moved(text: str, places: dict[str, Path]) -> str:
+    """A shipped path (or flag) with the folders it names moved to where a test put them."""
+    for inside, outside in sorted(places.items(), key=lambda item: -len(item[0])):
+        if inside in text:
+            return text.replace(inside, str(outside), 1)
+    return text
+
+
+def run_shipped(
+    name: str, args: list[str], env: dict[str, str], places: dict[str, Path], tmp_path: Path
+) -> tuple[ManagedProcess, Stack]:
+    """A front end with a shipped file's flags and environment (paths moved), on a port
+    of its own, and the sign-in of alice, made as the shipped file's notes say."""
+    argv = [moved(word, places) for word in args]
+    environment = {key: moved(value, places) for key, value in env.items()}
+    frontend = ManagedProcess(
+        name,
+        [sys.executable, "-m", "frontend_server", *argv, "--port", "0",
+         "--state-dir", str(tmp_path / "state")],
+        FRONTEND_READY, env=environment,
+    )  # fmt: skip
+    return frontend, Stack(frontend.match["url"], host="local")
+
+
+def signs_in_and_is_audited(frontend: ManagedProcess, stack: Stack, audit_log: Path) -> None:
+    """No dev token; alice signs in with her password, sees the host, and the sign-in
+    is audited."""
+    try:
+        reply = sign_in(stack, "alice", PASSWORD)
+        assert reply.status == 200, reply.body
+        wait_hosts_up(stack, {"local"}, headers={"Cookie": cookie_of(reply)})
+        assert '"user": "alice"' in audit_log.read_text()
+        assert "?token=" not in frontend.match["url"]  # no dev token anyone could share
+    finally:
+        frontend.stop()
+
+
+def test_the_compose_front_end_signs_people_in_with_accounts(
+    worker: ManagedProcess, tmp_path: Path
+) -> None:
+    """As the Compose file runs them: the `users` service makes alice in the folder the
+    front ends mount, and frontend-1 signs her in under the example policy."""
+    services = compose_services()
+    places = {"/etc/dterm": tmp_path / "config", "/keys": run_keys().folder,
+              "/var/log/dterm": tmp_path / "audit"}  # fmt: skip
+    for folder in ("config", "audit"):
+        (tmp_path / folder).mkdir()
+    shutil.copyfile(REPO / "deploy" / "policy.example.toml", tmp_path / "config" / "policy.toml")
+    entrypoint = [moved(word, places) for word in services["users"]["entrypoint"]]
+    assert entrypoint[0] == "dterm"
+    accounts(*entrypoint[1:], "add", "alice", "--groups", "ops", "--password-stdin",
+             stdin=PASSWORD + "\n")  # fmt: skip
+    service = services["frontend-1"]
+    env = {**service["environment"], "DTERM_WORKERS": worker.match["endpoint"]}
+    frontend, stack = run_shipped("compose-frontend", service["command"].split()[2:], env,
+                                  places, tmp_path)  # fmt: skip
+    signs_in_and_is_audited(frontend, stack, tmp_path / "audit" / "frontend-1.jsonl")
+
+
+def test_the_kubernetes_front_end_signs_people_in_with_accounts(
+    worker: ManagedProcess, tmp_path: Path
+) -> None:
+    """As the Deployment runs them: the users file and policy from the README's Secret
+    and ConfigMap, the audit log on the claim, a file named after the pod."""
+    by_name = {d["metadata"]["name"]: d for d in kubernetes_documents()}
+    container = by_name["dterm-frontend"]["spec"]["template"]["spec"]["containers"][0]
+    keys = run_keys().folder
+    places = {"/keys/frontend": keys, "/keys/worker": keys, "/etc/dterm": tmp_path / "etc",
+              "/var/log/dterm": tmp_path / "audit"}  # fmt: skip
+    for folder in ("etc/users", "etc/policy", "audit"):
+        (tmp_path / folder).mkdir(parents=True)
+    shutil.copyfile(REPO / "deploy" / "policy.example.toml", tmp_path / "etc/policy/policy.toml")
+    users = tmp_path / "etc" / "users" / "users.json"
+    add_user(users, "alice", PASSWORD, "ops")
+    users.chmod(0o400)  # the Secret's defaultMode
+    args = [a.replace("$(POD_NAME)", "dterm-frontend-7d9f") for a in container["args"]
+            if not a.startswith("--worker-dns")]  # fmt: skip
+    args += ["--worker", worker.match["endpoint"]]  # DNS discovery is tested elsewhere
+    env = {"DTERM_COOKIE_SECRET": secrets.token_urlsafe(32)}
+    frontend, stack = run_shipped("kubernetes-frontend", args, env, places, tmp_path)
+    signs_in_and_is_audited(frontend, stack, tmp_path / "audit" / "dterm-frontend-7d9f.jsonl")

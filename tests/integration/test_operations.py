@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -98,6 +99,35 @@ def test_up_starts_both_and_stops_on_sigterm(busybox: Any, tmp_path: Path) -> No
     assert proc.wait(30) == 0
     rest = proc.stdout.read()
     assert "Traceback" not in "".join(lines) + rest
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now on loopback (the kernel's pick)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_second_dterm_up_on_other_ports_runs_beside_the_first(
+    busybox: Any, tmp_path: Path
+) -> None:
+    """Two `dterm up` in one state folder, each told its own ports and given no config
+    file, both serve: nothing else they listen on (the workers' metrics) is shared."""
+    ups = []
+    try:
+        for _ in range(2):
+            ups.append(ManagedProcess(
+                "dterm-up", [*DTERM, "up", "--port", str(free_port()),
+                             "--worker-port", str(free_port()), "--state-dir", str(tmp_path),
+                             "--docker-url", docker_url()],
+                re.compile(r"dterm up: open (?P<url>http://\S+)"), timeout=90,
+            ))  # fmt: skip
+        for up in ups:
+            wait_hosts_up(Stack(up.match["url"]), {os.uname().nodename}, timeout=30)
+        assert all(up.proc.poll() is None for up in ups)
+    finally:
+        for up in reversed(ups):
+            up.stop(30)
 
 
 # --- settings -------------------------------------------------------------------------------

@@ -42,11 +42,11 @@ def call(
     """One request that does not follow redirects; `source` picks the local address;
     `body` is sent as JSON, `raw` as it is."""
     parts = urlsplit(stack.base)
-    conn = http.client.HTTPConnection(
-        parts.hostname or "",
-        parts.port,
-        timeout=10,
-        source_address=(source, 0) if source else None,
+    where: dict[str, Any] = {"timeout": 10, "source_address": (source, 0) if source else None}
+    conn = (
+        http.client.HTTPSConnection(parts.hostname or "", parts.port, context=stack.tls, **where)
+        if parts.scheme == "https"
+        else http.client.HTTPConnection(parts.hostname or "", parts.port, **where)
     )
     payload = json.dumps(body).encode() if body is not None else raw
     kind = {"Content-Type": "application/json"} if body is not None else {}
@@ -81,7 +81,7 @@ def get_json(
     request = urllib.request.Request(
         stack.base + path, headers=headers or {"Authorization": f"Bearer {token or stack.token}"}
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=10, context=stack.tls) as response:
         return json.load(response)
 
 

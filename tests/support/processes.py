@@ -20,7 +20,9 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shared.keys import LinkKeys, link_keys
 from shared.security import ClientKeys
@@ -37,7 +39,7 @@ WORKER_METRICS_TOKEN = "scraper-token-of-the-test-workers"
 WORKER_READY = re.compile(
     r"dterm worker ready: host=(?P<host>\S+) endpoint=(?P<endpoint>\S+) http=(?P<http>\S+)"
 )
-FRONTEND_READY = re.compile(r"dterm frontend ready: open (?P<url>http://\S+)")
+FRONTEND_READY = re.compile(r"dterm frontend ready: open (?P<url>https?://\S+)")
 _run_keys: LinkKeys | None = None
 _started: list[subprocess.Popen[bytes]] = []
 
@@ -72,6 +74,20 @@ def key_flags(keys: LinkKeys | None, curve: bool, side: str) -> list[str]:
     return chosen.worker_flags() if side == "worker" else chosen.frontend_flags()
 
 
+@dataclass(frozen=True)
+class RunAs:
+    """A child run as another user, as a service manager would start it: those ids,
+    a working directory of its own, and none of the test's environment."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()
+    cwd: Path = Path("/")
+
+    def popen_options(self) -> dict[str, Any]:
+        return {"user": self.uid, "group": self.gid, "extra_groups": list(self.groups)}
+
+
 class ManagedProcess:
     """A child process of the test, with its output in test-output/logs/."""
 
@@ -83,6 +99,7 @@ class ManagedProcess:
         timeout: float = 30,
         wait: bool = True,
         env: dict[str, str] | None = None,
+        run_as: RunAs | None = None,
     ):
         logs = OUTPUT / "logs" / RUN
         logs.mkdir(parents=True, exist_ok=True)
@@ -90,15 +107,18 @@ class ManagedProcess:
         self.argv = argv
         self.log_path = logs / f"{next(_counter):03d}-{name}.log"
         self.allow_traceback = False
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        inherited = os.environ if run_as is None else {"PATH": "/usr/bin:/bin"}
+        env = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
+        who = {} if run_as is None else run_as.popen_options()
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=REPO,
+                cwd=REPO if run_as is None else run_as.cwd,
                 env=env,
                 start_new_session=True,
+                **who,
             )
         _started.append(self.proc)
         self._ready, self._timeout = ready, timeout
@@ -116,7 +136,8 @@ class ManagedProcess:
             if found:
                 return found
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.log()}")
+                code = self.proc.returncode
+                raise RuntimeError(f"{self.name} exited early (code {code}):\n{self.log()}")
             time.sleep(0.02)
         self.kill()
         raise TimeoutError(f"{self.name} not ready within {timeout}s:\n{self.log()}")

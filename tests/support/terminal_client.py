@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import re
+import ssl
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,13 +25,15 @@ after it, and after a resize redraws it and clears the rest of the screen."""
 
 
 class Stack:
-    """Where a running front end is, and how to sign in to it."""
+    """Where a running front end is, how to sign in to it, and, for one serving TLS
+    itself, the client context that trusts its certificate."""
 
-    def __init__(self, url: str, host: str = "") -> None:
+    def __init__(self, url: str, host: str = "", tls: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(url)
         self.base = f"{parts.scheme}://{parts.netloc}"
         self.token = parse_qs(parts.query).get("token", [""])[0]
         self.host = host
+        self.tls = tls
 
     def ws_url(self) -> str:
         return self.base.replace("http", "ws", 1) + "/ws/exec"
@@ -63,7 +66,9 @@ class TerminalClient:
         token = stack.token if token is None else token
         auth = {"Authorization": f"Bearer {token}"} if token else {}
         all_headers = {**auth, **(headers or {})}
-        request = HTTPRequest(stack.ws_url(), headers=all_headers, connect_timeout=10)
+        request = HTTPRequest(
+            stack.ws_url(), headers=all_headers, connect_timeout=10, ssl_options=stack.tls
+        )
         conn = await websocket_connect(request, max_message_size=64 << 20)
         return cls(conn, auto_ack)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,17 @@ def test_current_names_the_stored_hash(tmp_path: Path) -> None:
     assert again is not None and again[1] != found[1] and again[0].groups == {"ops"}
     users.remove("bob")
     assert users.current("bob") is None
+
+
+def test_a_rewrite_keeps_the_group_that_reads_the_file(tmp_path: Path) -> None:
+    """A users file a service reads through its group (root:dterm 0640) stays readable
+    by that group after `dterm users` rewrites it; others never get access."""
+    path = tmp_path / "users.json"
+    users = Users(path)
+    users.set("alice", "correct horse")
+    group = 54321 if os.geteuid() == 0 else os.getgroups()[-1]
+    os.chown(path, -1, group)
+    path.chmod(0o644)  # an operator's slip: others may read the hashes
+    users.set("bob", "battery staple")
+    found = path.stat()
+    assert (found.st_gid, stat.S_IMODE(found.st_mode)) == (group, 0o640)

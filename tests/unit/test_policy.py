@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,18 @@ def test_hosts_a_person_is_shown(policy: Policy) -> None:
     assert policy.may_use_host(carol_ops, "dev-1") and policy.may_use_host(carol_ops, "")
     assert policy.may_use_host(dave_audit, "anything")  # auditors' rule names every host
     assert not policy.may_use_host(eve, "staging-1") and not policy.may_use_host(eve, "")
+
+
+SHELLS = {"sh", "bash", "ash", "dash", "zsh"}
+
+
+def test_the_example_warns_that_a_shell_allows_every_command() -> None:
+    """The example says so where `commands` is explained and above every rule that
+    allows a shell: a shell runs whatever is typed into it."""
+    lines = EXAMPLE.read_text().splitlines()
+    explained = next(i for i, line in enumerate(lines) if line.startswith("#   commands"))
+    assert "allowing a shell allows every command" in " ".join(lines[explained : explained + 20])
+    for number, line in enumerate(lines):
+        if line.strip().startswith("commands") and SHELLS & set(re.findall(r'"(\w+)"', line)):
+            above = " ".join(lines[max(0, number - 12) : number])
+            assert "every command" in above, f"line {number + 1} allows a shell without a warning"
