@@ -16,8 +16,10 @@ from tests.support.terminal_client import Stack
 
 # Where the first rows of the shown terminal are, in CSS pixels.
 TOP_ROWS = """() => {
-    const box = document.querySelector('.terminal-pane.active .xterm-screen').getBoundingClientRect();
-    return {x: box.left, y: box.top, width: Math.min(box.width, 640), height: Math.min(box.height, 160)};
+    const screen = document.querySelector('.terminal-pane.active .xterm-screen');
+    const box = screen.getBoundingClientRect();
+    const [width, height] = [Math.min(box.width, 640), Math.min(box.height, 160)];
+    return {x: box.left, y: box.top, width, height};
 }"""
 
 # Ten lines at the top of a cleared screen: a renderer that draws them anywhere else

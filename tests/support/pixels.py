@@ -26,7 +26,7 @@ class Picture:
         than `tolerance`, summed over the three channels."""
         background = Counter(self.pixels).most_common(1)[0][0]
         return sum(
-            1 for p in self.pixels if sum(abs(a - b) for a, b in zip(p, background)) > tolerance
+            1 for p in self.pixels if sum(abs(a - b) for a, b in zip(p, background, strict=True)) > tolerance
         )
 
 
