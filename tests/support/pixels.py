@@ -25,9 +25,11 @@ class Picture:
         """How many pixels differ from the most common colour (the background) by more
         than `tolerance`, summed over the three channels."""
         background = Counter(self.pixels).most_common(1)[0][0]
-        return sum(
-            1 for p in self.pixels if sum(abs(a - b) for a, b in zip(p, background, strict=True)) > tolerance
-        )
+
+        def distance(pixel: tuple[int, int, int]) -> int:
+            return sum(abs(a - b) for a, b in zip(pixel, background, strict=True))
+
+        return sum(1 for pixel in self.pixels if distance(pixel) > tolerance)
 
 
 def _chunks(data: bytes) -> dict[bytes, bytes]:
