@@ -51,7 +51,8 @@ def header_in_view(page: Page) -> bool:
     return bool(
         page.evaluate("""() => {
             const strip = document.querySelector('#tabs').getBoundingClientRect();
-            const tab = document.querySelector('#tabs [aria-selected="true"]').getBoundingClientRect();
+            const shown = document.querySelector('#tabs [aria-selected="true"]');
+            const tab = shown.getBoundingClientRect();
             return tab.left >= strip.left - 1 && tab.right <= strip.right + 1;
         }""")
     )
