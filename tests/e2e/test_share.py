@@ -17,6 +17,7 @@ from tests.support.terminal_client import Stack
 
 OTHER_HOST = "dterm-share.test"
 READ_CLIPBOARD = "() => navigator.clipboard.readText()"
+NOT_COPIED = "The watch link was not copied: copy it by hand."
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_share_over_plain_http_from_another_host_shows_the_link_to_copy(
         assert page.evaluate(
             "() => [document.activeElement.selectionStart, document.activeElement.selectionEnd]"
         ) == [0, len(link)]
-        expect(page.locator("#status")).to_have_text("The watch link was not copied: copy it by hand.")
+        expect(page.locator("#status")).to_have_text(NOT_COPIED)
         page.screenshot(path=str(artifacts(request) / "share-by-hand.png"))
         dialog.get_by_role("button", name="Copy").click()
         expect(dialog.get_by_role("status")).to_have_text(re.compile(r"^(Copied\.|.*Ctrl\+C.*)$"))
@@ -113,6 +114,6 @@ def test_share_where_the_browser_refuses_the_clipboard(
     expect(dialog).to_contain_text("the browser refused the clipboard (Write permission denied.)")
     link = page.evaluate("window.dterm.watchLink()")
     expect(dialog.get_by_role("textbox")).to_have_value(link)
-    expect(page.locator("#status")).to_have_text("The watch link was not copied: copy it by hand.")
+    expect(page.locator("#status")).to_have_text(NOT_COPIED)
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
