@@ -174,7 +174,7 @@ export class ContainerList {
     const open = this.isOpen(host.name);
     const running = all.filter((c) => c.state === 'running').length;
     const counted = up ? `${running} of ${all.length} running` : 'unreachable';
-    const toggle = el('button', { type: 'button', className: 'host-toggle', aria: { expanded: String(open), label: `${host.name}: ${counted}, ${host.state}` }, dataset: { nav: 'host', key: `host:${host.name}`, name: host.name } },
+    const toggle = el('button', { type: 'button', className: 'host-toggle', aria: { expanded: String(open) }, dataset: { nav: 'host', key: `host:${host.name}`, name: host.name } },
       el('span', { className: 'chevron', aria: { hidden: 'true' } }), el('span', { className: 'host-name', textContent: host.name }),
       up ? el('span', { className: 'count', title: `${counted} (containers you may see)`, textContent: `${running}/${all.length}` }) : null,
       el('span', { className: `badge ${host.state}`, title: `${host.state} since ${new Date(host.since).toLocaleString()}` },

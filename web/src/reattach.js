@@ -34,7 +34,7 @@ function offer(s) {
     type: 'button', dataset: { session: s.session },
     title: `${s.container}@${s.host}\n${what}${s.user ? ` as ${s.user}` : ''}\nstarted ${started.toLocaleString()}`,
   }, el('span', { className: 'where' }, el('span', { className: 'container', textContent: s.container }), el('span', { className: 'host', textContent: `@${s.host}` })),
-  el('span', { className: 'meta', textContent: `${what} · ${ago(Date.now() / 1000 - s.started)} ago` }));
+  el('span', { className: 'meta', textContent: `${what} · ${ago(Date.now() / 1000 - s.started)}` }));
 }
 
 /**

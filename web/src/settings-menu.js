@@ -98,7 +98,7 @@ export function settingsMenu(settings) {
     checkbox(settings, 'screenReader', 'Screen reader mode', 'Lets screen readers read the terminal output'),
     segmented(settings, 'renderer', 'Renderer', [['webgl', 'WebGL'], ['dom', 'DOM']],
       'WebGL draws faster; where it fails, terminals fall back to the DOM renderer by themselves'),
-    note.note, full, el('h3', { textContent: 'Keyboard' }), keys);
+    note.note, full, el('h2', { textContent: 'Keyboard' }), keys);
   panel.addEventListener('beforetoggle', note.update);
   const button = el('button', { type: 'button', className: 'icon settings-button', textContent: '⚙', title: 'Settings', aria: { label: 'Settings' } });
   button.setAttribute('popovertarget', 'settings');

@@ -88,7 +88,7 @@ export class TerminalTab {
     /** @type {HTMLSpanElement} */ this.label;
     /** @type {HTMLSpanElement} */ this.stateText;
     /** @type {HTMLSpanElement} */ this.watchers;
-    /** @type {HTMLButtonElement} */ this.closeButton;
+    /** @type {HTMLSpanElement} */ this.closeButton;
     /** @type {HTMLSpanElement} */ this.countdown;
     this.header = this.buildHeader();
     this.pane = el('div', { className: 'terminal-pane', id: `pane-${this.id}`, role: 'tabpanel', aria: { labelledby: `tab-${this.id}` } });
@@ -109,9 +109,12 @@ export class TerminalTab {
     this.showTitle();
     this.stateText = el('span', { className: 'state-text' });
     this.watchers = el('span', { className: 'watchers', hidden: true });
-    this.closeButton = el('button', { className: 'close', type: 'button', textContent: '×', tabIndex: -1, title: 'Close (Delete)', aria: { label: `Close ${this.title}` } });
+    // For the mouse only: a control inside a tab would be a control nested in another,
+    // which assistive technologies cannot present. The keyboard closes a tab with
+    // Delete, which the tab announces (aria-keyshortcuts).
+    this.closeButton = el('span', { className: 'close', textContent: '×', title: 'Close (Delete)', aria: { hidden: 'true' } });
     this.closeButton.addEventListener('click', (event) => { event.stopPropagation(); this.onClose(this); });
-    return el('div', { className: 'tab', id: `tab-${this.id}`, role: 'tab', tabIndex: -1, aria: { controls: `pane-${this.id}`, selected: 'false' } },
+    return el('div', { className: 'tab', id: `tab-${this.id}`, role: 'tab', tabIndex: -1, aria: { controls: `pane-${this.id}`, selected: 'false', keyshortcuts: 'Delete' } },
       this.dot, this.label, this.stateText, this.watchers, this.closeButton);
   }
 
@@ -252,7 +255,6 @@ export class TerminalTab {
     const parts = [el('span', { className: 'base', textContent: this.base })];
     if (rest) parts.push(el('span', { className: 'nth', textContent: rest }));
     this.label.replaceChildren(...parts);
-    this.closeButton?.setAttribute('aria-label', `Close ${this.title}`);
   }
 
   /** @param {boolean} active */
