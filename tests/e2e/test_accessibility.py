@@ -82,13 +82,15 @@ def test_the_sign_in_form(
 
 
 @pytest.fixture(scope="module")
-def stopped(containers: Containers) -> Any:
-    """An exited container, so the list shows that state's badge too."""
+def stopped(containers: Containers) -> Iterator[Any]:
+    """An exited container, so the list shows that state's badge too; removed after
+    this module, so other modules' lists do not show it."""
     box = containers.run(
         BUSYBOX_IMAGE, name="dterm-test-a11y-exited", command=["sh", "-c", "exit 3"]
     )
     box.wait()
-    return box
+    yield box
+    box.remove(force=True)
 
 
 def browse(page: Page, audit: Audit, stack: Stack, busybox: Any) -> None:

@@ -114,3 +114,28 @@ def test_a_browser_without_webgl_gets_the_dom_renderer_and_is_told(
     wait_ink(page, "without WebGL")
     page.click("button.settings-button")
     expect(page.locator("#settings .renderer-note")).to_contain_text("WebGL")
+
+
+# Loses the WebGL context of the shown terminal for good, as a GPU reset that is never
+# recovered from does (the addon waits a few seconds for a restore before giving up).
+LOSE_CONTEXT = """() => {
+    const canvases = document.querySelectorAll('.terminal-pane.active .xterm-screen canvas');
+    const gl = [...canvases].map((c) => c.getContext('webgl2')).find((g) => g !== null);
+    gl.getExtension('WEBGL_lose_context').loseContext();
+}"""
+
+
+def test_a_terminal_whose_webgl_context_is_lost_is_drawn_by_the_dom_renderer(
+    page: Page, stack: Stack, busybox: Any
+) -> None:
+    """A lost WebGL context that does not come back: the terminal goes over to the DOM
+    renderer by itself and shows its text, the session unharmed."""
+    sign_in(page, stack)
+    open_shell(page, busybox.name)
+    page.wait_for_function("() => window.dterm.renderer() === 'webgl'", timeout=WAIT_MS)
+    page.evaluate(LOSE_CONTEXT)
+    page.wait_for_function("() => window.dterm.renderer() === 'dom'", timeout=WAIT_MS)
+    page.locator('#tabs [aria-selected="true"]').press("Enter")  # back into the terminal
+    show_text(page)
+    wait_ink(page, "after the WebGL context was lost")
+    assert page.evaluate("window.dterm.state()") == "live"

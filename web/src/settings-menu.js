@@ -1,6 +1,6 @@
 // The settings menu in the header: theme, font size, copy on select, screen reader
-// mode, the terminals' renderer, full screen, and the keyboard shortcuts. A popover, so the browser handles
-// Escape, clicks outside and the top layer.
+// mode, the terminals' renderer, full screen, and the keyboard shortcuts. A popover,
+// so the browser handles Escape, clicks outside and the top layer.
 
 import { el } from './dom.js';
 import { webglProblem } from './renderer.js';
