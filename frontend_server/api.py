@@ -255,11 +255,13 @@ class ContainersHandler(BaseHandler):
 
 
 class SessionsHandler(BaseHandler):
-    """The signed-in person's running sessions on every up host, to offer reattaching."""
+    """The signed-in person's running sessions on every up host they are shown, to offer
+    reattaching (a host the policy no longer names for them is neither asked nor named)."""
 
     async def get(self) -> None:
         assert self.person is not None
-        links = [link for link in self.pool.links if link.up]
+        view = self.view_of(self.person)
+        links = [link for link in self.pool.links if link.up and view.shown(link.host or "")]
         results = await asyncio.gather(
             *(link.list_sessions(self.person.name) for link in links), return_exceptions=True
         )

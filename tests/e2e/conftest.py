@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -54,11 +56,13 @@ def csp_violations(page: Page) -> list[str]:
     return found
 
 
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A page in its own context; an uncaught exception in its scripts or anything the
-    Content Security Policy refuses fails the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+@contextlib.contextmanager
+def checked_page(
+    browser: Browser, request: pytest.FixtureRequest, **options: Any
+) -> Iterator[Page]:
+    """A page in a context of its own (made with `options`); an uncaught exception in
+    its scripts or anything the Content Security Policy refuses fails the test."""
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 800}, **options})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -69,6 +73,13 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context.close()
     assert not errors, f"the page threw: {errors}"
     assert not refused, f"the Content Security Policy refused: {refused}"
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A page in its own context, checked as checked_page() says."""
+    with checked_page(browser, request) as page:
+        yield page
 
 
 def artifacts(request: pytest.FixtureRequest) -> Path:

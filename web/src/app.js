@@ -93,6 +93,7 @@ class App {
       onDropFiles: (t, dropped) => this.files.upload(t, dropped),
       canUpload: (t) => this.fileRight(t) === 'upload',
       onChange: (t) => { if (t === this.strip.active) this.describe(t); },
+      distinctTitle: (t, base) => this.strip.distinctTitle(t, base),
     });
     this.strip.add(tab);
     tab.start();

@@ -1,8 +1,13 @@
-// The container browser: hosts as collapsible groups, their containers with state,
-// image and a live uptime, filtered by the search box as you type. Keyboard: arrows
-// move (one item in the tab order, the WAI-ARIA roving pattern), Left and Right fold a
-// host, Enter opens, Shift+Enter asks how to open. Stopped containers are listed but
-// cannot be opened.
+// The container browser: hosts as collapsible groups, each with a count of its
+// containers (running of all), their containers with state, image and a live uptime,
+// filtered by the search box as you type. Keyboard: arrows move (one item in the tab
+// order, the WAI-ARIA roving pattern), Left and Right fold a host, Enter opens,
+// Shift+Enter asks how to open. Stopped containers are listed but cannot be opened.
+//
+// Built for hundreds of hosts: past MANY_HOSTS the groups start folded (a person's
+// own unfolding and folding is remembered per host), a folded group builds no rows,
+// "Expand all" and "Collapse all" act on every host, and the filter matches host
+// names too, unfolding every group it keeps.
 
 import { el } from './dom.js';
 import { ago } from './format.js';
@@ -11,12 +16,35 @@ import { matches, parseQuery } from './container-filter.js';
 /** @typedef {import('./container-store.js').Container} Container */
 /** @typedef {import('./container-store.js').NamedHost} NamedHost */
 
-const COLLAPSED = 'dterm.collapsed-hosts';
+const FOLDS = 'dterm.host-folds';
+const OLD_FOLDS = 'dterm.collapsed-hosts';
+export const MANY_HOSTS = 8;
+const REMEMBERED = 2000; // hosts whose folding is kept, the latest first
 
-/** @returns {Set<string>} */
-function loadCollapsed() {
-  try { return new Set(JSON.parse(localStorage.getItem(COLLAPSED) || '[]')); } catch { return new Set(); }
+/**
+ * Hosts the person unfolded or folded themselves (either overrides the default).
+ * @typedef {{open: Set<string>, closed: Set<string>}} Folds
+ */
+
+/** @returns {Folds} */
+function loadFolds() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(FOLDS) || 'null');
+    if (saved) return { open: new Set(saved.open), closed: new Set(saved.closed) };
+    return { open: new Set(), closed: new Set(JSON.parse(localStorage.getItem(OLD_FOLDS) || '[]')) };
+  } catch {
+    return { open: new Set(), closed: new Set() };
+  }
 }
+
+/** @param {Folds} folds */
+function saveFolds({ open, closed }) {
+  const latest = (/** @type {Set<string>} */ set) => [...set].slice(-REMEMBERED);
+  try { localStorage.setItem(FOLDS, JSON.stringify({ open: latest(open), closed: latest(closed) })); } catch { /* this page only */ }
+}
+
+/** @type {(a: string, b: string) => number} rack-2 before rack-10 */
+const byName = new Intl.Collator(undefined, { numeric: true }).compare;
 
 // Text with a time in it, refreshed every second by tick(): "Up 5 min", "Exited (1) 2 h ago".
 /**
@@ -63,7 +91,8 @@ export class ContainerList {
     this.store = store;
     this.onOpen = onOpen;
     this.onOpenWith = onOpenWith;
-    this.collapsed = loadCollapsed();
+    this.folds = loadFolds();
+    this.hostCount = 0;
     /** @type {import('./container-filter.js').Term[]} */
     this.terms = [];
     /** @type {string | undefined} data-key of the item in the tab order */
@@ -92,39 +121,73 @@ export class ContainerList {
   render() {
     const active = document.activeElement;
     const focused = active instanceof HTMLElement && this.nav.contains(active) ? active.dataset.key : undefined;
+    const hosts = this.store.hosts().sort((a, b) => byName(a.name, b.name));
+    this.hostCount = hosts.length;
     let shown = 0;
     let total = 0;
     const groups = [];
-    for (const host of this.store.hosts()) {
+    for (const host of hosts) {
       const containers = this.store.containersOf(host.host);
-      const visible = containers.filter((c) => matches(this.terms, c, host.name));
+      const named = this.terms.length > 0 && this.terms.every((t) => t.text !== undefined && host.name.toLowerCase().includes(t.text));
+      const visible = named ? containers : containers.filter((c) => matches(this.terms, c, host.name));
       total += containers.length;
       shown += visible.length;
-      if (!this.terms.length || visible.length) groups.push(this.renderHost(host, visible));
+      if (!this.terms.length || visible.length || named) groups.push(this.renderHost(host, containers, visible));
     }
     if (!groups.length) groups.push(el('p', { className: 'hint', textContent: this.terms.length ? 'No container matches.' : 'No hosts yet.' }));
-    this.nav.replaceChildren(...groups);
+    this.nav.replaceChildren(this.tools(), ...groups);
     this.summary.textContent = this.terms.length ? `${shown} of ${total} containers match` : '';
     this.tick();
     this.rove(focused);
   }
 
+  // With more than one host: how many, and (unless searching) folding them all at once.
+  tools() {
+    const box = el('div', { className: 'list-tools', hidden: this.hostCount < 2 },
+      el('span', { className: 'count', textContent: `${this.hostCount} hosts` }));
+    /** @type {(text: string, open: boolean) => HTMLButtonElement} */
+    const all = (text, open) => {
+      const button = el('button', { type: 'button', textContent: text, dataset: { fold: open ? 'open' : 'closed' } });
+      button.addEventListener('click', () => this.foldAll(open));
+      return button;
+    };
+    if (!this.terms.length) box.append(all('Expand all', true), all('Collapse all', false));
+    return box;
+  }
+
+  /** @param {string} host */
+  isOpen(host) {
+    if (this.terms.length) return true; // while searching every match stays in view
+    if (this.folds.open.has(host)) return true;
+    if (this.folds.closed.has(host)) return false;
+    return this.hostCount <= MANY_HOSTS;
+  }
+
   /**
+   * A host's group; its rows are built only while it is unfolded.
    * @param {NamedHost} host
-   * @param {Container[]} containers
+   * @param {Container[]} all its containers
+   * @param {Container[]} containers those the filter keeps
    */
-  renderHost(host, containers) {
+  renderHost(host, all, containers) {
     const up = host.state === 'up';
-    const open = this.terms.length > 0 || !this.collapsed.has(host.name);
+    const open = this.isOpen(host.name);
+    const running = all.filter((c) => c.state === 'running').length;
+    const counted = up ? `${running} of ${all.length} running` : 'unreachable';
     const toggle = el('button', { type: 'button', className: 'host-toggle', aria: { expanded: String(open) }, dataset: { nav: 'host', key: `host:${host.name}`, name: host.name } },
       el('span', { className: 'chevron', aria: { hidden: 'true' } }), el('span', { className: 'host-name', textContent: host.name }),
+      up ? el('span', { className: 'count', title: `${counted} (containers you may see)`, textContent: `${running}/${all.length}` }) : null,
       el('span', { className: `badge ${host.state}`, title: `${host.state} since ${new Date(host.since).toLocaleString()}` },
         since(`${host.state} `, Date.parse(host.since) / 1000)));
-    toggle.addEventListener('click', () => this.fold(host.name, !this.collapsed.has(host.name)));
-    const facts = el('p', { className: 'facts', textContent: up ? `Docker ${host.docker_version} · ${host.running}/${host.containers} running` : 'Unreachable: its containers are not listed' });
-    const list = el('ul', { hidden: !open }, ...containers.map((c) => this.renderContainer(host.name, c)));
-    if (up && !containers.length) list.append(el('li', { className: 'hint', textContent: 'No containers.' }));
-    return el('section', { className: `host-group ${host.state}` }, el('h2', { dataset: { host: host.name } }, toggle), facts, list);
+    toggle.addEventListener('click', () => this.fold(host.name, this.isOpen(host.name)));
+    const group = el('section', { className: `host-group ${host.state}` }, el('h2', { dataset: { host: host.name } }, toggle));
+    if (!open) return group;
+    const facts = up ? `Docker ${host.docker_version}` : `Unreachable (${host.reason ?? 'no answer'}): its containers are not listed`;
+    group.append(el('p', { className: 'facts', textContent: facts }));
+    const list = el('ul', {}, ...containers.map((c) => this.renderContainer(host.name, c)));
+    if (up && !containers.length) list.append(el('li', { className: 'hint', textContent: all.length ? 'No container matches.' : 'No containers.' }));
+    group.append(list);
+    return group;
   }
 
   /**
@@ -154,8 +217,17 @@ export class ContainerList {
    */
   fold(host, collapse) {
     if (this.terms.length) return; // while searching every match stays in view
-    if (collapse) this.collapsed.add(host); else this.collapsed.delete(host);
-    try { localStorage.setItem(COLLAPSED, JSON.stringify([...this.collapsed])); } catch { /* this page only */ }
+    (collapse ? this.folds.open : this.folds.closed).delete(host);
+    (collapse ? this.folds.closed : this.folds.open).add(host);
+    saveFolds(this.folds);
+    this.render();
+  }
+
+  /** @param {boolean} open */
+  foldAll(open) {
+    const names = this.store.hosts().map((h) => h.name);
+    this.folds = open ? { open: new Set(names), closed: new Set() } : { open: new Set(), closed: new Set(names) };
+    saveFolds(this.folds);
     this.render();
   }
 

@@ -12,17 +12,18 @@ let nextId = 1;
  * @param {string} form.title
  * @param {import('./dom.js').Child[]} form.fields
  * @param {string} form.submitLabel
+ * @param {string} [form.cancelLabel] '' for a dialog with nothing to cancel
  * @param {string} [form.className]
  * @returns {Promise<boolean>}
  */
-export function formDialog({ title, fields, submitLabel, className = '' }) {
+export function formDialog({ title, fields, submitLabel, cancelLabel = 'Cancel', className = '' }) {
   const heading = el('h2', { id: `dialog-${nextId++}`, textContent: title });
-  const cancel = el('button', { type: 'button', className: 'secondary', textContent: 'Cancel' });
+  const cancel = cancelLabel ? el('button', { type: 'button', className: 'secondary', textContent: cancelLabel }) : null;
   const submit = el('button', { type: 'submit', value: 'ok', textContent: submitLabel });
   const form = el('form', { method: 'dialog' }, heading, ...fields, el('div', { className: 'actions' }, cancel, submit));
   const dialog = el('dialog', { className, aria: { labelledby: heading.id } }, form);
   document.body.append(dialog);
-  cancel.addEventListener('click', () => dialog.close(''));
+  cancel?.addEventListener('click', () => dialog.close(''));
   dialog.showModal();
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => {

@@ -1,5 +1,7 @@
 // Sessions of this person that run with no tab attached (after a reload, or left in
-// another browser), offered for reattaching at the top of the container list.
+// another browser), offered for reattaching at the top of the container list. Kept
+// compact however many there are: one line each, newest first, the first few shown
+// and the rest behind "Show all", in a list that scrolls by itself.
 
 import { el } from './dom.js';
 import { ago } from './format.js';
@@ -19,6 +21,23 @@ import { ago } from './format.js';
  * @property {boolean} tty whether it runs under a tty (the page shows only those)
  */
 
+const SHOWN_FIRST = 3;
+
+/**
+ * One line: where it runs, and what and since when, for telling sessions of one
+ * container apart.
+ * @param {RunningSession} s
+ */
+function offer(s) {
+  const started = new Date(s.started * 1000);
+  const what = s.command.join(' ');
+  return el('button', {
+    type: 'button', dataset: { session: s.session },
+    title: `${s.container}@${s.host}\n${what}${s.user ? ` as ${s.user}` : ''}\nstarted ${started.toLocaleString()}`,
+  }, el('span', { className: 'where' }, el('span', { className: 'container', textContent: s.container }), el('span', { className: 'host', textContent: `@${s.host}` })),
+  el('span', { className: 'meta', textContent: `${what} · ${ago(Date.now() / 1000 - s.started)}` }));
+}
+
 /**
  * onAttach(session) gets a /api/sessions entry when its button is pressed.
  * @param {HTMLElement} box
@@ -30,23 +49,32 @@ export async function offerReattach(box, onAttach) {
   /** @type {{sessions: RunningSession[]}} */
   const { sessions } = await response.json();
   // Sessions without a tty (dterm exec -T) carry Docker's multiplexed stream: not for a terminal.
-  const waiting = sessions.filter((s) => !s.attached && s.tty !== false);
-  box.replaceChildren();
-  box.hidden = waiting.length === 0;
-  if (!waiting.length) return;
-  box.append(el('h2', { textContent: 'Your running sessions' }));
+  const waiting = sessions.filter((s) => !s.attached && s.tty !== false).sort((a, b) => b.started - a.started);
+  const heading = el('h2', { id: 'reattach-heading' });
+  const list = el('ul', { id: 'reattach-list', aria: { labelledby: 'reattach-heading' } });
+  const more = el('button', { type: 'button', className: 'show-all', aria: { controls: 'reattach-list', expanded: 'false' } });
+  let expanded = false;
+  const update = () => {
+    const items = [...list.children];
+    box.hidden = items.length === 0;
+    heading.textContent = `Your running sessions (${items.length})`;
+    items.forEach((item, i) => { /** @type {HTMLElement} */ (item).hidden = !expanded && i >= SHOWN_FIRST; });
+    more.hidden = items.length <= SHOWN_FIRST;
+    more.textContent = expanded ? 'Show fewer' : `Show all ${items.length}`;
+    more.setAttribute('aria-expanded', String(expanded));
+    list.classList.toggle('expanded', expanded);
+  };
+  more.addEventListener('click', () => { expanded = !expanded; update(); });
   for (const s of waiting) {
-    const started = new Date(s.started * 1000);
-    const button = el('button', {
-      type: 'button', dataset: { session: s.session },
-      title: `${s.command.join(' ')}\nstarted ${started.toLocaleString()}`,
-    }, `${s.container}@${s.host}`, el('span', { className: 'meta', textContent: `started ${ago(Date.now() / 1000 - s.started)} ago` }));
+    const button = offer(s);
     const item = el('li', {}, button);
     button.addEventListener('click', () => {
       item.remove();
-      box.hidden = !box.querySelector('li');
+      update();
       onAttach(s);
     });
-    box.append(item);
+    list.append(item);
   }
+  box.replaceChildren(heading, list, more);
+  update();
 }

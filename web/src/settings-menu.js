@@ -1,8 +1,9 @@
 // The settings menu in the header: theme, font size, copy on select, screen reader
-// mode, full screen, and the keyboard shortcuts. A popover, so the browser handles
-// Escape, clicks outside and the top layer.
+// mode, the terminals' renderer, full screen, and the keyboard shortcuts. A popover,
+// so the browser handles Escape, clicks outside and the top layer.
 
 import { el } from './dom.js';
+import { webglProblem } from './renderer.js';
 
 /** @typedef {import('./settings.js').Settings} Settings */
 
@@ -19,14 +20,37 @@ function checkbox(settings, name, text, hint) {
   return el('label', { className: 'check', title: hint }, box, text);
 }
 
-/** @param {Settings} settings */
-function themePicker(settings) {
-  const radios = /** @type {const} */ (['dark', 'light']).map((theme) => {
-    const radio = el('input', { type: 'radio', name: 'theme', value: theme, checked: settings.get('theme') === theme });
-    radio.addEventListener('change', () => settings.set('theme', theme));
-    return el('label', {}, radio, theme === 'dark' ? 'Dark' : 'Light');
+/**
+ * Radio buttons in a row, for a setting of a few values.
+ * @template {'theme' | 'renderer'} K
+ * @param {Settings} settings
+ * @param {K} name
+ * @param {string} legend
+ * @param {[import('./settings.js').SettingValues[K], string][]} choices value and label
+ * @param {string} hint
+ */
+function segmented(settings, name, legend, choices, hint) {
+  const radios = choices.map(([value]) => {
+    const radio = el('input', { type: 'radio', name, value, id: `settings-${name}-${value}`, checked: settings.get(name) === value });
+    radio.addEventListener('change', () => settings.set(.../** @type {import('./settings.js').SettingChange} */ ([name, value])));
+    return radio;
   });
-  return el('fieldset', { className: 'segmented' }, el('legend', { textContent: 'Theme' }), ...radios);
+  settings.onChange((changed, value) => {
+    if (changed === name) for (const radio of radios) radio.checked = radio.value === value;
+  });
+  const labels = radios.map((radio, i) => el('label', {}, radio, choices[i][1]));
+  return el('fieldset', { className: 'segmented', title: hint }, el('legend', { textContent: legend }), ...labels);
+}
+
+// Where WebGL does not work in this browser, the menu says why terminals use the DOM.
+function rendererNote() {
+  const note = el('p', { className: 'renderer-note', role: 'note', hidden: true });
+  const update = () => {
+    const problem = webglProblem();
+    note.hidden = !problem;
+    note.textContent = problem ? `WebGL is not used here: ${problem}. Terminals are drawn by the DOM renderer.` : '';
+  };
+  return { note, update };
 }
 
 /** @param {Settings} settings */
@@ -66,11 +90,16 @@ export function settingsMenu(settings) {
   const full = el('button', { type: 'button', textContent: 'Full screen', title: 'In full screen Ctrl-W and Ctrl-T reach the shell (Chromium)' });
   full.addEventListener('click', () => toggleFullScreen().catch(() => {}));
   const keys = el('dl', { className: 'shortcuts' }, ...SHORTCUTS.flatMap(([key, what]) => [el('dt', {}, el('kbd', { textContent: key })), el('dd', { textContent: what })]));
+  const note = rendererNote();
   const panel = el('div', { id: 'settings', className: 'menu', popover: 'auto', role: 'dialog', aria: { label: 'Settings' } },
-    themePicker(settings), fontSize(settings),
+    segmented(settings, 'theme', 'Theme', [['dark', 'Dark'], ['light', 'Light']], 'Colours of the page and its terminals'),
+    fontSize(settings),
     checkbox(settings, 'copyOnSelect', 'Copy on select', 'Selecting text in a terminal copies it'),
     checkbox(settings, 'screenReader', 'Screen reader mode', 'Lets screen readers read the terminal output'),
-    full, el('h3', { textContent: 'Keyboard' }), keys);
+    segmented(settings, 'renderer', 'Renderer', [['webgl', 'WebGL'], ['dom', 'DOM']],
+      'WebGL draws faster; where it fails, terminals fall back to the DOM renderer by themselves'),
+    note.note, full, el('h2', { textContent: 'Keyboard' }), keys);
+  panel.addEventListener('beforetoggle', note.update);
   const button = el('button', { type: 'button', className: 'icon settings-button', textContent: '⚙', title: 'Settings', aria: { label: 'Settings' } });
   button.setAttribute('popovertarget', 'settings');
   return [button, panel];

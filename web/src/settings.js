@@ -1,6 +1,6 @@
-// Preferences of this browser (theme, font size, copy on select, screen reader mode),
-// kept in localStorage so they survive reloads. Listeners hear every change, so open
-// terminals follow at once.
+// Preferences of this browser (theme, font size, copy on select, screen reader mode,
+// the terminals' renderer), kept in localStorage so they survive reloads. Listeners
+// hear every change, so open terminals follow at once.
 
 /**
  * @typedef {object} SettingValues
@@ -8,6 +8,7 @@
  * @property {number} fontSize
  * @property {boolean} copyOnSelect
  * @property {boolean} screenReader
+ * @property {import('./renderer.js').RendererName} renderer
  */
 
 /**
@@ -17,18 +18,21 @@
  */
 
 const KEY = 'dterm.settings';
+export const RENDERERS = ['webgl', 'dom'];
 export const FONT_SIZES = { min: 8, max: 32, default: 14 };
 
 /** @returns {SettingValues} */
 function defaults() {
   const light = window.matchMedia?.('(prefers-color-scheme: light)').matches;
-  return { theme: light ? 'light' : 'dark', fontSize: FONT_SIZES.default, copyOnSelect: true, screenReader: false };
+  return { theme: light ? 'light' : 'dark', fontSize: FONT_SIZES.default, copyOnSelect: true, screenReader: false, renderer: 'webgl' };
 }
 
 /** @returns {SettingValues} */
 function load() {
   try {
-    return { ...defaults(), ...JSON.parse(localStorage.getItem(KEY) || '{}') };
+    const values = { ...defaults(), ...JSON.parse(localStorage.getItem(KEY) || '{}') };
+    if (!RENDERERS.includes(values.renderer)) values.renderer = 'dom'; // 'canvas' is gone from xterm.js 6
+    return values;
   } catch {
     // A private window may refuse storage, and a hand-edited value may not parse.
     return defaults();

@@ -1,9 +1,11 @@
 // The tab strip: which terminal tab is shown, moving between tabs with the keyboard
-// (the WAI-ARIA tabs pattern: arrows, Home, End; Delete closes), asking before a tab
-// with a running session is closed or the page is left, and fitting the shown terminal
-// whenever its room changes.
+// (the WAI-ARIA tabs pattern: arrows, Home, End; Delete closes), titles that tell
+// tabs apart ("web@local", "web@local (2)"), the menu of every tab when they do not
+// all fit (tab-menu.js), asking before a tab with a running session is closed or the
+// page is left, and fitting the shown terminal whenever its room changes.
 
 import { confirmDialog } from './dialogs.js';
+import { TabMenu } from './tab-menu.js';
 
 /** @typedef {import('./terminal-tab.js').TerminalTab} TerminalTab */
 
@@ -28,6 +30,11 @@ export class TabStrip {
     /** @type {TerminalTab | null} */
     this.active = null;
     strip.addEventListener('keydown', (event) => this.onKey(event));
+    this.menu = new TabMenu({ strip, tabs: () => this.tabs, active: () => this.active, onSelect });
+    strip.after(this.menu.button);
+    document.body.append(this.menu.menu);
+    // A header that grows or shrinks (a longer title, a state) may push others out of view.
+    this.headers = new ResizeObserver(() => this.menu.update());
     new ResizeObserver(() => this.active?.view.fitToPane()).observe(panes);
     window.addEventListener('beforeunload', (event) => {
       if (!this.tabs.some((tab) => tab.live)) return;
@@ -41,6 +48,20 @@ export class TabStrip {
     this.tabs.push(tab);
     this.strip.append(tab.header);
     tab.header.addEventListener('click', () => this.onSelect(tab));
+    this.headers.observe(tab.header);
+  }
+
+  /**
+   * A title no other tab has: `base` itself, else `base (2)`, `base (3)`... the lowest
+   * number free, so two shells in one container can be told apart.
+   * @param {TerminalTab} tab the one to be named
+   * @param {string} base
+   */
+  distinctTitle(tab, base) {
+    const taken = new Set(this.tabs.filter((t) => t !== tab).map((t) => t.title));
+    let title = base;
+    for (let n = 2; taken.has(title); n++) title = `${base} (${n})`;
+    return title;
   }
 
   /**
@@ -52,6 +73,7 @@ export class TabStrip {
     for (const t of this.tabs) t.setActive(t === tab);
     this.empty.hidden = tab !== null;
     tab?.view.focus();
+    this.menu.update();
   }
 
   /** @param {TerminalTab} tab */
@@ -60,6 +82,7 @@ export class TabStrip {
     const index = this.tabs.indexOf(tab);
     if (index < 0) return; // two close requests raced through the question
     this.tabs.splice(index, 1);
+    this.headers.unobserve(tab.header);
     tab.dispose();
     const next = this.active === tab ? this.tabs[Math.min(index, this.tabs.length - 1)] ?? null : this.active;
     this.onClosed(next);

@@ -63,12 +63,17 @@ export class TerminalTab {
    * @param {(tab: TerminalTab, dropped: import('./drop-zone.js').Dropped) => void} options.onDropFiles
    * @param {(tab: TerminalTab) => boolean} options.canUpload
    * @param {(tab: TerminalTab) => void} options.onChange its state or title changed
+   * @param {(tab: TerminalTab, base: string) => string} options.distinctTitle `base`, or
+   *   `base` made distinct from the other tabs' titles
    */
-  constructor({ parent, target, again, title, settings, onClose, onDropFiles, canUpload, onChange }) {
+  constructor({ parent, target, again, title, settings, onClose, onDropFiles, canUpload, onChange, distinctTitle }) {
     this.id = nextId++;
     this.target = target;
     this.again = again;
-    this.title = title;
+    this.distinctTitle = distinctTitle;
+    /** @type {string} what the title is made from, the container and host once known */
+    this.base = title;
+    this.title = distinctTitle(this, title);
     this.onChange = onChange;
     this.onClose = onClose;
     /** @type {import('./terminal-session.js').TerminalSession | null} null until start() */
@@ -83,7 +88,7 @@ export class TerminalTab {
     /** @type {HTMLSpanElement} */ this.label;
     /** @type {HTMLSpanElement} */ this.stateText;
     /** @type {HTMLSpanElement} */ this.watchers;
-    /** @type {HTMLButtonElement} */ this.closeButton;
+    /** @type {HTMLSpanElement} */ this.closeButton;
     /** @type {HTMLSpanElement} */ this.countdown;
     this.header = this.buildHeader();
     this.pane = el('div', { className: 'terminal-pane', id: `pane-${this.id}`, role: 'tabpanel', aria: { labelledby: `tab-${this.id}` } });
@@ -100,12 +105,16 @@ export class TerminalTab {
 
   buildHeader() {
     this.dot = el('span', { className: 'state connecting', aria: { hidden: 'true' } });
-    this.label = el('span', { className: 'label', textContent: this.title });
+    this.label = el('span', { className: 'label' });
+    this.showTitle();
     this.stateText = el('span', { className: 'state-text' });
     this.watchers = el('span', { className: 'watchers', hidden: true });
-    this.closeButton = el('button', { className: 'close', type: 'button', textContent: '×', tabIndex: -1, title: 'Close (Delete)', aria: { label: `Close ${this.title}` } });
+    // For the mouse only: a control inside a tab would be a control nested in another,
+    // which assistive technologies cannot present. The keyboard closes a tab with
+    // Delete, which the tab announces (aria-keyshortcuts).
+    this.closeButton = el('span', { className: 'close', textContent: '×', title: 'Close (Delete)', aria: { hidden: 'true' } });
     this.closeButton.addEventListener('click', (event) => { event.stopPropagation(); this.onClose(this); });
-    return el('div', { className: 'tab', id: `tab-${this.id}`, role: 'tab', tabIndex: -1, aria: { controls: `pane-${this.id}`, selected: 'false' } },
+    return el('div', { className: 'tab', id: `tab-${this.id}`, role: 'tab', tabIndex: -1, aria: { controls: `pane-${this.id}`, selected: 'false', keyshortcuts: 'Delete' } },
       this.dot, this.label, this.stateText, this.watchers, this.closeButton);
   }
 
@@ -219,9 +228,8 @@ export class TerminalTab {
   /** @param {import('./terminal-session.js').SessionInfo} info */
   showInfo({ opened, watchers }) {
     if (opened) {
-      this.title = `${opened.container}@${opened.host}`;
-      this.label.textContent = this.title + (opened.mode === 'ro' ? ' (watching)' : '');
-      this.closeButton.setAttribute('aria-label', `Close ${this.title}`);
+      this.rename(`${opened.container}@${opened.host}`);
+      this.showTitle(opened.mode === 'ro' ? ' (watching)' : '');
       this.where ??= opened.mode === 'rw' ? { host: opened.host, container: opened.container, user: null } : null;
       if (opened.watch) this.watchLink = `${location.origin}/${watchRoute(opened.session, opened.watch)}`;
     }
@@ -231,6 +239,22 @@ export class TerminalTab {
       this.watchers.title = `watching: ${watchers.map((w) => w.user).join(', ')}`;
     }
     this.onChange(this);
+  }
+
+  // A tab keeps its number ("(2)") while its base stays, through reconnects too.
+  /** @param {string} base */
+  rename(base) {
+    if (base === this.base) return;
+    this.base = base;
+    this.title = this.distinctTitle(this, base);
+  }
+
+  // The part that tells tabs apart, " (2)", stays visible when the rest is cut short.
+  showTitle(more = '') {
+    const rest = this.title.slice(this.base.length) + more;
+    const parts = [el('span', { className: 'base', textContent: this.base })];
+    if (rest) parts.push(el('span', { className: 'nth', textContent: rest }));
+    this.label.replaceChildren(...parts);
   }
 
   /** @param {boolean} active */

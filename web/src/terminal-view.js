@@ -1,13 +1,14 @@
 // One xterm.js terminal on the page and its addons: fit, unicode 11 widths, links,
-// scrollback search and the WebGL renderer. It follows the browser's settings (theme,
-// font size, screen reader mode) and knows nothing about sessions or the network.
+// scrollback search, and its renderer (renderer.js). It follows the browser's settings
+// (theme, font size, screen reader mode, renderer) and knows nothing about sessions or
+// the network.
 
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { Unicode11Addon } from '@xterm/addon-unicode11';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import { SearchAddon } from '@xterm/addon-search';
-import { WebglAddon } from '@xterm/addon-webgl';
+import { TerminalRenderer } from './renderer.js';
 import { TERMINAL_FONT, THEMES } from './themes.js';
 import { terminalKeyHandler } from './keys.js';
 
@@ -31,8 +32,8 @@ export class TerminalView {
     for (const addon of [this.fit, this.search, new Unicode11Addon(), new WebLinksAddon()]) this.term.loadAddon(addon);
     this.term.unicode.activeVersion = '11';
     this.term.open(parent);
-    /** @type {'webgl' | 'dom'} */
-    this.renderer = this.tryWebgl();
+    this.drawing = new TerminalRenderer(this.term);
+    this.drawing.use(settings.get('renderer'));
     this.term.attachCustomKeyEventHandler(terminalKeyHandler({ term: this.term, settings, ...keys }));
     this.disposables = [
       this.term.onSelectionChange(() => this.copySelection()),
@@ -40,26 +41,15 @@ export class TerminalView {
     ];
   }
 
-  // WebGL draws faster and sharper; where a browser has none, or loses the context
-  // (GPU reset, too many contexts), xterm.js goes back to its DOM renderer once the
-  // addon is disposed.
-  /** @returns {'webgl' | 'dom'} */
-  tryWebgl() {
-    try {
-      const webgl = new WebglAddon();
-      webgl.onContextLoss(() => { webgl.dispose(); this.renderer = 'dom'; });
-      this.term.loadAddon(webgl);
-      return 'webgl';
-    } catch {
-      return 'dom';
-    }
-  }
+  /** @returns {import('./renderer.js').RendererName} what draws it now */
+  get renderer() { return this.drawing.name; }
 
   /** @param {import('./settings.js').SettingChange} change */
   apply(...change) {
     const [name, value] = change;
     if (name === 'theme') this.term.options.theme = THEMES[value];
     if (name === 'screenReader') this.term.options.screenReaderMode = value;
+    if (name === 'renderer') this.drawing.use(value);
     if (name === 'fontSize') {
       this.term.options.fontSize = value;
       this.fitToPane();
@@ -82,6 +72,7 @@ export class TerminalView {
 
   dispose() {
     this.disposables.forEach((d) => d.dispose());
+    this.drawing.dispose();
     this.term.dispose();
   }
 }

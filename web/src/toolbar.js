@@ -3,6 +3,7 @@
 // download are not even shown where the policy does not allow them.
 
 import { el } from './dom.js';
+import { shareLink } from './share.js';
 
 /** @typedef {import('./terminal-tab.js').TerminalTab} TerminalTab */
 /** @typedef {(text: string, options?: {passing?: boolean}) => void} StatusLine */
@@ -42,9 +43,7 @@ export class TabToolbar {
    * @param {StatusLine} onStatus
    */
   share(tab, onStatus) {
-    if (!tab.watchLink) return;
-    navigator.clipboard?.writeText(tab.watchLink).catch(() => {});
-    onStatus(`Watch link copied: ${tab.watchLink}`, { passing: true });
+    if (tab.watchLink) shareLink(tab.watchLink, onStatus);
   }
 
   /** @param {TerminalTab | null} tab the one shown */
