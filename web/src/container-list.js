@@ -121,7 +121,7 @@ export class ContainerList {
       el('span', { className: `badge ${host.state}`, title: `${host.state} since ${new Date(host.since).toLocaleString()}` },
         since(`${host.state} `, Date.parse(host.since) / 1000)));
     toggle.addEventListener('click', () => this.fold(host.name, !this.collapsed.has(host.name)));
-    const facts = el('p', { className: 'facts', textContent: up ? `Docker ${host.docker_version} · ${host.running}/${host.containers} running` : 'Unreachable: its containers are not listed' });
+    const facts = el('p', { className: 'facts', textContent: up ? `${host.engine || 'Docker'} ${host.docker_version} · ${host.running}/${host.containers} running` : 'Unreachable: its containers are not listed' });
     const list = el('ul', { hidden: !open }, ...containers.map((c) => this.renderContainer(host.name, c)));
     if (up && !containers.length) list.append(el('li', { className: 'hint', textContent: 'No containers.' }));
     return el('section', { className: `host-group ${host.state}` }, el('h2', { dataset: { host: host.name } }, toggle), facts, list);
