@@ -30,7 +30,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from exec_worker.engines import Engine, engine_of, exec_state, path_stat
+from exec_worker.engines import Engine, engine_of, exec_state, not_running_answer, path_stat
 from exec_worker.engines import ExecState as ExecState
 from exec_worker.engines import PathStat as PathStat
 from exec_worker.exec_stream import ExecStream
@@ -67,7 +67,7 @@ def _translate(exc: Exception) -> DtermError:
         return NotFound(str(exc.explanation or exc))
     if isinstance(exc, docker.errors.APIError):
         message = str(exc.explanation or exc)
-        if exc.status_code == 409:
+        if exc.status_code == 409 or not_running_answer(exc.status_code, message):
             return NotRunning(message)
         return StartFailed(message) if exc.status_code == 500 else Unavailable(message)
     if isinstance(exc, requests.exceptions.RequestException | OSError):

@@ -15,6 +15,9 @@ here, once, so the rest of the worker sees one behaviour:
   the path is a symbolic link; Podman's is where the path resolves, the path itself
   for a plain file. So with Podman a path is a link only when that differs.
 
+- an exec created in a container that is not running: Docker answers 409, Podman
+  500 with "container state improper".
+
 Container events differ too (Podman says `remove` where Docker says `destroy`, and
 adds `init` and `cleanup`): containers.py lists the actions of both.
 
@@ -98,3 +101,12 @@ def path_stat(engine: Engine, path: str, raw: dict[str, Any]) -> PathStat:
         is_dir=bool(int(raw.get("mode", 0)) & GO_MODE_DIR),
         link_target=target,
     )
+
+
+PODMAN_NOT_RUNNING = "container state improper"
+
+
+def not_running_answer(status: int | None, message: str) -> bool:
+    """Whether an error answer says the container is not running: Podman says so with
+    HTTP 500 where Docker answers 409."""
+    return status == 500 and PODMAN_NOT_RUNNING in message

@@ -128,9 +128,7 @@ async def test_first_size_and_resize_are_seen_by_stty(terminal: TerminalClient, 
         raise AssertionError("stty never saw 50 200")
 
 
-async def test_ctrl_c_interrupts_the_foreground_program(
-    terminal: TerminalClient, box: Any
-) -> None:
+async def test_ctrl_c_interrupts_the_foreground_program(terminal: TerminalClient, box: Any) -> None:
     """Ctrl-C stops `sleep` and returns to the prompt; the shell survives."""
     await terminal.open(box.name, host=HOST)
     await terminal.expect(PROMPT)
@@ -161,6 +159,21 @@ async def test_missing_command_is_command_not_found(terminal: TerminalClient, bo
     assert (await terminal.wait_exit())["code"] == 127
 
 
+async def test_stopped_container_is_not_running(
+    terminal: TerminalClient, podman: PodmanService
+) -> None:
+    """A shell in a stopped container is refused as not_running, as on Docker (Podman
+    answers the exec with HTTP 500 where Docker answers 409)."""
+    stopped = await asyncio.to_thread(
+        podman.client.containers.create, BUSYBOX_IMAGE, ["sleep", "1000"],
+        network_mode="none", labels={TEST_LABEL: "1"},
+    )  # fmt: skip
+    terminal.send_control({"type": "open", "host": HOST, "container": stopped.id,
+                           "cmd": None, "cols": 80, "rows": 24})  # fmt: skip
+    error = await terminal.next_control("error")
+    assert error["code"] == "not_running", error
+
+
 async def test_session_ended_leaves_no_process_behind(both: Stack, box: Any) -> None:
     """Processes of sessions ended by `close` and by a closed tab (past the grace
     period), one of them deaf to SIGHUP, are gone from the container afterwards."""
@@ -168,7 +181,9 @@ async def test_session_ended_leaves_no_process_behind(both: Stack, box: Any) -> 
     await clients[0].open(box.name, host=HOST)
     await clients[0].expect(PROMPT)
     clients[0].send_keys("sleep 1000\r")
-    await clients[1].open(box.name, host=HOST, cmd=["sh", "-c", "trap '' HUP; echo ready; sleep 1000"])
+    await clients[1].open(
+        box.name, host=HOST, cmd=["sh", "-c", "trap '' HUP; echo ready; sleep 1000"]
+    )
     await clients[2].open(box.name, host=HOST, cmd=["sh", "-c", "echo ready; sleep 1000"])
     await clients[1].expect("ready")
     await clients[2].expect("ready")
@@ -197,9 +212,7 @@ def test_upload_then_download_bytes_exactly(both: Stack, box: Any) -> None:
     assert refused.status == 400 and b"is a link to /tmp/blob.bin" in refused.body
 
 
-async def test_live_list_follows_start_stop_and_removal(
-    both: Stack, podman: PodmanService
-) -> None:
+async def test_live_list_follows_start_stop_and_removal(both: Stack, podman: PodmanService) -> None:
     """A container started, stopped and removed on Podman shows up, changes state and
     goes in the live list, from Podman's events."""
     stream = EventStream(both)
@@ -231,7 +244,9 @@ async def test_live_list_follows_start_stop_and_removal(
 
 async def test_session_is_recorded(both: Stack, terminal: TerminalClient, box: Any) -> None:
     """The session's output is recorded as asciicast on the Podman host, with its exit."""
-    opened = await terminal.open(box.name, host=HOST, cmd=["sh", "-c", "echo recorded-$((2*21)); exit 5"])
+    opened = await terminal.open(
+        box.name, host=HOST, cmd=["sh", "-c", "echo recorded-$((2*21)); exit 5"]
+    )
     await terminal.wait_exit()
 
     def listed() -> list[dict[str, Any]]:

@@ -93,13 +93,16 @@ class PodmanService:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"podman service exited early:\n{self._log.read_text()[-2000:]}")
+                log = self._log.read_text()[-2000:]
+                raise RuntimeError(f"podman service exited early:\n{log}")
             with contextlib.suppress(Exception):
                 client = docker.DockerClient(base_url=self.url, version="auto")
                 client.ping()
                 return client
             time.sleep(0.1)
-        raise TimeoutError(f"podman service not ready in {timeout}s:\n{self._log.read_text()[-2000:]}")
+        raise TimeoutError(
+            f"podman service not ready in {timeout}s:\n{self._log.read_text()[-2000:]}"
+        )
 
     def import_image(self, tag: str = BUSYBOX_IMAGE) -> None:
         """The busybox test image, made with `podman import` as the Docker tests make
