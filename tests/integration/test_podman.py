@@ -19,8 +19,8 @@ from tests.support.containers import TEST_LABEL, require
 from tests.support.events_client import EventStream
 from tests.support.http import call, get_json, wait_hosts_up
 from tests.support.images import BUSYBOX_IMAGE
-from tests.support.podman import PodmanService
-from tests.support.processes import ManagedProcess, start_frontend, start_worker
+from tests.support.podman import PodmanService, podman_host, run_box
+from tests.support.processes import ManagedProcess, start_frontend
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 from tests.support.waiting import eventually
 
@@ -28,21 +28,20 @@ HOST = "pod"
 
 
 @pytest.fixture(scope="module")
-def podman() -> Iterator[PodmanService]:
+def podman_parts() -> Iterator[tuple[PodmanService, ManagedProcess]]:
     require(shutil.which("podman") is not None, "podman is missing: apt-get install podman")
-    service = PodmanService()
-    try:
-        service.import_image()
-        yield service
-    finally:
-        service.stop()
+    with podman_host(HOST, "--grace", "1", "--kill-grace", "1") as parts:
+        yield parts
 
 
 @pytest.fixture(scope="module")
-def podman_worker(podman: PodmanService) -> Iterator[ManagedProcess]:
-    process = start_worker(HOST, "--grace", "1", "--kill-grace", "1", docker_url=podman.url)
-    yield process
-    process.stop()
+def podman(podman_parts: tuple[PodmanService, ManagedProcess]) -> PodmanService:
+    return podman_parts[0]
+
+
+@pytest.fixture(scope="module")
+def podman_worker(podman_parts: tuple[PodmanService, ManagedProcess]) -> ManagedProcess:
+    return podman_parts[1]
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +56,7 @@ def both(worker: ManagedProcess, podman_worker: ManagedProcess) -> Iterator[Stac
 
 @pytest.fixture(scope="module")
 def box(podman: PodmanService) -> Any:
-    """A running Podman container with busybox and no network."""
-    return podman.client.containers.run(BUSYBOX_IMAGE, ["sleep", "1000000"], detach=True,
-                                        network_mode="none", labels={TEST_LABEL: "1"})  # fmt: skip
+    return run_box(podman)
 
 
 @pytest.fixture

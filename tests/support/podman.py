@@ -23,12 +23,15 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 
+from tests.support.containers import TEST_LABEL
 from tests.support.images import BUSYBOX_IMAGE, rootfs_tar
-from tests.support.processes import OUTPUT
+from tests.support.processes import OUTPUT, ManagedProcess, start_worker
 
 RLIMIT = 16384
 """Open files and processes for containers (no more than the test process may have)."""
@@ -145,3 +148,24 @@ class PodmanService:
                 if entry.name.isdigit() and mark in (entry / "cmdline").read_bytes():
                     found.append(int(entry.name))
         return found
+
+
+@contextlib.contextmanager
+def podman_host(host: str, *worker_flags: str) -> Iterator[tuple[PodmanService, ManagedProcess]]:
+    """A Podman service with the busybox image, and a worker `host` that owns it."""
+    service = PodmanService()
+    try:
+        service.import_image()
+        worker = start_worker(host, *worker_flags, docker_url=service.url)
+        try:
+            yield service, worker
+        finally:
+            worker.stop()
+    finally:
+        service.stop()
+
+
+def run_box(service: PodmanService) -> Any:
+    """A running Podman container with busybox and no network, labelled as a test's."""
+    return service.client.containers.run(BUSYBOX_IMAGE, ["sleep", "1000000"], detach=True,
+                                         network_mode="none", labels={TEST_LABEL: "1"})  # fmt: skip
