@@ -22,17 +22,25 @@ def exec_command(cmd: list[str] | None, cols: int, rows: int) -> list[str]:
     return ["/bin/sh", "-c", _DEFAULT_SHELL, "sh", str(rows), str(cols)]
 
 
+PODMAN_START_ERROR = "Error: "
+"""How Podman opens the text of an exec it could not start (its OCI runtime's words follow)."""
+
+
 def start_failure(
-    cmd: list[str] | None, pid: int, exit_code: int | None, said: bytes
+    cmd: list[str] | None, started: bool | None, exit_code: int | None, said: bytes
 ) -> DtermError | None:
-    """The error for an exec whose process never started (pid 0), else None.
+    """The error for an exec whose process never started, else None.
 
     Docker reports such a failure only as text on the stream and exit code 126 or
-    127, with no process id; `said` is the start of that text.
+    127, with no process id; `said` is the start of that text. Podman forgets the
+    process id of every exec that has ended (`started` None): there only its own
+    error text tells a failed start from a program that exited with 126 or 127.
     """
-    if pid != 0 or exit_code not in (126, 127):
+    if started or exit_code not in (126, 127):
         return None
     text = said.decode("utf-8", "replace").strip() or f"exit code {exit_code}"
+    if started is None and not text.startswith(PODMAN_START_ERROR):
+        return None
     if "chdir to cwd" in text:
         return StartFailed(f"the working directory does not exist in the container: {text}")
     if "executable file not found" in text or "no such file or directory" in text:

@@ -37,6 +37,10 @@ LISTED_ACTIONS = frozenset(
         "update",
         "destroy",
         "health_status",
+        # Podman's own names: `remove` for destroy, `init` and `cleanup` around a run.
+        "remove",
+        "init",
+        "cleanup",
     }
 )
 REOPEN_DELAYS = (0.5, 1.0, 2.0, 5.0)

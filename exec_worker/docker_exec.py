@@ -30,6 +30,9 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from exec_worker.engines import Engine, engine_of, exec_state, not_running_answer, path_stat
+from exec_worker.engines import ExecState as ExecState
+from exec_worker.engines import PathStat as PathStat
 from exec_worker.exec_stream import ExecStream
 from exec_worker.metrics import DOCKER_ERRORS
 from shared.errors import DtermError, NotFound, NotRunning, StartFailed, Unavailable
@@ -53,28 +56,8 @@ class DockerBusy(Unavailable):
 
 
 @dataclass(frozen=True, slots=True)
-class ExecState:
-    """What exec inspect tells: `pid` is the host PID, 0 if the process never started."""
-
-    running: bool
-    exit_code: int | None
-    pid: int
-    container_id: str
-
-
-GO_MODE_DIR = 1 << 31  # os.ModeDir in the Go FileMode Docker reports
-
-
-@dataclass(frozen=True, slots=True)
-class PathStat:
-    name: str
-    size: int
-    is_dir: bool
-    link_target: str
-
-
-@dataclass(frozen=True, slots=True)
 class DaemonFacts:
+    engine: Engine
     version: str
     api_version: str
 
@@ -84,7 +67,7 @@ def _translate(exc: Exception) -> DtermError:
         return NotFound(str(exc.explanation or exc))
     if isinstance(exc, docker.errors.APIError):
         message = str(exc.explanation or exc)
-        if exc.status_code == 409:
+        if exc.status_code == 409 or not_running_answer(exc.status_code, message):
             return NotRunning(message)
         return StartFailed(message) if exc.status_code == 500 else Unavailable(message)
     if isinstance(exc, requests.exceptions.RequestException | OSError):
@@ -95,8 +78,12 @@ def _translate(exc: Exception) -> DtermError:
 class DockerHost:
     """One Docker daemon, reached from the loop without blocking it."""
 
-    def __init__(self, api: Any, url: str, pool: ThreadPoolExecutor, threads: int) -> None:
+    def __init__(
+        self, api: Any, url: str, pool: ThreadPoolExecutor, threads: int, engine: Engine
+    ) -> None:
         self._api = api
+        self.engine = engine
+        """Docker Engine or Podman: where their APIs differ, engines.py says how."""
         self._url = url
         self._pool = pool
         self._queued = 0
@@ -106,17 +93,22 @@ class DockerHost:
 
     @classmethod
     async def connect(cls, url: str, threads: int) -> DockerHost:
-        """Connect and negotiate the API version (raises Unavailable when down)."""
+        """Connect, negotiate the API version and learn which engine answers (raises
+        Unavailable when down)."""
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="docker")
         loop = asyncio.get_running_loop()
         make = partial(docker.APIClient, base_url=url, version="auto", max_pool_size=threads,
                        timeout=CALL_TIMEOUT)  # fmt: skip
         try:
             api = await loop.run_in_executor(pool, make)
+            version = await loop.run_in_executor(pool, api.version)
         except Exception as exc:
             pool.shutdown(wait=False)
             raise _translate(exc) from exc
-        return cls(api, url, pool, threads)
+        engine = engine_of(version)
+        log.info("the daemon is %s %s (API %s)", engine.value, version.get("Version"),
+                 api.api_version)  # fmt: skip
+        return cls(api, url, pool, threads, engine)
 
     @property
     def api_version(self) -> str:
@@ -152,7 +144,8 @@ class DockerHost:
 
     async def facts(self) -> DaemonFacts:
         version = await self._call(self._api.version)
-        return DaemonFacts(version=str(version.get("Version", "")), api_version=self.api_version)
+        return DaemonFacts(engine=engine_of(version), version=str(version.get("Version", "")),
+                           api_version=self.api_version)  # fmt: skip
 
     async def container_ids(self) -> list[str]:
         rows = await self._call(self._api.containers, all=True, quiet=True)
@@ -240,13 +233,7 @@ class DockerHost:
     async def get_archive(self, container: str, path: str) -> tuple[Iterator[bytes], PathStat]:
         """A tar stream of one path (read it off the loop) and what Docker says of it."""
         stream, stat = await self._call(self._api.get_archive, container, path)
-        mode = int(stat.get("mode", 0))
-        return stream, PathStat(
-            name=str(stat.get("name", "")),
-            size=int(stat.get("size", 0)),
-            is_dir=bool(mode & GO_MODE_DIR),
-            link_target=str(stat.get("linkTarget", "")),
-        )
+        return stream, path_stat(self.engine, path, stat)
 
     async def read_blocking(self, read: Callable[[], T]) -> T:
         """Run a blocking read (of an archive stream) on the Docker threads."""
@@ -254,12 +241,7 @@ class DockerHost:
 
     async def inspect_exec(self, exec_id: str) -> ExecState:
         raw = await self._call(self._api.exec_inspect, exec_id)
-        return ExecState(
-            running=bool(raw.get("Running")),
-            exit_code=raw.get("ExitCode"),
-            pid=int(raw.get("Pid") or 0),
-            container_id=str(raw.get("ContainerID", "")),
-        )
+        return exec_state(self.engine, raw)
 
     async def resize_exec(self, exec_id: str, cols: int, rows: int) -> None:
         """A resize that meets an exec which has just ended fails (404 or 500, by Docker

@@ -186,7 +186,7 @@ async def how_it_ended(
     if ending is not None:
         return HowItEnded(None if state.running else state.exit_code, ending.reason,
                           ending.message)  # fmt: skip
-    failure = start_failure(cmd, state.pid, state.exit_code, said)
+    failure = start_failure(cmd, state.started, state.exit_code, said)
     if failure is not None:
         return HowItEnded(state.exit_code, ExitReason.EXITED, str(failure), failure)
     stopped = running is False

@@ -350,4 +350,5 @@ class WorkerServer:
             running=running,
             docker_problem=self.containers.docker_problem,
             peer_timeout_ms=int(self._config.peer_timeout * 1000),
+            engine=self._facts.engine.value,
         )

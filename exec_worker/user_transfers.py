@@ -101,7 +101,7 @@ class Failure:
         if self.temporary:
             text = text.replace(self.temporary, self.path)  # as `cat > PATH` would say
         code = state.exit_code
-        if code == NO_TOOLS or (state.pid == 0 and code in (126, 127)):
+        if code == NO_TOOLS or (not state.started and code in (126, 127)):
             if "unable to find user" in text:
                 return StartFailed(text)
             tools = "sh, cat, wc, mv and rm" if self.upload else "sh and cat"

@@ -81,6 +81,7 @@ def host_json(status: HostStatus, counts: tuple[int, int] | None) -> dict[str, A
         "state": "up" if status.up and not problem else "down",
         "reason": problem or (None if status.up else down_why),
         "since": _iso(status.since),
+        "engine": facts.engine if facts else None,
         "docker_version": facts.docker_version if facts else None,
         "api_version": facts.api_version if facts else None,
         "containers": counts[0] if counts else None,

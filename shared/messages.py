@@ -98,6 +98,8 @@ class Welcome:
     """Why the host's Docker daemon cannot be used now; "" while it answers."""
     peer_timeout_ms: int
     """A front end silent this long counts as gone: it says Hello well within it."""
+    engine: str
+    """What answers on the worker's daemon socket: "Docker" or "Podman"."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,19 +19,19 @@ def test_default_is_one_exec_that_sets_the_size_then_prefers_bash() -> None:
 
 
 def test_a_process_that_ran_is_no_start_failure() -> None:
-    assert start_failure(["x"], pid=123, exit_code=127, said=b"") is None
-    assert start_failure(["x"], pid=0, exit_code=0, said=b"") is None
+    assert start_failure(["x"], started=True, exit_code=127, said=b"") is None
+    assert start_failure(["x"], started=False, exit_code=0, said=b"") is None
 
 
 def test_missing_executable_is_command_not_found() -> None:
     said = b'OCI runtime exec failed: exec: "nope": executable file not found in $PATH'
-    error = start_failure(["nope"], pid=0, exit_code=126, said=said)
+    error = start_failure(["nope"], started=False, exit_code=126, said=said)
     assert isinstance(error, CommandNotFound) and "nope" in str(error)
-    no_shell = start_failure(None, pid=0, exit_code=126, said=b"no such file or directory")
+    no_shell = start_failure(None, started=False, exit_code=126, said=b"no such file or directory")
     assert isinstance(no_shell, CommandNotFound) and "no shell" in str(no_shell)
 
 
 def test_other_failures_keep_dockers_words() -> None:
     said = b"unable to find user bob: no matching entries in passwd file"
-    error = start_failure(["sh"], pid=0, exit_code=126, said=said)
+    error = start_failure(["sh"], started=False, exit_code=126, said=said)
     assert isinstance(error, StartFailed) and "bob" in str(error)

@@ -136,7 +136,7 @@ async def test_a_stream_cut_inside_a_frame_is_an_error() -> None:
 
 
 def ended(code: int, pid: int = 42) -> ExecState:
-    return ExecState(running=False, exit_code=code, pid=pid, container_id="c")
+    return ExecState(running=False, exit_code=code, pid=pid, container_id="c", started=pid != 0)
 
 
 UPLOAD = Failure(True, "/etc/passwd", "web", "1000", "/etc/.dterm-upload-1a2b")

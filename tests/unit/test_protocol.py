@@ -93,6 +93,7 @@ EXAMPLES: list[Message] = [
         running=2,
         docker_problem="",
         peer_timeout_ms=5000,
+        engine="Docker",
     ),
     Welcome(
         host="host-a",
@@ -104,6 +105,7 @@ EXAMPLES: list[Message] = [
         running=0,
         docker_problem="the Docker daemon does not answer",
         peer_timeout_ms=2500,
+        engine="Podman",
     ),
     ListContainers("r1"),
     ContainersListed("r1", 7, [WEB]),

@@ -182,7 +182,7 @@ export class ContainerList {
     toggle.addEventListener('click', () => this.fold(host.name, this.isOpen(host.name)));
     const group = el('section', { className: `host-group ${host.state}` }, el('h2', { dataset: { host: host.name } }, toggle));
     if (!open) return group;
-    const facts = up ? `Docker ${host.docker_version}` : `Unreachable (${host.reason ?? 'no answer'}): its containers are not listed`;
+    const facts = up ? `${host.engine || 'Docker'} ${host.docker_version}` : `Unreachable (${host.reason ?? 'no answer'}): its containers are not listed`;
     group.append(el('p', { className: 'facts', textContent: facts }));
     const list = el('ul', {}, ...containers.map((c) => this.renderContainer(host.name, c)));
     if (up && !containers.length) list.append(el('li', { className: 'hint', textContent: all.length ? 'No container matches.' : 'No containers.' }));

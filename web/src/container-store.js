@@ -10,6 +10,7 @@
  * @property {'up' | 'down'} state
  * @property {string | null} reason why it is down
  * @property {string} since ISO 8601
+ * @property {string | null} engine "Docker" or "Podman"
  * @property {string | null} docker_version
  * @property {number | null} containers
  * @property {number | null} running
