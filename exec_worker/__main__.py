@@ -15,8 +15,10 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from exec_worker import metrics
+from exec_worker.daemon_check import no_daemon
 from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
+from shared.errors import DtermError, Unavailable
 from shared.process import run_process
 from shared.security import load_secret_key, private_folder
 from shared.settings import WorkerConfig, check_worker_security
@@ -46,7 +48,10 @@ async def main(config: WorkerConfig) -> None:
     private_folder(config.state_dir, "state")  # its records say which processes to end
     if config.record:
         private_folder(config.recordings_dir, "recordings")
-    docker = await DockerHost.connect(config.docker_url, config.docker_threads)
+    try:
+        docker = await DockerHost.connect(config.docker_url, config.docker_threads)
+    except DtermError as exc:
+        raise Unavailable(no_daemon(config.docker_url, exc)) from None
     context = zmq.Context()
     try:
         server = WorkerServer(config, context, docker, await docker.facts())

@@ -29,7 +29,9 @@ from typing import Any, Protocol
 from frontend_server import browser_protocol as bp
 from frontend_server import metrics
 from frontend_server.context import Services
+from frontend_server.guard import Grant, replicas
 from frontend_server.policy import Person
+from frontend_server.services import service_json
 from frontend_server.worker_link import WorkerLink
 from shared.errors import DtermError, ErrorCode, NotFound, ProtocolError, Unavailable
 from shared.messages import (
@@ -108,10 +110,18 @@ class SessionBridge:
         self._open_timer: asyncio.TimerHandle | None = None
         self._looking: asyncio.Task[None] | None = None  # a container or a policy check
         self._size = (0, 0)  # the size to open at, while looking
+        self._service: dict[str, Any] | None = None  # the service a session was opened by
 
     # --- from the browser -------------------------------------------------------------
 
     def open(self, request: bp.OpenRequest) -> None:
+        if request.service is not None:
+            self._begin()
+            self.phase = Phase.OPENING  # a second open is refused meanwhile
+            self._size = (request.cols, request.rows)
+            self._looking = asyncio.create_task(self._open_service(request))
+            return
+        self._service = None
         link = self._start(request.host)
         found = link.find(request.container)
         if found is None or found.state == "created":  # `docker run` has not started it yet
@@ -132,10 +142,36 @@ class SessionBridge:
         except DtermError as exc:
             self._browser.send_text(bp.error(exc.code, str(exc)))
 
+    async def _open_service(self, request: bp.OpenRequest) -> None:
+        """Open in a running replica of the service, waiting a little for one: a
+        redeploy stops the old containers a moment before the new ones run."""
+        query = request.service
+        assert query is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + NEW_CONTAINER_WAIT
+        while (left := deadline - loop.time()) > 0 and not any(
+            info.state == "running" for _, info in replicas(self._pool.links, query, request.host)
+        ):
+            await self._pool.wait_for_change(left)
+        self.phase, self._looking = Phase.IDLE, None
+        cols, rows = self._size
+        try:
+            found = replicas(self._pool.links, query, request.host)
+            link, grant = self._guard.for_service(
+                self._person, found, query, request.cmd, request.user, self._address
+            )
+            self._service = service_json(grant.container.labels)
+            self._send_open(link, grant, dataclasses.replace(request, cols=cols, rows=rows))
+        except DtermError as exc:
+            self._browser.send_text(bp.error(exc.code, str(exc)))
+
     def _open(self, link: WorkerLink, request: bp.OpenRequest) -> None:
         grant = self._guard.for_open(
             self._person, link, request.container, request.cmd, request.user, self._address
         )
+        self._send_open(link, grant, request)
+
+    def _send_open(self, link: WorkerLink, grant: Grant, request: bp.OpenRequest) -> None:
         session = f"{secrets.token_urlsafe(18)}@{link.host}"
         message = OpenSession(
             session=session, attachment=self.attachment, person=self._person.name,
@@ -148,6 +184,7 @@ class SessionBridge:
 
     def attach(self, request: bp.AttachRequest) -> None:
         link = self._start(session_host(request.session))
+        self._service = None
         self.phase = Phase.OPENING  # a second open or attach is refused meanwhile
         self._looking = asyncio.create_task(self._attach_once_allowed(link, request))
 
@@ -175,11 +212,13 @@ class SessionBridge:
             self._browser.send_text(bp.error(exc.code, str(exc)))
 
     def _start(self, host: str | None) -> WorkerLink:
+        self._begin()
+        return self._pool.link_for(host)
+
+    def _begin(self) -> None:
         if self.phase is not Phase.IDLE:
             raise ProtocolError("this connection already has a session; open another WebSocket")
-        link = self._pool.link_for(host)
         self.attachment = secrets.token_urlsafe(12)
-        return link
 
     def _send_first(self, link: WorkerLink, new: bool, message: Message) -> None:
         link.listeners[self.attachment] = self
@@ -334,6 +373,8 @@ class SessionBridge:
         }
         if message.watch_token:
             body["watch"] = message.watch_token
+        if self._service is not None and message.mode is Mode.RW:
+            body["service"] = self._service
         self._send(body)
 
     def on_host_lost(self, why: str) -> None:

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from frontend_server.services import ServiceQuery, query_of
 from shared.errors import ErrorCode, ProtocolError
 from shared.messages import MAX_OFFSET, ExitReason, check_size
 
@@ -30,6 +31,8 @@ class OpenRequest:
     cols: int
     rows: int
     tty: bool = True
+    service: ServiceQuery | None = None
+    """Open in a running replica of this service (then `container` is "")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +121,22 @@ def _open(body: dict[str, Any]) -> OpenRequest:
     cmd = _cmd(body.get("cmd"))
     if not tty and cmd is None:
         raise ProtocolError("a session without a tty needs a command (cmd)")
+    try:
+        service = query_of(body)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
+    if service is not None and body.get("container") is not None:
+        raise ProtocolError("name a container or a service, not both")
     return OpenRequest(
         host=_name(body, "host", optional=True),
-        container=_name(body, "container") or "",
+        container="" if service else _name(body, "container") or "",
         cmd=cmd,
         user=_name(body, "user", optional=True),
         workdir=_workdir(body.get("workdir")),
         cols=cols,
         rows=rows,
         tty=tty,
+        service=service,
     )
 
 
