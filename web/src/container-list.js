@@ -212,7 +212,7 @@ export class ContainerList {
       dataset: { nav: 'container', key: `${host}/${c.id}`, container: c.name, host, state: c.state },
     },
     el('span', { className: 'name-line' }, el('span', { className: 'name', textContent: c.name }), el('span', { className: `badge ${c.state}`, textContent: c.state })),
-    el('span', { className: 'meta' }, status(c), ' · ', el('span', { className: 'image', textContent: replica ? `on ${host}` : c.image })));
+    el('span', { className: 'meta' }, replica && c.service?.replica ? `#${c.service.replica} · ` : '', status(c), ' · ', el('span', { className: 'image', textContent: replica ? `on ${host}` : c.image })));
     open.addEventListener('click', () => this.onOpen(host, c.name));
     const more = el('button', { type: 'button', className: 'more', textContent: '⋯', tabIndex: -1, disabled: !running,
       title: 'Open with a command, user or directory (Shift+Enter)', aria: { label: `Open ${c.name} with options` }, dataset: { options: c.name } });
