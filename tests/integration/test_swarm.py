@@ -19,7 +19,7 @@ from tests.support.events_client import EventStream
 from tests.support.http import get_json, wait_hosts_up
 from tests.support.processes import start_frontend, start_worker
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
-from tests.support.waiting import wait_until
+from tests.support.waiting import eventually, wait_until
 
 HOST = "swarm-host"
 STACK = "mart"
@@ -107,17 +107,19 @@ async def test_a_shell_opens_in_each_replica(swarm: Swarm) -> None:
             await terminal.close()
 
 
-def changed(container_id: str, running: bool) -> Any:
-    """An event predicate: that container is reported running, or stopped or gone."""
+def stopped_since(events: EventStream, mark: int, container_id: str) -> Any:
+    """A check: since event number `mark`, that container was reported stopped or gone
+    (earlier events do not count: a replica's creation says "not running" too)."""
 
-    def seen(name: str, data: Any) -> bool:
-        if name != "container" or data["id"] != container_id:
-            return False
-        return (
-            data["container"] is not None and data["container"]["state"] == "running"
-        ) == running
+    def check() -> bool:
+        return any(
+            name == "container"
+            and data["id"] == container_id
+            and (data["container"] is None or data["container"]["state"] != "running")
+            for _, name, data in events.events[mark:]
+        )
 
-    return seen
+    return check
 
 
 async def test_scaling_updates_the_live_list(swarm: Swarm) -> None:
@@ -137,9 +139,11 @@ async def test_scaling_updates_the_live_list(swarm: Swarm) -> None:
         await events.wait_for(third, 60, "replica 3 running")
         replicas = swarm.replicas()
         assert [c["service"]["replica"] for c in replicas] == [1, 2, 3]
+        mark = len(events.events)
         swarm.scale(1)
         for gone in replicas[1:]:
-            await events.wait_for(changed(gone["id"], False), 60, f"{gone['name']} stopped")
+            check = stopped_since(events, mark, gone["id"])
+            await eventually(check, 60, f"{gone['name']} stopped")
         assert [c["service"]["replica"] for c in swarm.replicas()] == [1]
     finally:
         events.close()
