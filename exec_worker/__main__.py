@@ -14,10 +14,12 @@ import zmq
 from tornado.httpserver import HTTPServer
 
 from exec_worker import metrics
+from exec_worker.daemon_check import no_daemon
 from exec_worker.docker_exec import DockerHost
 from exec_worker.server import WorkerServer
 from shared.audit import AuditLog
 from shared.audit_sinks import close_sinks, make_sinks
+from shared.errors import DtermError, Unavailable
 from shared.process import listen, run_process
 from shared.security import load_secret_key, private_folder
 from shared.settings import WorkerConfig, check_worker_security
@@ -51,7 +53,10 @@ async def main(config: WorkerConfig) -> None:
     # to the context's teardown with sockets still on the loop (libzmq aborts)
     sockets = listen(config.http_address, config.http_port, "http_address, http_port")
     audit = AuditLog(config.audit_log, sinks := make_sinks(config, "dterm-worker"))
-    docker = await DockerHost.connect(config.docker_url, config.docker_threads)
+    try:
+        docker = await DockerHost.connect(config.docker_url, config.docker_threads)
+    except DtermError as exc:
+        raise Unavailable(no_daemon(config.docker_url, exc)) from None
     context = zmq.Context()
     try:
         server = WorkerServer(config, context, docker, await docker.facts(), audit)

@@ -25,6 +25,7 @@ from frontend_server.metrics import SIGN_INS
 from frontend_server.policy import FileRight, Person
 from frontend_server.pool import WorkerPool
 from frontend_server.pool_events import HostStatus
+from frontend_server.services import service_json
 from shared.errors import DtermError
 from shared.messages import ContainerInfo, SessionInfo
 
@@ -103,6 +104,7 @@ def container_json(host: str, c: ContainerInfo, files: FileRight) -> dict[str, A
         "finished_at": c.finished_at,
         "exit_code": c.exit_code,
         "labels": c.labels,
+        "service": service_json(c.labels),
         "files": files.name.lower(),
     }
 

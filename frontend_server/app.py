@@ -16,6 +16,7 @@ from frontend_server.health import ReadyHandler, count_workers
 from frontend_server.login import AuthInfoHandler, LoginHandler, LogoutHandler
 from frontend_server.oidc_login import OidcCallbackHandler, OidcLoginHandler
 from frontend_server.recordings_api import RecordingFileHandler, RecordingsHandler
+from frontend_server.services_api import ReplicaHandler
 from frontend_server.terminal_socket import TerminalSocket
 from frontend_server.web_security import (
     CheckedApplication,
@@ -58,6 +59,7 @@ def make_app(services: Services, cookie_secret: str) -> Application:
         (r"/api/containers", ContainersHandler, handlers),
         (r"/api/events", EventsHandler, handlers),
         (r"/api/sessions", SessionsHandler, handlers),
+        (r"/api/replica", ReplicaHandler, handlers),
         (r"/api/files", FilesHandler, handlers),
         (r"/api/recordings", RecordingsHandler, handlers),
         (r"/api/recordings/([^/]+)/([^/]+\.cast)", RecordingFileHandler, handlers),

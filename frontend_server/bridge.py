@@ -23,12 +23,14 @@ import logging
 import secrets
 import time
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from frontend_server import browser_protocol as bp
 from frontend_server import metrics
 from frontend_server.context import Services
+from frontend_server.guard import Grant, replicas
 from frontend_server.policy import Person
+from frontend_server.services import service_json
 from frontend_server.worker_link import WorkerLink
 from shared.errors import DtermError, ErrorCode, ProtocolError, Unavailable
 from shared.messages import (
@@ -101,10 +103,18 @@ class SessionBridge:
         self._open_timer: asyncio.TimerHandle | None = None
         self._looking: asyncio.Task[None] | None = None  # a container or a policy check
         self._size = (0, 0)  # the size to open at, while looking
+        self._service: dict[str, Any] | None = None  # the service a session was opened by
 
     # --- from the browser -------------------------------------------------------------
 
     def open(self, request: bp.OpenRequest) -> None:
+        if request.service is not None:
+            self._begin()
+            self.phase = Phase.OPENING  # a second open is refused meanwhile
+            self._size = (request.cols, request.rows)
+            self._looking = asyncio.create_task(self._open_service(request))
+            return
+        self._service = None
         link = self._start(request.host)
         found = link.find(request.container)
         if found is None or found.state == "created":  # `docker run` has not started it yet
@@ -125,10 +135,36 @@ class SessionBridge:
         except DtermError as exc:
             self._browser.send_text(bp.error(exc.code, str(exc)))
 
+    async def _open_service(self, request: bp.OpenRequest) -> None:
+        """Open in a running replica of the service, waiting a little for one: a
+        redeploy stops the old containers a moment before the new ones run."""
+        query = request.service
+        assert query is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + NEW_CONTAINER_WAIT
+        while (left := deadline - loop.time()) > 0 and not any(
+            info.state == "running" for _, info in replicas(self._pool.links, query, request.host)
+        ):
+            await self._pool.wait_for_change(left)
+        self.phase, self._looking = Phase.IDLE, None
+        cols, rows = self._size
+        try:
+            found = replicas(self._pool.links, query, request.host)
+            link, grant = self._guard.for_service(
+                self._person, found, query, request.cmd, request.user, self._address
+            )
+            self._service = service_json(grant.container.labels)
+            self._send_open(link, grant, dataclasses.replace(request, cols=cols, rows=rows))
+        except DtermError as exc:
+            self._browser.send_text(bp.error(exc.code, str(exc)))
+
     def _open(self, link: WorkerLink, request: bp.OpenRequest) -> None:
         grant = self._guard.for_open(
             self._person, link, request.container, request.cmd, request.user, self._address
         )
+        self._send_open(link, grant, request)
+
+    def _send_open(self, link: WorkerLink, grant: Grant, request: bp.OpenRequest) -> None:
         session = str(SessionId.new(link.host or link.endpoint))
         message = OpenSession(
             session=session, attachment=self.attachment, person=self._person.name,
@@ -141,6 +177,7 @@ class SessionBridge:
 
     def attach(self, request: bp.AttachRequest) -> None:
         link = self._start(SessionId.parse(request.session).host)
+        self._service = None
         self.phase = Phase.OPENING  # a second open or attach is refused meanwhile
         self._looking = asyncio.create_task(self._attach_once_allowed(link, request))
 
@@ -168,11 +205,13 @@ class SessionBridge:
             self._browser.send_text(bp.error(exc.code, str(exc)))
 
     def _start(self, host: str | None) -> WorkerLink:
+        self._begin()
+        return self._pool.link_for(host)
+
+    def _begin(self) -> None:
         if self.phase is not Phase.IDLE:
             raise ProtocolError("this connection already has a session; open another WebSocket")
-        link = self._pool.link_for(host)
         self.attachment = secrets.token_urlsafe(12)
-        return link
 
     def _send_first(self, link: WorkerLink, new: bool, message: Message) -> None:
         link.listeners[self.attachment] = self
@@ -309,7 +348,9 @@ class SessionBridge:
         metrics.OPEN_SECONDS.observe(time.perf_counter() - self._asked_at)
         self._next_offset = self._acked = self._consumed = message.offset
         self._window = message.window
-        self._browser.send_text(bp.opened(message, self._link.host or "" if self._link else ""))
+        service = self._service if message.mode is Mode.RW else None
+        host = self._link.host or "" if self._link else ""
+        self._browser.send_text(bp.opened(message, host, service))
 
     def on_host_lost(self, why: str) -> None:
         self._browser.send_text(bp.exited(None, ExitReason.HOST_LOST, why))

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from frontend_server.services import ServiceQuery, query_of
 from shared.browser_types import ClientType, ServerType
 from shared.errors import ErrorCode, ProtocolError
 from shared.messages import MAX_OFFSET, ExitReason, SessionOpened, WatcherInfo, check_size
@@ -31,6 +32,8 @@ class OpenRequest:
     cols: int
     rows: int
     tty: bool = True
+    service: ServiceQuery | None = None
+    """Open in a running replica of this service (then `container` is "")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +122,22 @@ def _open(body: dict[str, Any]) -> OpenRequest:
     cmd = _cmd(body.get("cmd"))
     if not tty and cmd is None:
         raise ProtocolError("a session without a tty needs a command (cmd)")
+    try:
+        service = query_of(body)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
+    if service is not None and body.get("container") is not None:
+        raise ProtocolError("name a container or a service, not both")
     return OpenRequest(
         host=_name(body, "host", optional=True),
-        container=_name(body, "container") or "",
+        container="" if service else _name(body, "container") or "",
         cmd=cmd,
         user=_name(body, "user", optional=True),
         workdir=_workdir(body.get("workdir")),
         cols=cols,
         rows=rows,
         tty=tty,
+        service=service,
     )
 
 
@@ -175,8 +185,9 @@ def _frame(kind: ServerType, **fields: Any) -> str:
     return json.dumps({"type": kind.value, **fields})
 
 
-def opened(message: SessionOpened, host: str) -> str:
-    """Output follows from `message.offset`; the owner also gets the watch token."""
+def opened(message: SessionOpened, host: str, service: dict[str, Any] | None = None) -> str:
+    """Output follows from `message.offset`; the owner also gets the watch token, and
+    the service it opened by, if it did."""
     fields: dict[str, Any] = {
         "session": message.session,
         "host": host,
@@ -193,6 +204,8 @@ def opened(message: SessionOpened, host: str) -> str:
     }
     if message.watch_token:
         fields["watch"] = message.watch_token
+    if service is not None:
+        fields["service"] = service
     return _frame(ServerType.OPENED, **fields)
 
 

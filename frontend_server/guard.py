@@ -8,13 +8,15 @@ their existence does not leak. Pure decisions over the pool's container mirrors.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from frontend_server.metrics import DENIALS
 from frontend_server.policy import Access, FileRight, Person, Policy, Target
+from frontend_server.services import ServiceQuery, replica_order
 from frontend_server.worker_link import WorkerLink
 from shared.audit import AuditLog
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden, NotFound, NotRunning
 from shared.messages import ContainerInfo, RecordingPolicy
 
 
@@ -23,6 +25,23 @@ class Grant:
     container: ContainerInfo
     recording: RecordingPolicy
     record_input: bool
+
+
+Replica = tuple[WorkerLink, ContainerInfo]
+
+
+def replicas(links: Iterable[WorkerLink], query: ServiceQuery, host: str | None) -> list[Replica]:
+    """The service's containers on every usable host (or on `host` only), in the
+    order they are tried."""
+    found = [
+        (link, info)
+        for link in links
+        if link.up and link.host and host in (None, link.host)
+        and not (link.facts and link.facts.docker_problem)
+        for info in link.containers.values()
+        if query.matches(info.labels)
+    ]  # fmt: skip
+    return sorted(found, key=lambda r: replica_order(r[0].host or "", r[1].name, r[1].labels))
 
 
 class Guard:
@@ -71,6 +90,40 @@ class Guard:
                 + (f" as {user}" if user else "")
             )
         return Grant(info, rule.recording, rule.record_input)
+
+    def for_service(
+        self,
+        person: Person,
+        found: list[Replica],
+        query: ServiceQuery,
+        cmd: list[str] | None,
+        user: str | None,
+        address: str,
+    ) -> tuple[WorkerLink, Grant]:
+        """The first running replica of the service (`found`: its replicas in order)
+        where the policy lets this person run this command; replicas hidden from them
+        count as absent, as a container does."""
+        seen = [(link, i) for link, i in found if self.visible(person, link.host or "", i)]
+        if len(seen) < len(found):
+            hidden = sorted({i.name for link, i in found if (link, i) not in seen})
+            self.deny(person, address, "open", "", str(query), reason="hidden", replicas=hidden)
+        if not seen:
+            raise NotFound(f"no {query} on any host this person may use")
+        running = [(link, i) for link, i in seen if i.state == "running"]
+        if not running:
+            raise NotRunning(f"{query} has no running replica ({len(seen)} stopped)")
+        for link, info in running:
+            target = Target(link.host or "", info.name, info.labels)
+            rule = self.policy.opening_rule(person, target, cmd, user)
+            if rule is not None:
+                return link, Grant(info, rule.recording, rule.record_input)
+        self.deny(person, address, "open", "", str(query), cmd=cmd, run_as=user,
+                  replicas=[i.name for _, i in running])  # fmt: skip
+        what = " ".join(cmd) if cmd else "a shell"
+        raise Forbidden(
+            f"the policy does not let {person.name} run {what} in any running replica of "
+            f"{query}" + (f" as {user}" if user else "")
+        )
 
     def for_files(
         self,

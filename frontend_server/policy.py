@@ -2,7 +2,9 @@
 
 Deny by default: a person may do only what some rule of one of their roles grants.
 A rule names hosts (globs), containers (name globs and a label selector whose
-values are globs; all must match), the commands it allows, the in-container users
+values are globs; all must match; `compose` and `swarm` tables name Compose
+projects and services and Swarm stacks and services, sugar for the labels those
+tools set, see services.py), the commands it allows, the in-container users
 it allows (`run_as`, globs; `default` for the image's own user), its access: `rw`
 (open sessions, watch) or `ro` (watch only), what it allows with files (`files`:
 none, download, or upload, which includes download; only on `rw` rules), and
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from frontend_server.argv_patterns import ArgvPattern
+from frontend_server.services import COMPOSE_PROJECT, COMPOSE_SERVICE, SWARM_SERVICE, SWARM_STACK
 from shared.errors import DtermError
 from shared.messages import RecordingPolicy
 
@@ -241,8 +244,32 @@ def _strings(value: Any, where: str, default: tuple[str, ...]) -> tuple[str, ...
 
 RULE_KEYS = {
     "hosts", "containers", "labels", "commands", "run_as", "access", "recording", "record_input",
-    "files",
+    "files", "compose", "swarm",
 }  # fmt: skip
+SERVICE_LABELS = {
+    "compose": {"project": COMPOSE_PROJECT, "service": COMPOSE_SERVICE},
+    "swarm": {"stack": SWARM_STACK, "service": SWARM_SERVICE},
+}
+"""What the `compose` and `swarm` tables of a rule stand for: labels (value globs)."""
+
+
+def _labels(data: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:
+    """The rule's label selector, with its `compose` and `swarm` tables spelled out."""
+    labels = data.get("labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise PolicyError(f"{where}.labels: expected a table of strings")
+    pairs = set(labels.items())
+    for table, keys in SERVICE_LABELS.items():
+        if table not in data:
+            continue
+        names = data[table]
+        if not isinstance(names, dict) or not names or set(names) - set(keys):
+            raise PolicyError(f"{where}.{table}: expected a table of {' and/or '.join(keys)}")
+        for key, value in names.items():
+            if not isinstance(value, str) or not value:
+                raise PolicyError(f"{where}.{table}.{key}: expected a name or a glob")
+            pairs.add((keys[key], value))
+    return tuple(sorted(pairs))
 
 
 def _rule(data: Any, where: str) -> Rule:
@@ -251,9 +278,7 @@ def _rule(data: Any, where: str) -> Rule:
     unknown = set(data) - RULE_KEYS
     if unknown:
         raise PolicyError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(RULE_KEYS)}")
-    labels = data.get("labels", {})
-    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        raise PolicyError(f"{where}.labels: expected a table of strings")
+    labels = _labels(data, where)
     access = data.get("access", "rw")
     if access not in ("rw", "ro"):
         raise PolicyError(f'{where}.access: expected "rw" or "ro", got {access!r}')
@@ -265,7 +290,7 @@ def _rule(data: Any, where: str) -> Rule:
     return Rule(
         hosts=_strings(data.get("hosts"), f"{where}.hosts", ("*",)),
         containers=_strings(data.get("containers"), f"{where}.containers", ("*",)),
-        labels=tuple(sorted(labels.items())),
+        labels=labels,
         commands=_commands(data.get("commands"), f"{where}.commands"),
         run_as=_strings(data.get("run_as"), f"{where}.run_as", ("*",)),
         access=Access.RW if access == "rw" else Access.RO,

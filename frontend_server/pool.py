@@ -78,6 +78,21 @@ class WorkerPool:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
 
+    async def wait_for_change(self, within: float) -> None:
+        """Until any host reports a change (or `within` seconds pass)."""
+        changed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def seen(_: PoolEvent) -> None:
+            if not changed.done():
+                changed.set_result(None)
+
+        self.subscribe(seen)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed, within)
+        finally:
+            self.unsubscribe(seen)
+
     def _publish(self, event: PoolEvent) -> None:
         for subscriber in list(self._subscribers):
             subscriber(event)

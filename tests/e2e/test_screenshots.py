@@ -30,6 +30,7 @@ def settle(page: Page) -> None:
 DEMO_HOSTS = {
     "eu-prod-1": [
         ("shop-web-1", "dterm-demo/shop-web:1.42", None),
+        ("shop-web-2", "dterm-demo/shop-web:1.42", None),
         ("shop-api-1", "dterm-demo/shop-api:3.1", None),
         ("report-job", "dterm-demo/reports:0.9", 0),
     ],
@@ -39,6 +40,8 @@ DEMO_HOSTS = {
         ("db-migrate", "dterm-demo/migrate:2.0", 3),
     ],
 }
+# The shop's containers as Compose labels them (project `shop`): service, replica.
+COMPOSE = {"shop-web-1": ("web", "1"), "shop-web-2": ("web", "2"), "shop-api-1": ("api", "1")}
 COLOUR_PROMPT = r"export PS1='\[\e[1;32m\]\u@shop-web-1\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ '; clear"
 
 
@@ -52,12 +55,17 @@ def demo_stack(containers: Any, docker_client: Any) -> Iterator[Stack]:
             label = f"dterm-demo-{host}"
             for name, image, code in items:
                 repo, version = image.split(":")
-                base.tag(repo, version)
-                tags.append(image)
+                if image not in tags:
+                    base.tag(repo, version)
+                    tags.append(image)
                 command = ["sleep", "1000000"] if code is None else ["sh", "-c", f"exit {code}"]
-                made.append(
-                    containers.run(image, name=name, command=command, labels={label: "true"})
-                )
+                labels = {label: "true"}
+                if name in COMPOSE:
+                    service, number = COMPOSE[name]
+                    labels |= {"com.docker.compose.project": "shop",
+                               "com.docker.compose.service": service,
+                               "com.docker.compose.container-number": number}  # fmt: skip
+                made.append(containers.run(image, name=name, command=command, labels=labels))
             processes.append(start_worker(host, "--allow-label", label))
         processes.append(start_frontend([w.match["endpoint"] for w in processes]))
         for container in made:
@@ -79,7 +87,8 @@ def demo_stack(containers: Any, docker_client: Any) -> Iterator[Stack]:
 def test_screenshots_of_the_main_screens(
     page: Page, demo_stack: Stack, request: pytest.FixtureRequest
 ) -> None:
-    """Two hosts and a colourful shell make the README's picture; narrow and light views too."""
+    """Two hosts, a Compose project across them and a colourful shell make the README's
+    picture; narrow and light views too."""
     folder = artifacts(request)
     page.emulate_media(color_scheme="dark")
     page.set_viewport_size({"width": 1280, "height": 720})
@@ -89,6 +98,8 @@ def test_screenshots_of_the_main_screens(
             "up", timeout=WAIT_MS
         )
     expect(page.locator('button[data-container="db-migrate"]')).to_be_disabled()
+    web = page.locator('section[data-group="project shop"] button[data-service="web"]')
+    expect(web).to_contain_text("2/2 running")
     page.screenshot(path=str(folder / "home.png"))
     page.locator('button[data-container="pg-main"]').click()
     wait_prompt(page)

@@ -15,7 +15,8 @@ import { TerminalTab } from './terminal-tab.js';
 import { TabToolbar } from './toolbar.js';
 import { Transfers } from './transfers.js';
 import { FileActions } from './files.js';
-import { Router, containerRoute, watchRoute } from './router.js';
+import { Router, containerRoute, serviceRoute, watchRoute } from './router.js';
+import { serviceTitle } from './services.js';
 import { askOpenOptions } from './open-dialog.js';
 import { offerReattach } from './reattach.js';
 import { pageKeys } from './keys.js';
@@ -67,6 +68,7 @@ class App {
       store: new ContainerStore({ onChange: () => { this.list.schedule(); this.describe(this.strip.active); }, onStatus: status }),
       onOpen: (host, container) => this.show(this.open({ host, container }), 'push'),
       onOpenWith: (host, container) => this.openWith(host, container),
+      onOpenService: (service) => this.show(this.open({ service }), 'push'),
     });
     this.recordings = new RecordingsView({
       section: $('#recordings'), workspace: $('#workspace'), link: $('#recordings-link'),
@@ -102,7 +104,8 @@ class App {
 
   /** @param {OpenTarget} target */
   open(target) {
-    return this.tab({ target, again: target, title: `${target.container}@${target.host}` });
+    const title = target.service ? serviceTitle(target.service) : `${target.container}@${target.host}`;
+    return this.tab({ target, again: target, title });
   }
 
   /**
@@ -134,8 +137,9 @@ class App {
   /** @param {TerminalTab | null} tab */
   routeOf(tab) {
     if (!tab) return '#/';
-    const { target, where } = tab;
+    const { target, where, again } = tab;
     if ('session' in target && target.mode === 'ro') return watchRoute(target.session, target.token ?? '');
+    if (again?.service) return serviceRoute(again.service); // whichever replica runs then
     return where ? containerRoute(where.host, where.container) : '#/';
   }
 
@@ -199,6 +203,8 @@ class App {
       this.show(tab, tab ? null : 'replace');
     } else if (route.name === 'container' && !stale) {
       this.show(this.open({ host: route.host, container: route.container }), 'replace');
+    } else if (route.name === 'service' && !stale) {
+      this.show(this.open({ service: route.service }), 'replace');
     } else if (route.name === 'watch') {
       this.show(this.watch(route.session, route.token), 'replace');
     } else {

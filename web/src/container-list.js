@@ -1,17 +1,21 @@
-// The container browser: hosts as collapsible groups, each with a count of its
-// containers (running of all), their containers with state, image and a live uptime,
-// filtered by the search box as you type. Keyboard: arrows move (one item in the tab
-// order, the WAI-ARIA roving pattern), Left and Right fold a host, Enter opens,
-// Shift+Enter asks how to open. Stopped containers are listed but cannot be opened.
+// The container browser: Compose projects and Swarm stacks first, across hosts, each
+// service a row that opens a shell in one of its running replicas, its replicas
+// listed under it to pick one; then hosts as collapsible groups, each with a count
+// of its containers (running of all), and their containers of no service, with
+// state, image and a live uptime, filtered by the search box as you type. Keyboard:
+// arrows move (one item in the tab order, the WAI-ARIA roving pattern), Left and
+// Right fold a group, Enter opens, Shift+Enter asks how to open. Stopped containers
+// are listed but cannot be opened.
 //
-// Built for hundreds of hosts: past MANY_HOSTS the groups start folded (a person's
-// own unfolding and folding is remembered per host), a folded group builds no rows,
-// "Expand all" and "Collapse all" act on every host, and the filter matches host
-// names too, unfolding every group it keeps.
+// Built for hundreds of hosts: past MANY_HOSTS the host groups start folded (a
+// person's own unfolding and folding is remembered per group), a folded group builds
+// no rows, "Expand all" and "Collapse all" act on every host, and the filter matches
+// host names too, unfolding every group it keeps.
 
 import { el } from './dom.js';
 import { ago } from './format.js';
 import { matches, parseQuery } from './container-filter.js';
+import { groupTitle, serviceName } from './services.js';
 
 /** @typedef {import('./container-store.js').Container} Container */
 /** @typedef {import('./container-store.js').NamedHost} NamedHost */
@@ -71,7 +75,42 @@ function status(c) {
   return el('span', { textContent: c.state });
 }
 
+/**
+ * What a host's list says when it shows no container.
+ * @param {Container[]} all the host's containers
+ * @param {boolean} searching
+ */
+function hint(all, searching) {
+  if (!all.length) return 'No containers.';
+  return searching || !all.some((c) => c.service) ? 'No container matches.' : 'No containers outside services.';
+}
+
 /** @typedef {(host: string, container: string) => void} OpenHandler */
+/** @typedef {{host: string, c: Container}} Replica */
+/** @typedef {{of: import('./services.js').ServiceOf, replicas: Replica[]}} Service */
+/** @typedef {{title: string, services: Map<string, Service>}} ServiceGroup */
+
+/**
+ * The services among the containers, by group title, then by service name.
+ * @param {Replica[]} replicas
+ * @returns {ServiceGroup[]}
+ */
+function groupServices(replicas) {
+  /** @type {Map<string, ServiceGroup>} */
+  const groups = new Map();
+  for (const r of replicas) {
+    const of = /** @type {import('./services.js').ServiceOf} */ (r.c.service);
+    const title = groupTitle(of);
+    let group = groups.get(title);
+    if (!group) groups.set(title, group = { title, services: new Map() });
+    let service = group.services.get(of.service);
+    if (!service) group.services.set(of.service, service = { of, replicas: [] });
+    service.replicas.push(r);
+  }
+  const byReplica = (/** @type {Replica} */ a, /** @type {Replica} */ b) => ((a.c.service?.replica ?? 0) - (b.c.service?.replica ?? 0)) || a.c.name.localeCompare(b.c.name);
+  for (const group of groups.values()) for (const service of group.services.values()) service.replicas.sort(byReplica);
+  return [...groups.values()].sort((a, b) => a.title.localeCompare(b.title));
+}
 
 export class ContainerList {
   /**
@@ -83,14 +122,16 @@ export class ContainerList {
    * @param {import('./container-store.js').ContainerStore} parts.store
    * @param {OpenHandler} parts.onOpen
    * @param {OpenHandler} parts.onOpenWith
+   * @param {(name: import('./services.js').ServiceName) => void} parts.onOpenService
    */
-  constructor({ nav, search, summary, store, onOpen, onOpenWith }) {
+  constructor({ nav, search, summary, store, onOpen, onOpenWith, onOpenService }) {
     this.nav = nav;
     this.search = search;
     this.summary = summary;
     this.store = store;
     this.onOpen = onOpen;
     this.onOpenWith = onOpenWith;
+    this.onOpenService = onOpenService;
     this.folds = loadFolds();
     this.hostCount = 0;
     /** @type {import('./container-filter.js').Term[]} */
@@ -125,15 +166,20 @@ export class ContainerList {
     this.hostCount = hosts.length;
     let shown = 0;
     let total = 0;
-    const groups = [];
+    const hostGroups = [];
+    /** @type {Replica[]} */
+    const inServices = [];
     for (const host of hosts) {
       const containers = this.store.containersOf(host.host);
       const named = this.terms.length > 0 && this.terms.every((t) => t.text !== undefined && host.name.toLowerCase().includes(t.text));
       const visible = named ? containers : containers.filter((c) => matches(this.terms, c, host.name));
       total += containers.length;
       shown += visible.length;
-      if (!this.terms.length || visible.length || named) groups.push(this.renderHost(host, containers, visible));
+      inServices.push(...visible.filter((c) => c.service).map((c) => ({ host: host.name, c })));
+      const loose = visible.filter((c) => !c.service);
+      if (!this.terms.length || loose.length || named) hostGroups.push(this.renderHost(host, containers, loose));
     }
+    const groups = [...groupServices(inServices).map((g) => this.renderGroup(g)), ...hostGroups];
     if (!groups.length) groups.push(el('p', { className: 'hint', textContent: this.terms.length ? 'No container matches.' : 'No hosts yet.' }));
     this.nav.replaceChildren(this.tools(), ...groups);
     this.summary.textContent = this.terms.length ? `${shown} of ${total} containers match` : '';
@@ -155,19 +201,57 @@ export class ContainerList {
     return box;
   }
 
-  /** @param {string} host */
-  isOpen(host) {
+  /**
+   * @param {string} name a host's, or a service group's key
+   * @param {boolean} [byDefault] when the person has not folded it: hosts fold past MANY_HOSTS
+   */
+  isOpen(name, byDefault = this.hostCount <= MANY_HOSTS) {
     if (this.terms.length) return true; // while searching every match stays in view
-    if (this.folds.open.has(host)) return true;
-    if (this.folds.closed.has(host)) return false;
-    return this.hostCount <= MANY_HOSTS;
+    if (this.folds.open.has(name)) return true;
+    if (this.folds.closed.has(name)) return false;
+    return byDefault;
+  }
+
+  /**
+   * A project or stack: its services, each with its replicas on every host.
+   * @param {ServiceGroup} group
+   */
+  renderGroup(group) {
+    const key = `group:${group.title}`;
+    const open = this.isOpen(key, true);
+    const toggle = el('button', { type: 'button', className: 'host-toggle', aria: { expanded: String(open) }, dataset: { nav: 'host', key, name: key } },
+      el('span', { className: 'chevron', aria: { hidden: 'true' } }), el('span', { className: 'host-name', textContent: group.title }));
+    toggle.addEventListener('click', () => this.fold(key, this.isOpen(key, true)));
+    const rows = [...group.services.values()].sort((a, b) => a.of.service.localeCompare(b.of.service)).map((s) => this.renderService(s));
+    return el('section', { className: 'host-group service-group', dataset: { group: group.title } }, el('h2', {}, toggle), el('ul', { hidden: !open }, ...rows));
+  }
+
+  /**
+   * A service: its row opens a shell in a running replica (the server picks one);
+   * each replica under it opens that very one.
+   * @param {Service} service
+   */
+  renderService({ of, replicas }) {
+    const running = replicas.filter((r) => r.c.state === 'running').length;
+    const hosts = [...new Set(replicas.map((r) => r.host))].join(', ');
+    const name = serviceName(of);
+    const open = el('button', {
+      type: 'button', className: 'open', disabled: running === 0,
+      title: running ? 'Open a shell in a running replica' : 'No replica runs',
+      dataset: { nav: 'service', key: `service:${groupTitle(of)}/${of.service}`, service: of.service, group: groupTitle(of) },
+    },
+    el('span', { className: 'name-line' }, el('span', { className: 'name', textContent: of.service }), el('span', { className: `badge ${running ? 'running' : 'exited'}`, textContent: `${running}/${replicas.length} running` })),
+    el('span', { className: 'meta', textContent: `${of.kind} service · ${hosts}` }));
+    open.addEventListener('click', () => this.onOpenService(name));
+    const list = el('ul', { className: 'replicas' }, ...replicas.map((r) => this.renderContainer(r.host, r.c, true)));
+    return el('li', { className: 'service-row' }, el('div', { className: 'container-row' }, open), list);
   }
 
   /**
    * A host's group; its rows are built only while it is unfolded.
    * @param {NamedHost} host
    * @param {Container[]} all its containers
-   * @param {Container[]} containers those the filter keeps
+   * @param {Container[]} containers those the filter keeps, of no service
    */
   renderHost(host, all, containers) {
     const up = host.state === 'up';
@@ -185,7 +269,7 @@ export class ContainerList {
     const facts = up ? `${host.engine || 'Docker'} ${host.docker_version}` : `Unreachable (${host.reason ?? 'no answer'}): its containers are not listed`;
     group.append(el('p', { className: 'facts', textContent: facts }));
     const list = el('ul', {}, ...containers.map((c) => this.renderContainer(host.name, c)));
-    if (up && !containers.length) list.append(el('li', { className: 'hint', textContent: all.length ? 'No container matches.' : 'No containers.' }));
+    if (up && !containers.length) list.append(el('li', { className: 'hint', textContent: hint(all, this.terms.length > 0) }));
     group.append(list);
     return group;
   }
@@ -193,8 +277,9 @@ export class ContainerList {
   /**
    * @param {string} host
    * @param {Container} c
+   * @param {boolean} [replica] listed under its service: say its host and number
    */
-  renderContainer(host, c) {
+  renderContainer(host, c, replica = false) {
     const running = c.state === 'running';
     const labels = Object.entries(c.labels ?? {}).map(([k, v]) => `${k}=${v}`).join('\n');
     const open = el('button', {
@@ -203,12 +288,12 @@ export class ContainerList {
       dataset: { nav: 'container', key: `${host}/${c.id}`, container: c.name, host, state: c.state },
     },
     el('span', { className: 'name-line' }, el('span', { className: 'name', textContent: c.name }), el('span', { className: `badge ${c.state}`, textContent: c.state })),
-    el('span', { className: 'meta' }, status(c), ' · ', el('span', { className: 'image', textContent: c.image })));
+    el('span', { className: 'meta' }, replica && c.service?.replica ? `#${c.service.replica} · ` : '', status(c), ' · ', el('span', { className: 'image', textContent: replica ? `on ${host}` : c.image })));
     open.addEventListener('click', () => this.onOpen(host, c.name));
     const more = el('button', { type: 'button', className: 'more', textContent: '⋯', tabIndex: -1, disabled: !running,
       title: 'Open with a command, user or directory (Shift+Enter)', aria: { label: `Open ${c.name} with options` }, dataset: { options: c.name } });
     more.addEventListener('click', () => this.onOpenWith(host, c.name));
-    return el('li', { className: 'container-row' }, open, more);
+    return el('li', { className: `container-row${replica ? ' replica' : ''}` }, open, more);
   }
 
   /**
@@ -271,7 +356,7 @@ export class ContainerList {
       End: () => this.move(items[items.length - 1]),
       ArrowLeft: () => (item === host ? this.fold(hostName, true) : this.move(host)),
       ArrowRight: () => { if (item === host) this.fold(hostName, false); },
-      Enter: () => (event.shiftKey && item !== host ? this.onOpenWith(item.dataset.host ?? '', item.dataset.container ?? '') : item.click()),
+      Enter: () => (event.shiftKey && item.dataset.nav === 'container' ? this.onOpenWith(item.dataset.host ?? '', item.dataset.container ?? '') : item.click()),
     };
     if (!Object.hasOwn(keys, event.key)) return;
     event.preventDefault();

@@ -30,6 +30,7 @@
  * @property {number} finished_at
  * @property {number} exit_code
  * @property {Record<string, string>} [labels]
+ * @property {import('./services.js').ServiceOf | null} [service] its Compose or Swarm service
  * @property {'none' | 'download' | 'upload'} files what the person may do with files there
  */
 

@@ -40,6 +40,7 @@ export const Server = Object.freeze({
  * @property {number} cols
  * @property {number} rows
  * @property {string} [watch] the watch token, for the owner
+ * @property {import('./services.js').ServiceOf} [service] the service it was opened by, for the owner
  */
 /** @typedef {{type: 'exit', code: number | null, reason: string, message?: string}} ExitMessage */
 /** @typedef {{user: string, since: number}} Watcher */
@@ -53,11 +54,18 @@ export const Server = Object.freeze({
  */
 
 /**
- * @param {{host: string, container: string, cmd: string[] | null, user: string | null, workdir: string | null}} target
+ * Where to open: a container, or a service (with its project or stack) for the front
+ * end to pick a running replica of.
+ * @typedef {{host: string | null, container?: string, service?: string, project?: string, stack?: string}} Where
+ */
+
+/**
+ * @param {Where} where
+ * @param {{cmd: string[] | null, user: string | null, workdir: string | null}} options
  * @param {number} cols
  * @param {number} rows
  */
-export const open = (target, cols, rows) => ({ type: Client.OPEN, ...target, cols, rows });
+export const open = (where, options, cols, rows) => ({ type: Client.OPEN, ...where, ...options, cols, rows });
 
 /**
  * @param {string} session

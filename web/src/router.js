@@ -2,6 +2,9 @@
 //
 //   #/                          home: the container list, no tab shown
 //   #/h/<host>/c/<container>    a terminal in that container (a deep link)
+//   #/p/<project>/s/<service>   a terminal in a running replica of a Compose service
+//   #/stack/<stack>/s/<service> the same for a service of a Swarm stack
+//   #/swarm/s/<service>         the same for a Swarm service by its full name
 //   #/watch/<session>/<token>   someone's session, read-only
 //   #/recordings                the recordings list
 //   #/recordings/<host>/<name>  one recording playing (its session's parts, in order)
@@ -14,6 +17,7 @@
 /**
  * @typedef {{name: 'home'} | {name: 'recordings'}
  *   | {name: 'container', host: string, container: string}
+ *   | {name: 'service', service: import('./services.js').ServiceName}
  *   | {name: 'watch', session: string, token: string}
  *   | {name: 'recording', host: string, file: string}} Route
  */
@@ -32,6 +36,29 @@ const PAGE = Math.random().toString(36).slice(2);
  */
 export function containerRoute(host, container) {
   return `#/h/${encodeURIComponent(host)}/c/${encodeURIComponent(container)}`;
+}
+
+/**
+ * A link to a service: it opens whichever replica runs when it is followed.
+ * @param {import('./services.js').ServiceName} n
+ */
+export function serviceRoute(n) {
+  const s = `s/${encodeURIComponent(n.service)}`;
+  if (n.project !== undefined) return `#/p/${encodeURIComponent(n.project)}/${s}`;
+  if (n.stack !== undefined) return `#/stack/${encodeURIComponent(n.stack)}/${s}`;
+  return `#/swarm/${s}`;
+}
+
+/**
+ * @param {string[]} parts
+ * @returns {import('./services.js').ServiceName | null}
+ */
+function serviceOf(parts) {
+  if (parts.length === 3 && parts[0] === 'swarm' && parts[1] === 's' && parts[2]) return { service: parts[2] };
+  if (parts.length !== 4 || parts[2] !== 's' || !parts[1] || !parts[3]) return null;
+  if (parts[0] === 'p') return { service: parts[3], project: parts[1] };
+  if (parts[0] === 'stack') return { service: parts[3], stack: parts[1] };
+  return null;
 }
 
 /**
@@ -66,6 +93,8 @@ export function parseRoute(hash) {
   if (parts.length === 4 && parts[0] === 'h' && parts[2] === 'c' && parts[1] && parts[3]) {
     return { name: 'container', host: parts[1], container: parts[3] };
   }
+  const service = serviceOf(parts);
+  if (service) return { name: 'service', service };
   if (parts.length === 3 && parts[0] === 'watch' && parts[1] && parts[2]) {
     return { name: 'watch', session: parts[1], token: parts[2] };
   }

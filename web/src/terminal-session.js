@@ -10,10 +10,12 @@ import { signedOut } from './sign-in.js';
 /** @typedef {import('./protocol.js').Mode} Mode */
 
 /**
- * A new session to open (cmd, user, workdir null or absent: the image's defaults).
+ * A new session to open (cmd, user, workdir null or absent: the image's defaults),
+ * in a container, or in a running replica of a service the server picks.
  * @typedef {object} OpenTarget
- * @property {string} host
- * @property {string} container
+ * @property {string} [host]
+ * @property {string} [container]
+ * @property {import('./services.js').ServiceName} [service]
  * @property {string[] | null} [cmd]
  * @property {string | null} [user]
  * @property {string | null} [workdir]
@@ -53,7 +55,7 @@ export class TerminalSession {
     this.term = term;
     this.onState = onState;
     this.onInfo = onInfo;
-    this.opening = 'host' in target ? target : null;
+    this.opening = 'session' in target ? null : target;
     /** @type {Mode} */
     this.mode = 'mode' in target ? target.mode : 'rw';
     /** @type {string | null} */
@@ -101,8 +103,9 @@ export class TerminalSession {
     if (this.session) {
       this.sendControl(protocol.attach(this.session, this.offset, this.mode, this.token));
     } else if (this.opening) {
-      const { host, container, cmd = null, user = null, workdir = null } = this.opening;
-      this.sendControl(protocol.open({ host, container, cmd, user, workdir }, this.term.cols, this.term.rows));
+      const { host = null, container, service, cmd = null, user = null, workdir = null } = this.opening;
+      const where = service ? { host, ...service } : { host, container };
+      this.sendControl(protocol.open(where, { cmd, user, workdir }, this.term.cols, this.term.rows));
     }
   }
 

@@ -82,7 +82,8 @@ export class TerminalTab {
     this.watchLink = undefined;
     // Files move as the user the shell was opened as (null: the container's default).
     /** @type {Where | null} */
-    this.where = again ? { host: again.host, container: again.container, user: again.user ?? null } : null;
+    // A tab opened by service learns its replica from `opened`.
+    this.where = again?.host && again.container ? { host: again.host, container: again.container, user: again.user ?? null } : null;
     // Made by buildHeader() and buildBanner(), here:
     /** @type {HTMLSpanElement} */ this.dot;
     /** @type {HTMLSpanElement} */ this.label;
@@ -230,6 +231,7 @@ export class TerminalTab {
     if (opened) {
       this.rename(`${opened.container}@${opened.host}`);
       this.showTitle(opened.mode === 'ro' ? ' (watching)' : '');
+      if (this.again?.service) this.where = { host: opened.host, container: opened.container, user: this.again.user ?? null };
       this.where ??= opened.mode === 'rw' ? { host: opened.host, container: opened.container, user: null } : null;
       if (opened.watch) this.watchLink = `${location.origin}/${watchRoute(opened.session, opened.watch)}`;
     }
