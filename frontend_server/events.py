@@ -46,7 +46,9 @@ def event_json(event: PoolEvent, view: View) -> tuple[str, dict[str, Any]]:
             return "host-containers", {
                 **view.host(status),
                 "items": [
-                    container_json(status.host, c, view.files(status.host, c))
+                    container_json(
+                        status.host, c, view.files(status.host, c), view.observe(status.host, c)
+                    )
                     for c in listed
                     if view.visible(status.host, c)
                 ],
@@ -54,7 +56,7 @@ def event_json(event: PoolEvent, view: View) -> tuple[str, dict[str, Any]]:
         case ContainerUpdated(host=host, id=cid, container=info):
             shown = info is not None and view.visible(host, info)
             item = (
-                container_json(host, info, view.files(host, info))
+                container_json(host, info, view.files(host, info), view.observe(host, info))
                 if shown and info is not None
                 else None
             )
