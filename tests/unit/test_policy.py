@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from frontend_server.policy import Access, FileRight, Person, Policy, PolicyError, Target
+from frontend_server.policy import (
+    Access,
+    FileRight,
+    Observe,
+    Person,
+    Policy,
+    PolicyError,
+    Target,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.toml"
 alice = Person("alice")
@@ -197,3 +205,30 @@ def test_hosts_a_person_is_shown(policy: Policy) -> None:
     assert policy.may_use_host(carol_ops, "dev-1") and policy.may_use_host(carol_ops, "")
     assert policy.may_use_host(dave_audit, "anything")  # auditors' rule names every host
     assert not policy.may_use_host(eve, "staging-1") and not policy.may_use_host(eve, "")
+
+
+def test_observe_is_off_unless_granted() -> None:
+    """Logs and stats need `observe`; "logs" includes stats, and ro rules may grant it."""
+    policy = Policy.parse({"roles": [
+        {"users": ["ann"], "rules": [{"containers": ["app-*"], "access": "ro",
+                                      "observe": "logs"}]},
+        {"users": ["ben"], "rules": [{"containers": ["app-*"], "observe": "stats"}]},
+        {"users": ["cy"], "rules": [{"containers": ["app-*"]}]},
+    ]})  # fmt: skip
+    target = Target("h", "app-1")
+    assert policy.observe(Person("ann"), target) is Observe.LOGS
+    assert policy.observe(Person("ben"), target) is Observe.STATS
+    assert policy.observe(Person("cy"), target) is Observe.NONE
+    assert policy.observe(Person("ann"), Target("h", "db-1")) is Observe.NONE
+    assert Policy.allow_all().observe(Person("dev"), target) is Observe.LOGS
+
+
+def test_observe_takes_only_its_words() -> None:
+    with pytest.raises(PolicyError, match="observe"):
+        Policy.parse({"roles": [{"users": ["a"], "rules": [{"observe": "all"}]}]})
+
+
+def test_the_example_grants_logs_to_operators(policy: Policy) -> None:
+    """The example policy gives operators logs and stats everywhere, others none."""
+    assert policy.observe(carol_ops, Target("any", "x")) is Observe.LOGS
+    assert policy.observe(eve, Target("staging-1", "api", payments)) is Observe.NONE
