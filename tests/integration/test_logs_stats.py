@@ -104,11 +104,13 @@ def setup(containers: Containers, tmp_path_factory: pytest.TempPathFactory) -> I
     boxes = {
         "printer": containers.run(name="dterm-test-logs-printer", command=["sh", "-c", PRINTER]),
         "fixed": containers.run(name="dterm-test-logs-fixed", command=["sh", "-c", FIXED]),
-        "busy": containers.run(name="dterm-test-logs-busy",
-                               command=["sh", "-c", "while :; do :; done"]),  # fmt: skip
+        "busy": containers.run(
+            name="dterm-test-logs-busy", command=["sh", "-c", "while :; do :; done"]
+        ),
         "flood": containers.run(name="dterm-test-logs-flood", command=flood),
-        "denied": containers.run(BUSYBOX_IMAGE, name="dterm-test-logs-denied",
-                                 labels={"dterm.deny": "true"}),  # fmt: skip
+        "denied": containers.run(
+            BUSYBOX_IMAGE, name="dterm-test-logs-denied", labels={"dterm.deny": "true"}
+        ),
     }
     worker = start_worker(HOST, "--audit-log", str(folder / "worker-audit.jsonl"),
                           "--log-stall-timeout", "2", "--max-log-tail", "20000",

@@ -30,6 +30,7 @@
  * @property {number} exit_code
  * @property {Record<string, string>} [labels]
  * @property {'none' | 'download' | 'upload'} files what the person may do with files there
+ * @property {'none' | 'stats' | 'logs'} [observe] what the person may see of it from outside: logs (and stats), stats only, or neither
  */
 
 export class ContainerStore {
