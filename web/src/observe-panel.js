@@ -142,6 +142,7 @@ export class ObservePanel {
       this.value('cpu').title = `of one CPU; ${stats.online_cpus} online`;
       this.value('memory').textContent = memoryText(stats);
       this.value('pids').textContent = String(stats.pids);
+      this.stats.dataset.readAt = String(stats.read_at);
       this.stats.classList.remove('failed');
       this.stats.title = '';
     } catch (err) {
