@@ -254,9 +254,12 @@ class DockerHost:
         return bool((raw.get("Config") or {}).get("Tty"))
 
     async def stats(self, container: str) -> dict[str, Any]:
-        """One reading of the container's resource use (Docker's stats JSON, one-shot:
-        answered at once, without the earlier reading Docker would wait a second for)."""
-        reading = await self._call(self._api.stats, container, stream=False, one_shot=True)
+        """One reading of the container's resource use (Docker's stats JSON). One-shot
+        where the daemon has it (API 1.41+): answered at once, without the earlier
+        reading an older daemon waits a second for (and then includes)."""
+        major, minor = (int(p) for p in self.api_version.split(".")[:2])
+        one_shot = True if (major, minor) >= (1, 41) else None
+        reading = await self._call(self._api.stats, container, stream=False, one_shot=one_shot)
         return dict(reading)
 
     async def open_logs(
