@@ -31,6 +31,7 @@ from typing import Any
 from exec_worker.container_logs import LogPipe
 from exec_worker.container_stats import StatsReader
 from exec_worker.docker_exec import DockerHost
+from exec_worker.metrics import LOG_STREAMS, LOG_STREAMS_CUT
 from exec_worker.transfers import Download
 from shared.audit import AuditLog
 from shared.errors import DtermError, LimitReached, ProtocolError, TooLarge
@@ -111,6 +112,7 @@ class ObserveRequests:
                             stall=self._config.log_stall_timeout)  # fmt: skip
         stream = LogStream(peer, request, download)
         self.streams[request.request] = stream
+        LOG_STREAMS.inc()
         stream.task = self._spawn(self._logs(stream))
 
     def _check_logs(self, request: ReadLogs) -> None:
@@ -144,12 +146,14 @@ class ObserveRequests:
             self._audit_logs(request, name, ok=False, size=download.sent, reason=reason)
             if not isinstance(exc, DtermError):
                 raise
+            LOG_STREAMS_CUT.labels(exc.code.value).inc()
             log.info("logs %s of %s cut or refused: %s", request.request, name, exc)
             self._send(stream.peer, Failed(request.request, exc.code, str(exc)))
         else:
             self._audit_logs(request, name, ok=True, size=download.sent)
         finally:
             self.streams.pop(request.request, None)
+            LOG_STREAMS.dec()
 
     async def _capped(self, pipe: LogPipe, download: Download) -> bytes:
         chunk = await pipe.read()

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import zmq
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.messages import Failed, Message
 from shared.observe_messages import ReadLogs, ReadStats
@@ -26,7 +27,14 @@ from shared.protocol import decode, encode
 from tests.support.containers import Containers
 from tests.support.http import Reply, call, wait_hosts_up
 from tests.support.images import BUSYBOX_IMAGE
-from tests.support.processes import REPO, ManagedProcess, client_keys, start_frontend, start_worker
+from tests.support.processes import (
+    REPO,
+    WORKER_METRICS_TOKEN,
+    ManagedProcess,
+    client_keys,
+    start_frontend,
+    start_worker,
+)
 from tests.support.terminal_client import Stack
 from tests.support.waiting import wait_until
 
@@ -151,6 +159,20 @@ class Follower:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def streams_cut(worker: ManagedProcess, code: str) -> float:
+    """dterm_worker_log_streams_cut_total of one error code, from the worker's /metrics."""
+    parts = urlsplit(worker.match["http"])
+    with contextlib.closing(http.client.HTTPConnection(parts.netloc, timeout=10)) as conn:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {WORKER_METRICS_TOKEN}"})
+        text = conn.getresponse().read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "dterm_worker_log_streams_cut_total" and sample.labels["code"] == code
+    )
 
 
 def numbers(body: bytes) -> list[int]:
@@ -324,6 +346,7 @@ def test_a_follower_that_stops_reading_is_cut(setup: Setup) -> None:
 
         ended = wait_until(cut, 30, "the slow follower to be cut")
         assert "took nothing for 2 s" in ended["reason"]
+        assert streams_cut(setup.worker, "timeout") == 1
         assert 0 < ended["size"] < FLOOD_LINES * (len(LONG_LINE) + 1)
         sock.settimeout(10)
         received = b""
