@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import IO, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import docker
 import docker.errors
@@ -234,6 +234,44 @@ class DockerHost:
         """A tar stream of one path (read it off the loop) and what Docker says of it."""
         stream, stat = await self._call(self._api.get_archive, container, path)
         return stream, path_stat(self.engine, path, stat)
+
+    async def has_tty(self, container: str) -> bool:
+        """Whether the container runs under a tty (its logs then come unframed)."""
+        raw = await self._call(self._api.inspect_container, container)
+        return bool((raw.get("Config") or {}).get("Tty"))
+
+    async def stats(self, container: str) -> dict[str, Any]:
+        """One reading of the container's resource use (Docker's stats JSON). One-shot
+        where the daemon has it (API 1.41+): answered at once, without the earlier
+        reading an older daemon waits a second for (and then includes)."""
+        major, minor = (int(p) for p in self.api_version.split(".")[:2])
+        one_shot = True if (major, minor) >= (1, 41) else None
+        reading = await self._call(self._api.stats, container, stream=False, one_shot=one_shot)
+        return dict(reading)
+
+    async def open_logs(
+        self, container: str, tail: int, since: int, follow: bool, stream: ExecStream
+    ) -> asyncio.Transport:
+        """Ask for a container's logs on a fresh connection read by `stream`. HTTP/1.0,
+        so the body comes unchunked and ends with the connection; the answer's head is
+        waited for at most CALL_TIMEOUT."""
+        query = urlencode({"stdout": 1, "stderr": 1, "follow": int(follow), "tail": tail,
+                           "since": since})  # fmt: skip
+        head = (
+            f"GET /v{self.api_version}/containers/{container}/logs?{query} HTTP/1.0\r\n"
+            "Host: docker\r\nUser-Agent: dterm\r\n\r\n"
+        ).encode()
+        transport = await self._open_connection(stream)
+        transport.write(head)
+        try:
+            await asyncio.wait_for(asyncio.shield(stream.upgraded), CALL_TIMEOUT)
+        except TimeoutError:
+            transport.close()
+            raise Unavailable(f"Docker did not answer for the logs in {CALL_TIMEOUT:g} s") from None
+        except BaseException:
+            transport.close()
+            raise
+        return transport
 
     async def read_blocking(self, read: Callable[[], T]) -> T:
         """Run a blocking read (of an archive stream) on the Docker threads."""

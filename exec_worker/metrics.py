@@ -30,6 +30,12 @@ OPEN_SECONDS = Histogram(
     "From an open request to the exec running",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+LOG_STREAMS = Gauge("dterm_worker_log_streams", "Container logs streams being served")
+LOG_STREAMS_CUT = Counter(
+    "dterm_worker_log_streams_cut_total",
+    "Logs streams refused or cut short, by error code (timeout: a reader that did not keep up)",
+    ["code"],
+)
 DOCKER_ERRORS = Counter("dterm_worker_docker_errors_total", "Failed Docker API calls", ["call"])
 RECORDINGS_REMOVED = Counter(
     "dterm_worker_recordings_removed_total",

@@ -31,6 +31,7 @@ from exec_worker import metrics
 from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
 from exec_worker.host_rules import HostRules, own_container_id
+from exec_worker.observe import ObserveRequests
 from exec_worker.recording_service import Recordings
 from exec_worker.refusals import Refusals
 from exec_worker.registry import SessionRegistry
@@ -67,6 +68,7 @@ from shared.messages import (
     SignInsRevoked,
     Welcome,
 )
+from shared.observe_messages import ReadLogs, ReadStats
 from shared.process import ListenError
 from shared.protocol import agree, decode, encode
 from shared.revocations import Revocations, in_batches
@@ -140,6 +142,8 @@ class WorkerServer:
             docker, config, self.recordings, self._resolve, self.registry.sessions, self.send,
             self.audit, self._spawn,
         )  # fmt: skip
+        self.observe = ObserveRequests(docker, config, self._resolve, self.send, self.audit,
+                                       self._spawn)  # fmt: skip
 
     def bind(self, keys: tuple[bytes, bytes]) -> str:
         """Bind the ROUTER socket as a CurveZMQ server, behind the ZAP gate that admits
@@ -200,6 +204,7 @@ class WorkerServer:
         """Its connections are gone: detach them, the sessions go on."""
         self._peers.pop(peer, None)
         self.files.peer_gone(peer)
+        self.observe.peer_gone(peer)
         self.registry.peer_gone(peer)
 
     # --- sending --------------------------------------------------------------------
@@ -260,11 +265,13 @@ class WorkerServer:
                 registry.detach(peer, aid)
             case CloseSession(attachment=aid):
                 registry.session_of(peer, aid).close(aid)
-            case (
-                PutFile() | GetFile() | FetchRecording() | FileData() | FileEnd() | FileAck()
-                | FileAbort()
-            ):  # fmt: skip
+            case FileAck() | FileAbort():  # of a file transfer or of a logs stream
                 self.files.handle(peer, message)
+                self.observe.handle(peer, message)
+            case PutFile() | GetFile() | FetchRecording() | FileData() | FileEnd():
+                self.files.handle(peer, message)
+            case ReadLogs() | ReadStats():
+                self.observe.handle(peer, message)
             case ListRecordings():
                 self._spawn(self._list_recordings(peer, message))
             case OpenSession():

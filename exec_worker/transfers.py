@@ -222,6 +222,9 @@ class Download:
     given_up: str = ""
     """Why the front end gave the download up, if it did."""
     more: asyncio.Event = field(default_factory=asyncio.Event)
+    stall: float | None = None
+    """Seconds a full window may wait for an ack before the download is cut (None:
+    for ever; logs streams set it, so a reader that stops reading is let go)."""
 
     def ack(self, offset: int) -> None:
         self.acked = max(self.acked, offset)
@@ -252,7 +255,7 @@ class Download:
         while True:
             while self.sent - self.acked >= WINDOW:
                 self.more.clear()
-                await self.more.wait()
+                await self._wait_for_ack()
             if not chunk:
                 chunk = await read()
                 if not chunk:
@@ -260,6 +263,17 @@ class Download:
             self.emit(FileData(self.request, self.sent, chunk))
             self.sent += len(chunk)
             chunk = b""
+
+    async def _wait_for_ack(self) -> None:
+        if self.stall is None:
+            await self.more.wait()
+            return
+        try:
+            await asyncio.wait_for(self.more.wait(), self.stall)
+        except TimeoutError:
+            raise TimedOut(
+                f"the reader took nothing for {self.stall:g} s with {WINDOW} bytes waiting"
+            ) from None
 
 
 def _first_member(stream: Iterator[bytes]) -> IO[bytes]:

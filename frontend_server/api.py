@@ -22,7 +22,7 @@ from frontend_server.auth import DEV_USER, client_address
 from frontend_server.context import Services
 from frontend_server.http_server import lift_body_timeout
 from frontend_server.metrics import SIGN_INS
-from frontend_server.policy import FileRight, Person
+from frontend_server.policy import FileRight, Observe, Person
 from frontend_server.pool import WorkerPool
 from frontend_server.pool_events import HostStatus
 from frontend_server.services import service_json
@@ -33,18 +33,20 @@ Visible = Callable[[str, ContainerInfo], bool]
 Shown = Callable[[str], bool]
 """Whether a person is shown a host (by name)."""
 FilesOffered = Callable[[str, ContainerInfo], FileRight]
+Observed = Callable[[str, ContainerInfo], Observe]
 HOST_KEY_SECRET = secrets.token_bytes(16)
 
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """What one person is shown: which containers, which hosts, and what they may do
-    with files in each container."""
+    """What one person is shown: which containers, which hosts, what they may do
+    with files in each container and what they may observe of it (logs, stats)."""
 
     visible: Visible
     shown: Shown
     files: FilesOffered
     pool: WorkerPool
+    observe: Observed = lambda host, info: Observe.NONE
 
     def counts(self, host: str) -> tuple[int, int]:
         """(containers, running ones) of a host, counting only those this person sees:
@@ -90,9 +92,12 @@ def host_json(status: HostStatus, counts: tuple[int, int] | None) -> dict[str, A
     }
 
 
-def container_json(host: str, c: ContainerInfo, files: FileRight) -> dict[str, Any]:
+def container_json(
+    host: str, c: ContainerInfo, files: FileRight, observe: Observe = Observe.NONE
+) -> dict[str, Any]:
     """A container as the page sees it; `files`: what the person may do with files
-    there (as some user the policy allows them)."""
+    there (as some user the policy allows them); `observe`: whether they may see its
+    logs (and stats), or its stats only."""
     return {
         "host": host,
         "id": c.id,
@@ -106,6 +111,7 @@ def container_json(host: str, c: ContainerInfo, files: FileRight) -> dict[str, A
         "labels": c.labels,
         "service": service_json(c.labels),
         "files": files.name.lower(),
+        "observe": observe.name.lower(),
     }
 
 
@@ -137,7 +143,7 @@ def containers_json(
             name = status.host or "a worker not reached yet"
             errors.append({"host": name, "code": "unavailable", "message": f"{name} is down"})
         containers += [
-            container_json(status.host, c, view.files(status.host, c))
+            container_json(status.host, c, view.files(status.host, c), view.observe(status.host, c))
             for c in listed
             if view.visible(status.host, c)
         ]
@@ -174,6 +180,7 @@ class BaseHandler(RequestHandler):
             lambda host: guard.policy.may_use_host(person, host),
             lambda host, info: guard.files_offered(person, host, info),
             self.pool,
+            lambda host, info: guard.observed(person, host, info),
         )
 
     def check_xsrf_cookie(self) -> None:

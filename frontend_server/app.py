@@ -14,6 +14,7 @@ from frontend_server.events import EventsHandler
 from frontend_server.files_api import FilesHandler
 from frontend_server.health import ReadyHandler, count_workers
 from frontend_server.login import AuthInfoHandler, LoginHandler, LogoutHandler
+from frontend_server.observe_api import LogsHandler, StatsHandler
 from frontend_server.oidc_login import OidcCallbackHandler, OidcLoginHandler
 from frontend_server.recordings_api import RecordingFileHandler, RecordingsHandler
 from frontend_server.services_api import ReplicaHandler
@@ -61,6 +62,8 @@ def make_app(services: Services, cookie_secret: str) -> Application:
         (r"/api/sessions", SessionsHandler, handlers),
         (r"/api/replica", ReplicaHandler, handlers),
         (r"/api/files", FilesHandler, handlers),
+        (r"/api/containers/([^/]+)/([^/]+)/logs", LogsHandler, handlers),
+        (r"/api/containers/([^/]+)/([^/]+)/stats", StatsHandler, handlers),
         (r"/api/recordings", RecordingsHandler, handlers),
         (r"/api/recordings/([^/]+)/([^/]+\.cast)", RecordingFileHandler, handlers),
         (r"/ws/exec", TerminalSocket, handlers),

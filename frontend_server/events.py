@@ -81,7 +81,10 @@ def _host_event(
     told.containers |= {(status.host, c.id) for c in items}
     return "host-containers", {
         **view.host(status),
-        "items": [container_json(status.host, c, view.files(status.host, c)) for c in items],
+        "items": [
+            container_json(status.host, c, view.files(status.host, c), view.observe(status.host, c))
+            for c in items
+        ],
     }
 
 
@@ -89,7 +92,7 @@ def _container_event(event: ContainerUpdated, view: View, told: Told) -> Event |
     host, cid, info = event.host, event.id, event.container
     if info is not None and view.visible(host, info):
         told.containers.add((host, cid))
-        item = container_json(host, info, view.files(host, info))
+        item = container_json(host, info, view.files(host, info), view.observe(host, info))
         return "container", {"host": host, "id": cid, "container": item}
     if (host, cid) not in told.containers:
         return None  # gone or hidden, and never shown: not a word of it

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from frontend_server.metrics import DENIALS
-from frontend_server.policy import Access, FileRight, Person, Policy, Target
+from frontend_server.policy import Access, FileRight, Observe, Person, Policy, Target
 from frontend_server.services import ServiceQuery, replica_order
 from frontend_server.worker_link import WorkerLink
 from shared.audit import AuditLog
@@ -154,6 +154,23 @@ class Guard:
                 + (f" as {user}" if user else "")
             )
         return info
+
+    def for_observe(
+        self, person: Person, link: WorkerLink, reference: str, need: Observe, address: str
+    ) -> ContainerInfo:
+        """The container whose logs (or stats) are asked for, if the policy lets this
+        person see them; one they may not see at all is not found."""
+        info = self._seen(person, link, reference, address, need.action)
+        right = self.observed(person, link.host or "", info)
+        if right < need:
+            self.deny(person, address, need.action, link.host or "", info.name,
+                      reason=f"the policy allows {right.name.lower()} of it")  # fmt: skip
+            raise Forbidden(f"the policy does not let {person.name} see the {need.action} "
+                            f"of {info.name}")  # fmt: skip
+        return info
+
+    def observed(self, person: Person, host: str, info: ContainerInfo) -> Observe:
+        return self.policy.observe(person, Target(host, info.name, info.labels))
 
     def files_offered(self, person: Person, host: str, info: ContainerInfo) -> FileRight:
         return self.policy.files_offered(person, Target(host, info.name, info.labels))

@@ -9,7 +9,9 @@ it allows (`run_as`, globs; `default` for the image's own user), its access: `rw
 (open sessions, watch) or `ro` (watch only), what it allows with files (`files`:
 none, download, or upload, which includes download; only on `rw` rules), and
 whether sessions it allows are recorded (`recording`: default, required or
-forbidden; `record_input`: keystrokes too). A container is listed to a person when
+forbidden; `record_input`: keystrokes too), and what it lets them observe of the
+container (`observe`: none, stats, or logs, which includes stats; on `rw` and `ro`
+rules alike, since both only read). A container is listed to a person when
 any rule grants any access to it. A role's `recordings` says whose recordings its
 people may list and play: none (default), own or all.
 
@@ -69,6 +71,20 @@ class FileRight(IntEnum):
         return "file-put" if self is FileRight.UPLOAD else "file-get"
 
 
+class Observe(IntEnum):
+    """What a rule lets people see of a container from outside it; each includes the
+    ones before it."""
+
+    NONE = 0
+    STATS = 1
+    LOGS = 2
+
+    @property
+    def action(self) -> str:
+        """The audit log's name for a request that needs this right."""
+        return "logs" if self is Observe.LOGS else "stats"
+
+
 @dataclass(frozen=True, slots=True)
 class Person:
     name: str
@@ -96,6 +112,7 @@ class Rule:
     recording: RecordingPolicy = RecordingPolicy.DEFAULT
     record_input: bool = False
     files: FileRight = FileRight.NONE
+    observe: Observe = Observe.NONE
 
     def covers(self, target: Target) -> bool:
         return (
@@ -143,7 +160,7 @@ class Policy:
     @classmethod
     def allow_all(cls) -> Policy:
         """The single-user dev mode: whoever signed in may do everything."""
-        rule = Rule(files=FileRight.UPLOAD)
+        rule = Rule(files=FileRight.UPLOAD, observe=Observe.LOGS)
         return cls((Role("everyone", frozenset({"*"}), frozenset(), (rule,), Replays.ALL),))
 
     @classmethod
@@ -217,6 +234,10 @@ class Policy:
             default=FileRight.NONE,
         )
 
+    def observe(self, person: Person, target: Target) -> Observe:
+        """The most any rule lets this person observe of this container (logs, stats)."""
+        return max((r.observe for r in self._rules(person, target)), default=Observe.NONE)
+
     def replays(self, person: Person) -> Replays:
         return max((r.recordings for r in self.roles if r.binds(person)), default=Replays.NONE)
 
@@ -244,7 +265,7 @@ def _strings(value: Any, where: str, default: tuple[str, ...]) -> tuple[str, ...
 
 RULE_KEYS = {
     "hosts", "containers", "labels", "commands", "run_as", "access", "recording", "record_input",
-    "files", "compose", "swarm",
+    "files", "observe", "compose", "swarm",
 }  # fmt: skip
 SERVICE_LABELS = {
     "compose": {"project": COMPOSE_PROJECT, "service": COMPOSE_SERVICE},
@@ -297,6 +318,7 @@ def _rule(data: Any, where: str) -> Rule:
         recording=RecordingPolicy(recording),
         record_input=bool(data.get("record_input", False)),
         files=_files(data.get("files", "none"), access, f"{where}.files"),
+        observe=_observe(data.get("observe", "none"), f"{where}.observe"),
     )
 
 
@@ -318,6 +340,12 @@ def _files(value: Any, access: str, where: str) -> FileRight:
     if value != "none" and access != "rw":
         raise PolicyError(f'{where}: files need access = "rw" (no more through files than a shell)')
     return FileRight[value.upper()]
+
+
+def _observe(value: Any, where: str) -> Observe:
+    if value not in ("none", "stats", "logs"):
+        raise PolicyError(f'{where}: expected "none", "stats" or "logs", got {value!r}')
+    return Observe[value.upper()]
 
 
 def _role(data: Any, where: str) -> Role:

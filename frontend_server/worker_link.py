@@ -72,6 +72,7 @@ from shared.messages import (
     WatchersChanged,
     Welcome,
 )
+from shared.observe_messages import StatsRead
 from shared.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, decode, encode
 from shared.revocations import Revocations, in_batches
 from shared.security import ClientKeys
@@ -391,7 +392,7 @@ class WorkerLink:
                 self._apply_snapshot(message)
             case (
                 ContainersListed(request=ref) | SessionsListed(request=ref)
-                | RecordingsListed(request=ref) | SessionFound(request=ref)
+                | RecordingsListed(request=ref) | SessionFound(request=ref) | StatsRead(request=ref)
             ) if ref in self._requests:  # fmt: skip
                 self._requests[ref].set_result(message)
             case ContainerChanged():

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from shared.errors import ErrorCode, ProtocolError
+from shared.observe_messages import ReadLogs, ReadStats, StatsRead
 from shared.transfer_messages import (
     FetchRecording,
     FileAbort,
@@ -480,4 +481,7 @@ Message = (
     | ListRecordings
     | RecordingsListed
     | FetchRecording
+    | ReadLogs
+    | ReadStats
+    | StatsRead
 )

@@ -155,6 +155,17 @@ class WorkerConfig(ProcessSettings):
     """Seconds an upload may receive nothing before it is given up (and its spool freed)."""
     max_uploads_per_person: int = 4
     """Uploads one person runs at once on this host."""
+    max_log_tail: int = 10_000
+    """Most lines of a container's log one request may ask for from its end."""
+    max_log_bytes: int = 64 << 20
+    """Bytes one logs request may read; a stream that reaches it is cut, saying so."""
+    log_stall_timeout: float = 30.0
+    """Seconds a logs stream may wait with a full window for its reader before it is
+    cut (a follower that does not keep up is let go, never buffered without end)."""
+    max_log_streams: int = 64
+    """Logs streams this host serves at once (each holds one connection to Docker)."""
+    max_log_streams_per_person: int = 8
+    """Logs streams one person has open at once on this host."""
     record: bool = True
     """Record sessions (asciicast v2) unless the policy forbids it for a session."""
     state_dir: str = "state"

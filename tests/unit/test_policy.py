@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from frontend_server.policy import Access, FileRight, Person, Policy, PolicyError, Target
+from frontend_server.policy import (
+    Access,
+    FileRight,
+    Observe,
+    Person,
+    Policy,
+    PolicyError,
+    Target,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.toml"
 alice = Person("alice")
@@ -213,3 +221,30 @@ def test_the_example_warns_that_a_shell_allows_every_command() -> None:
         if line.strip().startswith("commands") and SHELLS & set(re.findall(r'"(\w+)"', line)):
             above = " ".join(lines[max(0, number - 12) : number])
             assert "every command" in above, f"line {number + 1} allows a shell without a warning"
+
+
+def test_observe_is_off_unless_granted() -> None:
+    """Logs and stats need `observe`; "logs" includes stats, and ro rules may grant it."""
+    policy = Policy.parse({"roles": [
+        {"users": ["ann"], "rules": [{"containers": ["app-*"], "access": "ro",
+                                      "observe": "logs"}]},
+        {"users": ["ben"], "rules": [{"containers": ["app-*"], "observe": "stats"}]},
+        {"users": ["cy"], "rules": [{"containers": ["app-*"]}]},
+    ]})  # fmt: skip
+    target = Target("h", "app-1")
+    assert policy.observe(Person("ann"), target) is Observe.LOGS
+    assert policy.observe(Person("ben"), target) is Observe.STATS
+    assert policy.observe(Person("cy"), target) is Observe.NONE
+    assert policy.observe(Person("ann"), Target("h", "db-1")) is Observe.NONE
+    assert Policy.allow_all().observe(Person("dev"), target) is Observe.LOGS
+
+
+def test_observe_takes_only_its_words() -> None:
+    with pytest.raises(PolicyError, match="observe"):
+        Policy.parse({"roles": [{"users": ["a"], "rules": [{"observe": "all"}]}]})
+
+
+def test_the_example_grants_logs_to_operators(policy: Policy) -> None:
+    """The example policy gives operators logs and stats everywhere, others none."""
+    assert policy.observe(carol_ops, Target("any", "x")) is Observe.LOGS
+    assert policy.observe(eve, Target("staging-1", "api", payments)) is Observe.NONE

@@ -46,6 +46,7 @@ from shared.messages import (
     WatchersChanged,
     Welcome,
 )
+from shared.observe_messages import ReadLogs, ReadStats, StatsRead
 from shared.protocol import (
     MAX_DATA_BYTES,
     OLDEST_PROTOCOL,
@@ -198,6 +199,27 @@ EXAMPLES: list[Message] = [
         ],
     ),
     FetchRecording("r7", "x.cast"),
+    ReadLogs(
+        request="l1",
+        person="alice",
+        address="203.0.113.4",
+        container="c0ffee",
+        tail=500,
+        since=0,
+        follow=True,
+    ),
+    ReadStats(request="s1", person="alice", address="203.0.113.4", container="c0ffee"),
+    StatsRead(
+        request="s1",
+        cpu_centi=10321,
+        online_cpus=2,
+        memory=1 << 20,
+        memory_limit=1 << 30,
+        pids=3,
+        net_rx=0,
+        net_tx=0,
+        read_at=1_780_000_000_123,
+    ),
     PutFile(
         request="r3",
         person="alice",

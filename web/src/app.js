@@ -57,7 +57,9 @@ class App {
     this.settings = settings;
     this.sidebar = sidebar;
     this.files = new FileActions(new Transfers($('#transfers'), auth));
-    this.toolbar = new TabToolbar($('#tab-actions'), { files: this.files, fileRight: (tab) => this.fileRight(tab), onStatus: status });
+    this.toolbar = new TabToolbar($('#tab-actions'), {
+      files: this.files, fileRight: (tab) => this.fileRight(tab), observeRight: (tab) => this.observeRight(tab), onStatus: status,
+    });
     this.strip = new TabStrip({
       strip: $('#tabs'), panes: $('#terminals'), empty: $('#empty'),
       onSelect: (tab) => this.show(tab, 'push'),
@@ -162,10 +164,26 @@ class App {
    * @param {TerminalTab} tab
    */
   fileRight(tab) {
-    if (!tab?.where) return 'none';
+    return this.containerOf(tab)?.files ?? 'none';
+  }
+
+  /**
+   * What the policy lets the person see of a tab's container from outside: its logs
+   * (and stats), its stats only, or neither ('none' until the list knows it).
+   * @param {TerminalTab} tab
+   */
+  observeRight(tab) {
+    return this.containerOf(tab)?.observe ?? 'none';
+  }
+
+  /**
+   * The list's entry of a tab's container, if it has one.
+   * @param {TerminalTab} tab
+   */
+  containerOf(tab) {
+    if (!tab?.where) return undefined;
     const { host, container } = tab.where;
-    const found = this.list.store.containersOf(host).find((c) => c.name === container || c.id.startsWith(container));
-    return found?.files ?? 'none';
+    return this.list.store.containersOf(host).find((c) => c.name === container || c.id.startsWith(container));
   }
 
   /**

@@ -32,6 +32,7 @@
  * @property {Record<string, string>} [labels]
  * @property {import('./services.js').ServiceOf | null} [service] its Compose or Swarm service
  * @property {'none' | 'download' | 'upload'} files what the person may do with files there
+ * @property {'none' | 'stats' | 'logs'} [observe] what the person may see of it from outside: logs (and stats), stats only, or neither
  */
 
 export class ContainerStore {

@@ -7,6 +7,7 @@ import { el } from './dom.js';
 import { TerminalSession } from './terminal-session.js';
 import { TerminalView } from './terminal-view.js';
 import { SearchBar } from './search-bar.js';
+import { ObservePanel } from './observe-panel.js';
 import { dropZone } from './drop-zone.js';
 import { watchRoute } from './router.js';
 
@@ -101,6 +102,8 @@ export class TerminalTab {
     this.view = new TerminalView(screen, settings, { onSearch: () => this.searchBar.open() });
     this.view.fixedSize = 'mode' in target && target.mode === 'ro';
     this.searchBar = new SearchBar(this.pane, this.view, settings);
+    /** @type {ObservePanel | null} the logs and stats beside the terminal, made when first shown */
+    this.observe = null;
     if (!this.view.fixedSize) dropZone(this.pane, `Drop to upload into ${title}`, (dropped) => onDropFiles(this, dropped), () => canUpload(this));
   }
 
@@ -259,6 +262,30 @@ export class TerminalTab {
     this.label.replaceChildren(...parts);
   }
 
+  /**
+   * Shows or hides the container's logs and stats beside the terminal; `what` is what
+   * the policy lets the person see there.
+   * @param {'none' | 'stats' | 'logs'} what
+   */
+  toggleObserve(what) {
+    if (this.observe?.shown || what === 'none' || !this.where) {
+      this.closeObserve();
+      return;
+    }
+    this.observe ??= new ObservePanel(this.pane, this.title, () => this.closeObserve());
+    this.observe.open({ host: this.where.host, container: this.where.container }, what);
+    this.view.fitToPane();
+    this.onChange(this);
+  }
+
+  closeObserve() {
+    if (!this.observe?.shown) return;
+    this.observe.close();
+    this.view.fitToPane();
+    this.view.focus();
+    this.onChange(this);
+  }
+
   /** @param {boolean} active */
   setActive(active) {
     this.header.setAttribute('aria-selected', String(active));
@@ -273,6 +300,7 @@ export class TerminalTab {
   dispose() {
     this.session?.close();
     this.session?.dispose();
+    this.observe?.dispose();
     this.view.dispose();
     this.pane.remove();
     this.header.remove();
