@@ -12,10 +12,9 @@ help. A handshake the worker refuses (a key it does not allow, a worker key that
 not its own) is read from the socket's monitor events (link_health.py): it is the
 host's reason in /api/hosts and a log line, and a refused key is tried again.
 
-Each link mirrors its host's containers (container_mirror.py): a snapshot plus the
-numbered changes after it; a gap asks for a new snapshot. Changes go to the pool's
-subscribers (the page's event stream), and wake whoever waits for a container the
-mirror does not have yet.
+Each link mirrors its host's containers (container_feed.py): a snapshot plus the
+numbered changes after it. Changes go to the pool's subscribers (the page's event
+stream). Requests wait for their replies in pending_requests.py.
 
 Sends never block: the DEALER has IMMEDIATE set, so with no live connection a send
 fails at once with Unavailable instead of queueing for a worker that may never come.
@@ -27,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -36,16 +36,17 @@ from typing import Any, Protocol
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from frontend_server.container_mirror import Change, ContainerMirror
+from frontend_server.container_feed import ContainerFeed
 from frontend_server.link_health import HANDSHAKE_EVENTS, LinkHealth, LinkKeyFiles
 from frontend_server.metrics import RECONNECTS
+from frontend_server.pending_requests import PendingRequests
 from frontend_server.pool_events import (
     ContainerUpdated,
     HostChanged,
     HostStatus,
     PoolEvent,
 )
-from shared.errors import DtermError, Unavailable, error_from_code
+from shared.errors import DtermError, Unavailable
 from shared.messages import (
     ContainerChanged,
     ContainerInfo,
@@ -57,7 +58,6 @@ from shared.messages import (
     Hello,
     IdleWarning,
     InputAck,
-    ListContainers,
     ListSessions,
     Message,
     Output,
@@ -118,13 +118,11 @@ class WorkerLink:
         self.up = False
         self.since = time.time()
         self.listeners: dict[str, SessionListener] = {}
-        self.mirror = ContainerMirror()
-        self._change_waiters: list[asyncio.Future[None]] = []
-        self._sync_request = ""
+        self.feed = ContainerFeed(self.send, endpoint)
         self._frontend_id = frontend_id
         self._config = config
         self._notify = notify
-        self._requests: dict[str, asyncio.Future[Message]] = {}
+        self._requests = PendingRequests()
         self._last_heard = 0.0
         self._health = LinkHealth(
             endpoint, LinkKeyFiles.of(config.curve_secret_key, config.worker_public_key)
@@ -206,18 +204,9 @@ class WorkerLink:
 
     async def request(self, message: Message, request_id: str) -> Message:
         """Send a request and wait for its reply (or Failed, raised as its typed error)."""
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._requests[request_id] = future
-        try:
-            self.send(message)
-            reply = await asyncio.wait_for(future, self._config.request_timeout)
-        except TimeoutError:
-            raise Unavailable(f"worker {self.host or self.endpoint} did not answer") from None
-        finally:
-            self._requests.pop(request_id, None)
-        if isinstance(reply, Failed):
-            raise error_from_code(reply.code, reply.message)
-        return reply
+        who = self.host or self.endpoint
+        send = functools.partial(self.send, message)
+        return await self._requests.ask(send, request_id, self._config.request_timeout, who)
 
     async def find_session(self, session: str) -> SessionFound:
         """Where a session runs and whose it is (NotFound when it is not there)."""
@@ -269,11 +258,8 @@ class WorkerLink:
         listeners, self.listeners = self.listeners, {}
         for listener in listeners.values():
             listener.on_host_lost(f"lost contact with host {self.host or self.endpoint}: {why}")
-        for future in self._requests.values():
-            if not future.done():
-                future.set_exception(Unavailable(f"host {self.host or self.endpoint} lost"))
-        self.mirror.forget()
-        self._sync_request = ""
+        self._requests.fail_all(f"host {self.host or self.endpoint} lost")
+        self.feed.forget()
 
     def _welcome(self, message: Welcome) -> None:
         if not OLDEST_PROTOCOL <= message.protocol <= PROTOCOL_VERSION:
@@ -288,9 +274,9 @@ class WorkerLink:
             self._lose_host("the worker restarted")
         changed = self.facts != message
         self.facts = message
-        if not self.mirror.synced and not self._sync_request:
-            self._ask_snapshot()
-        elif not self.up and self.mirror.synced:
+        if not self.feed.mirror.synced and not self.feed.sync_request:
+            self.feed.ask_snapshot()
+        elif not self.up and self.feed.mirror.synced:
             self._set_up(True)
         elif changed and self.up:
             self._notify(HostChanged(self.status(), None))
@@ -306,59 +292,21 @@ class WorkerLink:
     # --- containers -------------------------------------------------------------------
 
     def find(self, reference: str) -> ContainerInfo | None:
-        return self.mirror.find(reference)
+        return self.feed.find(reference)
 
     @property
     def containers(self) -> dict[str, ContainerInfo]:
-        return self.mirror.containers
+        return self.feed.containers
 
     async def wait_for(self, reference: str, within: float) -> ContainerInfo | None:
-        """The container once the mirror has it started, or as it is after `within`
-        seconds: one run a moment ago reaches the mirror a fraction of a second later,
-        and is created a moment before it starts."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while ((info := self.find(reference)) is None or info.state == "created") and (
-            left := deadline - loop.time()
-        ) > 0:
-            changed = loop.create_future()
-            self._change_waiters.append(changed)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed, left)
-        return info
-
-    def _containers_changed(self) -> None:
-        waiters, self._change_waiters = self._change_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _ask_snapshot(self) -> None:
-        self._sync_request = f"sync-{secrets.token_hex(4)}"
-        try:
-            self.send(ListContainers(self._sync_request))
-        except Unavailable:
-            self._sync_request = ""
+        return await self.feed.wait_for(reference, within)
 
     def _apply_snapshot(self, message: ContainersListed) -> None:
         """The host's containers; a host counts as up once they are known."""
-        self._sync_request = ""
-        self.mirror.take_snapshot(message.seq, message.containers)
+        self.feed.take_snapshot(message)
         if not self.up:
             self._set_up(True)
         self._notify(HostChanged(self.status(), list(self.containers.values())))
-        self._containers_changed()
-
-    def _apply_change(self, message: ContainerChanged) -> None:
-        match self.mirror.apply(message.seq, message.id, message.container):
-            case Change.APPLIED:
-                self._notify(ContainerUpdated(self.host or "", message.id, message.container))
-                self._containers_changed()
-            case Change.GAP:
-                log.info("worker %s: missed container changes; asking for a snapshot", self.host)
-                self._ask_snapshot()
-            case Change.STALE:
-                pass
 
     # --- receiving ------------------------------------------------------------------
 
@@ -383,20 +331,21 @@ class WorkerLink:
             case FileOpened() | FileData() | FileAck() | FileEnd() | FileStored() | FileAbort():
                 self._to_listener(message.request, message)
             case Failed(ref=ref) if ref in self._requests:
-                self._requests[ref].set_result(message)
+                self._requests.answer(ref, message)
             case Failed(ref=ref) if ref in self.listeners:
                 self.listeners[ref].on_message(message)
             case Failed():
                 log.warning("worker %s: %s: %s", self.host, message.code, message.message)
-            case ContainersListed(request=ref) if ref == self._sync_request:
+            case ContainersListed(request=ref) if ref == self.feed.sync_request:
                 self._apply_snapshot(message)
             case (
                 ContainersListed(request=ref) | SessionsListed(request=ref)
                 | RecordingsListed(request=ref) | SessionFound(request=ref) | StatsRead(request=ref)
             ) if ref in self._requests:  # fmt: skip
-                self._requests[ref].set_result(message)
+                self._requests.answer(ref, message)
             case ContainerChanged():
-                self._apply_change(message)
+                if self.feed.apply(message):
+                    self._notify(ContainerUpdated(self.host or "", message.id, message.container))
             case SignInsRevoked(entries=entries):
                 self._revoked.add(entries, time.time())
             case Welcome():
