@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 
 .PHONY: install run test lint lint-web unit bench screenshot transcript dist clean
 
-install: $(VENV)/.installed web/node_modules/.installed
+install: web/node_modules/.installed $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The package maps the page's files (web/src, what it serves of web/node_modules) into
+# frontend_server/web: they must be there before pip reads pyproject.toml.
+$(VENV)/.installed: pyproject.toml web/node_modules/.installed
 	@echo "installing Python packages into $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
