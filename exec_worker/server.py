@@ -34,6 +34,8 @@ from exec_worker.host_rules import HostRules, own_container_id
 from exec_worker.recording_service import Recordings
 from exec_worker.refusals import Refusals
 from exec_worker.registry import SessionRegistry
+from exec_worker.server_handover import Handing, ServerHandover
+from exec_worker.takeover import Handovers
 from exec_worker.transfer_requests import FileRequests
 from shared.audit import AuditLog
 from shared.errors import (
@@ -91,7 +93,7 @@ HEARTBEAT_MS = 1000  # ZMTP heartbeats: a dead front end's connection is dropped
 HEARTBEAT_TIMEOUT_MS = 3000
 
 
-class WorkerServer:
+class WorkerServer(ServerHandover):
     """Serves front ends for one Docker host."""
 
     def __init__(
@@ -106,17 +108,10 @@ class WorkerServer:
         self._docker = docker
         self._facts = facts
         self.instance = secrets.token_hex(8)
-        self._socket = context.socket(zmq.ROUTER)
-        for option, value in (
-            (zmq.ROUTER_MANDATORY, 1),
-            (zmq.SNDHWM, 0),
-            (zmq.RCVHWM, 0),
-            (zmq.LINGER, 1000),
-            (zmq.HEARTBEAT_IVL, HEARTBEAT_MS),
-            (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS),
-        ):
-            self._socket.setsockopt(option, value)
+        self._socket = self._router()
         self._peers: dict[bytes, float] = {}
+        self._versions: dict[bytes, int] = {}
+        self._handing = Handing()
         self.revoked = Revocations()
         """Sign-ins that are over, passed from front end to front end."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -134,45 +129,73 @@ class WorkerServer:
         self.registry = SessionRegistry(
             config, docker, self.recordings, self.audit, self.containers.containers.get
         )
+        self.handovers = Handovers(self, config.state_dir)
         self.files = FileRequests(
             docker, config, self.recordings, self._resolve, self.registry.sessions, self.send,
             self.audit, self._spawn,
         )  # fmt: skip
 
+    def _router(self) -> zmq.Socket[Any]:
+        socket: zmq.Socket[Any] = self._context.socket(zmq.ROUTER)
+        for option, value in (
+            (zmq.ROUTER_MANDATORY, 1),
+            (zmq.SNDHWM, 0),
+            (zmq.RCVHWM, 0),
+            (zmq.LINGER, 1000),
+            (zmq.HEARTBEAT_IVL, HEARTBEAT_MS),
+            (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS),
+        ):
+            socket.setsockopt(option, value)
+        return socket
+
     def bind(self, keys: tuple[bytes, bytes]) -> str:
         """Bind the ROUTER socket as a CurveZMQ server, behind the ZAP gate that admits
         only the allowed front ends' keys; returns the endpoint actually bound."""
+        self._keys = keys
         self.refusals = Refusals()
         self._gate = KeyGate(  # before the bind: without a ZAP handler CURVE admits any key
             self._context, AllowedKeys(self._config.curve_allow), self.refusals.key_refused
         )
         make_curve_server(self._socket, keys)
         self.refusals.watch(self._socket)
-        self._socket.bind(self._config.bind)
-        return str(self._socket.getsockopt_string(zmq.LAST_ENDPOINT))
+        self._socket.bind(self.handed_endpoint or self._config.bind)
+        self.endpoint = str(self._socket.getsockopt_string(zmq.LAST_ENDPOINT))
+        return self.endpoint
 
     async def serve(self, stop: asyncio.Event) -> None:
-        """Answer front ends until `stop` is set, then end every session."""
+        """Answer front ends until `stop` is set, then end every session; or until a
+        successor took them over, then leave them be."""
         leftovers = await self.registry.sweep_leftovers()
         if leftovers:
             log.warning("ended %d processes of sessions an earlier run left running", leftovers)
         self._pump = SocketPump(self._socket, self._receive)
+        self.registry.go_on()
         sweeper = asyncio.create_task(self._sweep_loop())
         await self.containers.start()
         self.recordings.start()
-        await stop.wait()
-        await self.registry.drain(self._config.drain_timeout)
+        self.handovers.listen()
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopped, asyncio.create_task(self.handovers.finished.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        self.handovers.close()
+        if stopped.done():
+            await self.registry.drain(self._config.drain_timeout)
         sweeper.cancel()
         self.containers.close()
-        await self.registry.stop(SHUTDOWN_GRACE + self._config.kill_grace)
+        if stopped.done():
+            await self.registry.stop(SHUTDOWN_GRACE + self._config.kill_grace)
         self.recordings.close()
         for task in self._tasks:
             task.cancel()
-        self.refusals.close(self._socket)
         self._gate.close()
-        self._pump.close()
+        if not self._handing.released:  # else the successor holds the endpoint by now
+            self.refusals.close(self._socket)
+            self._pump.close()
 
     def _receive(self, frames: list[bytes]) -> None:
+        if self._handing.frozen:
+            self._handing.hold(frames)  # dispatched if the handover fails, else moot
+            return
         self._dispatch(frames[0], frames[1:])
 
     # --- peers -----------------------------------------------------------------------
@@ -190,6 +213,7 @@ class WorkerServer:
     def _peer_gone(self, peer: bytes) -> None:
         """Its connections are gone: detach them, the sessions go on."""
         self._peers.pop(peer, None)
+        self._handing.forget(peer)
         self.files.peer_gone(peer)
         self.registry.peer_gone(peer)
 
@@ -197,6 +221,8 @@ class WorkerServer:
 
     def send(self, peer: bytes, message: Message) -> None:
         """Queue a message for a peer; a vanished peer is logged, never silently lost."""
+        if self._handing.keep_for(peer, message):
+            return  # a front end of the worker that ran before, not yet back
         try:
             self._pump.send([peer, *encode(message)])
         except zmq.ZMQError as exc:  # EHOSTUNREACH: ROUTER_MANDATORY at work
@@ -276,8 +302,10 @@ class WorkerServer:
                 self._revoke(peer, entries, sync)
             case Hello(protocol=newest, oldest=oldest):
                 version = agree(oldest, newest)
-                self._peers[peer] = time.monotonic()
-                self.send(peer, self._welcome(version))
+                self._peers[peer], self._versions[peer] = time.monotonic(), version
+                if not self._handing.welcome_held:
+                    self.send(peer, self._welcome(version))
+                    self._handing.returned(peer, self._pump)
             case _:
                 raise ProtocolError(f"a worker does not accept {message.TAG!r} messages")
 
