@@ -61,6 +61,7 @@ from shared.messages import (
     ListSessions,
     Message,
     OpenSession,
+    Paused,
     Resize,
     Revocation,
     RevokeSignIns,
@@ -300,6 +301,8 @@ class WorkerServer(ServerHandover):
                 self.send(peer, SessionFound(request, found.id, found.container, found.person))
             case RevokeSignIns(entries=entries, sync=sync):
                 self._revoke(peer, entries, sync)
+            case Paused(token=token):
+                self.peer_paused(peer, token)
             case Hello(protocol=newest, oldest=oldest):
                 version = agree(oldest, newest)
                 self._peers[peer], self._versions[peer] = time.monotonic(), version

@@ -13,6 +13,9 @@ Concurrency: the worker's loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -22,10 +25,12 @@ import zmq
 
 from exec_worker.takeover import HandoverFailed
 from shared.errors import Unavailable
-from shared.messages import Message, Welcome
+from shared.messages import Message, Pause, Welcome
 from shared.protocol import encode
 from shared.security import make_curve_server
 from shared.zmq_io import SocketPump
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from exec_worker.containers import ContainerWatcher
@@ -38,6 +43,10 @@ SETTLE_TIMEOUT = 5.0
 """Seconds a handover waits for sessions that start or end to be done with it."""
 INPUT_DRAIN_TIMEOUT = 2.0
 """Seconds it waits for keystrokes already written to reach the execs' connections."""
+PAUSE_TIMEOUT = 2.0
+"""Seconds front ends have to answer Pause (one that does not is handed over as it is)."""
+PAUSE_VERSION = 4
+"""The first protocol version whose front ends answer Pause."""
 MAX_HELD_FRAMES = 10_000
 MAX_KEPT_BYTES = 64 << 20
 """Bytes kept for front ends that have not come back yet, all together."""
@@ -53,6 +62,9 @@ class Handing:
         self._held: list[list[bytes]] = []
         self._returning: dict[bytes, list[list[bytes]]] = {}
         self._kept = 0
+        self.token = ""
+        self.unpaused: set[bytes] = set()
+        """Front ends asked to pause that have not answered yet."""
 
     def hold(self, frames: list[bytes]) -> None:
         if len(self._held) < MAX_HELD_FRAMES:
@@ -121,12 +133,30 @@ class ServerHandover:
     # --- giving -----------------------------------------------------------------------
 
     def pause_peers(self) -> None:
-        """No Welcome goes out until the handover is over, and no session opens."""
-        self._handing.welcome_held = True
+        """Front ends that speak Pause hold what they send; no Welcome goes out until
+        the handover is over (a Welcome ends a pause), and no session opens."""
+        handing = self._handing
+        handing.welcome_held = True
         self.registry.handing_over = True
+        handing.token = secrets.token_hex(8)
+        asked = [p for p in self._peers if self._versions.get(p, 0) >= PAUSE_VERSION]
+        handing.unpaused = set(asked)
+        for peer in asked:
+            self.send(peer, Pause(handing.token))
+
+    def peer_paused(self, peer: bytes, token: str) -> None:
+        if token == self._handing.token:
+            self._handing.unpaused.discard(peer)
 
     async def wait_paused(self) -> None:
-        """Until no session is starting or ending (those are not handed over)."""
+        """Until the front ends asked to pause answered (what they sent before is
+        served), and no session is starting or ending (those are not handed over)."""
+        unpaused = self._handing.unpaused
+        with contextlib.suppress(HandoverFailed):
+            await _wait_for(lambda: not unpaused, PAUSE_TIMEOUT, "front ends did not pause")
+        if unpaused:
+            log.warning("takeover: %d front ends did not answer Pause; their last "
+                        "messages may be refused", len(unpaused))  # fmt: skip
         await _wait_for(lambda: not self.registry.settling(), SETTLE_TIMEOUT,
                         "sessions were still starting or ending")  # fmt: skip
 

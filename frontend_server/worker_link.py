@@ -17,6 +17,11 @@ mirror does not have yet.
 
 Sends never block: the DEALER has IMMEDIATE set, so with no live connection a send
 fails at once with Unavailable instead of queueing for a worker that may never come.
+One exception: a worker handing its sessions to a new process (protocol 4) says
+Pause; from then on what is sent to it is held here, in order and bounded, until
+the next Welcome (from the new process, or the old one if the handover failed), so
+keystrokes typed meanwhile arrive once and in order. Hello goes out on every new
+connection, so a worker that comes back hears of this front end at once.
 
 Concurrency: one event loop; each link owns one task (heartbeat) and a SocketPump.
 """
@@ -58,6 +63,8 @@ from shared.messages import (
     ListSessions,
     Message,
     Output,
+    Pause,
+    Paused,
     RevokeSignIns,
     SessionExited,
     SessionFound,
@@ -86,6 +93,8 @@ from shared.zmq_io import SocketPump
 
 log = logging.getLogger(__name__)
 MISSED_HEARTBEATS = 3  # Welcome answers missed before a host counts as down
+MAX_HELD_BYTES = 4 << 20
+"""What a front end holds for a worker that hands over; past it, sends are refused."""
 
 
 class SessionListener(Protocol):
@@ -124,6 +133,9 @@ class WorkerLink:
         self._last_heard = 0.0
         self._connected_before = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._held: list[list[bytes]] | None = None
+        """What is sent while the worker hands over (None: not paused)."""
+        self._held_bytes = 0
         self._socket = context.socket(zmq.DEALER)
         for option, value in (
             (zmq.ROUTING_ID, frontend_id.encode()),
@@ -172,13 +184,23 @@ class WorkerLink:
                 RECONNECTS.inc()
                 log.info("worker %s (%s): connected again", self.host, self.endpoint)
             self._connected_before = True
+            with contextlib.suppress(Unavailable):
+                self.send(self._hello())
 
     # --- sending --------------------------------------------------------------------
 
     def send(self, message: Message) -> None:
-        """Send now or raise Unavailable; never queue for a worker that is not there."""
+        """Send now or raise Unavailable; never queue for a worker that is not there
+        (but hold what comes while it hands over, see Pause)."""
+        frames = encode(message)
+        if self._held is not None and not isinstance(message, Hello | Paused):
+            self._held_bytes += sum(len(f) for f in frames)
+            if self._held_bytes > MAX_HELD_BYTES:
+                raise Unavailable(f"worker {self.host or self.endpoint} is being upgraded")
+            self._held.append(frames)
+            return
         try:
-            self._pump.send(encode(message))
+            self._pump.send(frames)
         except zmq.ZMQError as exc:
             raise Unavailable(f"worker {self.host or self.endpoint} is not reachable") from exc
 
@@ -221,8 +243,11 @@ class WorkerLink:
             interval = min(interval, self.facts.peer_timeout_ms / 1000 / MISSED_HEARTBEATS)
         return interval
 
+    def _hello(self) -> Hello:
+        return Hello(self._frontend_id, PROTOCOL_VERSION, OLDEST_PROTOCOL)
+
     async def _heartbeat_loop(self) -> None:
-        hello = Hello(self._frontend_id, PROTOCOL_VERSION, OLDEST_PROTOCOL)
+        hello = self._hello()
         while True:
             with contextlib.suppress(Unavailable):  # not connected yet; ZeroMQ retries
                 self.send(hello)
@@ -242,8 +267,26 @@ class WorkerLink:
             self._sync_revocations()
         self._notify(HostChanged(self.status(), [] if not up else None))
 
+    def _pause(self, token: str) -> None:
+        """The worker hands over: hold what is sent from now on; say so at once."""
+        if self._held is None:
+            self._held, self._held_bytes = [], 0
+        with contextlib.suppress(Unavailable):
+            self.send(Paused(token))
+
+    def _resume(self) -> None:
+        """A Welcome after a pause: what was held goes first, in order."""
+        held, self._held = self._held or [], None
+        for frames in held:
+            try:
+                self._pump.send(frames)
+            except zmq.ZMQError:
+                log.warning("worker %s: %d held messages not sent", self.host, len(held))
+                break
+
     def _lose_host(self, why: str) -> None:
         """The worker's sessions and containers are gone from our view: say so."""
+        self._held = None
         listeners, self.listeners = self.listeners, {}
         for listener in listeners.values():
             listener.on_host_lost(f"lost contact with host {self.host or self.endpoint}: {why}")
@@ -264,6 +307,8 @@ class WorkerLink:
             if self.up:
                 self._set_up(False)
             self._lose_host("the worker restarted")
+        if self._held is not None:
+            self._resume()
         changed = self.facts != message
         self.facts = message
         if not self.mirror.synced and not self._sync_request:
@@ -379,6 +424,8 @@ class WorkerLink:
                 self._revoked.add(entries, time.time())
             case Welcome():
                 self._welcome(message)
+            case Pause(token=token):
+                self._pause(token)
             case _:
                 log.debug("worker %s: unexpected %s", self.endpoint, message.TAG)
 

@@ -101,6 +101,24 @@ class Welcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """Worker to front end (version 4): the worker is handing its sessions to a new
+    process. Send nothing more but Hello (hold it, in order) until the next Welcome,
+    and answer Paused at once: what came before the answer is still served."""
+
+    TAG: ClassVar[str] = "pause"
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    """Front end to worker (version 4): everything before this message has been sent."""
+
+    TAG: ClassVar[str] = "paused"
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
 class ListContainers:
     TAG: ClassVar[str] = "list"
     request: str
@@ -441,6 +459,8 @@ class Failed:
 Message = (
     Hello
     | Welcome
+    | Pause
+    | Paused
     | ListContainers
     | ContainersListed
     | ContainerChanged

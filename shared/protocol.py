@@ -25,7 +25,7 @@ import msgpack
 from shared.errors import ProtocolError, TooLarge, VersionMismatch
 from shared.messages import MAX_OFFSET, Message
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 """The newest version of the worker protocol this code speaks."""
 OLDEST_PROTOCOL = 3
 """The oldest it still speaks: peers agree on the newest version both know, so front

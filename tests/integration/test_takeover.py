@@ -93,3 +93,42 @@ async def test_takeover_mid_stream_loses_and_doubles_nothing(busybox: Any) -> No
         await client.close()
     frontend.stop()
     successor.stop()
+
+
+async def type_lines(client: TerminalClient, sent: list[str], stop: asyncio.Event) -> None:
+    """Type numbered lines every few milliseconds until told to stop."""
+    while not stop.is_set():
+        line = f"k{len(sent):05d}"
+        client.send_keys(line + "\r")
+        sent.append(line)
+        await asyncio.sleep(0.004)
+
+
+async def test_keystrokes_typed_during_a_takeover_arrive_once_in_order(busybox: Any) -> None:
+    """Lines typed all through a takeover into `cat > file`: the file holds each line
+    once, in order, and no keystroke was refused."""
+    worker = start_worker("typist")
+    frontend = start_frontend([worker.match["endpoint"]])
+    stack = Stack(frontend.match["url"])
+    await asyncio.to_thread(wait_hosts_up, stack, {"typist"})
+    client = await TerminalClient.connect(stack)
+    target = f"/tmp/typed-{id(client)}"
+    await client.open(busybox.name, host="typist", cmd=["sh", "-c", f"cat > {target}"])
+    sent: list[str] = []
+    stop = asyncio.Event()
+    typing = asyncio.create_task(type_lines(client, sent, stop))
+    await client.wait_for(lambda: len(sent) > 50, 10, "some typing")
+    successor = start_worker("typist", "--take-over")
+    await asyncio.to_thread(handed_over, worker)
+    await client.wait_for(lambda: len(sent) > 50 + 100, 10, "typing after the takeover")
+    stop.set()
+    await typing
+    client.send_keys(b"\x04")
+    exit_message = await client.wait_exit(20)
+    assert exit_message["code"] == 0, exit_message
+    assert client.control("error") is None, client.controls
+    typed = busybox.exec_run(["cat", target]).output.decode()
+    assert typed.split("\n")[:-1] == sent
+    await client.close()
+    frontend.stop()
+    successor.stop()

@@ -31,6 +31,8 @@ from shared.messages import (
     Mode,
     OpenSession,
     Output,
+    Pause,
+    Paused,
     RecordingPolicy,
     Resize,
     Revocation,
@@ -83,6 +85,8 @@ WEB = ContainerInfo(
 
 EXAMPLES: list[Message] = [
     Hello("fe-1", 3, 3),
+    Pause("a1b2c3d4"),
+    Paused("a1b2c3d4"),
     Welcome(
         host="host-a",
         instance="i-1",
