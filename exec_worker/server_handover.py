@@ -192,6 +192,7 @@ class ServerHandover:
         await bind_retrying(self._socket, self.endpoint)
         self._pump = SocketPump(self._socket, self._receive)
         self._handing.released = False
+        self._handing.expect(list(self._peers))  # they connect again on their own
         if self.endpoint_hooks is not None:
             self.endpoint_hooks[1]()
 

@@ -199,11 +199,11 @@ class Handovers:
                      len(self._server.registry.sessions), time.monotonic() - started)  # fmt: skip
         except Exception as exc:  # any failure is undone; the reason is logged
             reason = str(exc) or type(exc).__name__
-            await self._carry(self.plan.failed(reason), channel)
+            await self._carry(self.plan.failed(reason) or [Do.LOG_FAILURE], channel, reason)
         finally:
             channel.close()
 
-    async def _carry(self, effects: list[Do], channel: Channel) -> None:
+    async def _carry(self, effects: list[Do], channel: Channel, reason: str = "") -> None:
         server = self._server
         for effect in effects:
             match effect:
@@ -227,7 +227,7 @@ class Handovers:
                 case Do.WELCOME_PEERS:
                     server.welcome_peers()
                 case Do.LOG_FAILURE:
-                    log.warning("takeover failed, serving on: %s", self.plan.reason)
+                    log.warning("takeover failed, serving on: %s", reason)
 
     @staticmethod
     def _send_state(channel: Channel, books: tuple[dict[str, Any], list[Any]]) -> None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support.http import wait_hosts_up
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
@@ -130,5 +133,41 @@ async def test_keystrokes_typed_during_a_takeover_arrive_once_in_order(busybox: 
     typed = busybox.exec_run(["cat", target]).output.decode()
     assert typed.split("\n")[:-1] == sent
     await client.close()
+    frontend.stop()
+    successor.stop()
+
+
+@pytest.mark.parametrize("step", ["nonsense", "after-state", "after-release"])
+async def test_a_successor_that_dies_midway_leaves_the_worker_serving(
+    busybox: Any, step: str
+) -> None:
+    """The successor talks nonsense, or dies holding every session's socket (before
+    or after the worker let go of its endpoint): the worker logs why and serves on,
+    the shell answers, its watcher gets exact bytes; a later takeover still works."""
+    host = f"phoenix-{step}"
+    worker = start_worker(host)
+    frontend = start_frontend([worker.match["endpoint"]])
+    stack = Stack(frontend.match["url"])
+    await asyncio.to_thread(wait_hosts_up, stack, {host})
+    shell = await TerminalClient.connect(stack)
+    opened = await shell.open(busybox.name, host=host, cols=88, rows=22)
+    await shell.expect(PROMPT)
+    watcher = await TerminalClient.connect(stack)
+    await watcher.attach(opened["session"], mode="ro", token=opened["watch"])
+    state_dir = worker.argv[worker.argv.index("--state-dir") + 1]
+    dying = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.dying_successor", state_dir, step
+    )
+    assert await asyncio.wait_for(dying.wait(), 30) != 0 or step == "nonsense"
+    await asyncio.to_thread(worker.wait_log, "takeover failed, serving on: ", 20)
+    assert worker.proc.poll() is None
+    assert (await shell.run("stty size", timeout=20)).strip() == b"22 88"
+    await watcher.wait_for(lambda: len(watcher.output) == len(shell.output), 10, "the watcher")
+    assert bytes(watcher.output) == bytes(shell.output)
+    successor = start_worker(host, "--take-over")
+    await asyncio.to_thread(handed_over, worker)
+    assert (await shell.run("echo still-$((40+2))", timeout=20)).endswith(b"still-42\r\n")
+    for client in (shell, watcher):
+        await client.close()
     frontend.stop()
     successor.stop()
