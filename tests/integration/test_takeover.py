@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -169,5 +170,37 @@ async def test_a_successor_that_dies_midway_leaves_the_worker_serving(
     assert (await shell.run("echo still-$((40+2))", timeout=20)).endswith(b"still-42\r\n")
     for client in (shell, watcher):
         await client.close()
+    frontend.stop()
+    successor.stop()
+
+
+async def test_two_hundred_idle_sessions_all_survive_a_takeover(busybox: Any) -> None:
+    """200 idle sessions (`cat` under a tty) handed over: each one echoes afterwards,
+    and the time the handover took is in both workers' logs (printed here)."""
+    count = 200
+    worker = start_worker("crowd", "--max-sessions-per-person", str(count))
+    frontend = start_frontend([worker.match["endpoint"]])
+    stack = Stack(frontend.match["url"])
+    await asyncio.to_thread(wait_hosts_up, stack, {"crowd"})
+    gate = asyncio.Semaphore(10)
+
+    async def one() -> TerminalClient:
+        async with gate:
+            client = await TerminalClient.connect(stack)
+            await client.open(busybox.name, host="crowd", cmd=["sh", "-c", "echo up; exec cat"])
+            await client.expect(b"up\r\n", 20)
+            return client
+
+    clients = await asyncio.gather(*(one() for _ in range(count)))
+    successor = start_worker("crowd", "--take-over", "--max-sessions-per-person", str(count))
+    await asyncio.to_thread(handed_over, worker)
+    took = re.search(r"(\d+) sessions handed over in ([\d.]+) s", worker.log())
+    assert took is not None and int(took[1]) == count, worker.log()[-2000:]
+    print(f"{count} sessions handed over in {took[2]} s")
+    for i, client in enumerate(clients):
+        client.send_keys(f"alive-{i}\r")
+    await asyncio.gather(*(c.expect(f"alive-{i}\r\n", 20) for i, c in enumerate(clients)))
+    assert not [c.controls for c in clients if c.control("error") or c.control("exit")]
+    await asyncio.gather(*(c.close() for c in clients))
     frontend.stop()
     successor.stop()
