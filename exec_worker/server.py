@@ -31,6 +31,7 @@ from exec_worker import metrics
 from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
 from exec_worker.host_rules import HostRules, own_container_id
+from exec_worker.listener import bind_on, open_listener
 from exec_worker.recording_service import Recordings
 from exec_worker.refusals import Refusals
 from exec_worker.registry import SessionRegistry
@@ -159,8 +160,13 @@ class WorkerServer(ServerHandover):
         )
         make_curve_server(self._socket, keys)
         self.refusals.watch(self._socket)
-        self._socket.bind(self.handed_endpoint or self._config.bind)
-        self.endpoint = str(self._socket.getsockopt_string(zmq.LAST_ENDPOINT))
+        if self.listener is None and not self.handed_endpoint:
+            self.listener = open_listener(self._config.bind)
+        if self.listener is not None:
+            self.endpoint = bind_on(self._socket, self.listener)
+        else:
+            self._socket.bind(self.handed_endpoint or self._config.bind)
+            self.endpoint = str(self._socket.getsockopt_string(zmq.LAST_ENDPOINT))
         return self.endpoint
 
     async def serve(self, stop: asyncio.Event) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from exec_worker.listener import bind_on
 from exec_worker.takeover import HandoverFailed
 from shared.errors import Unavailable
 from shared.messages import Message, Pause, Welcome
@@ -114,6 +115,8 @@ class ServerHandover:
     _handing: Handing
     instance: str
     endpoint: str
+    listener: socket.socket | None = None
+    """The listening socket ZeroMQ binds on a copy of (listener.py), passed on too."""
     handed_endpoint = ""
     """The endpoint of the worker that ran before, which this one binds instead."""
     registry: SessionRegistry
@@ -189,7 +192,10 @@ class ServerHandover:
         self._socket = self._router()
         make_curve_server(self._socket, self._keys)
         self.refusals.watch(self._socket)
-        await bind_retrying(self._socket, self.endpoint)
+        if self.listener is not None:
+            bind_on(self._socket, self.listener)
+        else:
+            await bind_retrying(self._socket, self.endpoint)
         self._pump = SocketPump(self._socket, self._receive)
         self._handing.released = False
         self._handing.expect(list(self._peers))  # they connect again on their own

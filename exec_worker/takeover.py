@@ -229,10 +229,11 @@ class Handovers:
                 case Do.LOG_FAILURE:
                     log.warning("takeover failed, serving on: %s", reason)
 
-    @staticmethod
-    def _send_state(channel: Channel, books: tuple[dict[str, Any], list[Any]]) -> None:
+    def _send_state(self, channel: Channel, books: tuple[dict[str, Any], list[Any]]) -> None:
         begin, sessions = books
-        channel.send("begin", {**begin, "count": len(sessions), "v": VERSION})
+        listener = self._server.listener
+        body = {**begin, "count": len(sessions), "v": VERSION, "listener": listener is not None}
+        channel.send("begin", body, listener.fileno() if listener is not None else -1)
         for state, sock in sessions:
             channel.send("session", {"state": state, "fd": sock is not None},
                          sock.fileno() if sock is not None else -1)  # fmt: skip
@@ -267,6 +268,8 @@ class Successor:
         channel.check_peer()
         await asyncio.to_thread(channel.send, "hello", {"v": VERSION, "pid": os.getpid()})
         begin = await asyncio.to_thread(channel.receive, "begin")
+        if begin.get("listener") is True:
+            self._server.listener = await asyncio.to_thread(channel.receive_fd)
         count = begin.get("count")
         if type(count) is not int or not 0 <= count <= self._server.max_handover_sessions():
             raise ProtocolError("a handover of an impossible number of sessions")

@@ -24,11 +24,11 @@ def main(state_dir: str, step: str) -> None:
         return
     channel.send("hello", {"v": VERSION, "pid": os.getpid()})
     begin = channel.receive("begin")
-    held = []
+    held = [channel.receive_fd()] if begin["listener"] else []
     for _ in range(begin["count"]):
         if channel.receive("session")["fd"]:
             held.append(channel.receive_fd())
-    print(f"holding {len(held)} exec sockets", flush=True)
+    print(f"holding {len(held)} sockets", flush=True)
     if step == "after-state":
         os._exit(9)
     channel.send("adopted")
