@@ -6,16 +6,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
+import signal
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
 
+from shared.messages import (
+    ContainersListed,
+    Failed,
+    Hello,
+    Input,
+    ListContainers,
+    Message,
+    OpenSession,
+    Output,
+    Pause,
+    RecordingPolicy,
+    SessionOpened,
+    Welcome,
+)
+from shared.protocol import decode, encode
+from shared.security import load_secret_key, make_curve_server
 from tests.support.http import wait_hosts_up
-from tests.support.processes import ManagedProcess, start_frontend, start_worker
+from tests.support.processes import (
+    ManagedProcess,
+    client_keys,
+    run_keys,
+    start_frontend,
+    start_worker,
+)
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 
 LAST = 2_000_000
@@ -204,3 +230,112 @@ async def test_two_hundred_idle_sessions_all_survive_a_takeover(busybox: Any) ->
     await asyncio.gather(*(c.close() for c in clients))
     frontend.stop()
     successor.stop()
+
+
+async def test_sighup_starts_a_successor_that_takes_the_sessions_over(busybox: Any) -> None:
+    """SIGHUP (what `systemctl reload` sends): the worker starts its own successor with
+    the same command line; the shell goes on in it at its size."""
+    worker = start_worker("reloaded")
+    frontend = start_frontend([worker.match["endpoint"]])
+    stack = Stack(frontend.match["url"])
+    await asyncio.to_thread(wait_hosts_up, stack, {"reloaded"})
+    shell = await TerminalClient.connect(stack)
+    await shell.open(busybox.name, host="reloaded", cols=91, rows=27)
+    await shell.expect(PROMPT)
+    worker.proc.send_signal(signal.SIGHUP)
+    await asyncio.to_thread(handed_over, worker)
+    successor = int(re.findall(r"successor \(pid (\d+)\)", worker.log())[-1])
+    try:
+        assert (await shell.run("stty size", timeout=20)).strip() == b"27 91"
+        await shell.close()
+    finally:
+        os.kill(successor, signal.SIGTERM)
+    await asyncio.to_thread(
+        worker.wait_log, r"ended \(closed, code", 20
+    )  # the successor ended the session at its stop, in the same log
+    frontend.stop()
+
+
+class OldFrontEnd:
+    """A front end of protocol version 3 (the one before Pause), as a raw socket."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.RECONNECT_IVL, 100)
+        client_keys().apply(self.socket)
+        self.socket.connect(endpoint)
+        self.received: list[Message] = []
+
+    def send(self, message: Message) -> None:
+        self.socket.send_multipart(encode(message))
+
+    def wait(self, found: Callable[[Message], bool], within: float = 20) -> Message:
+        """Say Hello every 0.2 s (as a front end does, so a worker that comes back hears
+        of it) until a message that `found` likes arrives."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            self.send(Hello("old-frontend", 3, 3))
+            if self.socket.poll(200):
+                while self.socket.poll(0):
+                    self.received.append(decode(self.socket.recv_multipart()))
+            hit = next((m for m in self.received if found(m)), None)
+            if hit is not None:
+                return hit
+        raise AssertionError(f"not within {within} s; got {self.received[-5:]}")
+
+    def output(self) -> bytes:
+        return b"".join(m.data for m in self.received if isinstance(m, Output))
+
+
+def test_a_front_end_of_the_version_before_keeps_its_session_through_a_takeover(
+    busybox: Any,
+) -> None:
+    """Protocol 3 (no Pause) and a worker that speaks 4: they agree on 3, the worker
+    never sends Pause to it, and its session goes on in the successor."""
+    worker = start_worker("mixed")
+    old = OldFrontEnd(worker.match["endpoint"])
+    welcome = old.wait(lambda m: isinstance(m, Welcome))
+    assert isinstance(welcome, Welcome) and welcome.protocol == 3
+    old.send(OpenSession(session="mixed-1@mixed", attachment="a1", person="dev", address="",
+                         container=busybox.id, cmd=["sh"], user=None, workdir=None, cols=80,
+                         rows=24, recording=RecordingPolicy.DEFAULT,
+                         record_input=False))  # fmt: skip
+    old.wait(lambda m: isinstance(m, SessionOpened))
+    old.send(Input("a1", b"echo before-$((1+1))\r"))
+    old.wait(lambda m: b"before-2" in old.output())
+    successor = start_worker("mixed", "--take-over")
+    handed_over(worker)
+    old.send(Input("a1", b"echo after-$((2+2))\r"))
+    old.wait(lambda m: b"after-4" in old.output())
+    assert not [m for m in old.received if isinstance(m, Pause | Failed)], old.received
+    old.socket.close()
+    successor.stop()
+
+
+def test_a_front_end_of_this_version_works_with_a_worker_of_the_version_before(
+    busybox: Any,
+) -> None:
+    """A worker that speaks only protocol 3 (a raw socket here) answers a front end of
+    version 4 in 3: the host is up, and the front end never needs Pause."""
+    router = zmq.Context.instance().socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.setsockopt(zmq.RCVTIMEO, 10_000)
+    make_curve_server(router, load_secret_key(str(run_keys().worker_secret)))
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    frontend = start_frontend([f"tcp://127.0.0.1:{port}"])
+    try:
+        peer, header = router.recv_multipart()
+        hello = decode([header])
+        assert isinstance(hello, Hello) and hello.oldest <= 3 < hello.protocol
+        welcome = Welcome(host="older", instance="i-3", protocol=3, docker_version="20.10",
+                          api_version="1.41", containers=0, running=0, docker_problem="",
+                          peer_timeout_ms=5000)  # fmt: skip
+        router.send_multipart([peer, *encode(welcome)])
+        while not isinstance(asked := decode(router.recv_multipart()[1:]), ListContainers):
+            router.send_multipart([peer, *encode(welcome)])
+        router.send_multipart([peer, *encode(ContainersListed(asked.request, 0, []))])
+        wait_hosts_up(Stack(frontend.match["url"]), {"older"})
+    finally:
+        frontend.stop()
+        router.close()
