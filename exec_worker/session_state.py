@@ -41,6 +41,7 @@ def capture(
     demux: DemuxedRecording | None,
 ) -> dict[str, Any]:
     fanout, ring, processes = session.fanout, session.fanout.ring, session.processes
+    recorder = session.recorder
     process = processes.process
     idle_for, warned = idle.state()
     return {
@@ -60,7 +61,7 @@ def capture(
         "told": credit.told_offset, "idle": [idle_for, warned],
         "exec": processes.exec_id, "marker": processes.marker,
         "process": [process.pid, process.start_time, process.pid_namespace] if process else [],
-        "recorder": session.recorder.handover() if session.recorder else None,
+        "recorder": recorder.handover() if recorder and not recorder.closed else None,
         "demux": list(demux.state()) if demux else [],
         "ring_bytes": config.ring_bytes,
     }  # fmt: skip

@@ -523,6 +523,8 @@ class ExecSession:
         self._stream, self._transport = stream, transport
         self.frozen = True
         effects = self.lifecycle.handed_over(Phase(state["phase"]), self.owner is not None)
+        if self.phase is Phase.ENDED:
+            self._ended.set()
         if self.processes.process is None and self.phase is Phase.RUNNING:
             self.processes.find()
         self._pending_effects = effects

@@ -84,7 +84,7 @@ def handed_over(old: ManagedProcess) -> None:
     """The old worker exits by itself once the successor serves, ending no session."""
     assert old.proc.wait(30) == 0, old.log()
     assert "handed over" in old.log(), old.log()
-    assert "ended (" not in old.log(), old.log()
+    assert "ended (" not in old.log().rpartition("takeover: successor")[2], old.log()
 
 
 async def test_takeover_mid_stream_loses_and_doubles_nothing(busybox: Any) -> None:
@@ -339,3 +339,28 @@ def test_a_front_end_of_this_version_works_with_a_worker_of_the_version_before(
     finally:
         frontend.stop()
         router.close()
+
+
+async def test_an_ended_session_is_handed_over_with_its_output_and_exit(busybox: Any) -> None:
+    """A session that ended while its owner was away, kept for its grace period, goes
+    to the successor too: the owner, back after the takeover, gets its output and exit."""
+    worker = start_worker("afterlife", "--grace", "60")
+    frontend = start_frontend([worker.match["endpoint"]])
+    stack = Stack(frontend.match["url"])
+    await asyncio.to_thread(wait_hosts_up, stack, {"afterlife"})
+    first = await TerminalClient.connect(stack)
+    opened = await first.open(
+        busybox.name, host="afterlife", cmd=["sh", "-c", "sleep 1; echo bye-$((3*3))"]
+    )
+    await first.close()  # it ends while nobody is attached: its output is kept
+    await asyncio.to_thread(worker.wait_log, r"ended \(exited, code 0\)", 20)
+    successor = start_worker("afterlife", "--take-over")
+    await asyncio.to_thread(handed_over, worker)
+    again = await TerminalClient.connect(stack)
+    resumed = await again.attach(opened["session"])
+    assert resumed["ended"] is True
+    assert (await again.wait_exit(20))["code"] == 0
+    assert b"bye-9" in bytes(again.output)
+    await again.close()
+    frontend.stop()
+    successor.stop()
