@@ -44,6 +44,7 @@ from shared.errors import (
     Forbidden,
     NotFound,
     ProtocolError,
+    Unavailable,
 )
 from shared.messages import (
     Ack,
@@ -228,8 +229,13 @@ class WorkerServer(ServerHandover):
 
     def send(self, peer: bytes, message: Message) -> None:
         """Queue a message for a peer; a vanished peer is logged, never silently lost."""
-        if self._handing.keep_for(peer, message):
-            return  # a front end of the worker that ran before, not yet back
+        try:
+            if self._handing.keep_for(peer, message):
+                return  # a front end of the worker that ran before, not yet back
+        except Unavailable as exc:
+            log.warning("front end %s did not come back in time: %s", peer.hex(), exc)
+            self._peer_gone(peer)
+            return
         try:
             self._pump.send([peer, *encode(message)])
         except zmq.ZMQError as exc:  # EHOSTUNREACH: ROUTER_MANDATORY at work

@@ -84,9 +84,10 @@ class Handing:
         if kept is None:
             return False
         frames = [peer, *encode(message)]
-        self._kept += sum(len(f) for f in frames)
-        if self._kept > MAX_KEPT_BYTES:
+        size = sum(len(f) for f in frames)
+        if self._kept + size > MAX_KEPT_BYTES:
             raise Unavailable("too much output kept for front ends that did not come back")
+        self._kept += size
         kept.append(frames)
         return True
 

@@ -362,8 +362,10 @@ class ExecSession:
         self._apply(self.lifecycle.close())
 
     def end(self, reason: ExitReason, message: str = "") -> None:
-        """End it for a reason of the worker's (container stopped, shutting down...)."""
-        self._apply(self.lifecycle.end(reason, message))
+        """End it for a reason of the worker's (container stopped, shutting down...);
+        not while it is being handed over: the successor sees the stream end itself."""
+        if not self.frozen:
+            self._apply(self.lifecycle.end(reason, message))
 
     def stop(self) -> None:
         """The worker stops: end a live session, forget an ended one."""

@@ -107,8 +107,8 @@ class Channel:
         return body
 
     def receive_fd(self) -> socket.socket:
-        data, fds, _, _ = socket.recv_fds(self.sock, 1, 1)
-        if data != _FD_MARK or len(fds) != 1:
+        data, fds, flags, _ = socket.recv_fds(self.sock, 1, 1)
+        if data != _FD_MARK or len(fds) != 1 or flags & socket.MSG_CTRUNC:
             for fd in fds:
                 os.close(fd)
             raise ProtocolError("expected one file descriptor")
