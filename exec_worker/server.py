@@ -290,6 +290,8 @@ class WorkerServer(ServerHandover):
                 registry.detach(peer, aid)
             case CloseSession(attachment=aid):
                 registry.session_of(peer, aid).close(aid)
+            case PutFile() | GetFile() | FetchRecording() if registry.handing_over:
+                raise Unavailable(f"host {self._config.host_id} is being upgraded: try again")
             case (
                 PutFile() | GetFile() | FetchRecording() | FileData() | FileEnd() | FileAck()
                 | FileAbort()

@@ -38,10 +38,12 @@ if TYPE_CHECKING:
     from exec_worker.docker_exec import DockerHost
     from exec_worker.refusals import Refusals
     from exec_worker.registry import SessionRegistry
+    from exec_worker.transfer_requests import FileRequests
     from shared.settings import WorkerConfig
 
 SETTLE_TIMEOUT = 5.0
-"""Seconds a handover waits for sessions that start or end to be done with it."""
+"""Seconds a handover waits for sessions that start or end, and file transfers, to be
+done (none starts meanwhile); past that it fails and the worker serves on."""
 INPUT_DRAIN_TIMEOUT = 2.0
 """Seconds it waits for keystrokes already written to reach the execs' connections."""
 PAUSE_TIMEOUT = 2.0
@@ -122,6 +124,7 @@ class ServerHandover:
     """The endpoint of the worker that ran before, which this one binds instead."""
     registry: SessionRegistry
     containers: ContainerWatcher
+    files: FileRequests
     refusals: Refusals
     endpoint_hooks: tuple[Callable[[], None], Callable[[], None]] | None = None
     """What main does with its HTTP endpoint when the ZeroMQ one is let go or bound again."""
@@ -163,6 +166,9 @@ class ServerHandover:
                         "messages may be refused", len(unpaused))  # fmt: skip
         await _wait_for(lambda: not self.registry.settling(), SETTLE_TIMEOUT,
                         "sessions were still starting or ending")  # fmt: skip
+        transfers = self.files.transfers
+        await _wait_for(lambda: not transfers.uploads and not transfers.downloads,
+                        SETTLE_TIMEOUT, "file transfers were still running")  # fmt: skip
 
     async def freeze(self) -> None:
         self._handing.frozen = True

@@ -34,6 +34,7 @@ from shared.messages import (
 )
 from shared.protocol import decode, encode
 from shared.security import load_secret_key, make_curve_server
+from shared.transfer_messages import FileData, FileEnd, FileOpened, FileStored, PutFile
 from tests.support.http import wait_hosts_up
 from tests.support.processes import (
     ManagedProcess,
@@ -364,3 +365,23 @@ async def test_an_ended_session_is_handed_over_with_its_output_and_exit(busybox:
     await again.close()
     frontend.stop()
     successor.stop()
+
+
+def test_an_upload_under_way_keeps_the_worker_from_handing_over(busybox: Any) -> None:
+    """An upload that goes on is not cut: the takeover waits for it (5 s at most), then
+    fails with the reason, and the worker serves on; the upload still finishes."""
+    worker = start_worker("porter")
+    old = OldFrontEnd(worker.match["endpoint"])
+    old.wait(lambda m: isinstance(m, Welcome))
+    old.send(PutFile(request="up-1", person="dev", address="", container=busybox.id,
+                     session="", path="/tmp/carried.txt", size=6, user=None))  # fmt: skip
+    old.wait(lambda m: isinstance(m, FileOpened))
+    successor = start_worker("porter", "--take-over", wait=False)
+    assert successor.proc.wait(30) != 0
+    worker.wait_log("takeover failed, serving on: file transfers were still running")
+    old.send(FileData("up-1", 0, b"cargo\n"))
+    old.send(FileEnd("up-1", 6))
+    old.wait(lambda m: isinstance(m, FileStored))
+    assert busybox.exec_run(["cat", "/tmp/carried.txt"]).output == b"cargo\n"
+    old.socket.close()
+    worker.stop()
