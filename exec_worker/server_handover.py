@@ -139,12 +139,26 @@ class ServerHandover:
 
     # --- giving -----------------------------------------------------------------------
 
+    async def settle(self) -> None:
+        """No session opens and no file transfer starts from now on; wait until none
+        is starting or ending and no transfer runs (those are not handed over).
+        Front ends are still welcomed meanwhile, so none takes the host for gone."""
+        registry, transfers = self.registry, self.files.transfers
+        registry.handing_over = True
+        try:
+            await _wait_for(lambda: not registry.settling(), SETTLE_TIMEOUT,
+                            "sessions were still starting or ending")  # fmt: skip
+            await _wait_for(lambda: not transfers.uploads and not transfers.downloads,
+                            SETTLE_TIMEOUT, "file transfers were still running")  # fmt: skip
+        except HandoverFailed:
+            registry.handing_over = False
+            raise
+
     def pause_peers(self) -> None:
         """Front ends that speak Pause hold what they send; no Welcome goes out until
-        the handover is over (a Welcome ends a pause), and no session opens."""
+        the handover is over (a Welcome ends a pause)."""
         handing = self._handing
         handing.welcome_held = True
-        self.registry.handing_over = True
         handing.token = secrets.token_hex(8)
         asked = [p for p in self._peers if self._versions.get(p, 0) >= PAUSE_VERSION]
         handing.unpaused = set(asked)
@@ -156,19 +170,16 @@ class ServerHandover:
             self._handing.unpaused.discard(peer)
 
     async def wait_paused(self) -> None:
-        """Until the front ends asked to pause answered (what they sent before is
-        served), and no session is starting or ending (those are not handed over)."""
+        """Until the front ends asked to pause answered: what they sent before is
+        served by this process."""
         unpaused = self._handing.unpaused
         with contextlib.suppress(HandoverFailed):
             await _wait_for(lambda: not unpaused, PAUSE_TIMEOUT, "front ends did not pause")
         if unpaused:
             log.warning("takeover: %d front ends did not answer Pause; their last "
                         "messages may be refused", len(unpaused))  # fmt: skip
-        await _wait_for(lambda: not self.registry.settling(), SETTLE_TIMEOUT,
-                        "sessions were still starting or ending")  # fmt: skip
-        transfers = self.files.transfers
-        await _wait_for(lambda: not transfers.uploads and not transfers.downloads,
-                        SETTLE_TIMEOUT, "file transfers were still running")  # fmt: skip
+        if self.registry.settling():  # opened before settle() said no, and still starting
+            raise HandoverFailed("a session started while the handover began")
 
     async def freeze(self) -> None:
         self._handing.frozen = True

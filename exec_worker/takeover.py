@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 VERSION = 1
 """Of the handover frames: both processes must speak the same."""
-STEP_TIMEOUT = 10.0
+STEP_TIMEOUT = 20.0
 """Seconds either side waits for the other's next frame."""
 MAX_FRAME = 64 << 20
 _LENGTH = struct.Struct(">I")
@@ -186,6 +186,7 @@ class Handovers:
                 raise HandoverFailed(f"the successor speaks handover version {hello.get('v')!r}")
             log.info("takeover: successor (pid %s) asks for %d sessions", hello.get("pid"),
                      len(self._server.registry.sessions))  # fmt: skip
+            await self._server.settle()
             await self._carry(self.plan.successor(), channel)
             await self._server.wait_paused()
             await self._carry(self.plan.peers_paused(), channel)
