@@ -29,6 +29,8 @@ class Terminal:
         self.first_at = 0.0
         self.last_at = 0.0
         self.received_at_exit = -1
+        self.arrivals: list[float] | None = None
+        """When each read of output arrived, while a metric asks (None: not kept)."""
         self._keep = keep
         self._waiter: tuple[int, asyncio.Future[float]] | None = None
         self.exited: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -40,6 +42,8 @@ class Terminal:
         if not self.received:
             self.first_at = now
         self.last_at = now
+        if self.arrivals is not None:
+            self.arrivals.append(now)
         self.received += len(data)
         if len(self.head) < 64:
             self.head += data[: 64 - len(self.head)]

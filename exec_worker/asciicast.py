@@ -70,6 +70,7 @@ _BUFFER = 64 * 1024
 _NAME_PART = 48  # longest host or container name kept in a file name
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _DOTS = re.compile(r"\.{2,}")
+_FILE_NAME = re.compile(r"(?!.*\.\.)[A-Za-z0-9_.-]+\.cast")
 # JSON allows these raw inside strings, but some line splitters (str.splitlines,
 # editors) break lines at them: escape them so one event is always one line.
 _LINE_SEPARATORS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
@@ -200,6 +201,47 @@ class Recorder:
         recorder = cls(folder, header, record_input, max_bytes, now)
         recorder._started = now()
         recorder._open_part(recorder._started)
+        return recorder
+
+    def handover(self) -> dict[str, Any]:
+        """What another process needs to go on writing this recording from the very
+        next event (everything so far is written out first)."""
+        self._release()
+        self.flush()
+        h = self.header
+        return {
+            "header": [h.session, h.host, h.container_id, h.container_name, h.person,
+                       h.run_as, h.command, h.width, h.height, h.title, h.shell, h.tty],
+            "input": self.record_input, "max_bytes": self.max_bytes,
+            "paths": [p.name for p in self.paths], "size": list(self._size),
+            "decoders": [self._output.getstate()[0], self._input.getstate()[0]],
+            "recording": self._recording, "failed": self.error is not None,
+            "times": [self._started, self._part_start, self._elapsed],
+            "part": [self._part_bytes, self._part_events],
+        }  # fmt: skip
+
+    @classmethod
+    def resume(
+        cls, folder: Path, state: dict[str, Any], now: Callable[[], float] = time.time
+    ) -> Recorder:
+        """Go on with a recording another process wrote (see `handover`); its files
+        must be in `folder`. Raises ValueError, KeyError or TypeError on nonsense."""
+        header = RecordingHeader(*state["header"])
+        recorder = cls(folder, header, bool(state["input"]), int(state["max_bytes"]), now)
+        names = [str(name) for name in state["paths"]]
+        if not names or not all(_FILE_NAME.fullmatch(name) for name in names):
+            raise ValueError("recording file names that this host does not make")
+        recorder.paths = [folder / name for name in names]
+        cols, rows = state["size"]
+        recorder._size = (int(cols), int(rows))
+        for decoder, held in zip((recorder._output, recorder._input), state["decoders"],
+                                 strict=True):  # fmt: skip
+            decoder.setstate((bytes(held)[:3], 0))
+        recorder._recording = bool(state["recording"]) and not state["failed"]
+        started, part_start, elapsed = state["times"]
+        recorder._started, recorder._part_start = float(started), float(part_start)
+        recorder._elapsed = float(elapsed)
+        recorder._part_bytes, recorder._part_events = (int(v) for v in state["part"])
         return recorder
 
     @property

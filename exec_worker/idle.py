@@ -36,6 +36,14 @@ class IdleClock:
             self._timer.cancel()
             self._timer = None
 
+    def state(self) -> tuple[float, bool]:
+        """Seconds idle so far, and whether the warning went out (for a handover)."""
+        return time.monotonic() - self._last, self._warned
+
+    def resume(self, idle_for: float, warned: bool) -> None:
+        """Go on from another process's clock: `idle_for` seconds idle already."""
+        self._last, self._warned = time.monotonic() - max(0.0, idle_for), warned
+
     def touch(self) -> None:
         self._last = time.monotonic()
         self._warned = False

@@ -23,18 +23,18 @@ class InputCredit:
     def __init__(self, step: int) -> None:
         self.received = 0
         self._step = max(1, step)
-        self._told = 0
+        self.told_offset = 0
 
     def took(self, count: int) -> None:
         self.received += count
 
     def told(self) -> None:
         """The owner has just been told `received` another way (in `opened`)."""
-        self._told = self.received
+        self.told_offset = self.received
 
     def due(self, behind: bool) -> int | None:
         """The offset to acknowledge now, if any: none while the program is behind."""
-        if behind or self.received - self._told < self._step:
+        if behind or self.received - self.told_offset < self._step:
             return None
-        self._told = self.received
+        self.told_offset = self.received
         return self.received

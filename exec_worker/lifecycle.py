@@ -153,6 +153,17 @@ class SessionLifecycle:
 
     # --- the owner's connection -------------------------------------------------------
 
+    def handed_over(self, phase: Phase, owner_attached: bool) -> list[Do]:
+        """The session comes from the worker that ran before this one (takeover.py):
+        only running and ended sessions are handed over."""
+        if self.phase is not Phase.STARTING or phase not in (Phase.RUNNING, Phase.ENDED):
+            raise Conflict(f"a session {phase.value} cannot be handed over")
+        self.phase, self.owner_attached = phase, owner_attached
+        self.stream_closed = phase is Phase.ENDED
+        if phase is Phase.ENDED:
+            return [Do.KEEP]
+        return [] if owner_attached else [Do.WAIT_FOR_OWNER]
+
     def owner_left(self) -> list[Do]:
         self.owner_attached = False
         return [Do.WAIT_FOR_OWNER] if self.phase is Phase.RUNNING else []

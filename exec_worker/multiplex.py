@@ -44,6 +44,15 @@ class Demux:
         """True when the bytes so far end exactly at a frame's end."""
         return self._left == 0 and not self._header
 
+    def state(self) -> tuple[bytes, int, int]:
+        """Where it is within a frame: header bytes read, stream, payload left."""
+        return bytes(self._header), int(self._stream), self._left
+
+    def resume(self, header: bytes, stream: int, left: int) -> None:
+        if len(header) >= HEADER.size or left < 0:
+            raise ProtocolError("a demultiplexer state no stream can be in")
+        self._header, self._stream, self._left = bytearray(header), Stream(stream), left
+
     def feed(self, data: bytes) -> list[tuple[Stream, bytes]]:
         """The payload pieces in `data`; ProtocolError for a header Docker never sends."""
         pieces: list[tuple[Stream, bytes]] = []

@@ -97,6 +97,11 @@ class ObserveRequests:
             if stream.peer == peer:
                 self._give_up(peer, request, "the front end went away")
 
+    def end_all(self, reason: str) -> None:
+        """Every logs stream ends with `reason` (a worker handing over keeps none)."""
+        for request, stream in list(self.streams.items()):
+            self._give_up(stream.peer, request, reason)
+
     def _give_up(self, peer: bytes, request: str, reason: str) -> None:
         stream = self.streams.get(request)
         if stream is not None and stream.peer == peer and stream.task is not None:

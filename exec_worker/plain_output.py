@@ -29,6 +29,12 @@ class DemuxedRecording:
         self._demux = Demux()
         self._broken = False
 
+    def state(self) -> tuple[bytes, int, int]:
+        return self._demux.state()
+
+    def resume(self, header: bytes, stream: int, left: int) -> None:
+        self._demux.resume(header, stream, left)
+
     def output(self, data: bytes) -> None:
         if self._broken:
             return

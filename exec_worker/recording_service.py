@@ -25,6 +25,7 @@ import logging
 import shlex
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from exec_worker import recording_files
 from exec_worker.asciicast import FLUSH_INTERVAL, Recorder, RecordingHeader
@@ -34,7 +35,7 @@ from exec_worker.recording_files import RecordingFilter, RecordingInfo
 from exec_worker.recording_store import RecordingStore
 from exec_worker.recording_uploads import Uploads
 from exec_worker.stored_recordings import RecordingSource, StoredRecordings
-from shared.errors import NotFound, Unavailable
+from shared.errors import NotFound, ProtocolError, Unavailable
 from shared.messages import (
     RecordingPolicy,
 )
@@ -99,6 +100,17 @@ class Recordings:
                 raise Unavailable(f"the policy requires a recording, which failed: {exc}") from None
             log.warning("session %s goes unrecorded: %s", header.session, exc)
             return None
+        if self.uploads is not None:
+            recorder.on_done = self.uploads.finished
+            self._opened.add(recorder)
+        return recorder
+
+    def adopt(self, state: dict[str, Any]) -> Recorder:
+        """Go on with a recording the worker that ran before was writing."""
+        try:
+            recorder = Recorder.resume(self.folder, state)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProtocolError(f"a recording's state is unreadable: {exc!r}") from None
         if self.uploads is not None:
             recorder.on_done = self.uploads.finished
             self._opened.add(recorder)

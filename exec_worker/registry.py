@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from exec_worker import metrics
+from exec_worker import metrics, session_state
 from exec_worker.docker_exec import DockerHost
+from exec_worker.exec_stream import ExecStream
 from exec_worker.leftovers import ProcessRecords, end_left_processes
+from exec_worker.lifecycle import Phase
 from exec_worker.process_index import ProcessIndex
 from exec_worker.recording_service import Recordings
 from exec_worker.sessions import Attachment, ExecSession
@@ -55,6 +58,7 @@ class SessionRegistry:
         self.records = ProcessRecords(config.state_dir)
         self.processes = ProcessIndex()
         self.draining = False
+        self.handing_over = False
         self._config, self._docker, self._recordings = config, docker, recordings
         self._audit, self._container_state = audit, container_state
         self._opening = Slots(
@@ -75,6 +79,8 @@ class SessionRegistry:
             raise Conflict(f"session {request.session} already exists")
         if self.draining:
             raise Unavailable(f"host {self._config.host_id} is shutting down")
+        if self.handing_over:
+            raise Unavailable(f"host {self._config.host_id} is being upgraded: try again")
         self._check_limits(request.person)
         owner = self._new_attachment(peer, request.attachment, request.person, Mode.RW, send)
         session = ExecSession(request.session, owner, self._docker, self._config,
@@ -98,6 +104,42 @@ class SessionRegistry:
             return
         if session.exit is None and session.lifecycle.ending is None:
             metrics.OPEN_SECONDS.observe(time.perf_counter() - started)
+
+    # --- handover (takeover.py) ---------------------------------------------------------
+
+    def settling(self) -> bool:
+        """Some session is starting or ending (those are not handed over)."""
+        return any(s.phase in (Phase.STARTING, Phase.ENDING) for s in self.sessions.values())
+
+    async def adopt(
+        self, state: dict[str, Any], exec_socket: socket.socket | None, send: Send
+    ) -> None:
+        """A session from the worker that ran before, with its attachments; it reads
+        its exec once `go_on` is called."""
+        if state["id"] in self.sessions:
+            raise Conflict(f"session {state['id']} handed over twice")
+        made = [self._new_attachment(peer, aid, person, mode, send)
+                for aid, peer, person, mode, _ in session_state.attachments(state)]  # fmt: skip
+        owner = made[0] if state["owner"] else None
+        session = ExecSession(state["id"], owner or Attachment("", b"", state["person"], Mode.RW,
+                              lambda _: None, 0.0), self._docker, self._config,
+                              self._recordings, self, self.records, self.processes)  # fmt: skip
+        session.person, session.owner = state["person"], owner
+        session.watchers = {a.id: a for a in made if a is not owner}
+        transport, stream = await _adopt_connection(exec_socket, self._docker)
+        recorder = self._recordings.adopt(state["recorder"]) if state["recorder"] else None
+        session.adopt(state, transport, stream, recorder)
+        self.sessions[session.id] = session
+        for attachment in made:
+            self.attachments[attachment.id] = (session, attachment)
+        if session.exit is None:
+            metrics.SESSIONS_OPEN.inc()
+
+    def go_on(self) -> None:
+        """Every session handed over reads its exec again."""
+        for session in list(self.sessions.values()):
+            if session.frozen:
+                session.go_on()
 
     def find(self, session_id: str) -> ExecSession:
         session = self.sessions.get(session_id)
@@ -225,6 +267,8 @@ class SessionRegistry:
         processes that took."""
         ended = 0
         for record in await asyncio.to_thread(self.records.left):
+            if record.session in self.sessions:
+                continue  # handed over by the worker that ran before: it runs on
             carrying = await self.processes.marked(record.marker)
             ended += await asyncio.to_thread(end_left_processes, carrying)
             await asyncio.to_thread(self.records.drop, record.session)
@@ -254,3 +298,18 @@ def audit_fields(session: ExecSession) -> dict[str, Any]:
             watchers=sorted(session.watched_by),
         )
     return fields
+
+
+async def _adopt_connection(
+    exec_socket: socket.socket | None, docker: DockerHost
+) -> tuple[asyncio.Transport | None, ExecStream | None]:
+    """The exec's connection as a paused transport: its head was read long ago."""
+    if exec_socket is None:
+        return None, None
+    stream = ExecStream(docker.read_buffer)
+    stream.upgraded.set_result(None)
+    transport, _ = await asyncio.get_running_loop().create_connection(
+        lambda: stream, sock=exec_socket
+    )
+    transport.pause_reading()
+    return transport, stream

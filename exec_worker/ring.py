@@ -28,6 +28,14 @@ class OutputRing:
         self._floor = self.end
         self._buffer = bytearray()
 
+    def restore(self, start: int, data: bytes) -> None:
+        """Hold `data` as the bytes from offset `start` on (a ring handed over by the
+        worker that ran before): its last `capacity` bytes, if it holds more."""
+        self.end = self._floor = start
+        self._buffer = bytearray()
+        self.append(data)
+        self._floor = max(start, self.end - self.capacity)
+
     def append(self, data: bytes) -> None:
         capacity = self.capacity
         if len(data) > capacity:

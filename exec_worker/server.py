@@ -31,10 +31,13 @@ from exec_worker import metrics
 from exec_worker.containers import ContainerWatcher
 from exec_worker.docker_exec import DaemonFacts, DockerHost
 from exec_worker.host_rules import HostRules, own_container_id
+from exec_worker.listener import bind_on, open_listener
 from exec_worker.observe import ObserveRequests
 from exec_worker.recording_service import Recordings
 from exec_worker.refusals import Refusals
 from exec_worker.registry import SessionRegistry
+from exec_worker.server_handover import Handing, ServerHandover
+from exec_worker.takeover import Handovers
 from exec_worker.transfer_requests import FileRequests
 from shared.audit import AuditLog
 from shared.errors import (
@@ -42,6 +45,7 @@ from shared.errors import (
     Forbidden,
     NotFound,
     ProtocolError,
+    Unavailable,
 )
 from shared.messages import (
     Ack,
@@ -60,6 +64,7 @@ from shared.messages import (
     ListSessions,
     Message,
     OpenSession,
+    Paused,
     Resize,
     Revocation,
     RevokeSignIns,
@@ -94,7 +99,7 @@ HEARTBEAT_MS = 1000  # ZMTP heartbeats: a dead front end's connection is dropped
 HEARTBEAT_TIMEOUT_MS = 3000
 
 
-class WorkerServer:
+class WorkerServer(ServerHandover):
     """Serves front ends for one Docker host."""
 
     def __init__(
@@ -110,17 +115,10 @@ class WorkerServer:
         self._docker = docker
         self._facts = facts
         self.instance = secrets.token_hex(8)
-        self._socket = context.socket(zmq.ROUTER)
-        for option, value in (
-            (zmq.ROUTER_MANDATORY, 1),
-            (zmq.SNDHWM, 0),
-            (zmq.RCVHWM, 0),
-            (zmq.LINGER, 1000),
-            (zmq.HEARTBEAT_IVL, HEARTBEAT_MS),
-            (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS),
-        ):
-            self._socket.setsockopt(option, value)
+        self._socket = self._router()
         self._peers: dict[bytes, float] = {}
+        self._versions: dict[bytes, int] = {}
+        self._handing = Handing()
         self.revoked = Revocations()
         """Sign-ins that are over, passed from front end to front end."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -138,6 +136,7 @@ class WorkerServer:
         self.registry = SessionRegistry(
             config, docker, self.recordings, self.audit, self.containers.containers.get
         )
+        self.handovers = Handovers(self, config.state_dir)
         self.files = FileRequests(
             docker, config, self.recordings, self._resolve, self.registry.sessions, self.send,
             self.audit, self._spawn,
@@ -145,9 +144,23 @@ class WorkerServer:
         self.observe = ObserveRequests(docker, config, self._resolve, self.send, self.audit,
                                        self._spawn)  # fmt: skip
 
+    def _router(self) -> zmq.Socket[Any]:
+        socket: zmq.Socket[Any] = self._context.socket(zmq.ROUTER)
+        for option, value in (
+            (zmq.ROUTER_MANDATORY, 1),
+            (zmq.SNDHWM, 0),
+            (zmq.RCVHWM, 0),
+            (zmq.LINGER, 1000),
+            (zmq.HEARTBEAT_IVL, HEARTBEAT_MS),
+            (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS),
+        ):
+            socket.setsockopt(option, value)
+        return socket
+
     def bind(self, keys: tuple[bytes, bytes]) -> str:
         """Bind the ROUTER socket as a CurveZMQ server, behind the ZAP gate that admits
         only the allowed front ends' keys; returns the endpoint actually bound."""
+        self._keys = keys
         self.refusals = Refusals()
         self._gate = KeyGate(  # before the bind: without a ZAP handler CURVE admits any key
             self._context, AllowedKeys(self._config.curve_allow), self.refusals.key_refused
@@ -155,37 +168,57 @@ class WorkerServer:
         make_curve_server(self._socket, keys)
         self.refusals.watch(self._socket)
         try:
-            self._socket.bind(self._config.bind)
-        except zmq.ZMQError as exc:  # the gate and the monitor are on the loop: close them
+            if self.listener is None and not self.handed_endpoint:
+                self.listener = open_listener(self._config.bind)
+            if self.listener is not None:
+                self.endpoint = bind_on(self._socket, self.listener)
+            else:
+                self._socket.bind(self.handed_endpoint or self._config.bind)
+                self.endpoint = str(self._socket.getsockopt_string(zmq.LAST_ENDPOINT))
+        except (OSError, zmq.ZMQError) as exc:  # the gate and the monitor are on the loop
             self.refusals.close(self._socket)
             self._gate.close()
+            if self.handed_endpoint:
+                raise  # the worker before may not have let go of it yet: asked again
             raise ListenError(
                 f"cannot listen on {self._config.bind} (bind): {exc.strerror}"
             ) from None
-        return str(self._socket.getsockopt_string(zmq.LAST_ENDPOINT))
+        return self.endpoint
 
     async def serve(self, stop: asyncio.Event) -> None:
-        """Answer front ends until `stop` is set, then end every session."""
+        """Answer front ends until `stop` is set, then end every session; or until a
+        successor took them over, then leave them be."""
         leftovers = await self.registry.sweep_leftovers()
         if leftovers:
             log.warning("ended %d processes of sessions an earlier run left running", leftovers)
         self._pump = SocketPump(self._socket, self._receive)
+        self.registry.go_on()
         sweeper = asyncio.create_task(self._sweep_loop())
         await self.containers.start()
         self.recordings.start()
-        await stop.wait()
-        await self.registry.drain(self._config.drain_timeout)
+        self.handovers.listen()
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopped, asyncio.create_task(self.handovers.finished.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        self.handovers.close()
+        if stopped.done():
+            await self.registry.drain(self._config.drain_timeout)
         sweeper.cancel()
         self.containers.close()
-        await self.registry.stop(SHUTDOWN_GRACE + self._config.kill_grace)
+        if stopped.done():
+            await self.registry.stop(SHUTDOWN_GRACE + self._config.kill_grace)
         self.recordings.close()
         for task in self._tasks:
             task.cancel()
-        self.refusals.close(self._socket)
         self._gate.close()
-        self._pump.close()
+        if not self._handing.released:  # else the successor holds the endpoint by now
+            self.refusals.close(self._socket)
+            self._pump.close()
 
     def _receive(self, frames: list[bytes]) -> None:
+        if self._handing.frozen:
+            self._handing.hold(frames)  # dispatched if the handover fails, else moot
+            return
         self._dispatch(frames[0], frames[1:])
 
     # --- peers -----------------------------------------------------------------------
@@ -203,6 +236,7 @@ class WorkerServer:
     def _peer_gone(self, peer: bytes) -> None:
         """Its connections are gone: detach them, the sessions go on."""
         self._peers.pop(peer, None)
+        self._handing.forget(peer)
         self.files.peer_gone(peer)
         self.observe.peer_gone(peer)
         self.registry.peer_gone(peer)
@@ -211,6 +245,13 @@ class WorkerServer:
 
     def send(self, peer: bytes, message: Message) -> None:
         """Queue a message for a peer; a vanished peer is logged, never silently lost."""
+        try:
+            if self._handing.keep_for(peer, message):
+                return  # a front end of the worker that ran before, not yet back
+        except Unavailable as exc:
+            log.warning("front end %s did not come back in time: %s", peer.hex(), exc)
+            self._peer_gone(peer)
+            return
         try:
             self._pump.send([peer, *encode(message)])
         except zmq.ZMQError as exc:  # EHOSTUNREACH: ROUTER_MANDATORY at work
@@ -265,6 +306,10 @@ class WorkerServer:
                 registry.detach(peer, aid)
             case CloseSession(attachment=aid):
                 registry.session_of(peer, aid).close(aid)
+            case (
+                PutFile() | GetFile() | FetchRecording() | ReadLogs() | ReadStats()
+            ) if registry.handing_over:  # fmt: skip
+                raise Unavailable(f"host {self._config.host_id} is being upgraded: try again")
             case FileAck() | FileAbort():  # of a file transfer or of a logs stream
                 self.files.handle(peer, message)
                 self.observe.handle(peer, message)
@@ -290,10 +335,14 @@ class WorkerServer:
                 self.send(peer, SessionFound(request, found.id, found.container, found.person))
             case RevokeSignIns(entries=entries, sync=sync):
                 self._revoke(peer, entries, sync)
+            case Paused(token=token):
+                self.peer_paused(peer, token)
             case Hello(protocol=newest, oldest=oldest):
                 version = agree(oldest, newest)
-                self._peers[peer] = time.monotonic()
-                self.send(peer, self._welcome(version))
+                self._peers[peer], self._versions[peer] = time.monotonic(), version
+                if not self._handing.welcome_held:
+                    self.send(peer, self._welcome(version))
+                    self._handing.returned(peer, self._pump)
             case _:
                 raise ProtocolError(f"a worker does not accept {message.TAG!r} messages")
 

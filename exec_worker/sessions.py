@@ -33,7 +33,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from exec_worker import exec_exit, plain_output
+from exec_worker import exec_exit, plain_output, session_state
 from exec_worker.asciicast import Recorder
 from exec_worker.commands import exec_command
 from exec_worker.docker_exec import DockerHost
@@ -149,6 +149,9 @@ class ExecSession:
         self._told_exit: set[str] = set()
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._ended = asyncio.Event()
+        self.frozen = False
+        self._pending_effects: list[Do] = []
+        self._demux: plain_output.DemuxedRecording | None = None
         self._idle = IdleClock(
             config.idle_timeout, config.idle_warning, self._warn_idle, self._expire_idle
         )
@@ -206,6 +209,9 @@ class ExecSession:
 
     def _grace_over(self) -> None:
         self._timer = None
+        if self.frozen:  # being handed over: the successor's clock takes it from here
+            self._set_timer(1.0)
+            return
         self._apply(self.lifecycle.grace_over())
 
     # --- starting -----------------------------------------------------------------------
@@ -224,8 +230,8 @@ class ExecSession:
             self.recorder = self._recordings.open(header, request.recording, request.record_input)
             if self.recorder is not None:
                 plain = not self.tty  # record what the programs wrote, not Docker's frames
-                recorder = plain_output.DemuxedRecording(self.recorder) if plain else self.recorder
-                self._record_output = recorder.output
+                self._demux = plain_output.DemuxedRecording(self.recorder) if plain else None
+                self._record_output = (self._demux or self.recorder).output
             stream = await self._start_exec(request)
         except DtermError as exc:
             if self.recorder is not None:
@@ -356,8 +362,10 @@ class ExecSession:
         self._apply(self.lifecycle.close())
 
     def end(self, reason: ExitReason, message: str = "") -> None:
-        """End it for a reason of the worker's (container stopped, shutting down...)."""
-        self._apply(self.lifecycle.end(reason, message))
+        """End it for a reason of the worker's (container stopped, shutting down...);
+        not while it is being handed over: the successor sees the stream end itself."""
+        if not self.frozen:
+            self._apply(self.lifecycle.end(reason, message))
 
     def stop(self) -> None:
         """The worker stops: end a live session, forget an ended one."""
@@ -465,6 +473,78 @@ class ExecSession:
         for watcher in self.watchers.values():
             watcher.emit(SessionResized(watcher.id, cols, rows))
         self.resizer.want(cols, rows)
+
+    # --- handover (takeover.py) ---------------------------------------------------------
+
+    def freeze(self) -> None:
+        """Read nothing more from the exec and run no timer: the state stays as it is
+        handed over, and the successor reads on from the very next byte."""
+        self.frozen = True
+        self._idle.stop()
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def thaw(self) -> None:
+        """The handover failed: go on as before."""
+        self.frozen = False
+        if self.phase is Phase.RUNNING:
+            self._idle.start()
+        if self._transport is not None and not self._paused and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    @property
+    def input_pending(self) -> int:
+        """Keystrokes written but not yet taken by the exec's connection."""
+        return 0 if self._transport is None else self._transport.get_write_buffer_size()
+
+    def exec_socket(self) -> Any:
+        """The exec's connection, passed to the successor (None once it is closed)."""
+        if self._transport is None or self._transport.is_closing() or self.phase is Phase.ENDED:
+            return None
+        return self._transport.get_extra_info("socket")
+
+    def handover(self) -> dict[str, Any]:
+        """Everything the successor needs to go on from the same byte (see adopt)."""
+        return session_state.capture(self, self._config, self._said, self._credit,
+                                     self._idle, self._cmd, self._workdir, self._told_exit,
+                                     self._demux)  # fmt: skip
+
+    def adopt(self, state: dict[str, Any], transport: asyncio.Transport | None,
+              stream: ExecStream | None, recorder: Recorder | None) -> None:  # fmt: skip
+        """Take a session over from the worker that ran before: its exec's connection
+        stays paused until `go_on`."""
+        self._cmd, self._workdir = session_state.restore(self, state, self._credit, self._idle)
+        self._said = bytearray(state["said"])
+        self._told_exit = set(state["told_exit"])
+        self.recorder = recorder
+        if recorder is not None:
+            self._demux = None if self.tty else plain_output.DemuxedRecording(recorder)
+            if self._demux is not None and state["demux"]:
+                self._demux.resume(*state["demux"])
+            self._record_output = (self._demux or recorder).output
+        self._stream, self._transport = stream, transport
+        self.frozen = True
+        effects = self.lifecycle.handed_over(Phase(state["phase"]), self.owner is not None)
+        if self.phase is Phase.ENDED:
+            self._ended.set()
+        if self.processes.process is None and self.phase is Phase.RUNNING:
+            self.processes.find()
+        self._pending_effects = effects
+
+    def go_on(self) -> None:
+        """The handover is done: read the exec again, run the timers."""
+        self.frozen = False
+        if self._transport is not None and self._stream is not None:
+            self.input.running(self._transport)
+            self._paused = True  # paused at adoption; _update_flow decides from the window
+            self._stream.on_writable = self._acknowledge_input
+            self._stream.attach(self._on_output, self._on_stream_closed)
+            if self.tty:
+                self.resizer.started(self.processes.exec_id, self.size, True)
+            self._update_flow()
+        if self.phase is Phase.RUNNING:
+            self._idle.start()
+        self._apply(self._pending_effects)
 
     # --- idleness ---------------------------------------------------------------------
 

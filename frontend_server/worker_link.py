@@ -18,6 +18,11 @@ stream). Requests wait for their replies in pending_requests.py.
 
 Sends never block: the DEALER has IMMEDIATE set, so with no live connection a send
 fails at once with Unavailable instead of queueing for a worker that may never come.
+One exception: a worker handing its sessions to a new process (protocol 4) says
+Pause; from then on what is sent to it is held here, in order and bounded, until
+the next Welcome (from the new process, or the old one if the handover failed), so
+keystrokes typed meanwhile arrive once and in order. Hello goes out on every new
+connection, so a worker that comes back hears of this front end at once.
 
 Concurrency: one event loop; each link owns one task (heartbeat) and a SocketPump.
 """
@@ -37,6 +42,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from frontend_server.container_feed import ContainerFeed
+from frontend_server.held_sends import HeldSends
 from frontend_server.link_health import HANDSHAKE_EVENTS, LinkHealth, LinkKeyFiles
 from frontend_server.metrics import RECONNECTS
 from frontend_server.pending_requests import PendingRequests
@@ -61,6 +67,8 @@ from shared.messages import (
     ListSessions,
     Message,
     Output,
+    Pause,
+    Paused,
     RevokeSignIns,
     SessionExited,
     SessionFound,
@@ -129,6 +137,7 @@ class WorkerLink:
         )
         self._redial: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._held = HeldSends()  # what is sent while the worker hands over
         self._socket = context.socket(zmq.DEALER)
         for option, value in (
             (zmq.ROUTING_ID, frontend_id.encode()),
@@ -182,6 +191,9 @@ class WorkerLink:
             RECONNECTS.inc()
         if verdict.changed:
             self._notify(HostChanged(self.status(), None))
+        if found["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:  # a worker back hears of us at once
+            with contextlib.suppress(Unavailable):
+                self.send(self._hello())
         if verdict.redial_after is not None and self._redial is None:
             loop = asyncio.get_running_loop()
             self._redial = loop.call_later(verdict.redial_after, self._dial_again)
@@ -196,9 +208,14 @@ class WorkerLink:
     # --- sending --------------------------------------------------------------------
 
     def send(self, message: Message) -> None:
-        """Send now or raise Unavailable; never queue for a worker that is not there."""
+        """Send now or raise Unavailable; never queue for a worker that is not there
+        (but hold what comes while it hands over, see Pause)."""
+        frames = encode(message)
+        if self._held.holding and not isinstance(message, Hello | Paused):
+            self._held.hold(frames, self.host or self.endpoint)
+            return
         try:
-            self._pump.send(encode(message))
+            self._pump.send(frames)
         except zmq.ZMQError as exc:
             raise Unavailable(f"worker {self.host or self.endpoint} is not reachable") from exc
 
@@ -232,8 +249,11 @@ class WorkerLink:
             interval = min(interval, self.facts.peer_timeout_ms / 1000 / MISSED_HEARTBEATS)
         return interval
 
+    def _hello(self) -> Hello:
+        return Hello(self._frontend_id, PROTOCOL_VERSION, OLDEST_PROTOCOL)
+
     async def _heartbeat_loop(self) -> None:
-        hello = Hello(self._frontend_id, PROTOCOL_VERSION, OLDEST_PROTOCOL)
+        hello = self._hello()
         while True:
             with contextlib.suppress(Unavailable):  # not connected yet; ZeroMQ retries
                 self.send(hello)
@@ -253,8 +273,25 @@ class WorkerLink:
             self._sync_revocations()
         self._notify(HostChanged(self.status(), [] if not up else None))
 
+    def _pause(self, token: str) -> None:
+        """The worker hands over: hold what is sent from now on; say so at once."""
+        self._held.start()
+        with contextlib.suppress(Unavailable):
+            self.send(Paused(token))
+
+    def _resume(self) -> None:
+        """A Welcome after a pause: what was held goes first, in order."""
+        held = self._held.release()
+        for frames in held:
+            try:
+                self._pump.send(frames)
+            except zmq.ZMQError:
+                log.warning("worker %s: %d held messages not sent", self.host, len(held))
+                break
+
     def _lose_host(self, why: str) -> None:
         """The worker's sessions and containers are gone from our view: say so."""
+        self._held.release()
         listeners, self.listeners = self.listeners, {}
         for listener in listeners.values():
             listener.on_host_lost(f"lost contact with host {self.host or self.endpoint}: {why}")
@@ -272,6 +309,8 @@ class WorkerLink:
             if self.up:
                 self._set_up(False)
             self._lose_host("the worker restarted")
+        if self._held.holding:
+            self._resume()
         changed = self.facts != message
         self.facts = message
         if not self.feed.mirror.synced and not self.feed.sync_request:
@@ -350,6 +389,8 @@ class WorkerLink:
                 self._revoked.add(entries, time.time())
             case Welcome():
                 self._welcome(message)
+            case Pause(token=token):
+                self._pause(token)
             case _:
                 log.debug("worker %s: unexpected %s", self.endpoint, message.TAG)
 

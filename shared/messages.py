@@ -99,8 +99,27 @@ class Welcome:
     """Why the host's Docker daemon cannot be used now; "" while it answers."""
     peer_timeout_ms: int
     """A front end silent this long counts as gone: it says Hello well within it."""
-    engine: str
-    """What answers on the worker's daemon socket: "Docker" or "Podman"."""
+    engine: str = "Docker"
+    """What answers on the worker's daemon socket: "Docker" or "Podman" (v4; a v3
+    worker does not say, and runs on Docker)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Worker to front end (version 4): the worker is handing its sessions to a new
+    process. Send nothing more but Hello (hold it, in order) until the next Welcome,
+    and answer Paused at once: what came before the answer is still served."""
+
+    TAG: ClassVar[str] = "pause"
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    """Front end to worker (version 4): everything before this message has been sent."""
+
+    TAG: ClassVar[str] = "paused"
+    token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,6 +463,8 @@ class Failed:
 Message = (
     Hello
     | Welcome
+    | Pause
+    | Paused
     | ListContainers
     | ContainersListed
     | ContainerChanged

@@ -25,7 +25,7 @@ import msgpack
 from shared.errors import ProtocolError, TooLarge, VersionMismatch
 from shared.messages import MAX_OFFSET, Message
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 """The newest version of the worker protocol this code speaks."""
 OLDEST_PROTOCOL = 3
 """The oldest it still speaks: peers agree on the newest version both know, so front
@@ -152,6 +152,9 @@ class _Spec:
     nested: bool
     all_names: tuple[str, ...]
     by_keyword: bool
+    required: int
+    """Leading fields every version sends; those after them have defaults and may be
+    missing from an older peer's message."""
 
 
 def _spec(cls: type) -> _Spec:
@@ -171,7 +174,22 @@ def _spec(cls: type) -> _Spec:
         nested,
         names,
         any(f.kw_only for f in dataclasses.fields(cls)),
+        _required(cls, has_data),
     )
+
+
+def _required(cls: type, has_data: bool) -> int:
+    """How many header fields lead without a default (only trailing ones may have one;
+    the data frame is never optional)."""
+    fields = dataclasses.fields(cls)[:-1] if has_data else dataclasses.fields(cls)
+    given = [
+        f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        for f in fields
+    ]
+    required = given.index(True) if True in given else len(fields)
+    if any(not g for g in given[required:]) or (has_data and required < len(fields)):
+        raise TypeError(f"{cls.__name__}: only trailing header fields may have defaults")
+    return required
 
 
 _SPECS: dict[str, _Spec] = {cls.TAG: _spec(cls) for cls in get_args(Message)}
@@ -217,13 +235,14 @@ def decode(frames: list[bytes]) -> Message:
     spec = _SPECS.get(fields[0])
     if spec is None:
         raise ProtocolError(f"unknown message type {fields[0][:40]!r}")
-    if len(fields) - 1 < len(spec.names):
+    if len(fields) - 1 < spec.required:
         raise ProtocolError(
             f"{fields[0]}: expected {len(spec.names)} fields, got {len(fields) - 1}"
         )
-    # Fields past those this version knows come from a newer peer: they are left unread.
+    # Fields past those this version knows come from a newer peer: they are left unread;
+    # trailing ones an older peer does not know take their defaults.
     known = fields[1 : 1 + len(spec.names)]
-    values = [check(v, n) for check, v, n in zip(spec.checks, known, spec.names, strict=True)]
+    values = [check(v, n) for check, v, n in zip(spec.checks, known, spec.names, strict=False)]
     if spec.has_data:
         if len(frames) != 2:
             raise ProtocolError(f"{fields[0]}: missing its data frame")
@@ -234,7 +253,7 @@ def decode(frames: list[bytes]) -> Message:
         raise ProtocolError(f"{fields[0]}: unexpected data frame")
     try:
         if spec.by_keyword:
-            message: Message = spec.cls(**dict(zip(spec.all_names, values, strict=True)))
+            message: Message = spec.cls(**dict(zip(spec.all_names, values, strict=False)))
         else:
             message = spec.cls(*values)
     except TypeError as exc:

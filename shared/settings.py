@@ -181,6 +181,10 @@ class WorkerConfig(ProcessSettings):
     are removed (checked every 10 s, counted in a metric); 0: no limit."""
     recording_retention_days: float = 30.0
     """Recordings older than this are deleted (checked hourly); 0 keeps them forever."""
+    take_over: bool = False
+    """Start by taking over every session of the worker running on this host (the
+    same state_dir): it hands them over and exits; nobody's session ends. SIGHUP
+    makes a worker start such a successor itself."""
     drain_timeout: float = 0.0
     """On SIGTERM, seconds to let running sessions finish by themselves (no new ones
     start meanwhile) before the rest are ended with a message saying why."""

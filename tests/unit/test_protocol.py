@@ -31,6 +31,8 @@ from shared.messages import (
     Mode,
     OpenSession,
     Output,
+    Pause,
+    Paused,
     RecordingPolicy,
     Resize,
     Revocation,
@@ -84,6 +86,8 @@ WEB = ContainerInfo(
 
 EXAMPLES: list[Message] = [
     Hello("fe-1", 3, 3),
+    Pause("a1b2c3d4"),
+    Paused("a1b2c3d4"),
     Welcome(
         host="host-a",
         instance="i-1",
@@ -471,6 +475,16 @@ def test_invalid_message_cannot_be_built() -> None:
 def test_fields_a_newer_peer_appends_are_left_unread() -> None:
     """A newer version may add fields at the end of a message; this one reads its own."""
     assert decode([header("ack", "s", 7, "a newer field", [1, 2])]) == Ack("s", 7)
+
+
+def test_fields_an_older_peer_does_not_send_take_their_defaults() -> None:
+    """A v3 worker's welcome has no `engine`: it runs on Docker. A field without a
+    default is never optional."""
+    v3 = ["host-a", "i-1", 3, "20.10.24", "1.41", 3, 2, "", 5000]
+    assert decode([header("welcome", *v3)]).engine == "Docker"  # type: ignore[union-attr]
+    assert decode([header("welcome", *v3, "Podman")]).engine == "Podman"  # type: ignore[union-attr]
+    with pytest.raises(ProtocolError, match="expected 10 fields, got 8"):
+        decode([header("welcome", *v3[:-1])])
 
 
 @pytest.mark.parametrize(
