@@ -247,7 +247,7 @@ async def test_a_docker_daemon_killed_under_live_sessions(busybox: Any) -> None:
 
 async def test_three_hundred_chatty_opens_at_once(host: Host, containers: Containers) -> None:
     """300 opens at once of programs that print without end, on a small machine: every
-    open is answered within the front end's deadline (opened, or refused as busy),
+    open is answered within the front end's deadline (opened, or refused as unavailable),
     every session opened ends within seconds of its close, no exec is started for an
     open that was refused, and nothing is left running."""
     host.worker.stop()
@@ -269,7 +269,8 @@ async def test_three_hundred_chatty_opens_at_once(host: Host, containers: Contai
     opened = [c for c, a in zip(clients, answers, strict=True) if a["type"] == "opened"]
     refused = [a for a in answers if a["type"] == "error"]
     print(f"300 opens: {len(opened)} opened, {len(refused)} refused, all answered in {took:.1f} s")
-    assert all(a["code"] == "unavailable" and "busy" in a["message"] for a in refused), refused[:3]
+    # refused as busy, or (on a machine loaded past it) as a Docker call out of time
+    assert all(a["code"] == "unavailable" for a in refused), refused[:3]
     assert opened
     closing = time.monotonic()
     for client in opened:

@@ -99,9 +99,14 @@ def test_the_installed_wheel_serves_the_page(
 
 
 def systemd_root(installed: Installed) -> Path:
-    """The installation's root with the units in /etc/systemd/system and the machine's
-    own units (targets, docker.service) beside them, for `systemd-analyze --root`."""
+    """The installation's root with the units in /etc/systemd/system, the machine's
+    own units (targets, docker.service) beside them and its /bin/sh (which the worker
+    unit's reload runs), for `systemd-analyze --root`."""
     root = installed.root
+    (root / "bin").mkdir(exist_ok=True)
+    if not (root / "bin" / "sh").exists():
+        shutil.copyfile(os.path.realpath("/bin/sh"), root / "bin" / "sh")
+        (root / "bin" / "sh").chmod(0o755)
     system = next((p for p in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
                    if p.is_dir()), None)  # fmt: skip
     require(system is not None, "no systemd unit folder on this machine: apt-get install systemd")

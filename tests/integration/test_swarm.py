@@ -55,7 +55,7 @@ def swarm() -> Iterator[Swarm]:
         port = free_port()  # not 2377 on every address: other daemons may run here
         address = f"127.0.0.1:{port}"
         daemon.client.swarm.init(
-            advertise_addr=address, listen_addr=address, data_path_port=free_port()
+            advertise_addr=address, listen_addr=address, data_path_port=free_port(below=49152)
         )
         docker_cli(
             daemon.url, "stack", "deploy", "--compose-file", str(FILES / "mart-stack.yml"), STACK

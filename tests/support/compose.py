@@ -8,6 +8,7 @@ deploy`. Both read their files from tests/compose/.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -43,11 +44,17 @@ class ComposeProject:
         _run([*self._base, "down", "--timeout", "1"], self.url)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def free_port(below: int = 65536) -> int:
+    """A port free on loopback now, under `below` (Swarm's data path port must be
+    at most 49151)."""
+    for port in random.sample(range(20000, below), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port below {below}")
 
 
 def docker_cli(url: str, *args: str) -> str:
