@@ -34,7 +34,7 @@ from exec_worker.docker_exec import DockerHost
 from exec_worker.metrics import LOG_STREAMS, LOG_STREAMS_CUT
 from exec_worker.transfers import Download
 from shared.audit import AuditLog
-from shared.errors import DtermError, LimitReached, ProtocolError, TooLarge
+from shared.errors import DtermError, ErrorCode, LimitReached, ProtocolError, TooLarge
 from shared.messages import ContainerInfo, Failed, Message
 from shared.observe_messages import ReadLogs, ReadStats, StatsRead
 from shared.settings import WorkerConfig
@@ -98,8 +98,11 @@ class ObserveRequests:
                 self._give_up(peer, request, "the front end went away")
 
     def end_all(self, reason: str) -> None:
-        """Every logs stream ends with `reason` (a worker handing over keeps none)."""
+        """Every logs stream ends with `reason`, its front end told (a worker handing
+        over keeps none)."""
         for request, stream in list(self.streams.items()):
+            log.info("logs %s ended: %s", request, reason)
+            self._send(stream.peer, Failed(request, ErrorCode.UNAVAILABLE, reason))
             self._give_up(stream.peer, request, reason)
 
     def _give_up(self, peer: bytes, request: str, reason: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import zmq
@@ -388,3 +390,39 @@ def test_an_upload_under_way_keeps_the_worker_from_handing_over(busybox: Any) ->
     assert busybox.exec_run(["cat", "/tmp/carried.txt"]).output == b"cargo\n"
     old.socket.close()
     worker.stop()
+
+
+def test_a_followed_log_ends_saying_the_host_is_upgraded(containers: Any) -> None:
+    """Logs streams are not handed over: one being followed ends, saying why, when its
+    worker hands over, and following again works through the successor."""
+    printer = containers.run(
+        command=["sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.1; done"]
+    )
+    worker = start_worker("chronicle")
+    frontend = start_frontend([worker.match["endpoint"]])
+    stack = Stack(frontend.match["url"])
+    wait_hosts_up(stack, {"chronicle"})
+    parts = urlsplit(stack.base)
+    path = f"/api/containers/chronicle/{printer.name}/logs?tail=1&follow=1"
+    headers = {"Authorization": f"Bearer {stack.token}"}
+
+    def follow() -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=20)
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        assert response.status == 200
+        assert b"tick" in response.read1(65536)
+        return conn, response
+
+    conn, response = follow()
+    successor = start_worker("chronicle", "--take-over")
+    handed_over(worker)
+    with contextlib.suppress(http.client.IncompleteRead):  # cut: no final chunk
+        while response.read1(65536):
+            pass  # what was printed before the handover, then the end
+    assert "being upgraded: follow again" in worker.log()
+    conn.close()
+    again, _ = follow()  # through the successor
+    again.close()
+    frontend.stop()
+    successor.stop()
