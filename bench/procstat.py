@@ -42,6 +42,18 @@ def run_ns(pid: int) -> int:
     return total
 
 
+def voluntary_switches(pid: int) -> int:
+    """Times all threads of a process gave up the CPU to wait (for a socket, a lock, a
+    timer): each is a sleep and, later, a wake-up."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+    return total
+
+
 def _status(pid: int) -> dict[str, str]:
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     return dict(line.split(":", 1) for line in lines if ":" in line)

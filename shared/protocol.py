@@ -14,6 +14,7 @@ Pure: no I/O, no sockets, no logging. The spec is docs/protocol.md; keep both in
 from __future__ import annotations
 
 import dataclasses
+import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -199,6 +200,18 @@ _SPEC_OF: dict[type, _Spec] = {spec.cls: spec for spec in _SPECS.values()}
 # --- encode / decode ------------------------------------------------------------
 
 
+class _Packers(threading.local):
+    """One msgpack Packer per thread, kept: msgpack.packb makes a Packer per call,
+    and each allocates (and frees) a buffer of 256 KiB, which the allocator maps and
+    unmaps every time. A Packer is not thread-safe, so each thread has its own."""
+
+    def __init__(self) -> None:
+        self.pack = msgpack.Packer().pack
+
+
+_packers = _Packers()
+
+
 def _wire(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return [_wire(getattr(value, f.name)) for f in dataclasses.fields(value)]
@@ -213,7 +226,7 @@ def encode(message: Message) -> list[bytes]:
     fields = [getattr(message, n) for n in spec.names]
     if spec.nested:
         fields = [_wire(v) for v in fields]
-    header: bytes = msgpack.packb([message.TAG, *fields])
+    header: bytes = _packers.pack([message.TAG, *fields])
     if spec.has_data:
         return [header, message.data]  # type: ignore[union-attr]
     return [header]

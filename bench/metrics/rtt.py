@@ -45,15 +45,19 @@ async def run(bench: Bench) -> MetricResult:
 
     pids = bench.pids | {"shape's relay": hops.relay.pid, "shape's echo": hops.echo.pid}
     cpu: dict[str, dict[str, list[float]]] = {arm: {} for arm in INVOLVED}
+    switches: dict[str, dict[str, list[float]]] = {arm: {} for arm in INVOLVED}
 
     async def measure(arm: str) -> list[float]:
         key = shape.key if arm == "shape" else typists[arm].key
         watched = {name: pids[name] for name in INVOLVED[arm] if name in pids}
         before = {name: procstat.run_ns(pid) for name, pid in watched.items()}
+        slept = {name: procstat.voluntary_switches(pid) for name, pid in watched.items()}
         samples = [await key() * 1e6 for _ in range(KEYS)]
         for name, pid in watched.items():
             per_key = (procstat.run_ns(pid) - before[name]) / 1e3 / KEYS
             cpu[arm].setdefault(name, []).append(per_key)
+            waits = (procstat.voluntary_switches(pid) - slept[name]) / KEYS
+            switches[arm].setdefault(name, []).append(waits)
         return samples
 
     try:
@@ -63,11 +67,13 @@ async def run(bench: Bench) -> MetricResult:
             await typist.terminal.end()
         await shape.close()
         hops.stop()
-    return _result(samples, cpu)
+    return _result(samples, cpu, switches)
 
 
 def _result(
-    samples: dict[str, list[list[float]]], cpu: dict[str, dict[str, list[float]]]
+    samples: dict[str, list[list[float]]],
+    cpu: dict[str, dict[str, list[float]]],
+    switches: dict[str, dict[str, list[float]]],
 ) -> MetricResult:
     p50 = {arm: [percentile(r, 50) for r in rounds] for arm, rounds in samples.items()}
     p99 = {arm: [percentile(r, 99) for r in rounds] for arm, rounds in samples.items()}
@@ -95,23 +101,27 @@ def _result(
             Row("rtt p50, the shape alone", "us", p50["shape"]),
             Row("rtt p50, our code: stack - floor - shape", "us", _ours(p50)),
             Row("rtt p99, the shape alone", "us", p99["shape"]),
-            *_cpu_rows(cpu),
+            *_per_key_rows("CPU", "us", cpu),
+            *_per_key_rows("sleeps", "waits", switches),
         ],
         raw={
             **{arm: [distribution(r) for r in rounds] for arm, rounds in samples.items()},
             "cpu_us_per_key": cpu,
+            "voluntary_switches_per_key": switches,
         },
     )
 
 
-def _cpu_rows(cpu: dict[str, dict[str, list[float]]]) -> list[Row]:
+def _per_key_rows(what: str, unit: str, per_key: dict[str, dict[str, list[float]]]) -> list[Row]:
     """A process of both arms is compared with itself; the shape's processes sit in
-    the stack column, as the shape's other rows do."""
+    the stack column, as the shape's other rows do. Sleeps are voluntary context
+    switches of all the process's threads: each one is a wake-up later."""
     rows = []
-    for name, values in cpu["stack"].items():
-        floor = cpu["floor"].get(name, [])
-        rows.append(Row(f"rtt CPU per key, {name}", "us", values, floor, "diff" if floor else ""))
-    rows += [Row(f"rtt CPU per key, {name}", "us", v) for name, v in cpu["shape"].items()]
+    for name, values in per_key["stack"].items():
+        floor = per_key["floor"].get(name, [])
+        label = f"rtt {what} per key, {name}"
+        rows.append(Row(label, unit, values, floor, "diff" if floor else ""))
+    rows += [Row(f"rtt {what} per key, {name}", unit, v) for name, v in per_key["shape"].items()]
     return rows
 
 

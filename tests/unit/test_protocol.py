@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, get_args
 
 import msgpack
@@ -356,6 +357,24 @@ EXAMPLES: list[Message] = [
 def test_round_trip(message: Message) -> None:
     """decode(encode(m)) == m for every message type."""
     assert decode(encode(message)) == message
+
+
+def test_threads_encoding_at_once_get_their_own_frames() -> None:
+    """Each thread packs with its own packer: frames never mix across threads."""
+
+    def encode_many(n: int) -> bool:
+        message = Output(f"a{n}", n, bytes([n]) * n)
+        return all(decode(encode(message)) == message for _ in range(2000))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(encode_many, range(1, 9)))
+
+
+def test_a_message_that_cannot_be_packed_leaves_the_next_intact() -> None:
+    """A failed pack is undone: the following message packs as if nothing happened."""
+    with pytest.raises(TypeError):
+        encode(Ack(object(), 1))  # type: ignore[arg-type]
+    assert decode(encode(Ack("a", 5))) == Ack("a", 5)
 
 
 def test_the_examples_cover_every_message_type() -> None:
