@@ -46,7 +46,7 @@ DEFAULT_TAIL = 500
 
 def _number(handler: BaseHandler, name: str, default: int) -> int:
     text = handler.get_query_argument(name, "") or str(default)
-    if not text.isdigit() or len(text) > 15:
+    if not (text.isascii() and text.isdigit()) or len(text) > 15:  # not "²", nor "٣"
         raise ProtocolError(f"{name}: a whole number, 0 or more, not {text!r}")
     return int(text)
 

@@ -1,0 +1,106 @@
+"""Values that whoever runs a container (its labels) or whoever sends a request (its
+query) chooses, against a real worker and front end: a replica number in a digit
+Python's isdigit() takes but int() refuses, a logs tail written in such digits.
+Each must be answered as bad input or ignored, never break a listing or an open
+for everyone else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.support.accounts import add_user
+from tests.support.containers import Containers
+from tests.support.http import call, cookie_of, sign_in, wait_hosts_up
+from tests.support.processes import ManagedProcess, start_frontend
+from tests.support.terminal_client import Stack
+from tests.support.waiting import wait_until
+
+PASSWORD = "correct horse battery"
+PROJECT = f"hostile{os.getpid()}"
+POLICY = """
+[[roles]]
+users = ["admin"]
+  [[roles.rules]]
+  observe = "logs"
+
+[[roles]]
+users = ["bob"]
+  [[roles.rules]]
+  containers = ["nothing-of-bob-*"]
+"""
+
+
+@dataclass
+class Setup:
+    stack: Stack
+    headers: dict[str, dict[str, str]]
+    container: Any
+
+
+@pytest.fixture(scope="module")
+def setup(
+    worker: ManagedProcess, containers: Containers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Setup]:
+    folder: Path = tmp_path_factory.mktemp("hostile")
+    users = folder / "users.json"
+    for name in ("admin", "bob"):
+        add_user(users, name, PASSWORD)
+    (folder / "policy.toml").write_text(POLICY)
+    labels = {
+        "com.docker.compose.project": PROJECT,
+        "com.docker.compose.service": "web",
+        "com.docker.compose.container-number": "\u00b2",  # SUPERSCRIPT TWO: isdigit() is True
+    }
+    container = containers.run(name=f"dterm-test-{PROJECT}", labels=labels)
+    frontend = start_frontend([worker.match["endpoint"]], "--users-file", str(users),
+                              "--policy", str(folder / "policy.toml"))  # fmt: skip
+    stack = Stack(frontend.match["url"])
+    headers = {u: {"Cookie": cookie_of(sign_in(stack, u, PASSWORD))} for u in ("admin", "bob")}
+    wait_hosts_up(stack, {"local"}, headers=headers["admin"])
+    yield Setup(stack, headers, container)
+    frontend.stop()
+    container.remove(force=True)
+
+
+def test_a_replica_number_int_cannot_read_does_not_break_the_list(setup: Setup) -> None:
+    """A container labelled with replica number "²" is listed (replica 0), and the
+    list of everyone who sees it still loads."""
+
+    def listed() -> dict[str, Any] | None:
+        reply = call(setup.stack, "/api/containers", headers=setup.headers["admin"])
+        assert reply.status == 200, reply.body
+        return next((c for c in reply.json()["containers"] if c["id"] == setup.container.id),
+                    None)  # fmt: skip
+
+    found = wait_until(listed, 15, "the labelled container listed")
+    assert found["service"] == {"kind": "compose", "project": PROJECT, "service": "web",
+                                "replica": 0}  # fmt: skip
+
+
+def test_a_replica_number_int_cannot_read_does_not_break_opening_by_service(
+    setup: Setup,
+) -> None:
+    """/api/replica over such a replica answers: the chosen one for who may open it,
+    not_found for someone who may not even see it."""
+    query = f"/api/replica?project={PROJECT}&service=web"
+    chosen = call(setup.stack, query, headers=setup.headers["admin"])
+    assert chosen.status == 200, chosen.body
+    assert chosen.json()["id"] == setup.container.id
+    hidden = call(setup.stack, query, headers=setup.headers["bob"])
+    assert hidden.status == 404 and hidden.json()["error"] == "not_found", hidden.body
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663", "-1", "1e3"])
+def test_a_logs_tail_that_is_no_ascii_number_is_bad_input(setup: Setup, value: str) -> None:
+    """tail= in other digits than 0-9 (or signed, or in exponent form) is 400 bad_request."""
+    path = f"/api/containers/local/{setup.container.id[:12]}/logs?tail={quote(value)}"
+    reply = call(setup.stack, path, headers=setup.headers["admin"])
+    assert reply.status == 400 and reply.json()["error"] == "bad_request", reply.body
+
