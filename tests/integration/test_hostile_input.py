@@ -103,4 +103,3 @@ def test_a_logs_tail_that_is_no_ascii_number_is_bad_input(setup: Setup, value: s
     path = f"/api/containers/local/{setup.container.id[:12]}/logs?tail={quote(value)}"
     reply = call(setup.stack, path, headers=setup.headers["admin"])
     assert reply.status == 400 and reply.json()["error"] == "bad_request", reply.body
-
