@@ -233,6 +233,17 @@ class Authenticator:
             return None
         return Person(name, found[0].groups)
 
+    def local_name(self, name: str) -> bool:
+        """Whether this name is one of this front end's own: an account of the users
+        file (a file that cannot be read counts as holding it), or the dev token's."""
+        if self.dev_token and name == DEV_USER:
+            return True
+        try:
+            return self.users is not None and self.users.current(name) is not None
+        except AccountsError as exc:
+            log.warning("cannot read the users file: %s", exc)
+            return True
+
     def password_method(self, name: str) -> str:
         """Who checks this name's password: the users file ("password") when it has the
         name or there is no directory, else the directory ("ldap")."""

@@ -6,7 +6,9 @@ back is a cross-site navigation, which a Strict cookie would miss), and sends th
 browser to the provider. GET /oidc/callback accepts a code only with the state of
 that cookie (so nobody can sign a browser in as someone else by sending it a code),
 redeems it once with the verifier, checks the ID token (oidc.py), and signs the
-person in with the usual login cookie, groups taken from the token. The cookie is
+person in with the usual login cookie, groups taken from the token. A name the users
+file holds is refused: people choose their own names at many providers, and a
+sign-in owns whatever is that name's (sessions, recordings, rules naming it). The cookie is
 cleared whatever the outcome. Every callback is audited; each is counted by the
 login throttle like a password attempt.
 
@@ -150,6 +152,13 @@ class OidcCallbackHandler(OidcHandler):
             return
         except Unavailable as exc:
             self.failed(503, str(exc))
+            return
+        if self.auth.local_name(token.person.name):
+            # a provider's name is often the person's own choice: it must not take
+            # over an account of ours (its sessions, recordings and rules by name)
+            name = token.person.name
+            self.failed(403, f"the provider names {name!r}, a name of this front end's "
+                        "users file, which signs in only with its password")  # fmt: skip
             return
         self.throttle.succeeded(address, None)
         self._signed_in(token.person, token.raw)
