@@ -26,6 +26,7 @@ from frontend_server.policy import FileRight, Observe, Person
 from frontend_server.pool import WorkerPool
 from frontend_server.pool_events import HostStatus
 from frontend_server.services import service_json
+from frontend_server.worker_link import WorkerLink
 from shared.errors import DtermError
 from shared.messages import ContainerInfo, SessionInfo
 
@@ -172,6 +173,12 @@ class BaseHandler(RequestHandler):
     @property
     def client_address(self) -> str:
         return client_address(self, self.auth)
+
+    def link_for(self, host: str | None) -> WorkerLink:
+        """The link of a host the signed-in person may use (pool.link_for)."""
+        person, policy = self.person, self.services.guard.policy
+        assert person is not None
+        return self.pool.link_for(host, lambda name: policy.may_use_host(person, name))
 
     def view_of(self, person: Person) -> View:
         guard = self.services.guard

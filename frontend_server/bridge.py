@@ -206,7 +206,8 @@ class SessionBridge:
 
     def _start(self, host: str | None) -> WorkerLink:
         self._begin()
-        return self._pool.link_for(host)
+        policy, person = self._guard.policy, self._person
+        return self._pool.link_for(host, lambda name: policy.may_use_host(person, name))
 
     def _begin(self) -> None:
         if self.phase is not Phase.IDLE:

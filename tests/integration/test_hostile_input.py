@@ -1,8 +1,9 @@
 """Values that whoever runs a container (its labels) or whoever sends a request (its
-query) chooses, against a real worker and front end: a replica number in a digit
-Python's isdigit() takes but int() refuses, a logs tail written in such digits.
-Each must be answered as bad input or ignored, never break a listing or an open
-for everyone else."""
+query) chooses, against real workers and a front end: a replica number in a digit
+Python's isdigit() takes but int() refuses, a logs tail written in such digits, a
+host the policy hides from the person. Each must be answered as bad input, as
+nothing there, or ignored; never break a listing or an open for everyone else,
+never tell a host the person may not see from one that does not exist."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ import pytest
 from tests.support.accounts import add_user
 from tests.support.containers import Containers
 from tests.support.http import call, cookie_of, sign_in, wait_hosts_up
-from tests.support.processes import ManagedProcess, start_frontend
-from tests.support.terminal_client import Stack
+from tests.support.processes import ManagedProcess, start_frontend, start_worker
+from tests.support.terminal_client import Stack, TerminalClient
 from tests.support.waiting import wait_until
 
 PASSWORD = "correct horse battery"
 PROJECT = f"hostile{os.getpid()}"
+HIDDEN = "hidden-host"
 POLICY = """
 [[roles]]
 users = ["admin"]
@@ -33,6 +35,7 @@ users = ["admin"]
 [[roles]]
 users = ["bob"]
   [[roles.rules]]
+  hosts = ["local"]
   containers = ["nothing-of-bob-*"]
 """
 
@@ -59,13 +62,16 @@ def setup(
         "com.docker.compose.container-number": "\u00b2",  # SUPERSCRIPT TWO: isdigit() is True
     }
     container = containers.run(name=f"dterm-test-{PROJECT}", labels=labels)
-    frontend = start_frontend([worker.match["endpoint"]], "--users-file", str(users),
+    hidden = start_worker(HIDDEN)
+    frontend = start_frontend([worker.match["endpoint"], hidden.match["endpoint"]],
+                              "--users-file", str(users),
                               "--policy", str(folder / "policy.toml"))  # fmt: skip
     stack = Stack(frontend.match["url"])
     headers = {u: {"Cookie": cookie_of(sign_in(stack, u, PASSWORD))} for u in ("admin", "bob")}
-    wait_hosts_up(stack, {"local"}, headers=headers["admin"])
+    wait_hosts_up(stack, {"local", HIDDEN}, headers=headers["admin"])
     yield Setup(stack, headers, container)
     frontend.stop()
+    hidden.stop()
     container.remove(force=True)
 
 
@@ -103,3 +109,45 @@ def test_a_logs_tail_that_is_no_ascii_number_is_bad_input(setup: Setup, value: s
     path = f"/api/containers/local/{setup.container.id[:12]}/logs?tail={quote(value)}"
     reply = call(setup.stack, path, headers=setup.headers["admin"])
     assert reply.status == 400 and reply.json()["error"] == "bad_request", reply.body
+
+
+def _answer(setup: Setup, path: str) -> tuple[int, str, str]:
+    reply = call(setup.stack, path, headers=setup.headers["bob"])
+    body = reply.json()
+    return reply.status, body["error"], body["message"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/containers/{host}/{id}/logs",
+        "/api/containers/{host}/{id}/stats",
+        "/api/files?host={host}&container={id}&path=/etc/hostname",
+    ],
+)
+def test_a_hidden_host_answers_as_one_that_does_not_exist(setup: Setup, path: str) -> None:
+    """Logs, stats and files on a host no rule of the person names answer exactly as
+    on a host that does not exist: its name, its containers and whether it is up
+    stay unknown to them."""
+    cid = setup.container.id[:12]
+    hidden = _answer(setup, path.format(host=HIDDEN, id=cid))
+    absent = _answer(setup, path.format(host="no-such-host", id=cid))
+    assert hidden == (absent[0], absent[1], absent[2].replace("no-such-host", HIDDEN))
+    assert hidden[:2] == (404, "not_found")
+
+
+async def test_opening_on_a_hidden_host_answers_as_on_one_that_does_not_exist(
+    setup: Setup,
+) -> None:
+    """A WebSocket open naming a hidden host is refused as one naming no host."""
+    said = []
+    for host in (HIDDEN, "no-such-host"):
+        terminal = await TerminalClient.connect(setup.stack, token="", headers=setup.headers["bob"])
+        terminal.send_control({"type": "open", "host": host, "container": "whatever"})
+        error = await terminal.wait_for(
+            lambda t=terminal: next((c for c in t.controls if c["type"] == "error"), None),
+            10, "an error",
+        )  # fmt: skip
+        said.append((error["code"], error["message"].replace(host, "HOST")))
+        await terminal.close()
+    assert said[0] == said[1] and said[0][0] == "not_found"
