@@ -8,6 +8,7 @@ never tell a host the person may not see from one that does not exist."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
+from frontend_server.bridge import NEW_CONTAINER_WAIT
 from tests.support.accounts import add_user
 from tests.support.containers import Containers
 from tests.support.http import call, cookie_of, sign_in, wait_hosts_up
@@ -151,3 +153,36 @@ async def test_opening_on_a_hidden_host_answers_as_on_one_that_does_not_exist(
         said.append((error["code"], error["message"].replace(host, "HOST")))
         await terminal.close()
     assert said[0] == said[1] and said[0][0] == "not_found"
+
+
+async def _open_refusal(setup: Setup, fields: dict[str, str]) -> tuple[str, float]:
+    """The code of the error answering bob's open, and how long it took."""
+    terminal = await TerminalClient.connect(setup.stack, token="", headers=setup.headers["bob"])
+    began = time.monotonic()
+    terminal.send_control({"type": "open", "host": "local", **fields})
+    error = await terminal.wait_for(
+        lambda: next((c for c in terminal.controls if c["type"] in ("error", "opened")), None),
+        10, "an error",
+    )  # fmt: skip
+    took = time.monotonic() - began
+    await terminal.close()
+    return error.get("code", error["type"]), took
+
+
+@pytest.mark.parametrize("by", ["name", "service"])
+async def test_a_hidden_container_takes_as_long_to_refuse_as_an_absent_one(
+    setup: Setup, by: str
+) -> None:
+    """An open of a container (or service) hidden from the person waits for it to
+    appear as an open of one that does not exist does, so the time of the answer does
+    not tell them it exists."""
+    if by == "name":
+        hidden, absent = {"container": setup.container.name}, {"container": "no-such-name"}
+    else:
+        hidden = {"project": PROJECT, "service": "web"}
+        absent = {"project": "no-such-project", "service": "web"}
+    code_hidden, took_hidden = await _open_refusal(setup, hidden)
+    code_absent, took_absent = await _open_refusal(setup, absent)
+    assert code_hidden == code_absent == "not_found"
+    assert took_absent >= NEW_CONTAINER_WAIT * 0.9
+    assert took_hidden >= NEW_CONTAINER_WAIT * 0.9, f"answered in {took_hidden:.2f} s"
