@@ -174,11 +174,10 @@ class BaseHandler(RequestHandler):
     def client_address(self) -> str:
         return client_address(self, self.auth)
 
-    def link_for(self, host: str | None) -> WorkerLink:
-        """The link of a host the signed-in person may use (pool.link_for)."""
-        person, policy = self.person, self.services.guard.policy
-        assert person is not None
-        return self.pool.link_for(host, lambda name: policy.may_use_host(person, name))
+    def link_for(self, host: str | None, action: str) -> WorkerLink:
+        """The link of a host the signed-in person may use (Guard.link)."""
+        assert self.person is not None
+        return self.services.guard.link(self.person, self.pool, host, self.client_address, action)
 
     def view_of(self, person: Person) -> View:
         guard = self.services.guard

@@ -116,7 +116,7 @@ class SessionBridge:
             self._looking = asyncio.create_task(self._open_service(request))
             return
         self._service = None
-        link = self._start(request.host)
+        link = self._start(request.host, "open")
         found = link.find(request.container)
         if found is None or found.state == "created" or not self._sees(link, found):
             # not started yet (`docker run`), or hidden: answered as late as an absent one
@@ -188,7 +188,7 @@ class SessionBridge:
         log.info("session %s: opening %s for %s", session, grant.container.name, self._person.name)
 
     def attach(self, request: bp.AttachRequest) -> None:
-        link = self._start(SessionId.parse(request.session).host)
+        link = self._start(SessionId.parse(request.session).host, f"attach-{request.mode}")
         self._service = None
         self.phase = Phase.OPENING  # a second open or attach is refused meanwhile
         self._looking = asyncio.create_task(self._attach_once_allowed(link, request))
@@ -216,10 +216,9 @@ class SessionBridge:
             self.phase, self._looking = Phase.IDLE, None
             self._browser.send_text(bp.error(exc.code, str(exc)))
 
-    def _start(self, host: str | None) -> WorkerLink:
+    def _start(self, host: str | None, action: str) -> WorkerLink:
         self._begin()
-        policy, person = self._guard.policy, self._person
-        return self._pool.link_for(host, lambda name: policy.may_use_host(person, name))
+        return self._guard.link(self._person, self._pool, host, self._address, action)
 
     def _begin(self) -> None:
         if self.phase is not Phase.IDLE:

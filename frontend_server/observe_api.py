@@ -60,7 +60,7 @@ class ObserveHandler(BaseHandler):
 
     def target(self, host: str, container: str, need: Observe) -> tuple[WorkerLink, ContainerInfo]:
         assert self.person is not None
-        link = self.link_for(host)
+        link = self.link_for(host, need.action)
         info = self.services.guard.for_observe(
             self.person, link, container, need, self.client_address
         )

@@ -7,6 +7,7 @@ never tell a host the person may not see from one that does not exist."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -47,6 +48,10 @@ class Setup:
     stack: Stack
     headers: dict[str, dict[str, str]]
     container: Any
+    audit_path: Path
+
+    def audit(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.audit_path.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +71,12 @@ def setup(
     container = containers.run(name=f"dterm-test-{PROJECT}", labels=labels)
     hidden = start_worker(HIDDEN)
     frontend = start_frontend([worker.match["endpoint"], hidden.match["endpoint"]],
-                              "--users-file", str(users),
+                              "--users-file", str(users), "--audit-log", str(folder / "audit"),
                               "--policy", str(folder / "policy.toml"))  # fmt: skip
     stack = Stack(frontend.match["url"])
     headers = {u: {"Cookie": cookie_of(sign_in(stack, u, PASSWORD))} for u in ("admin", "bob")}
     wait_hosts_up(stack, {"local", HIDDEN}, headers=headers["admin"])
-    yield Setup(stack, headers, container)
+    yield Setup(stack, headers, container, folder / "audit")
     frontend.stop()
     hidden.stop()
     container.remove(force=True)
@@ -136,6 +141,9 @@ def test_a_hidden_host_answers_as_one_that_does_not_exist(setup: Setup, path: st
     absent = _answer(setup, path.format(host="no-such-host", id=cid))
     assert hidden == (absent[0], absent[1], absent[2].replace("no-such-host", HIDDEN))
     assert hidden[:2] == (404, "not_found")
+    denied = [r for r in setup.audit() if r["event"] == "denied" and r["user"] == "bob"]
+    assert denied[-1]["host"] == HIDDEN and denied[-1]["hidden"] == "host"
+    assert not any(r["host"] == "no-such-host" for r in denied)
 
 
 async def test_opening_on_a_hidden_host_answers_as_on_one_that_does_not_exist(
