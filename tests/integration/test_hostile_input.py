@@ -32,6 +32,7 @@ HIDDEN = "hidden-host"
 POLICY = """
 [[roles]]
 users = ["admin"]
+recordings = "own"
   [[roles.rules]]
   observe = "logs"
 
@@ -115,6 +116,14 @@ def test_a_logs_tail_that_is_no_ascii_number_is_bad_input(setup: Setup, value: s
     """tail= in other digits than 0-9 (or signed, or in exponent form) is 400 bad_request."""
     path = f"/api/containers/local/{setup.container.id[:12]}/logs?tail={quote(value)}"
     reply = call(setup.stack, path, headers=setup.headers["admin"])
+    assert reply.status == 400 and reply.json()["error"] == "bad_request", reply.body
+
+
+@pytest.mark.parametrize("query", ["since=abc", "until=\u00b2", "since=1" + "0" * 5000])
+def test_a_recordings_time_that_is_no_number_is_bad_input(setup: Setup, query: str) -> None:
+    """since= and until= of the recordings list that are not whole numbers are 400."""
+    reply = call(setup.stack, f"/api/recordings?{quote(query, safe='=')}",
+                 headers=setup.headers["admin"])  # fmt: skip
     assert reply.status == 400 and reply.json()["error"] == "bad_request", reply.body
 
 
