@@ -352,5 +352,12 @@ def test_a_provider_cannot_sign_in_a_name_of_the_users_file(
         assert reply.status == 302, reply.body
         auth = call(flow.stack, "/api/auth", headers=login_cookie(reply)).json()
         assert auth["user"] == "bob"
+        frontend.allow_traceback = True
+        good = users.read_text()
+        users.write_text("{ no JSON")  # cannot say whether it holds bob: not signed in
+        flow = start(setup, Stack(frontend.match["url"]))
+        claims = setup.provider.claims(flow.query["nonce"], preferred_username="bob")
+        assert finish(setup, flow, setup.provider.mint(claims)).status == 503
+        users.write_text(good)
     finally:
         frontend.stop()
