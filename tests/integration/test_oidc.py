@@ -307,6 +307,7 @@ def test_groups_and_name_come_from_the_configured_claims(
         claims = setup.provider.claims(
             flow.query["nonce"],
             email="alice@example.com",
+            email_verified=True,
             **{"https://example.com/roles": ["payments", "on-call"]},
         )
         reply = finish(setup, flow, setup.provider.mint(claims))
@@ -359,5 +360,37 @@ def test_a_provider_cannot_sign_in_a_name_of_the_users_file(
         claims = setup.provider.claims(flow.query["nonce"], preferred_username="bob")
         assert finish(setup, flow, setup.provider.mint(claims)).status == 503
         users.write_text(good)
+    finally:
+        frontend.stop()
+
+
+@pytest.mark.parametrize("verified", [False, None, "false"])
+def test_an_unverified_email_names_no_one(
+    setup: Setup, worker: ManagedProcess, tmp_path: Path, verified: Any
+) -> None:
+    """With oidc_user_claim = email, a token whose email the provider has not verified
+    (email_verified false or missing) is refused: at many providers anyone may type
+    any address into their profile. A verified one signs in."""
+    secret = tmp_path / "secret"
+    secret.touch(mode=0o600)
+    secret.write_text(CLIENT_SECRET)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    frontend = start_frontend(
+        [worker.match["endpoint"]],
+        "--oidc-issuer", setup.provider.issuer, "--oidc-client-id", CLIENT_ID,
+        "--oidc-client-secret-file", str(secret), "--policy", str(policy),
+        "--oidc-user-claim", "email",
+    )  # fmt: skip
+    try:
+        flow = start(setup, Stack(frontend.match["url"]))
+        claims = setup.provider.claims(flow.query["nonce"], email="ceo@example.com",
+                                       email_verified=verified)  # fmt: skip
+        reply = finish(setup, flow, setup.provider.mint(claims))
+        assert reply.status == 403 and b"email_verified" in reply.body, reply.body
+        flow = start(setup, Stack(frontend.match["url"]))
+        claims = setup.provider.claims(flow.query["nonce"], email="ceo@example.com",
+                                       email_verified=True)  # fmt: skip
+        assert finish(setup, flow, setup.provider.mint(claims)).status == 302
     finally:
         frontend.stop()
