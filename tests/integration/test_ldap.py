@@ -292,3 +292,19 @@ def test_a_users_file_that_cannot_be_read_never_sends_its_names_to_the_directory
         assert last["user"] == "bob" and last["method"] == "password" and last["ok"]
     finally:
         front.stop()
+
+
+def test_a_name_in_other_letter_cases_shares_its_throttle(setup: Setup) -> None:
+    """The directory finds bob as Bob or BOB too: guesses spread over the name's letter
+    cases and over addresses count as guesses at one name, so past the free attempts
+    they are refused (429) without a bind."""
+
+    def binds() -> int:
+        return len(re.findall(r'BIND dn="uid=bob,', setup.directory_log(), re.IGNORECASE))
+
+    before = binds()
+    names = ["bob", "Bob", "bOb", "boB", "BOb", "BoB", "bOB"]
+    answers = [sign_in(setup.direct, name, "guess", source=f"127.0.0.{70 + n}").status
+               for n, name in enumerate(names)]  # fmt: skip
+    assert answers[:5] == [401] * 5 and set(answers[5:]) == {429}, answers
+    assert binds() == before + 5
