@@ -100,7 +100,7 @@ def read_at(stamp: Any) -> int:
         seconds = datetime.fromisoformat(whole[:19]).replace(tzinfo=UTC).timestamp()
     except ValueError:
         return 0
-    digits = "".join(c for c in fraction if c.isdigit())[:3].ljust(3, "0")
+    digits = "".join(c for c in fraction if "0" <= c <= "9")[:3].ljust(3, "0")
     return int(seconds) * 1000 + int(digits)
 
 

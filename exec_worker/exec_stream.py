@@ -74,8 +74,8 @@ class ExecStream(asyncio.BufferedProtocol):
             return
         status_line = bytes(self._head[: self._head.find(b"\r\n")]).decode("latin-1")
         rest = bytes(self._head[end + 4 :])
-        parts = status_line.split(" ", 2)
-        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        code = [*status_line.split(" ", 2), ""][1]
+        status = int(code) if code.isascii() and code.isdigit() else 0
         if status in (101, 200):
             self._head.clear()
             self.upgraded.set_result(None)

@@ -26,7 +26,8 @@ from frontend_server.policy import FileRight, Observe, Person
 from frontend_server.pool import WorkerPool
 from frontend_server.pool_events import HostStatus
 from frontend_server.services import service_json
-from shared.errors import DtermError
+from frontend_server.worker_link import WorkerLink
+from shared.errors import DtermError, ProtocolError
 from shared.messages import ContainerInfo, SessionInfo
 
 Visible = Callable[[str, ContainerInfo], bool]
@@ -172,6 +173,19 @@ class BaseHandler(RequestHandler):
     @property
     def client_address(self) -> str:
         return client_address(self, self.auth)
+
+    def whole_number(self, name: str, default: int) -> int:
+        """A query argument that is a whole number, 0 or more, in ASCII digits (isdigit()
+        alone takes "²", which int() refuses, and "٣"); ProtocolError if not."""
+        text = self.get_query_argument(name, "") or str(default)
+        if not (text.isascii() and text.isdigit()) or len(text) > 15:
+            raise ProtocolError(f"{name}: a whole number, 0 or more, not {text!r}")
+        return int(text)
+
+    def link_for(self, host: str | None, action: str) -> WorkerLink:
+        """The link of a host the signed-in person may use (Guard.link)."""
+        assert self.person is not None
+        return self.services.guard.link(self.person, self.pool, host, self.client_address, action)
 
     def view_of(self, person: Person) -> View:
         guard = self.services.guard

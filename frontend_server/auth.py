@@ -233,17 +233,24 @@ class Authenticator:
             return None
         return Person(name, found[0].groups)
 
+    def local_name(self, name: str) -> bool:
+        """Whether this name is one of this front end's own: an account of the users
+        file, or the dev token's. AccountsError when the users file cannot be read."""
+        if self.dev_token and name == DEV_USER:
+            return True
+        return self.users is not None and self.users.current(name) is not None
+
     def password_method(self, name: str) -> str:
         """Who checks this name's password: the users file ("password") when it has the
-        name or there is no directory, else the directory ("ldap")."""
+        name, cannot say whether it has it (unreadable: never the directory's person of
+        that name instead), or there is no directory; else the directory ("ldap")."""
         if self.ldap is None:
             return "password"
         try:
-            local = self.users is not None and self.users.current(name) is not None
+            return "password" if self.local_name(name) else "ldap"
         except AccountsError as exc:
             log.warning("cannot read the users file: %s", exc)
-            local = False
-        return "password" if local else "ldap"
+            return "password"  # its check says so (503)
 
     async def check_password(self, name: str, password: str, method: str) -> Person | None:
         """The person if the password is right (off the loop: argon2, or LDAP calls)."""

@@ -37,6 +37,7 @@ from shared.messages import (
     Ack,
     AttachSession,
     CloseSession,
+    ContainerInfo,
     Detached,
     DetachSession,
     EndInput,
@@ -115,9 +116,10 @@ class SessionBridge:
             self._looking = asyncio.create_task(self._open_service(request))
             return
         self._service = None
-        link = self._start(request.host)
+        link = self._start(request.host, "open")
         found = link.find(request.container)
-        if found is None or found.state == "created":  # `docker run` has not started it yet
+        if found is None or found.state == "created" or not self._sees(link, found):
+            # not started yet (`docker run`), or hidden: answered as late as an absent one
             self.phase = Phase.OPENING  # a second open is refused meanwhile
             self._size = (request.cols, request.rows)
             self._looking = asyncio.create_task(self._open_once_listed(link, request))
@@ -126,8 +128,14 @@ class SessionBridge:
 
     async def _open_once_listed(self, link: WorkerLink, request: bp.OpenRequest) -> None:
         """A container the host has not reported yet may have just started: wait for it
-        a little, then open it (at the latest size asked meanwhile) or say it is not there."""
-        await link.wait_for(request.container, NEW_CONTAINER_WAIT)
+        a little, then open it (at the latest size asked meanwhile) or say it is not there.
+        One hidden from the person is not there for them: no sooner refused than a name
+        that does not exist, so the time of the answer does not tell it exists."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + NEW_CONTAINER_WAIT
+        found = await link.wait_for(request.container, NEW_CONTAINER_WAIT)
+        if found is not None and not self._sees(link, found):
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
         self.phase, self._looking = Phase.IDLE, None
         cols, rows = self._size
         try:
@@ -143,7 +151,8 @@ class SessionBridge:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + NEW_CONTAINER_WAIT
         while (left := deadline - loop.time()) > 0 and not any(
-            info.state == "running" for _, info in replicas(self._pool.links, query, request.host)
+            info.state == "running" and self._sees(link, info)  # hidden ones are not there
+            for link, info in replicas(self._pool.links, query, request.host)
         ):
             await self._pool.wait_for_change(left)
         self.phase, self._looking = Phase.IDLE, None
@@ -157,6 +166,9 @@ class SessionBridge:
             self._send_open(link, grant, dataclasses.replace(request, cols=cols, rows=rows))
         except DtermError as exc:
             self._browser.send_text(bp.error(exc.code, str(exc)))
+
+    def _sees(self, link: WorkerLink, info: ContainerInfo) -> bool:
+        return self._guard.visible(self._person, link.host or "", info)
 
     def _open(self, link: WorkerLink, request: bp.OpenRequest) -> None:
         grant = self._guard.for_open(
@@ -176,7 +188,7 @@ class SessionBridge:
         log.info("session %s: opening %s for %s", session, grant.container.name, self._person.name)
 
     def attach(self, request: bp.AttachRequest) -> None:
-        link = self._start(SessionId.parse(request.session).host)
+        link = self._start(SessionId.parse(request.session).host, f"attach-{request.mode}")
         self._service = None
         self.phase = Phase.OPENING  # a second open or attach is refused meanwhile
         self._looking = asyncio.create_task(self._attach_once_allowed(link, request))
@@ -204,9 +216,9 @@ class SessionBridge:
             self.phase, self._looking = Phase.IDLE, None
             self._browser.send_text(bp.error(exc.code, str(exc)))
 
-    def _start(self, host: str | None) -> WorkerLink:
+    def _start(self, host: str | None, action: str) -> WorkerLink:
         self._begin()
-        return self._pool.link_for(host)
+        return self._guard.link(self._person, self._pool, host, self._address, action)
 
     def _begin(self) -> None:
         if self.phase is not Phase.IDLE:

@@ -337,7 +337,7 @@ class FilesHandler(BaseHandler):
         if session:
             if self.get_query_argument("user", None) is not None:
                 raise ProtocolError("a session's files are its user's: leave out `user`")
-            link = self.pool.link_for(SessionId.parse(session).host)
+            link = self.link_for(SessionId.parse(session).host, need.action)
             mine = {s.session: s for s in await link.list_sessions(self.person.name)}
             name = self.get_query_argument("name")
             if session not in mine:
@@ -347,7 +347,7 @@ class FilesHandler(BaseHandler):
             shell = mine[session]
             guard.for_files(self.person, link, shell.container, shell.user, need, address, name)
             return Place(link, "", session, name, None)
-        link = self.pool.link_for(self.get_query_argument("host"))
+        link = self.link_for(self.get_query_argument("host"), need.action)
         path = self.get_query_argument("path")
         user = self.get_query_argument("user", "") or None
         info = guard.for_files(self.person, link, self.get_query_argument("container"), user,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from frontend_server.metrics import DENIALS
 from frontend_server.policy import Access, FileRight, Observe, Person, Policy, Target
@@ -18,6 +19,9 @@ from frontend_server.worker_link import WorkerLink
 from shared.audit import AuditLog
 from shared.errors import Forbidden, NotFound, NotRunning
 from shared.messages import ContainerInfo, RecordingPolicy
+
+if TYPE_CHECKING:
+    from frontend_server.pool import WorkerPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,18 @@ class Guard:
 
     def visible(self, person: Person, host: str, info: ContainerInfo) -> bool:
         return self.access(person, host, info) >= Access.RO
+
+    def link(
+        self, person: Person, pool: WorkerPool, host: str | None, address: str, action: str
+    ) -> WorkerLink:
+        """The link of a host this person may use. A host no rule of theirs names is
+        one that does not exist for them, up or down (and audited: they named it)."""
+        try:
+            return pool.link_for(host, lambda name: self.policy.may_use_host(person, name))
+        except NotFound:
+            if host is not None and any(link.host == host for link in pool.links):
+                self.deny(person, address, action, host, "", reason="hidden", hidden="host")
+            raise
 
     def _seen(
         self, person: Person, link: WorkerLink, reference: str, address: str, action: str

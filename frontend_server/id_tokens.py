@@ -174,6 +174,11 @@ def person_of(claims: dict[str, Any], user_claim: str, groups_claim: str) -> Per
             f"the ID token's {user_claim!r} claim is missing or not a usable name "
             "(letters, digits and . _ @ -, at most 64)"
         )
+    if user_claim == "email" and claims.get("email_verified") not in (True, "true"):
+        # at many providers anyone may type any address into their own profile
+        raise SignInRefused(
+            f"the provider has not verified the email {name!r} (email_verified is not true)"
+        )
     raw = claims.get(groups_claim)
     listed = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
     groups = [

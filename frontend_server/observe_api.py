@@ -44,13 +44,6 @@ from shared.transfer_messages import FileAck, FileData, FileEnd, FileOpened
 DEFAULT_TAIL = 500
 
 
-def _number(handler: BaseHandler, name: str, default: int) -> int:
-    text = handler.get_query_argument(name, "") or str(default)
-    if not text.isdigit() or len(text) > 15:
-        raise ProtocolError(f"{name}: a whole number, 0 or more, not {text!r}")
-    return int(text)
-
-
 def _flag(handler: BaseHandler, name: str) -> bool:
     return handler.get_query_argument(name, "0") in ("1", "true", "yes")
 
@@ -60,7 +53,7 @@ class ObserveHandler(BaseHandler):
 
     def target(self, host: str, container: str, need: Observe) -> tuple[WorkerLink, ContainerInfo]:
         assert self.person is not None
-        link = self.pool.link_for(host)
+        link = self.link_for(host, need.action)
         info = self.services.guard.for_observe(
             self.person, link, container, need, self.client_address
         )
@@ -77,7 +70,7 @@ class LogsHandler(ObserveHandler):
     async def get(self, host: str, container: str) -> None:
         assert self.person is not None
         try:
-            tail, since = _number(self, "tail", DEFAULT_TAIL), _number(self, "since", 0)
+            tail, since = self.whole_number("tail", DEFAULT_TAIL), self.whole_number("since", 0)
             follow = _flag(self, "follow")
             link, info = self.target(host, container, Observe.LOGS)
             self.transfer = transfer = Transfer(link)

@@ -6,7 +6,9 @@ back is a cross-site navigation, which a Strict cookie would miss), and sends th
 browser to the provider. GET /oidc/callback accepts a code only with the state of
 that cookie (so nobody can sign a browser in as someone else by sending it a code),
 redeems it once with the verifier, checks the ID token (oidc.py), and signs the
-person in with the usual login cookie, groups taken from the token. The cookie is
+person in with the usual login cookie, groups taken from the token. A name the users
+file holds is refused: people choose their own names at many providers, and a
+sign-in owns whatever is that name's (sessions, recordings, rules naming it). The cookie is
 cleared whatever the outcome. Every callback is audited; each is counted by the
 login throttle like a password attempt.
 
@@ -20,15 +22,19 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from html import escape
 
+from frontend_server.accounts import AccountsError
 from frontend_server.api import BaseHandler
 from frontend_server.id_tokens import SignInRefused, pkce_verifier
 from frontend_server.metrics import SIGN_INS
 from frontend_server.policy import Person
 from shared.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 FLOW_COOKIE = "dterm_oidc_flow"
 HINT_COOKIE = "dterm_oidc_hint"
@@ -151,8 +157,25 @@ class OidcCallbackHandler(OidcHandler):
         except Unavailable as exc:
             self.failed(503, str(exc))
             return
+        refusal = self._local_refusal(token.person.name)
+        if refusal is not None:
+            self.failed(*refusal)
+            return
         self.throttle.succeeded(address, None)
         self._signed_in(token.person, token.raw)
+
+    def _local_refusal(self, name: str) -> tuple[int, str] | None:
+        """A provider's name is often the person's own choice: it must not take over an
+        account of ours (its sessions, recordings and rules go by name)."""
+        try:
+            local = self.auth.local_name(name)
+        except AccountsError as exc:
+            log.error("sign-in unavailable: cannot read the users file: %s", exc)
+            return 503, "sign-in is unavailable: this front end cannot read its users file"
+        if local:
+            return 403, (f"the provider names {name!r}, a name of this front end's users "
+                         "file, which signs in only with its password")  # fmt: skip
+        return None
 
     def _refusal(self, flow: Flow | None) -> str:
         """Why this callback cannot be a sign-in before asking the provider anything."""

@@ -129,9 +129,13 @@ class WorkerPool:
         """Every host with the containers it last reported (none while down)."""
         return [(link.status(), list(link.containers.values())) for link in self.links]
 
-    def link_for(self, host: str | None) -> WorkerLink:
-        """The link serving `host`; None picks the only host when there is just one."""
-        known = [link for link in self.links if link.host is not None]
+    def link_for(
+        self, host: str | None, shown: Callable[[str], bool] = lambda host: True
+    ) -> WorkerLink:
+        """The link serving `host`; None picks the only host when there is just one.
+        Hosts not `shown` to the person asking are not there for them: not found, as
+        a host that does not exist, whether it is up or not."""
+        known = [link for link in self.links if link.host is not None and shown(link.host)]
         if host is None:
             if len(known) != 1:
                 raise NotFound(f"say which host: this front end knows {len(known)}")

@@ -78,15 +78,14 @@ class RecordingsHandler(RecordingsBase):
     async def get(self) -> None:
         try:
             mine = self.whose()
+            since, until = self.whole_number("since", 0), self.whole_number("until", 0)
         except DtermError as exc:
             self.fail(exc, "recordings-list")
             return
         person = mine or self.get_query_argument("person", "")
         host = self.get_query_argument("host", "")
         links = [link for link in self.pool.links if link.up and host in ("", link.host)]
-        args = (person, self.get_query_argument("container", ""),
-                int(self.get_query_argument("since", "0") or 0),
-                int(self.get_query_argument("until", "0") or 0), "",
+        args = (person, self.get_query_argument("container", ""), since, until, "",
                 self.get_query_argument("session", ""))  # fmt: skip
         results = await asyncio.gather(*(list_on(link, *args) for link in links),
                                        return_exceptions=True)  # fmt: skip

@@ -64,7 +64,8 @@ def replica_of(labels: Mapping[str, str]) -> int:
     if SWARM_SERVICE in labels:
         parts = labels.get(SWARM_TASK, "").rsplit(".", 2)
         number = parts[1] if len(parts) == 3 else ""
-    return int(number) if number.isdigit() else 0
+    # isdigit() alone also takes digits int() refuses ("²"), and labels are anyone's
+    return int(number) if number.isascii() and number.isdigit() and len(number) < 10 else 0
 
 
 def service_json(labels: Mapping[str, str]) -> dict[str, Any] | None:

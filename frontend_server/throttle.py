@@ -6,7 +6,8 @@ sent all at once is throttled like one sent slowly; a successful sign-in clears 
 counts. After FREE_ATTEMPTS unsuccessful attempts, each further one must wait twice
 as long as the one before: up to MAX_WAIT for an address, but only up to
 NAME_MAX_WAIT for a name, so strangers guessing a person's password from many
-addresses slow that person down for a minute at most, never lock them out.
+addresses slow that person down for a minute at most, never lock them out. A name
+counts in all its letter cases as one (a directory finds bob as BOB too).
 
 Checking a password is argon2 (64 MiB and tens of milliseconds of CPU each), so at
 most CHECKS_RUNNING run at once and CHECKS_WAITING wait; further attempts are
@@ -58,8 +59,8 @@ class LoginThrottle:
     @staticmethod
     def _keys(address: str, name: str | None) -> list[tuple[str, float]]:
         keys = [(f"address:{address_key(address)}", MAX_WAIT)]
-        if name:
-            keys.append((f"user:{name}", NAME_MAX_WAIT))
+        if name:  # a directory finds bob as BOB too: one name, whatever its letter cases
+            keys.append((f"user:{name.casefold()}", NAME_MAX_WAIT))
         return keys
 
     def _make_room(self, now: float) -> None:

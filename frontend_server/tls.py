@@ -50,9 +50,21 @@ def load_context(cert: str, key: str) -> ssl.SSLContext:
                 pass
         except OSError as exc:
             raise TlsError(f"cannot read {path}: {exc.strerror}") from None
+    asked: list[bool] = []
+
+    def no_passphrase() -> bytes:
+        """Without a callback OpenSSL asks on the controlling terminal, holding the loop."""
+        asked.append(True)
+        return b""
+
     try:
-        context.load_cert_chain(cert, key)
+        context.load_cert_chain(cert, key, password=no_passphrase)
     except ssl.SSLError as exc:
+        if asked:
+            raise TlsError(
+                f"the private key {key} is encrypted: give the front end an unencrypted "
+                "key (mode 0600)"
+            ) from None
         raise TlsError(_why_not_loaded(cert, key, exc)) from None
     except OSError as exc:  # changed between the look above and the load
         raise TlsError(f"cannot read {cert} or {key}: {exc.strerror}") from None

@@ -266,3 +266,45 @@ def test_silent_directory_answers_in_time_and_holds_nothing_up(setup: Setup) -> 
     finally:
         process.stop()
         silent.close()
+
+
+def test_a_users_file_that_cannot_be_read_never_sends_its_names_to_the_directory(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """While the users file cannot be read, a name it may hold is not checked against
+    the directory (whose person of that name is someone else): 503, as for a local
+    password; once the file is mended, the local account signs in again."""
+    users = tmp_path / "users.json"
+    add_user(users, "bob", "the local bob's password")
+    good = users.read_text()
+    front = frontend(setup.folder, setup.worker, "--users-file", str(users), "--ldap-url",
+                     setup.slapd.url, "--ldap-user-dn", f"uid={{user}},{PEOPLE}")  # fmt: skip
+    try:
+        stack = Stack(front.match["url"])
+        front.allow_traceback = True
+        users.write_text("{ this is no JSON")
+        reply = sign_in(stack, "bob", PEOPLE_IN_DIRECTORY[1].password, source="127.0.0.41")
+        assert reply.status == 503 and "dterm_login" not in reply.cookies(), reply.body
+        users.write_text(good)
+        reply = sign_in(stack, "bob", "the local bob's password", source="127.0.0.41")
+        assert reply.status == 200, reply.body
+        last = setup.audit()[-1]
+        assert last["user"] == "bob" and last["method"] == "password" and last["ok"]
+    finally:
+        front.stop()
+
+
+def test_a_name_in_other_letter_cases_shares_its_throttle(setup: Setup) -> None:
+    """The directory finds bob as Bob or BOB too: guesses spread over the name's letter
+    cases and over addresses count as guesses at one name, so past the free attempts
+    they are refused (429) without a bind."""
+
+    def binds() -> int:
+        return len(re.findall(r'BIND dn="uid=bob,', setup.directory_log(), re.IGNORECASE))
+
+    before = binds()
+    names = ["bob", "Bob", "bOb", "boB", "BOb", "BoB", "bOB"]
+    answers = [sign_in(setup.direct, name, "guess", source=f"127.0.0.{70 + n}").status
+               for n, name in enumerate(names)]  # fmt: skip
+    assert answers[:5] == [401] * 5 and set(answers[5:]) == {429}, answers
+    assert binds() == before + 5

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from frontend_server.id_tokens import pkce_challenge
+from tests.support.accounts import add_user
 from tests.support.http import Reply, call, xsrf
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, ScriptedProvider, new_key
 from tests.support.processes import ManagedProcess, start_frontend
@@ -306,6 +307,7 @@ def test_groups_and_name_come_from_the_configured_claims(
         claims = setup.provider.claims(
             flow.query["nonce"],
             email="alice@example.com",
+            email_verified=True,
             **{"https://example.com/roles": ["payments", "on-call"]},
         )
         reply = finish(setup, flow, setup.provider.mint(claims))
@@ -313,5 +315,82 @@ def test_groups_and_name_come_from_the_configured_claims(
         auth = call(flow.stack, "/api/auth", headers=login_cookie(reply)).json()
         assert auth["user"] == "alice@example.com"
         assert auth["groups"] == ["on-call", "payments"]
+    finally:
+        frontend.stop()
+
+
+def test_a_provider_cannot_sign_in_a_name_of_the_users_file(
+    setup: Setup, worker: ManagedProcess, tmp_path: Path
+) -> None:
+    """An ID token naming an account of the users file (a name anyone may choose at
+    many providers) is refused, 403 and audited: it would own that account's sessions
+    and rules. Other names still sign in through the provider."""
+    secret = tmp_path / "secret"
+    secret.touch(mode=0o600)
+    secret.write_text(CLIENT_SECRET)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    users = tmp_path / "users.json"
+    add_user(users, "alice", "the local alice's password")
+    audit = tmp_path / "audit.jsonl"
+    frontend = start_frontend(
+        [worker.match["endpoint"]],
+        "--oidc-issuer", setup.provider.issuer, "--oidc-client-id", CLIENT_ID,
+        "--oidc-client-secret-file", str(secret), "--policy", str(policy),
+        "--users-file", str(users), "--audit-log", str(audit),
+    )  # fmt: skip
+    try:
+        flow = start(setup, Stack(frontend.match["url"]))
+        reply = finish(setup, flow, setup.provider.mint(setup.provider.claims(flow.query["nonce"])))
+        assert reply.status == 403, reply.body
+        assert reply.cookies().get("dterm_login", "") in ("", '""')
+        last = json.loads(audit.read_text().splitlines()[-1])
+        assert last["event"] == "sign-in" and last["ok"] is False
+        assert "users file" in last["reason"] and "alice" in last["reason"]
+        flow = start(setup, Stack(frontend.match["url"]))
+        claims = setup.provider.claims(flow.query["nonce"], preferred_username="bob")
+        reply = finish(setup, flow, setup.provider.mint(claims))
+        assert reply.status == 302, reply.body
+        auth = call(flow.stack, "/api/auth", headers=login_cookie(reply)).json()
+        assert auth["user"] == "bob"
+        frontend.allow_traceback = True
+        good = users.read_text()
+        users.write_text("{ no JSON")  # cannot say whether it holds bob: not signed in
+        flow = start(setup, Stack(frontend.match["url"]))
+        claims = setup.provider.claims(flow.query["nonce"], preferred_username="bob")
+        assert finish(setup, flow, setup.provider.mint(claims)).status == 503
+        users.write_text(good)
+    finally:
+        frontend.stop()
+
+
+@pytest.mark.parametrize("verified", [False, None, "false"])
+def test_an_unverified_email_names_no_one(
+    setup: Setup, worker: ManagedProcess, tmp_path: Path, verified: Any
+) -> None:
+    """With oidc_user_claim = email, a token whose email the provider has not verified
+    (email_verified false or missing) is refused: at many providers anyone may type
+    any address into their profile. A verified one signs in."""
+    secret = tmp_path / "secret"
+    secret.touch(mode=0o600)
+    secret.write_text(CLIENT_SECRET)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    frontend = start_frontend(
+        [worker.match["endpoint"]],
+        "--oidc-issuer", setup.provider.issuer, "--oidc-client-id", CLIENT_ID,
+        "--oidc-client-secret-file", str(secret), "--policy", str(policy),
+        "--oidc-user-claim", "email",
+    )  # fmt: skip
+    try:
+        flow = start(setup, Stack(frontend.match["url"]))
+        claims = setup.provider.claims(flow.query["nonce"], email="ceo@example.com",
+                                       email_verified=verified)  # fmt: skip
+        reply = finish(setup, flow, setup.provider.mint(claims))
+        assert reply.status == 403 and b"email_verified" in reply.body, reply.body
+        flow = start(setup, Stack(frontend.match["url"]))
+        claims = setup.provider.claims(flow.query["nonce"], email="ceo@example.com",
+                                       email_verified=True)  # fmt: skip
+        assert finish(setup, flow, setup.provider.mint(claims)).status == 302
     finally:
         frontend.stop()

@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from tests.support.http import call, wait_hosts_up
-from tests.support.processes import ManagedProcess, start_frontend
+from tests.support.processes import ManagedProcess, key_flags, start_frontend
+from tests.support.pty_process import PtyProcess
 from tests.support.terminal_client import Stack, TerminalClient, expect_http_error
 from tests.support.tls import Pair, make_pair, trusting
 from tests.support.waiting import wait_until
@@ -191,3 +194,27 @@ def test_a_stalled_handshake_is_closed_at_the_head_deadline(
         assert served_name(Stack(frontend.match["url"], tls=trusting(pair))) == "dterm"
     finally:
         frontend.stop()
+
+
+def test_a_key_under_a_passphrase_is_refused_not_asked_for(tmp_path: Path) -> None:
+    """A front end started on a terminal with a passphrase-protected key stops with the
+    reason: OpenSSL would otherwise ask for the passphrase on that terminal and hold
+    the start (or, for a renewal, the running front end's loop) until someone types."""
+    one = make_pair(tmp_path, "one")
+    locked = tmp_path / "locked.key"
+    key = serialization.load_pem_private_key(one.key.read_bytes(), None)
+    locked.touch(mode=0o600)
+    locked.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"the passphrase"),
+    ))  # fmt: skip
+    argv = [sys.executable, "-m", "frontend_server", "--port", "0",
+            "--state-dir", str(tmp_path / "state"), *key_flags(None, True, "frontend"),
+            "--tls-cert", str(one.cert), "--tls-key", str(locked)]  # fmt: skip
+    terminal = PtyProcess(argv, {**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        terminal.expect(rb"locked\.key is encrypted")
+        assert terminal.wait(15) != 0
+        assert b"pass phrase" not in terminal.output, bytes(terminal.output)
+    finally:
+        terminal.close()
