@@ -26,7 +26,8 @@ from exec_worker.leftovers import ProcessRecords, end_left_processes
 from exec_worker.lifecycle import Phase
 from exec_worker.process_index import ProcessIndex
 from exec_worker.recording_service import Recordings
-from exec_worker.sessions import Attachment, ExecSession
+from exec_worker.session_parties import Attachment
+from exec_worker.sessions import ExecSession
 from shared.audit import AuditLog
 from shared.errors import Conflict, DtermError, Forbidden, LimitReached, NotFound, Unavailable
 from shared.messages import AttachSession, ContainerInfo, ExitReason, Message, Mode, OpenSession

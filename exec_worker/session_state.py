@@ -6,7 +6,7 @@ input counts, the exec and its process, the recording's position); `check` reads
 the successor's copy, which comes over a socket and is trusted in nothing but its
 shape: every field is checked for type and bound before `restore` puts it back.
 
-Pure: no I/O. sessions.py calls it on both sides of a handover.
+Pure: no I/O. session_handover.py calls it on both sides of a handover.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from exec_worker.idle import IdleClock
     from exec_worker.input_credit import InputCredit
     from exec_worker.plain_output import DemuxedRecording
-    from exec_worker.sessions import Attachment, ExecSession
+    from exec_worker.session_parties import Attachment
+    from exec_worker.sessions import ExecSession
     from shared.settings import WorkerConfig
 
 MAX_TEXT = 4096

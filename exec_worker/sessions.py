@@ -3,8 +3,10 @@
 What may happen when is decided by the pure SessionLifecycle (lifecycle.py); who is
 sent which output, and how much the session may read, by the pure OutputFanOut
 (fanout.py). This module does what they decide: it starts the exec, reads its
-stream on the loop, writes keystrokes, resizes, ends the processes from /proc,
-asks how the program ended, and tells everyone attached.
+stream on the loop, writes keystrokes, resizes, and tells everyone attached.
+Ending the processes from /proc and asking how the program ended is session_end.py's
+part, handing the session to a successor process session_handover.py's; both are
+mixed into ExecSession. Its attachments and host are declared in session_parties.py.
 
 A session outlives connections. Its owner (read-write) and any number of watchers
 (read-only) are attachments. While the owner is attached the program is held once
@@ -30,10 +32,9 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from exec_worker import exec_exit, plain_output, session_state
+from exec_worker import plain_output
 from exec_worker.asciicast import Recorder
 from exec_worker.commands import exec_command
 from exec_worker.docker_exec import DockerHost
@@ -48,6 +49,9 @@ from exec_worker.metrics import BYTES
 from exec_worker.process_index import ProcessIndex
 from exec_worker.recording_service import Recordings, header_for
 from exec_worker.resizer import ExecResizer
+from exec_worker.session_end import SessionEnd
+from exec_worker.session_handover import SessionHandover
+from exec_worker.session_parties import Attachment, SessionHost
 from exec_worker.session_processes import SessionProcesses
 from shared.errors import DtermError, Forbidden, ProtocolError, Unavailable
 from shared.messages import (
@@ -57,11 +61,9 @@ from shared.messages import (
     Failed,
     IdleWarning,
     InputAck,
-    Message,
     Mode,
     OpenSession,
     Output,
-    SessionExited,
     SessionInfo,
     SessionOpened,
     SessionResized,
@@ -73,35 +75,12 @@ from shared.settings import WorkerConfig, ack_step
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[Message], None]
-
 _SAID_BYTES = 1024  # first output bytes kept to explain a failed start
 START_TIMEOUT = 15.0
 """Seconds Docker has to answer an exec start."""
 
 
-@dataclass(eq=False)
-class Attachment:
-    """One connection taking part in a session, through one front end."""
-
-    id: str
-    peer: bytes
-    person: str
-    mode: Mode
-    emit: Emit
-    since: float
-
-
-class SessionHost(Protocol):
-    """What a session tells the worker that holds it."""
-
-    def session_started(self, session: ExecSession) -> None: ...
-    def session_ended(self, session: ExecSession) -> None: ...
-    def session_gone(self, session: ExecSession) -> None: ...
-    def container_running(self, container: str) -> bool | None: ...
-
-
-class ExecSession:
+class ExecSession(SessionHandover, SessionEnd):
     """One terminal: a tty exec in one container, owned by one person."""
 
     def __init__(
@@ -474,78 +453,6 @@ class ExecSession:
             watcher.emit(SessionResized(watcher.id, cols, rows))
         self.resizer.want(cols, rows)
 
-    # --- handover (takeover.py) ---------------------------------------------------------
-
-    def freeze(self) -> None:
-        """Read nothing more from the exec and run no timer: the state stays as it is
-        handed over, and the successor reads on from the very next byte."""
-        self.frozen = True
-        self._idle.stop()
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.pause_reading()
-
-    def thaw(self) -> None:
-        """The handover failed: go on as before."""
-        self.frozen = False
-        if self.phase is Phase.RUNNING:
-            self._idle.start()
-        if self._transport is not None and not self._paused and not self._transport.is_closing():
-            self._transport.resume_reading()
-
-    @property
-    def input_pending(self) -> int:
-        """Keystrokes written but not yet taken by the exec's connection."""
-        return 0 if self._transport is None else self._transport.get_write_buffer_size()
-
-    def exec_socket(self) -> Any:
-        """The exec's connection, passed to the successor (None once it is closed)."""
-        if self._transport is None or self._transport.is_closing() or self.phase is Phase.ENDED:
-            return None
-        return self._transport.get_extra_info("socket")
-
-    def handover(self) -> dict[str, Any]:
-        """Everything the successor needs to go on from the same byte (see adopt)."""
-        return session_state.capture(self, self._config, self._said, self._credit,
-                                     self._idle, self._cmd, self._workdir, self._told_exit,
-                                     self._demux)  # fmt: skip
-
-    def adopt(self, state: dict[str, Any], transport: asyncio.Transport | None,
-              stream: ExecStream | None, recorder: Recorder | None) -> None:  # fmt: skip
-        """Take a session over from the worker that ran before: its exec's connection
-        stays paused until `go_on`."""
-        self._cmd, self._workdir = session_state.restore(self, state, self._credit, self._idle)
-        self._said = bytearray(state["said"])
-        self._told_exit = set(state["told_exit"])
-        self.recorder = recorder
-        if recorder is not None:
-            self._demux = None if self.tty else plain_output.DemuxedRecording(recorder)
-            if self._demux is not None and state["demux"]:
-                self._demux.resume(*state["demux"])
-            self._record_output = (self._demux or recorder).output
-        self._stream, self._transport = stream, transport
-        self.frozen = True
-        effects = self.lifecycle.handed_over(Phase(state["phase"]), self.owner is not None)
-        if self.phase is Phase.ENDED:
-            self._ended.set()
-        if self.processes.process is None and self.phase is Phase.RUNNING:
-            self.processes.find()
-        self._pending_effects = effects
-
-    def go_on(self) -> None:
-        """The handover is done: read the exec again, run the timers."""
-        self.frozen = False
-        if self._transport is not None and self._stream is not None:
-            self.input.running(self._transport)
-            self._paused = True  # paused at adoption; _update_flow decides from the window
-            self._stream.on_writable = self._acknowledge_input
-            self._stream.attach(self._on_output, self._on_stream_closed)
-            if self.tty:
-                self.resizer.started(self.processes.exec_id, self.size, True)
-            self._update_flow()
-        if self.phase is Phase.RUNNING:
-            self._idle.start()
-        self._apply(self._pending_effects)
-
     # --- idleness ---------------------------------------------------------------------
 
     def _warn_idle(self, seconds: int) -> None:
@@ -559,71 +466,3 @@ class ExecSession:
     async def working_directory(self) -> str:
         """Where the session's shell is now (inside the container)."""
         return await self.processes.working_directory()
-
-    # --- the end ------------------------------------------------------------------------
-
-    async def _end_processes(self) -> None:
-        """SIGHUP, then SIGKILL, from /proc: no Docker call."""
-        self._idle.stop()
-        if self.processes.exec_id:
-            await self.processes.end(self._config.kill_grace)
-        if self._transport is not None:
-            self._transport.close()
-
-    def _on_stream_closed(self) -> None:
-        self._apply(self.lifecycle.stream_ended())
-
-    async def _find_exit(self) -> None:
-        ender = self._tasks.get("end")
-        if ender is not None:
-            try:
-                await ender
-            except Exception:
-                self.log.exception("ending its processes failed")
-        said = bytes(self._said) if self.tty else plain_output.payload(bytes(self._said))
-        try:
-            ended = await exec_exit.how_it_ended(
-                self._docker, self.processes.exec_id, self.lifecycle.ending, self._cmd,
-                said, self.container, self._host.container_running(self.container),
-                self._config.host_id,
-            )  # fmt: skip
-        except Exception as exc:  # the exit must be reported whatever went wrong
-            self.log.warning("exit status unknown: %r", exc)
-            ended = exec_exit.HowItEnded(None, *self.lifecycle.reason(ExitReason.EXITED))
-        if ended.failure is not None:
-            for attachment in self.attachments():
-                attachment.emit(Failed(attachment.id, ended.failure.code, str(ended.failure)))
-        self.exit = (ended.code, ended.reason, ended.message)
-        self._apply(self.lifecycle.exit_found())
-
-    def _report_exit(self) -> None:
-        assert self.exit is not None
-        code, reason, _ = self.exit
-        for attachment in self.attachments():
-            self._exit_when_caught_up(attachment)
-        if self.recorder is not None:
-            self.recorder.close(code, reason.value)
-        self.fanout.release_if_delivered()
-        self._idle.stop()
-        self._ended.set()
-        self._host.session_ended(self)
-        self.log.info("ended (%s, code %s)", reason.value, code)
-
-    def _exit_when_caught_up(self, attachment: Attachment) -> None:
-        """An ended session's exit follows its last output byte to each attachment."""
-        if self.exit is None or attachment.id in self._told_exit:
-            return
-        position = self.fanout.positions.get(attachment.id)
-        if position is not None and position.sent < self.fanout.end:
-            return
-        self._told_exit.add(attachment.id)
-        attachment.emit(SessionExited(attachment.id, *self.exit))
-
-    def _forget(self) -> None:
-        self._set_timer(None)
-        self._idle.stop()
-        for name, task in self._tasks.items():
-            if name != "end":  # ending processes finishes whatever happens
-                task.cancel()
-        self._ended.set()
-        self._host.session_gone(self)

@@ -17,7 +17,8 @@ worker simply never answers. libzmq tells only through monitor events:
 The first time a problem appears it is logged as a warning (the same one again at
 every redial only at debug level), and it is the host's `reason` in /api/hosts.
 
-Pure: no sockets, no loop. WorkerLink feeds events in and acts on the answers.
+Pure: no sockets, no loop. LinkMonitor (link_monitor.py) feeds events in and acts on
+the answers.
 """
 
 from __future__ import annotations

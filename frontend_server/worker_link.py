@@ -9,7 +9,7 @@ lives as well. A Welcome from a new instance means the worker restarted. Either 
 its sessions are gone, and their listeners are told `host-lost`. ZMTP heartbeats run
 underneath, so a dead TCP connection is dropped and redialled by ZeroMQ without our
 help. A handshake the worker refuses (a key it does not allow, a worker key that is
-not its own) is read from the socket's monitor events (link_health.py): it is the
+not its own) is read from the socket's monitor events (link_monitor.py): it is the
 host's reason in /api/hosts and a log line, and a refused key is tried again.
 
 Each link mirrors its host's containers (container_feed.py): a snapshot plus the
@@ -39,12 +39,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import zmq
-from zmq.utils.monitor import parse_monitor_message
 
 from frontend_server.container_feed import ContainerFeed
 from frontend_server.held_sends import HeldSends
-from frontend_server.link_health import HANDSHAKE_EVENTS, LinkHealth, LinkKeyFiles
-from frontend_server.metrics import RECONNECTS
+from frontend_server.link_health import LinkKeyFiles
+from frontend_server.link_monitor import LinkMonitor
 from frontend_server.pending_requests import PendingRequests
 from frontend_server.pool_events import (
     ContainerUpdated,
@@ -132,10 +131,6 @@ class WorkerLink:
         self._notify = notify
         self._requests = PendingRequests()
         self._last_heard = 0.0
-        self._health = LinkHealth(
-            endpoint, LinkKeyFiles.of(config.curve_secret_key, config.worker_public_key)
-        )
-        self._redial: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._held = HeldSends()  # what is sent while the worker hands over
         self._socket = context.socket(zmq.DEALER)
@@ -153,6 +148,9 @@ class WorkerLink:
             self._socket.setsockopt(option, value)
         keys.apply(self._socket)
         self._socket.connect(endpoint)
+        key_files = LinkKeyFiles.of(config.curve_secret_key, config.worker_public_key)
+        self._monitor = LinkMonitor(self._socket, endpoint, key_files, lambda: self.host,
+                                    self.status, notify, self._greet)  # fmt: skip
 
     @property
     def host(self) -> str | None:
@@ -160,50 +158,26 @@ class WorkerLink:
 
     def status(self) -> HostStatus:
         return HostStatus(
-            self.host or "", self.endpoint, self.up, self.since, self.facts, self._health.problem
+            self.host or "", self.endpoint, self.up, self.since, self.facts, self._monitor.problem
         )
 
     def start(self) -> None:
         self._pump = SocketPump(self._socket, self._receive)
-        events = zmq.EVENT_DISCONNECTED | HANDSHAKE_EVENTS
-        self._monitor = SocketPump(self._socket.get_monitor_socket(events), self._on_monitor)
+        self._monitor.start()
         self._tasks = [asyncio.create_task(self._heartbeat_loop())]
 
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        if self._redial is not None:
-            self._redial.cancel()
+        self._monitor.stop_redialling()
         self._lose_host("the front end no longer knows this worker")
-        self._socket.disable_monitor()
         self._monitor.close()
         self._pump.close()
 
-    def _on_monitor(self, frames: list[bytes]) -> None:
-        """Log and count connections that dropped and were made again (ZeroMQ drops
-        what was queued on a connection that goes), and handshakes that failed."""
-        found = parse_monitor_message(frames)
-        verdict = self._health.on_event(found["event"], found["value"])
-        if verdict.log_level:
-            host = f" (host {self.host})" if self.host else ""
-            log.log(verdict.log_level, "%s%s", verdict.log, host)
-        if verdict.reconnected:
-            RECONNECTS.inc()
-        if verdict.changed:
-            self._notify(HostChanged(self.status(), None))
-        if found["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:  # a worker back hears of us at once
-            with contextlib.suppress(Unavailable):
-                self.send(self._hello())
-        if verdict.redial_after is not None and self._redial is None:
-            loop = asyncio.get_running_loop()
-            self._redial = loop.call_later(verdict.redial_after, self._dial_again)
-
-    def _dial_again(self) -> None:
-        """After a refused handshake libzmq never dials again by itself."""
-        self._redial = None
-        with contextlib.suppress(zmq.ZMQError):  # the endpoint may be gone already
-            self._socket.disconnect(self.endpoint)
-        self._socket.connect(self.endpoint)
+    def _greet(self) -> None:
+        """A new connection: a worker that is back hears of this front end at once."""
+        with contextlib.suppress(Unavailable):
+            self.send(self._hello())
 
     # --- sending --------------------------------------------------------------------
 
