@@ -66,16 +66,14 @@ from shared.messages import (
     OpenSession,
     Paused,
     Resize,
-    Revocation,
-    RevokeSignIns,
     SessionFound,
     SessionsListed,
-    SignInsRevoked,
     Welcome,
 )
 from shared.observe_messages import ReadLogs, ReadStats
 from shared.process import ListenError
 from shared.protocol import agree, decode, encode
+from shared.revocation_messages import Revocation, RevokeSignIns, SignInsRevoked
 from shared.revocations import Revocations, in_batches
 from shared.security import AllowedKeys, KeyGate, make_curve_server
 from shared.settings import WorkerConfig

@@ -44,7 +44,7 @@ from frontend_server.accounts import AccountsError, Tokens, Users
 from frontend_server.ldap_directory import LdapDirectory
 from frontend_server.policy import Person
 from shared.errors import Forbidden
-from shared.messages import Revocation
+from shared.revocation_messages import Revocation
 from shared.revocations import Revocations
 from shared.settings import FrontendConfig
 

@@ -68,19 +68,18 @@ from shared.messages import (
     Output,
     Pause,
     Paused,
-    RevokeSignIns,
     SessionExited,
     SessionFound,
     SessionInfo,
     SessionOpened,
     SessionResized,
     SessionsListed,
-    SignInsRevoked,
     WatchersChanged,
     Welcome,
 )
 from shared.observe_messages import StatsRead
 from shared.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, decode, encode
+from shared.revocation_messages import RevokeSignIns, SignInsRevoked
 from shared.revocations import Revocations, in_batches
 from shared.security import ClientKeys
 from shared.settings import FrontendConfig

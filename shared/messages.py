@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from shared.errors import ErrorCode, ProtocolError
 from shared.observe_messages import ReadLogs, ReadStats, StatsRead
+from shared.revocation_messages import RevokeSignIns, SignInsRevoked
 from shared.transfer_messages import (
     FetchRecording,
     FileAbort,
@@ -220,33 +221,6 @@ class SessionFound:
     container: str
     """The container's full id."""
     person: str
-
-
-@dataclass(frozen=True, slots=True)
-class Revocation:
-    """A sign-in ended before its cookie expires; kept until `until` (Unix seconds)."""
-
-    sign_in: str
-    until: int
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeSignIns:
-    """Front end to worker: these sign-ins are over; tell every front end. With `sync`
-    (a front end meeting a worker instance for the first time) the worker answers
-    with every revocation it holds."""
-
-    TAG: ClassVar[str] = "revoke"
-    entries: list[Revocation]
-    sync: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SignInsRevoked:
-    """Worker to front ends: sign-ins that are over."""
-
-    TAG: ClassVar[str] = "revoked"
-    entries: list[Revocation]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from shared.messages import Revocation
+from shared.revocation_messages import Revocation
 
 log = logging.getLogger(__name__)
 

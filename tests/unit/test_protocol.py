@@ -36,15 +36,12 @@ from shared.messages import (
     Paused,
     RecordingPolicy,
     Resize,
-    Revocation,
-    RevokeSignIns,
     SessionExited,
     SessionFound,
     SessionInfo,
     SessionOpened,
     SessionResized,
     SessionsListed,
-    SignInsRevoked,
     WatcherInfo,
     WatchersChanged,
     Welcome,
@@ -58,6 +55,7 @@ from shared.protocol import (
     decode,
     encode,
 )
+from shared.revocation_messages import Revocation, RevokeSignIns, SignInsRevoked
 from shared.transfer_messages import (
     FetchRecording,
     FileAbort,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.messages import Revocation
+from shared.revocation_messages import Revocation
 from shared.revocations import Revocations, in_batches
 
 
