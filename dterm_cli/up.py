@@ -27,6 +27,7 @@ import docker
 
 from shared.keys import LinkKeys, link_keys
 from shared.security import KeyFileError
+from shared.settings import DOCKER_URL, FRONTEND_PORT, WORKER_PORT
 
 READY = {
     "worker": re.compile(r"dterm worker ready: host=\S+ endpoint=(\S+)"),
@@ -109,9 +110,12 @@ def parser() -> argparse.ArgumentParser:
     made = argparse.ArgumentParser(
         prog="dterm up", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    made.add_argument("--port", type=int, default=8080, help="HTTP port of the page [8080]")
-    made.add_argument("--worker-port", default="7701", help="ZeroMQ port of the worker [7701]")
-    made.add_argument("--docker-url", default="unix:///var/run/docker.sock")
+    made.add_argument("--port", type=int, default=FRONTEND_PORT,
+                      help="HTTP port of the page [%(default)s]")  # fmt: skip
+    made.add_argument("--worker-port", type=int, default=WORKER_PORT,
+                      help="ZeroMQ port of the worker [%(default)s]")  # fmt: skip
+    made.add_argument("--docker-url", default=DOCKER_URL,
+                      help="the host's Docker API [%(default)s]")  # fmt: skip
     made.add_argument("--config", help="TOML config file, passed to both processes")
     made.add_argument("--state-dir", type=Path, default=default_state_dir(),
                       help="where the link's keys (keys/), the worker's state and the "

@@ -17,6 +17,10 @@ from shared.errors import DtermError, Forbidden
 
 WORKER_PORT = 7701
 """The worker's ZeroMQ port unless told otherwise."""
+FRONTEND_PORT = 8080
+"""The front end's HTTP port unless told otherwise."""
+DOCKER_URL = "unix:///var/run/docker.sock"
+"""Where a worker finds its Docker daemon unless told otherwise."""
 DEFAULT_WORKER = f"tcp://127.0.0.1:{WORKER_PORT}"
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -108,7 +112,7 @@ class WorkerConfig(ProcessSettings):
     """Name of this Docker host as people see it (default: the machine's hostname)."""
     bind: str = DEFAULT_WORKER
     """ZeroMQ endpoint of the ROUTER socket; port `*` picks a free one."""
-    docker_url: str = "unix:///var/run/docker.sock"
+    docker_url: str = DOCKER_URL
     """The daemon this worker owns."""
     http_address: str = "127.0.0.1"
     """Address of /metrics, /healthz and /readyz."""
@@ -251,7 +255,7 @@ class WorkerConfig(ProcessSettings):
 class FrontendConfig(ProcessSettings):
     address: str = "127.0.0.1"
     """HTTP bind address; loopback unless told otherwise."""
-    port: int = 8080
+    port: int = FRONTEND_PORT
     """HTTP port; 0 picks a free one (printed on the ready line)."""
     tls_cert: str = ""
     """PEM certificate chain to serve HTTPS and WSS with, on `port` (with `tls_key`).
