@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, get_args
 
@@ -522,3 +523,12 @@ def test_versions_agree_on_the_newest_both_know(
             agree(oldest, newest)
     else:
         assert agree(oldest, newest) == agreed
+
+
+@pytest.mark.parametrize(
+    "kind", [*get_args(Message), ContainerInfo, SessionInfo], ids=lambda kind: kind.__name__
+)
+def test_wide_messages_are_built_by_keyword_only(kind: type) -> None:
+    """Two swapped strings in a long positional call would pass every type check."""
+    fields = dataclasses.fields(kind)
+    assert len(fields) < 5 or all(field.kw_only for field in fields)
