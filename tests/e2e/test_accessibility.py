@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import artifacts, checked_page
 from tests.support.accounts import add_user
 from tests.support.axe import BLOCKING, describe, use_axe, violations
+from tests.support.browser import artifacts, checked_page
 from tests.support.containers import Containers
 from tests.support.images import BUSYBOX_IMAGE
 from tests.support.page import WAIT_MS, open_shell, sign_in, type_line

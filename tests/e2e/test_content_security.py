@@ -9,8 +9,8 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page
 
-from tests.e2e.test_recordings_page import SCRIPT, open_recordings, record, wait_player_line
 from tests.support.page import sign_in
+from tests.support.recordings_page import SCRIPT, open_recordings, record, wait_player_line
 from tests.support.terminal_client import Stack
 
 LISTEN = """

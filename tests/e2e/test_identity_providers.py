@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import artifacts
+from tests.support.browser import artifacts
 from tests.support.containers import Containers
 from tests.support.glewlwyd import Glewlwyd, start_glewlwyd
 from tests.support.http import call

@@ -5,8 +5,6 @@ refresh, the keyboard drives it, and it is not offered without the permission.""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,9 +12,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import artifacts
+from tests.support.accounts import add_user
+from tests.support.browser import artifacts
 from tests.support.page import WAIT_MS, open_shell, sign_in
-from tests.support.processes import REPO, start_frontend
+from tests.support.processes import start_frontend
 from tests.support.terminal_client import Stack
 
 TICKS = (
@@ -86,14 +85,6 @@ def test_logs_and_stats_beside_the_shell(
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
     assert page.evaluate("document.activeElement.classList.contains('xterm-helper-textarea')")
-
-
-def add_user(users: Path, name: str, password: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "dterm_cli", "users", "--users-file", str(users), "add", name,
-         "--password-stdin"],
-        input=f"{password}\n", text=True, check=True, cwd=REPO, capture_output=True,
-    )  # fmt: skip
 
 
 def test_the_panel_follows_the_permission(

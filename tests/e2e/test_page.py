@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import artifacts
+from tests.support.browser import artifacts
 from tests.support.page import screen
 from tests.support.terminal_client import Stack
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import artifacts
+from tests.support.browser import artifacts
 from tests.support.containers import require
 from tests.support.http import wait_hosts_up
 from tests.support.page import WAIT_MS, open_shell, sign_in, type_line, wait_line

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import artifacts
+from tests.support.accounts import add_user
+from tests.support.browser import artifacts
 from tests.support.http import get_json
 from tests.support.page import (
     WAIT_MS,
@@ -29,34 +28,15 @@ from tests.support.page import (
     wait_line,
     wait_title,
 )
-from tests.support.processes import REPO, ManagedProcess, start_frontend, start_worker
-from tests.support.terminal_client import Stack
-
-# Five seconds of stillness between the lines, so that speed shows and seeking has
-# somewhere to go.
-SCRIPT = "echo start-$((1+1)); sleep 5; echo recorded-$((6*7))"
-PLAYER_LINES = (
-    "[...document.querySelectorAll('.ap-term-text .ap-line')]"
-    ".map((line) => line.textContent.trimEnd())"
+from tests.support.processes import ManagedProcess, start_frontend, start_worker
+from tests.support.recordings_page import (
+    SCRIPT,
+    open_recordings,
+    record,
+    wait_player_line,
+    wait_player_without,
 )
-
-
-def wait_player_line(page: Page, line: str, timeout: float = WAIT_MS) -> None:
-    """Wait until the player's screen has `line` as a whole line."""
-    page.wait_for_function(f"() => {PLAYER_LINES}.includes({json.dumps(line)})", timeout=timeout)
-
-
-def wait_player_without(page: Page, line: str) -> None:
-    page.wait_for_function(f"() => !{PLAYER_LINES}.includes({json.dumps(line)})", timeout=WAIT_MS)
-
-
-def record(page: Page, host: str, container: str, script: str) -> None:
-    """Run `script` in a shell on the page, wait for recorded-42, then end the session."""
-    open_shell(page, container, host)
-    type_line(page, script)
-    wait_line(page, "recorded-42")
-    type_line(page, "exit")
-    page.wait_for_function("() => window.dterm.state() === 'exited'", timeout=WAIT_MS)
+from tests.support.terminal_client import Stack
 
 
 @pytest.fixture(scope="module")
@@ -71,17 +51,6 @@ def recorded(browser: Browser, stack: Stack, containers: Any) -> str:
     finally:
         context.close()
     return str(container)
-
-
-def open_recordings(page: Page, container: str) -> Locator:
-    """Go to the recordings page by its header link; filter by part of the container's
-    name; return the one row left."""
-    page.get_by_role("link", name="Recordings", exact=True).click()
-    expect(page.get_by_role("heading", name="Recordings")).to_be_focused()
-    page.get_by_label("Container", exact=True).fill(container.removeprefix("recorded-"))
-    rows = page.locator("table.recordings tbody tr")
-    expect(rows).to_have_count(1, timeout=WAIT_MS)
-    return rows.first
 
 
 def test_a_recording_is_found_by_filters_and_plays_with_seek_and_speed(
@@ -225,14 +194,6 @@ def test_a_session_in_parts_is_one_row_and_plays_whole(
     row.get_by_role("link", name=re.compile("^Play")).click()
     wait_player_line(page, "start-2")
     wait_player_line(page, "recorded-42")
-
-
-def add_user(users: Path, name: str, password: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "dterm_cli", "users", "--users-file", str(users), "add", name,
-         "--password-stdin"],
-        input=password + "\n", text=True, check=True, cwd=REPO, capture_output=True,
-    )  # fmt: skip
 
 
 def test_people_without_recordings_are_told_so(

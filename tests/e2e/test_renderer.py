@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import artifacts, checked_page
+from tests.support.browser import artifacts, checked_page
 from tests.support.page import WAIT_MS, open_shell, sign_in, type_line, wait_line
 from tests.support.pixels import read_png
 from tests.support.terminal_client import Stack

@@ -13,7 +13,7 @@ import docker
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import artifacts
+from tests.support.browser import artifacts
 from tests.support.images import BUSYBOX_IMAGE
 from tests.support.page import WAIT_MS, choose_theme, type_line, wait_prompt, wait_title
 from tests.support.processes import REPO, start_frontend, start_worker

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import artifacts
+from tests.support.browser import artifacts
 from tests.support.compose import ComposeProject
 from tests.support.http import get_json
 from tests.support.page import WAIT_MS, sign_in, type_line, wait_line, wait_prompt, wait_title

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import artifacts
+from tests.support.browser import artifacts
 from tests.support.page import WAIT_MS, open_shell, screen, sign_in, type_line, wait_line
 from tests.support.terminal_client import Stack
 

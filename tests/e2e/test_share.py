@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import CHROMIUM_FLAGS, artifacts, checked_page, chromium_path
+from tests.support.browser import CHROMIUM_FLAGS, artifacts, checked_page, chromium_path
 from tests.support.page import WAIT_MS, open_shell, sign_in
 from tests.support.processes import ManagedProcess, start_frontend
 from tests.support.terminal_client import Stack

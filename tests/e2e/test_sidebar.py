@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import artifacts
 from tests.support.accounts import add_user
+from tests.support.browser import artifacts
 from tests.support.http import cookie_of, sign_in, wait_hosts_up
 from tests.support.page import WAIT_MS
 from tests.support.processes import start_frontend, start_worker

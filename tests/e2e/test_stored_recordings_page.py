@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_recordings_page import open_recordings, record, wait_player_line
 from tests.support.processes import start_frontend, start_worker
+from tests.support.recordings_page import open_recordings, record, wait_player_line
 from tests.support.s3_server import PREFIX, S3Server, credentials_file, storage_flags
 from tests.support.terminal_client import Stack
 from tests.support.waiting import wait_until

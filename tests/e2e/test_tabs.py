@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import artifacts
+from tests.support.browser import artifacts
 from tests.support.page import WAIT_MS, open_shell, sign_in, wait_prompt, wait_title
 from tests.support.terminal_client import Stack
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.e2e.conftest import artifacts, csp_violations
+from tests.support.browser import artifacts, csp_violations
 from tests.support.http import wait_hosts_up
 from tests.support.page import open_shell, sign_in, type_line, wait_line
 from tests.support.processes import ManagedProcess, start_frontend

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Dialog, FilePayload, Page, expect
 
-from tests.e2e.conftest import artifacts
+from tests.support.browser import artifacts
 from tests.support.page import (
     WAIT_MS,
     open_shell,

@@ -22,11 +22,10 @@ from frontend_server.__main__ import parse_config as parse_frontend_args
 from shared.keys import LinkKeys
 from shared.settings import WorkerConfig, check_frontend_security, check_worker_security
 from shared.settings_sources import SettingsError
-from tests.integration.test_http import request
 from tests.support.accounts import accounts, add_user
 from tests.support.containers import require
 from tests.support.events_client import EventStream
-from tests.support.http import cookie_of, sign_in, wait_hosts_up
+from tests.support.http import cookie_of, request, sign_in, wait_hosts_up
 from tests.support.nginx import nginx_binary, start_nginx
 from tests.support.processes import (
     FRONTEND_READY,

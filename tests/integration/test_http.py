@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import http.client
 from typing import Any
-from urllib.parse import urlsplit
 
 from tornado.httpclient import HTTPRequest
 
-from tests.support.http import get_json
+from tests.support.http import get_json, login_cookie, request
 from tests.support.terminal_client import Stack, TerminalClient, expect_http_error
-
-
-def request(
-    stack: Stack, path: str, headers: dict[str, str] | None = None
-) -> http.client.HTTPResponse:
-    """One plain request that does not follow redirects."""
-    parts = urlsplit(stack.base)
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
-    conn.request("GET", path, headers=headers or {})
-    response = conn.getresponse()
-    response.read()
-    conn.close()
-    return response
-
-
-def login_cookie(stack: Stack) -> str:
-    response = request(stack, f"/?token={stack.token}")
-    return response.headers["Set-Cookie"].split(";", 1)[0]
 
 
 def test_api_needs_sign_in(stack: Stack) -> None:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.integration.test_security import PASSWORD, accounts
+from tests.support.accounts import PASSWORD, accounts
 from tests.support.events_client import EventStream
 from tests.support.http import Reply, call, cookie_of, sign_in, wait_hosts_up
 from tests.support.processes import (

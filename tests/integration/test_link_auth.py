@@ -21,9 +21,8 @@ from shared.keys import LinkKeys, link_keys, make_pair
 from shared.messages import Hello, ListSessions, Message, OpenSession, RecordingPolicy, Welcome
 from shared.protocol import OLDEST_PROTOCOL, PROTOCOL_VERSION, decode, encode
 from shared.security import ClientKeys
-from tests.integration.test_http import login_cookie
 from tests.support.containers import Containers
-from tests.support.http import wait_hosts_up
+from tests.support.http import login_cookie, wait_hosts_up
 from tests.support.images import docker_url
 from tests.support.metrics import fetch, metric
 from tests.support.processes import REPO, ManagedProcess, client_keys, start_worker

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from exec_worker.__main__ import parse_config as parse_worker_args
-from tests.integration.test_recordings import add_user
+from tests.support.accounts import PASSWORD, add_user
 from tests.support.http import call, cookie_of, sign_in, wait_hosts_up
 from tests.support.metrics import fetch, metric
 from tests.support.processes import (
@@ -158,7 +158,7 @@ async def test_the_policy_applies_to_stored_recordings_as_to_local_ones(
     host = Host("s3-policy", s3, tmp_path, "--no-storage-keep-local")
     stack = host.serve("--users-file", users, "--policy", str(policy))
     try:
-        who = {n: {"Cookie": cookie_of(await asyncio.to_thread(sign_in, stack, n, "password-1"))}
+        who = {n: {"Cookie": cookie_of(await asyncio.to_thread(sign_in, stack, n, PASSWORD))}
                for n in ("ann", "bob", "cid")}  # fmt: skip
         session = await record_as(stack, who["bob"], busybox.name)
         [key] = await uploaded(s3, host.name)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.accounts import PASSWORD, add_user
 from tests.support.http import call, cookie_of, sign_in, wait_hosts_up
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack, TerminalClient
@@ -29,12 +30,6 @@ def bearer(stack: Stack) -> dict[str, str]:
 def recordings_of(stack: Stack, session: str, headers: dict[str, str]) -> list[dict[str, Any]]:
     listed = call(stack, "/api/recordings", headers=headers).json()["recordings"]
     return [r for r in listed if r["session"] == session]
-
-
-def add_user(users_file: str, name: str, password: str = "password-1") -> None:
-    subprocess.run([sys.executable, "-m", "dterm_cli", "users", "--users-file", users_file,
-                    "add", name, "--password-stdin"], input=password + "\n", text=True,
-                   check=True, capture_output=True)  # fmt: skip
 
 
 def parse_cast(text: str) -> tuple[dict[str, Any], list[list[Any]]]:
@@ -158,7 +153,7 @@ async def test_only_allowed_people_list_and_fetch_recordings(
     """recordings = none: nothing; own: only one's own; all: everyone's."""
     stack = replays_policy
     who = {
-        n: {"Cookie": cookie_of(await asyncio.to_thread(sign_in, stack, n, "password-1"))}
+        n: {"Cookie": cookie_of(await asyncio.to_thread(sign_in, stack, n, PASSWORD))}
         for n in ("ann", "bob", "cid")
     }
     terminal = await TerminalClient.connect(stack, token="", headers=who["ann"])
@@ -208,7 +203,7 @@ async def test_policy_requires_or_forbids_recording(tmp_path: Path, containers: 
                               "--users-file", users, "--policy", str(policy))  # fmt: skip
     stack = Stack(frontend.match["url"])
     try:
-        ann = {"Cookie": cookie_of(await asyncio.to_thread(sign_in, stack, "ann", "password-1"))}
+        ann = {"Cookie": cookie_of(await asyncio.to_thread(sign_in, stack, "ann", PASSWORD))}
         (await asyncio.to_thread(wait_hosts_up, stack, {"silent", "recording"}, headers=ann))
 
         async def open_on(host: str, container: str) -> dict[str, Any]:

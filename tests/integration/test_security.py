@@ -15,7 +15,7 @@ import zmq
 
 from shared.messages import Failed, OpenSession, RecordingPolicy
 from shared.protocol import decode, encode
-from tests.support.accounts import accounts, add_user
+from tests.support.accounts import PASSWORD, accounts, add_user
 from tests.support.containers import Containers
 from tests.support.events_client import EventStream
 from tests.support.http import call, cookie_of, sign_in, wait_hosts_up, xsrf
@@ -23,7 +23,6 @@ from tests.support.processes import ManagedProcess, client_keys, start_frontend,
 from tests.support.terminal_client import Stack, TerminalClient
 from tests.support.waiting import eventually, wait_until
 
-PASSWORD = "correct horse battery"
 POLICY = """
 [[roles]]
 users = ["alice"]

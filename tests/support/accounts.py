@@ -8,6 +8,9 @@ from pathlib import Path
 
 from tests.support.processes import REPO
 
+PASSWORD = "correct horse battery"
+"""The password tests give the people they make."""
+
 
 def accounts(*args: str, stdin: str = "") -> str:
     """Run `dterm ARGS...` (users, tokens) and return what it printed."""
@@ -23,6 +26,6 @@ def accounts(*args: str, stdin: str = "") -> str:
     return result.stdout.strip()
 
 
-def add_user(users: Path, name: str, password: str, groups: str = "") -> None:
+def add_user(users: Path | str, name: str, password: str = PASSWORD, groups: str = "") -> None:
     accounts("users", "--users-file", str(users), "add", name, "--password-stdin",
              "--groups", groups, stdin=password + "\n")  # fmt: skip

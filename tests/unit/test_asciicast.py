@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from exec_worker.asciicast import (
     COALESCE,
     Recorder,
-    RecordingHeader,
     _event_line,
     _json_line,
     file_name,
 )
 from tests.support.containers import require
+from tests.support.recordings import Clock, make_header
 
 ROOT = Path(__file__).resolve().parents[2]
 ASCIINEMA = Path(sys.executable).parent / "asciinema"
@@ -37,33 +37,6 @@ CHUNKS = [
     b"\xa9 costs 3 \xe2\x82",
     b"\xac\r\n\xe6\x97\xa5 \xf0\x9f\x90\xb3\r\n$ ",
 ]
-
-
-class Clock:
-    """A clock the test moves: each reading is `step` seconds after the last."""
-
-    def __init__(self, start: float = 1_700_000_000.25, step: float = 0.1) -> None:
-        self.value, self.step = start, step
-
-    def __call__(self) -> float:
-        self.value += self.step
-        return self.value
-
-
-def make_header(**changes: Any) -> RecordingHeader:
-    fields: dict[str, Any] = {
-        "session": "AbCdEfGhIjKlMnOpQrStUvWx@db-1",
-        "host": "db-1",
-        "container_id": "f" * 64,
-        "container_name": "payments-api",
-        "person": "alice",
-        "run_as": "app",
-        "command": "sh",
-        "width": 80,
-        "height": 24,
-        "shell": "/bin/sh",
-    }
-    return RecordingHeader(**(fields | changes))
 
 
 def read_cast(path: Path) -> tuple[dict[str, Any], list[list[Any]]]:
@@ -240,7 +213,7 @@ def test_a_crashed_worker_loses_only_what_was_not_flushed(tmp_path: Path) -> Non
         """
         import os, pathlib
         from exec_worker.asciicast import Recorder
-        from tests.unit.test_asciicast import make_header
+        from tests.support.recordings import make_header
         recorder = Recorder.start(pathlib.Path(os.environ["FOLDER"]), make_header(), False, 0)
         recorder.output(b"flushed\\r\\n")
         recorder.resize(100, 30)
@@ -263,7 +236,7 @@ def test_a_write_error_stops_the_recording_not_the_caller(tmp_path: Path) -> Non
         """
         import errno, os, pathlib, resource, signal
         from exec_worker.asciicast import Recorder
-        from tests.unit.test_asciicast import make_header
+        from tests.support.recordings import make_header
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
         recorder = Recorder.start(pathlib.Path(os.environ["FOLDER"]), make_header(), False, 0)

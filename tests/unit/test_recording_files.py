@@ -20,21 +20,7 @@ from exec_worker.recording_files import (
     trim_to_budget,
 )
 from shared.errors import NotFound, ProtocolError
-from tests.unit.test_asciicast import Clock, make_header
-
-T0 = 1_700_000_000
-
-
-def record(folder: Path, started: float, **header: str) -> Recorder:
-    """A closed recording of a few seconds, started at `started`."""
-    session = header.pop("session", f"{started:024.0f}@h")
-    recorder = Recorder.start(
-        folder, make_header(session=session, **header), False, 0, now=Clock(started - 1.0, 1.0)
-    )
-    recorder.output(b"hello\r\n")
-    recorder.output(b"$ ")
-    recorder.close(0, "exited")
-    return recorder
+from tests.support.recordings import T0, make_header, record
 
 
 @pytest.fixture

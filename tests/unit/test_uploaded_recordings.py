@@ -20,9 +20,8 @@ from exec_worker.recording_files import (
     read_info,
     trim_to_budget,
 )
+from tests.support.recordings import T0, Clock, make_header, record
 from tests.support.strategies import json_values
-from tests.unit.test_asciicast import Clock, make_header
-from tests.unit.test_recording_files import T0, record
 
 
 def test_a_recorder_tells_of_each_part_once_complete(tmp_path: Path) -> None:
