@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import http.client
 import json
 import os
 import re
 import signal
+import socket
+import stat
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 import zmq
 
+from exec_worker.takeover import Channel, HandoverFailed, socket_path
 from shared.messages import (
     ContainersListed,
     Failed,
@@ -37,6 +42,7 @@ from shared.messages import (
 from shared.protocol import decode, encode
 from shared.security import load_secret_key, make_curve_server
 from shared.transfer_messages import FileData, FileEnd, FileOpened, FileStored, PutFile
+from tests.support.containers import require
 from tests.support.http import wait_hosts_up
 from tests.support.processes import (
     ManagedProcess,
@@ -46,6 +52,7 @@ from tests.support.processes import (
     start_worker,
 )
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
+from tests.support.waiting import wait_until
 
 LAST = 2_000_000
 
@@ -426,3 +433,54 @@ def test_a_followed_log_ends_saying_the_host_is_upgraded(containers: Any) -> Non
     again.close()
     frontend.stop()
     successor.stop()
+
+
+def connect_as_nobody(address: str, hold: float = 0.0) -> int:
+    """Connect to a unix socket (`@name`: an abstract one) from a child process of
+    another user (65534), holding the connection `hold` seconds; the child's errno, 0
+    once connected. A fork: any program file could be out of that user's reach."""
+    pid = os.fork()
+    if pid == 0:  # the child makes only system calls, then leaves at once
+        code = 0
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(address.replace("@", "\0", 1))
+                time.sleep(hold)
+        except OSError as exc:
+            code = exc.errno or 255
+        os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_the_takeover_socket_answers_only_the_workers_own_user() -> None:
+    """Another user cannot reach a worker's takeover socket (0600 in a 0700 folder),
+    and one that reaches a handover connection anyway is refused by the credentials
+    the kernel gives: a successor must be the worker's own user."""
+    require(os.geteuid() == 0, "run as root: the test connects as another user")
+    worker = start_worker("guarded")
+    try:
+        state_dir = worker.argv[worker.argv.index("--state-dir") + 1]
+        path = socket_path(state_dir)
+        wait_until(path.exists, 10, "the takeover socket")
+        assert (stat.S_IMODE(path.stat().st_mode), path.stat().st_uid) == (0o600, os.geteuid())
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert connect_as_nobody(str(path)) == errno.EACCES
+        assert worker.proc.poll() is None
+    finally:
+        worker.stop()
+    # Reached all the same (an abstract socket has no folder to stop anyone).
+    with socket.socket(socket.AF_UNIX) as listener:
+        address = f"@dterm-takeover-test-{os.getpid()}"
+        listener.bind(address.replace("@", "\0", 1))
+        listener.listen(1)
+        listener.settimeout(20)
+        with ThreadPoolExecutor(1) as pool:
+            connected = pool.submit(connect_as_nobody, address, 5.0)
+            conn, _ = listener.accept()
+            with pytest.raises(HandoverFailed, match="of uid 65534 may not take part"):
+                Channel(conn).check_peer()
+            conn.close()
+            assert connected.result() == 0
