@@ -276,7 +276,14 @@ async def test_refusals_are_audited_where_they_happen(trust: Trust) -> None:
     ).status == 403
     listed = await asyncio.to_thread(call, trust.stacks[0], "/api/recordings", headers=alice)
     assert listed.status == 200
+    for name in ("none-such.cast", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd"):
+        played = await asyncio.to_thread(
+            call, trust.stacks[0], f"/api/recordings/trust-host/{name}", headers=alice
+        )
+        assert played.status in (400, 404) and b"root:" not in played.body, name
     records = trust.audit("fe1")
+    assert any(r["event"] == "recording-play" and r["user"] == "alice" and not r["ok"]
+               and r["name"] == "none-such.cast" for r in records)  # fmt: skip
     assert any(r["event"] == "denied" and r["user"] == "alice" and r["action"] == "open"
                and r["reason"] == "hidden" and r["container"] == trust.hidden.name
                for r in records)  # fmt: skip
