@@ -223,3 +223,50 @@ def test_no_event_raises_anything_but_a_refusal(events: list[str]) -> None:
         for check in (machine.check_attach, machine.check_input):
             with contextlib.suppress(DtermError):
                 check()
+
+
+HANDED_OVER = {
+    (Phase.RUNNING, True): [],
+    (Phase.RUNNING, False): [Do.WAIT_FOR_OWNER],
+    (Phase.ENDED, True): [Do.KEEP],
+    (Phase.ENDED, False): [Do.KEEP],
+}
+
+
+@pytest.mark.parametrize("owner", [True, False])
+@pytest.mark.parametrize(("here", "handed"), [(a, b) for a in Phase for b in Phase], ids=str)
+def test_a_handed_over_session_comes_only_into_a_new_machine(
+    here: Phase, handed: Phase, owner: bool
+) -> None:
+    """A successor takes a running or ended session into a machine that has done
+    nothing yet; anything else is refused and changes nothing."""
+    machine = in_phase(here)
+    if here is Phase.STARTING and (handed, owner) in HANDED_OVER:
+        assert machine.handed_over(handed, owner) == HANDED_OVER[(handed, owner)]
+        assert (machine.phase, machine.owner_attached) == (handed, owner)
+        return
+    with pytest.raises(Conflict):
+        machine.handed_over(handed, owner)
+    assert machine.phase is here
+
+
+@given(
+    st.sampled_from([Phase.RUNNING, Phase.ENDED]),
+    st.booleans(),
+    st.lists(st.sampled_from(sorted(EVENTS)), max_size=30),
+)
+def test_a_handed_over_session_keeps_the_rules_after(
+    handed: Phase, owner: bool, events: list[str]
+) -> None:
+    """After a handover the machine goes on as if it had run here: phases only move
+    forward, and an exit is reported at most once, after the processes were ended."""
+    machine = SessionLifecycle()
+    machine.handed_over(handed, owner)
+    seen: list[Do] = []
+    for event in events:
+        before = machine.phase
+        seen += EVENTS[event](machine)
+        assert ORDER.index(machine.phase) >= ORDER.index(before)
+    assert seen.count(Do.REPORT_EXIT) <= (1 if handed is Phase.RUNNING else 0)
+    if Do.REPORT_EXIT in seen:
+        assert seen.index(Do.END_PROCESSES) < seen.index(Do.REPORT_EXIT)
