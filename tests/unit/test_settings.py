@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from frontend_server.auth import check_sso_settings
 from shared.errors import Forbidden
 from shared.settings import (
     FrontendConfig,
@@ -126,3 +127,17 @@ def test_every_name_in_the_readme_table_sets_its_setting(process: str, name: str
     if kind is bool:
         want = not name.startswith("--no-") and name.startswith("--")
     assert getattr(config, setting) == want, row
+
+
+@pytest.mark.parametrize(("header", "proxies"), [("X-Forwarded-User", ()), ("", ("10.0.0.5",))])
+def test_header_sign_in_needs_both_its_header_and_its_proxies(
+    header: str, proxies: tuple[str, ...]
+) -> None:
+    """Half a single sign-on setup is refused at start: a header from anyone, or
+    proxies whose header is never read, is a mistake either way."""
+    with pytest.raises(Forbidden, match=r"sso_user_header .* sso_proxies"):
+        check_sso_settings(FrontendConfig(sso_user_header=header, sso_proxies=proxies))
+    check_sso_settings(FrontendConfig())
+    check_sso_settings(
+        FrontendConfig(sso_user_header="X-Forwarded-User", sso_proxies=("10.0.0.5",))
+    )
