@@ -112,8 +112,12 @@ def setup(containers: Containers, tmp_path_factory: pytest.TempPathFactory) -> I
     boxes = {
         "printer": containers.run(name="dterm-test-logs-printer", command=["sh", "-c", PRINTER]),
         "fixed": containers.run(name="dterm-test-logs-fixed", command=["sh", "-c", FIXED]),
+        # Half a core at most, and only while this module runs: a spinning container
+        # left for the rest of the suite would slow every later test down.
         "busy": containers.run(
-            name="dterm-test-logs-busy", command=["sh", "-c", "while :; do :; done"]
+            name="dterm-test-logs-busy",
+            nano_cpus=500_000_000,
+            command=["sh", "-c", "while :; do :; done"],
         ),
         "flood": containers.run(name="dterm-test-logs-flood", command=flood),
         "denied": containers.run(
@@ -134,6 +138,8 @@ def setup(containers: Containers, tmp_path_factory: pytest.TempPathFactory) -> I
     yield setup
     frontend.stop()
     worker.stop()
+    for box in boxes.values():
+        box.remove(force=True)
 
 
 class Follower:
