@@ -112,7 +112,7 @@ def parser() -> argparse.ArgumentParser:
     )
     made.add_argument("--port", type=int, default=FRONTEND_PORT,
                       help="HTTP port of the page [%(default)s]")  # fmt: skip
-    made.add_argument("--worker-port", type=int, default=WORKER_PORT,
+    made.add_argument("--worker-port", default=str(WORKER_PORT),
                       help="ZeroMQ port of the worker [%(default)s]")  # fmt: skip
     made.add_argument("--docker-url", default=DOCKER_URL,
                       help="the host's Docker API [%(default)s]")  # fmt: skip
