@@ -359,6 +359,13 @@ def test_stdout_and_stderr_stay_apart(cli: Cli, busybox: Any) -> None:
     )
 
 
+def test_the_user_and_folder_asked_for_are_the_programs(cli: Cli, busybox: Any) -> None:
+    """`-u` and `-w` reach the exec: the program runs as that user, in that folder."""
+    done = cli.run("exec", "-u", "1000:1000", "-w", "/tmp", "--host", "local", busybox.name,
+                   "--", "sh", "-c", "id -u; id -g; pwd")  # fmt: skip
+    assert (done.returncode, done.stdout) == (0, b"1000\n1000\n/tmp\n"), done.stderr
+
+
 def test_tar_through_a_pipe(cli: Cli, busybox: Any, tmp_path: Path) -> None:
     """`tar c . | dterm exec -T c -- tar x` unpacks in the container; the way back gives
     the same files."""
