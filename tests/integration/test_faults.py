@@ -249,7 +249,7 @@ async def test_three_hundred_chatty_opens_at_once(host: Host, containers: Contai
     """300 opens at once of programs that print without end, on a small machine: every
     open is answered within the front end's deadline (opened, or refused as unavailable),
     every session opened ends within seconds of its close, no exec is started for an
-    open that was refused, and nothing is left running."""
+    open the worker refused, and nothing is left running."""
     host.worker.stop()
     host.restart_worker_with("--max-sessions-per-person", "300")
     boxes = [containers.run() for _ in range(4)]
@@ -278,8 +278,13 @@ async def test_three_hundred_chatty_opens_at_once(host: Host, containers: Contai
     await asyncio.gather(*(c.wait_exit(timeout=30) for c in opened))
     print(f"closes: every exit within {time.monotonic() - closing:.1f} s")
     await eventually(lambda: not processes_with(mark), 20, "no chatty process left")
+    # An open the front end stopped waiting for (its request deadline, 30 s, came
+    # first) is closed at once: if its exec was already being started it runs, and is
+    # ended (the check above). Every open the worker refused itself started nothing.
+    gave_up = sum(a["message"] == "the worker did not answer" for a in refused)
+    print(f"opens the front end stopped waiting for: {gave_up}")
     execs = re.findall(r"exec [0-9a-f]{12} in ", host.worker.log())
-    assert len(execs) == len(opened), "an exec started for a refused open"
+    assert len(opened) <= len(execs) <= len(opened) + gave_up, "an exec for a refused open"
     for client in clients:
         await client.close()
 

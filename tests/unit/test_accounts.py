@@ -52,7 +52,7 @@ def test_tokens_issue_check_revoke_expire(tmp_path: Path) -> None:
     token = tokens.issue("ci-bot", ["ops"], days=None)
     account = tokens.check(token)
     assert account is not None and account.name == "ci-bot" and account.groups == {"ops"}
-    assert token.split("_")[2] not in (tmp_path / "t.json").read_text()
+    assert token.split("_", 2)[2] not in (tmp_path / "t.json").read_text()
     assert tokens.check(token[:-1] + ("a" if token[-1] != "a" else "b")) is None
     assert tokens.check("dterm_nope_nope") is None and tokens.check("garbage") is None
     tokens.revoke(token.split("_")[1])
