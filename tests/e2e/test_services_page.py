@@ -6,6 +6,7 @@ replica, and the service's link still opens after a redeploy replaced every cont
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,8 +15,9 @@ from playwright.sync_api import Page, expect
 
 from tests.support.browser import artifacts
 from tests.support.compose import ComposeProject
-from tests.support.http import get_json
+from tests.support.http import get_json, wait_hosts_up
 from tests.support.page import WAIT_MS, sign_in, type_line, wait_line, wait_prompt, wait_title
+from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack
 from tests.support.waiting import wait_until
 
@@ -114,3 +116,33 @@ def test_service_link_opens_after_a_redeploy(
     assert hostname(page) == first["id"][:12]
     type_line(page, "echo still-$((40+2))")
     wait_line(page, "still-42")
+
+
+def test_a_service_on_two_hosts_is_one_row_naming_both(
+    page: Page, worker: ManagedProcess, shop: ComposeProject, request: pytest.FixtureRequest
+) -> None:
+    """Replicas of one service on two hosts are one row: its count is theirs together,
+    its line names both hosts, each replica says which host it runs on, and the row
+    opens a shell in one of them. (The second host is a second worker on the same
+    daemon, so each replica is listed once for each host.)"""
+    annex = start_worker("annex")
+    frontend = start_frontend([worker.match["endpoint"], annex.match["endpoint"]])
+    try:
+        both = Stack(frontend.match["url"])
+        wait_hosts_up(both, {"local", "annex"})
+        sign_in(page, both)
+        web = service_row(page, shop.name, "web")
+        expect(web).to_contain_text("4/4 running", timeout=WAIT_MS)
+        expect(web.locator(".meta")).to_have_text(re.compile(r"· (local, annex|annex, local)$"))
+        replicas = web.locator("xpath=../following-sibling::ul[1]/li")
+        expect(replicas).to_have_count(4)
+        for host in ("local", "annex"):
+            expect(replicas.filter(has_text=f"on {host}")).to_have_count(2)
+        page.screenshot(path=str(artifacts(request) / "two-hosts.png"))
+        first = running(both, shop.name, "web")[0]
+        web.click()
+        wait_title(page, f"{first['name']}@annex")  # replica 1; a tie goes by host name
+        wait_prompt(page)
+    finally:
+        frontend.stop()
+        annex.stop()
