@@ -66,6 +66,8 @@ async def _run_all(bench: Bench, metrics: list[ModuleType]) -> list[MetricResult
         elapsed = time.monotonic() - started
         result.seconds = round(elapsed, 1)
         result.stolen = round((procstat.stolen_seconds() - stolen) / (elapsed * CORES), 3)
+        # A metric may replace a process of the stack (handover starts a successor).
+        own |= set(bench.pids.values())
         result.others = sorted(set(others + procstat.strangers(own)))
         print(
             f"bench: {metric.NAME} took {result.seconds} s, {result.stolen:.0%} stolen", flush=True

@@ -107,7 +107,7 @@ def stolen_seconds() -> float:
 
 
 def strangers(own: set[int]) -> list[str]:
-    """Command lines of other dterm, test or browser processes on this machine.
+    """Other dterm, test or browser processes on this machine, by pid and program.
 
     Another run of the stack or of the tests takes CPU from both arms unevenly;
     the report says so rather than letting such numbers pass for this code's.
@@ -122,5 +122,14 @@ def strangers(own: set[int]) -> list[str]:
             continue
         line = " ".join(a.decode(errors="replace") for a in argv if a)
         if any(word in line for word in NOISY):
-            found.append(f"{entry.name}: {line[:120]}")
+            found.append(f"process {entry.name}: {_program(argv)}")
     return found
+
+
+def _program(argv: list[bytes]) -> str:
+    """The program's name (a module's, for `python -m`), without the folders it runs
+    from: enough to recognise it, and a report holds no paths of the machine."""
+    words = [a.decode(errors="replace") for a in argv if a]
+    if len(words) > 2 and words[1] == "-m":
+        return words[2]
+    return Path(words[0]).name if words else "?"
