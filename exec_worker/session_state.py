@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from exec_worker.fanout import Position
 from exec_worker.host_processes import ProcessRef
+from exec_worker.multiplex import HEADER, Stream
 from shared.errors import ProtocolError
 from shared.messages import MAX_COLS, MAX_OFFSET, MAX_ROWS, ExitReason, Mode
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 
 MAX_TEXT = 4096
 MAX_ITEMS = 10_000
+_STREAMS = {stream.value for stream in Stream}
+MAX_SECONDS = 1 << 40
+"""Far past any clock reading or duration, well inside what msgpack and a float carry."""
 
 
 def capture(
@@ -116,7 +120,44 @@ def check(raw: Any) -> dict[str, Any]:
     _positions(raw.get("positions"), start + len(data))
     _attachments(raw)
     _exit(raw.get("exit"), raw["phase"])
+    _time(raw.get("started"), "started")
+    idle_for, warned = _pair(raw.get("idle"), "idle")
+    if _time(idle_for, "idle") is None or type(warned) is not bool:
+        raise ProtocolError("session state: idle must be seconds and true or false")
+    _process(raw.get("process"))
+    _demux(raw.get("demux"))
+    if raw.get("recorder") is not None and type(raw["recorder"]) is not dict:
+        raise ProtocolError("session state: a recorder's state must be a map")
     return raw
+
+
+def _time(value: Any, name: str) -> float:
+    """Seconds (a time or a duration): a finite number no clock is past."""
+    if type(value) not in (int, float) or not 0 <= value <= MAX_SECONDS:
+        raise ProtocolError(f"session state: {name} must be seconds")
+    return float(value)
+
+
+def _process(value: Any) -> None:
+    if type(value) is not list or len(value) not in (0, 3):
+        raise ProtocolError("session state: a process is a pid, a start time and a namespace")
+    if value:
+        pid, start_time, namespace = value
+        _count(pid, "pid")
+        _count(start_time, "process start time")
+        if type(namespace) is not str or len(namespace) > MAX_TEXT:
+            raise ProtocolError("session state: a process namespace must be a short string")
+
+
+def _demux(value: Any) -> None:
+    """Where a session without a tty is within a frame of Docker's stream (multiplex.py)."""
+    if type(value) is not list or len(value) not in (0, 3):
+        raise ProtocolError("session state: a demultiplexer state is three fields")
+    if value:
+        header, stream, left = value
+        if type(header) is not bytes or len(header) >= HEADER.size or stream not in _STREAMS:
+            raise ProtocolError("session state: a demultiplexer state no stream can be in")
+        _count(left, "demultiplexer payload left")
 
 
 def _count(value: Any, name: str) -> int:
@@ -161,8 +202,9 @@ def _attachments(raw: dict[str, Any]) -> None:
         aid, peer, person, mode, since = item
         if not (type(aid) is str and type(peer) is bytes and type(person) is str):
             raise ProtocolError("session state: an attachment's names are off")
-        if mode not in ("rw", "ro") or type(since) not in (int, float):
-            raise ProtocolError("session state: an attachment's mode or time is off")
+        if mode not in ("rw", "ro"):
+            raise ProtocolError("session state: an attachment's mode is off")
+        _time(since, "an attachment's time")
         if aid not in raw["positions"]:
             raise ProtocolError("session state: an attachment without a position")
 
@@ -172,8 +214,10 @@ def _exit(value: Any, phase: str) -> None:
         raise ProtocolError("session state: an exit only for an ended session")
     if value:
         code, reason, message = value
-        if (code is not None and type(code) is not int) or type(message) is not str:
-            raise ProtocolError("session state: an exit's code or message is off")
+        if code is not None and (type(code) is not int or not -(1 << 31) <= code < 1 << 31):
+            raise ProtocolError("session state: an exit code no program returns")
+        if type(message) is not str or len(message) > MAX_TEXT:
+            raise ProtocolError("session state: an exit's message must be a short string")
         if reason not in {r.value for r in ExitReason}:
             raise ProtocolError("session state: an exit reason nobody knows")
 

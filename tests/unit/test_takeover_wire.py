@@ -98,6 +98,13 @@ def valid_state() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def test_an_exit_code_no_program_returns_is_refused() -> None:
+    state = valid_state() | {"phase": "ended", "exit": [1 << 40, "exited", ""]}
+    with pytest.raises(ProtocolError, match="exit code"):
+        check(state)
+    check(state | {"exit": [-(1 << 31), "exited", ""]})
+
+
 def test_a_valid_state_passes() -> None:
     """The shape a running worker sends is read as it is."""
     assert check(valid_state()) == valid_state()
@@ -115,6 +122,15 @@ def test_a_valid_state_passes() -> None:
         ("exit", [0, "exited", ""]),
         ("window", -1),
         ("said", b"x" * 5000),
+        ("idle", [1 << 64, False]),
+        ("idle", ["soon", False]),
+        ("started", float("nan")),
+        ("owner", ["a1", b"p", "ann", "rw", -(1 << 63) - 1]),
+        ("process", [1, 2]),
+        ("process", [-1, 2, "ns"]),
+        ("demux", [b"", 7, 0]),
+        ("demux", [b"12345678", 1, 0]),
+        ("recorder", "file.cast"),
     ],
 )
 def test_states_no_worker_makes_are_refused(field: str, value: Any) -> None:
