@@ -59,11 +59,9 @@ class LinkMonitor:
         events = zmq.EVENT_DISCONNECTED | HANDSHAKE_EVENTS
         self._pump = SocketPump(self._socket.get_monitor_socket(events), self._on_monitor)
 
-    def stop_redialling(self) -> None:
+    def close(self) -> None:
         if self._redial is not None:
             self._redial.cancel()
-
-    def close(self) -> None:
         self._socket.disable_monitor()
         self._pump.close()
 
@@ -73,8 +71,8 @@ class LinkMonitor:
         found = parse_monitor_message(frames)
         verdict = self._health.on_event(found["event"], found["value"])
         if verdict.log_level:
-            host = f" (host {self._host()})" if self._host() else ""
-            log.log(verdict.log_level, "%s%s", verdict.log, host)
+            host = self._host()
+            log.log(verdict.log_level, "%s%s", verdict.log, f" (host {host})" if host else "")
         if verdict.reconnected:
             RECONNECTS.inc()
         if verdict.changed:

@@ -22,9 +22,7 @@ from frontend_server.discovery import DnsDiscovery
 from frontend_server.pool_events import HostRemoved, HostStatus, PoolEvent
 from frontend_server.worker_link import WorkerLink
 from shared.errors import NotFound, Unavailable
-from shared.messages import (
-    ContainerInfo,
-)
+from shared.messages import ContainerInfo
 from shared.revocation_messages import Revocation, RevokeSignIns
 from shared.revocations import Revocations
 from shared.security import ClientKeys

@@ -168,7 +168,6 @@ class WorkerLink:
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        self._monitor.stop_redialling()
         self._lose_host("the front end no longer knows this worker")
         self._monitor.close()
         self._pump.close()
