@@ -25,7 +25,7 @@ from shared.settings_sources import SettingsError
 from tests.support.accounts import accounts, add_user
 from tests.support.containers import require
 from tests.support.events_client import EventStream
-from tests.support.http import cookie_of, request, sign_in, wait_hosts_up
+from tests.support.http import call, cookie_of, login_cookie, sign_in, wait_hosts_up
 from tests.support.nginx import nginx_binary, start_nginx
 from tests.support.processes import (
     FRONTEND_READY,
@@ -68,9 +68,9 @@ def test_sign_in_and_api_through_nginx_reach_both_front_ends(
 ) -> None:
     """One sign-in cookie works on whichever front end nginx picks."""
     stack, frontends = balanced
-    cookie = request(stack, f"/?token={stack.token}").headers["Set-Cookie"].split(";")[0]
+    cookie = login_cookie(stack)
     for _ in range(6):
-        assert request(stack, "/api/containers", {"Cookie": cookie}).status == 200
+        assert call(stack, "/api/containers", headers={"Cookie": cookie}).status == 200
     for frontend in frontends:
         frontend.wait_log(r"200 GET /api/containers")
 
@@ -80,11 +80,7 @@ async def test_sessions_and_events_through_nginx(
 ) -> None:
     """WebSockets (with the browser's Origin) and the event stream pass through nginx."""
     stack, frontends = balanced
-    cookie = (
-        (await asyncio.to_thread(request, stack, f"/?token={stack.token}"))
-        .headers["Set-Cookie"]
-        .split(";")[0]
-    )
+    cookie = await asyncio.to_thread(login_cookie, stack)
     headers = {"Cookie": cookie, "Origin": stack.base}
     for i in range(4):
         terminal = await TerminalClient.connect(stack, token="", headers=headers)

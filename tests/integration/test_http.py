@@ -6,32 +6,32 @@ from typing import Any
 
 from tornado.httpclient import HTTPRequest
 
-from tests.support.http import get_json, login_cookie, request
+from tests.support.http import call, get_json, login_cookie
 from tests.support.terminal_client import Stack, TerminalClient, expect_http_error
 
 
 def test_api_needs_sign_in(stack: Stack) -> None:
     """Without a cookie or token the API answers 401; a wrong bearer token too."""
-    assert request(stack, "/api/hosts").status == 401
-    assert request(stack, "/api/containers", {"Authorization": "Bearer wrong"}).status == 401
+    assert call(stack, "/api/hosts").status == 401
+    assert call(stack, "/api/containers", headers={"Authorization": "Bearer wrong"}).status == 401
 
 
 def test_token_url_sets_a_safe_cookie_and_redirects(stack: Stack) -> None:
     """The printed URL signs in once: HttpOnly, SameSite=Strict cookie and a clean redirect."""
-    response = request(stack, f"/?token={stack.token}")
+    response = call(stack, f"/?token={stack.token}")
     assert response.status == 302 and response.headers["Location"] == "/"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    assert request(stack, "/api/hosts", {"Cookie": cookie.split(";", 1)[0]}).status == 200
+    assert call(stack, "/api/hosts", headers={"Cookie": cookie.split(";", 1)[0]}).status == 200
 
 
 def test_wrong_token_and_forged_cookie_are_refused(stack: Stack) -> None:
     """A wrong token sets no cookie; a cookie not signed by the server is ignored."""
-    response = request(stack, "/?token=guess")
+    response = call(stack, "/?token=guess")
     assert response.status == 403
     assert "dterm_login" not in str(response.headers.get_all("Set-Cookie"))
     forged = "dterm_login=2|1:0|10:1700000000|11:dterm_login|4:ZGV2|" + "0" * 64
-    assert request(stack, "/api/hosts", {"Cookie": forged}).status == 401
+    assert call(stack, "/api/hosts", headers={"Cookie": forged}).status == 401
 
 
 async def test_websocket_needs_sign_in(stack: Stack) -> None:

@@ -97,19 +97,6 @@ def wait_hosts_up(
     wait_until(up, timeout, f"hosts {hosts} up", every=0.05)
 
 
-def request(
-    stack: Stack, path: str, headers: dict[str, str] | None = None
-) -> http.client.HTTPResponse:
-    """One plain request that does not follow redirects."""
-    parts = urlsplit(stack.base)
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
-    conn.request("GET", path, headers=headers or {})
-    response = conn.getresponse()
-    response.read()
-    conn.close()
-    return response
-
-
 def login_cookie(stack: Stack) -> str:
-    response = request(stack, f"/?token={stack.token}")
-    return response.headers["Set-Cookie"].split(";", 1)[0]
+    """The sign-in cookie the dev token's URL sets, as a Cookie header's value."""
+    return call(stack, f"/?token={stack.token}").headers["Set-Cookie"].split(";", 1)[0]
