@@ -240,7 +240,7 @@ def test_silent_directory_answers_in_time_and_holds_nothing_up(setup: Setup) -> 
         "--ldap-user-dn",
         f"uid={{user}},{PEOPLE}",
         "--ldap-timeout",
-        "1",
+        "2",
     )
     stack = Stack(process.match["url"])
     try:
@@ -257,12 +257,14 @@ def test_silent_directory_answers_in_time_and_holds_nothing_up(setup: Setup) -> 
         while thread.is_alive() and answered < 400:
             began = time.monotonic()
             assert call(stack, "/api/auth").status == 200
-            assert time.monotonic() - began < 0.5
+            # Not a speed check: a loop held by the bind would hold this answer for
+            # the whole exchange timeout (2 s).
+            assert time.monotonic() - began < 1.5
             answered += 1
             thread.join(0.05)
         thread.join(30)
         assert answered >= 3 and outcome["reply"].status == 503
-        assert outcome["took"] < 10, outcome["took"]
+        assert outcome["took"] < 15, outcome["took"]  # the whole check's deadline is 12 s
     finally:
         process.stop()
         silent.close()

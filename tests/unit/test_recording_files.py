@@ -80,19 +80,20 @@ def test_files_that_are_not_our_recordings_are_left_out(folder: Path, tmp_path: 
 
 
 def test_a_huge_file_lists_fast_from_its_header_and_tail(tmp_path: Path) -> None:
-    """Only the first line and the last TAIL bytes are read: a 16 GiB (sparse) file
-    lists at once, with the duration from its last event."""
+    """Only the first line and the last TAIL bytes are read: a 1 TiB (sparse) file, which
+    would take minutes to read through, lists within seconds, with the duration from its
+    last event."""
     recorder = record(tmp_path, T0)
     path = recorder.path
     header = path.read_bytes().split(b"\n")[0] + b"\n"
     with path.open("wb") as file:
         file.write(header)
-        file.seek(16 << 30)
+        file.seek(1 << 40)
         file.write(b'\n[12345.5, "o", "' + b"x" * (TAIL // 2) + b'"]\n')
     started = time.monotonic()
     [info] = list_recordings(tmp_path)
-    assert time.monotonic() - started < 1.0
-    assert info.size > 16 << 30 and info.duration == 12345.5
+    assert time.monotonic() - started < 10
+    assert info.size > 1 << 40 and info.duration == 12345.5
 
 
 def test_duration_is_unknown_when_the_last_event_starts_before_the_tail(
