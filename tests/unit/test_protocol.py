@@ -8,6 +8,8 @@ from typing import Any, get_args
 
 import msgpack
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from shared.errors import ErrorCode, ProtocolError, TooLarge, VersionMismatch
 from shared.messages import (
@@ -50,8 +52,10 @@ from shared.messages import (
 from shared.observe_messages import ReadLogs, ReadStats, StatsRead
 from shared.protocol import (
     MAX_DATA_BYTES,
+    MAX_STRING,
     OLDEST_PROTOCOL,
     PROTOCOL_VERSION,
+    _checked,
     agree,
     decode,
     encode,
@@ -471,6 +475,51 @@ def test_rejected(frames: list[bytes]) -> None:
     """Malformed frames raise ProtocolError, never anything else."""
     with pytest.raises(ProtocolError):
         decode(frames)
+
+
+FIELD = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(1 << 63), max_value=(1 << 64) - 1),
+    st.text(max_size=8),
+    st.binary(max_size=4),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+def outcome(build: Any, frames: list[bytes]) -> Any:
+    try:
+        return build(frames)
+    except ProtocolError as exc:
+        return type(exc)
+
+
+LONGEST = ["a" * MAX_STRING, "a" * (MAX_STRING + 1)]
+FARTHEST = [-(1 << 62) - 1, -(1 << 62), 1 << 62, (1 << 62) + 1]
+
+
+@settings(max_examples=1000)
+@example(tag="out", attachment="a", offset=FARTHEST[-1], more=[], length=2, data=b"k")
+@example(tag="in", attachment=LONGEST[-1], offset=None, more=[], length=1, data=b"k")
+@given(
+    tag=st.sampled_from(["in", "out", "ack", "resize"]),
+    attachment=st.one_of(st.text(max_size=8), st.sampled_from(LONGEST), FIELD),
+    offset=st.one_of(st.integers(), st.sampled_from(FARTHEST), FIELD),
+    more=st.lists(FIELD, max_size=2),
+    length=st.integers(min_value=0, max_value=3),
+    data=st.sampled_from([b"", b"k", b"x" * (MAX_DATA_BYTES + 1)]),
+)
+def test_keystrokes_and_output_decode_as_every_other_message_does(
+    tag: str, attachment: Any, offset: Any, more: list[Any], length: int, data: bytes
+) -> None:
+    """Input and Output have a path of their own, checked inline; for any header and
+    data it gives what the generic checks give: the same message, or the same error."""
+    frames = [header(tag, *[attachment, offset, *more][:length]), data]
+
+    def generic(frames: list[bytes]) -> Any:
+        return _checked(msgpack.unpackb(frames[0]), frames)
+
+    assert outcome(decode, frames) == outcome(generic, frames)
 
 
 def test_oversized_data_frame_is_too_large() -> None:
