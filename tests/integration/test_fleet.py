@@ -153,7 +153,9 @@ async def test_killed_worker_goes_down_ends_sessions_and_comes_back(
         detected = time.monotonic() - killed
         assert exit_message["reason"] == "host-lost" and "gamma" in exit_message["message"]
         print(f"dead worker detected after {detected:.2f} s")
-        assert detected <= HEARTBEAT_TIMEOUT + 2.0, detected
+        # Found by the missed heartbeats, not by a later deadline (the next one, the
+        # request deadline, is 30 s); the slack is for a loaded machine.
+        assert detected <= HEARTBEAT_TIMEOUT + 4.0, detected
         await stream.wait_for(
             lambda n, d: n.startswith("host") and d["state"] == "down", 10, "down"
         )
