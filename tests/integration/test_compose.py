@@ -66,15 +66,7 @@ class Shop:
     async def open(self, user: str, **fields: Any) -> tuple[TerminalClient, dict[str, Any]]:
         """A connection and the first `opened` or `error` answering an open by service."""
         terminal = await TerminalClient.connect(self.stack, token="", headers=self.headers[user])
-        start = len(terminal.controls)
-        terminal.send_control({"type": "open", "project": self.project.name, **fields})
-        reply: dict[str, Any] = await terminal.wait_for(
-            lambda: next(
-                (c for c in terminal.controls[start:] if c["type"] in ("opened", "error")), None
-            ),
-            20,
-            "opened or error",
-        )
+        reply = await terminal.answer({"type": "open", "project": self.project.name, **fields})
         return terminal, reply
 
 

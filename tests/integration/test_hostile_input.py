@@ -176,11 +176,7 @@ async def _open_refusal(setup: Setup, fields: dict[str, str]) -> tuple[str, floa
     """The code of the error answering bob's open, and how long it took."""
     terminal = await TerminalClient.connect(setup.stack, token="", headers=setup.headers["bob"])
     began = time.monotonic()
-    terminal.send_control({"type": "open", "host": "local", **fields})
-    error = await terminal.wait_for(
-        lambda: next((c for c in terminal.controls if c["type"] in ("error", "opened")), None),
-        10, "an error",
-    )  # fmt: skip
+    error = await terminal.answer({"type": "open", "host": "local", **fields})
     took = time.monotonic() - began
     await terminal.close()
     return error.get("code", error["type"]), took

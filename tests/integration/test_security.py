@@ -30,7 +30,7 @@ users = ["alice"]
   hosts = ["sec-*"]
   containers = ["dterm-test-pay-*"]
   labels = { team = "payments" }
-  commands = ["sh", "echo *"]
+  commands = ["sh", "echo *", "cat /tmp/*"]
   run_as = ["default", "alice"]
   [[roles.rules]]
   hosts = ["sec-host"]
@@ -136,12 +136,7 @@ async def try_open(
     terminal = await TerminalClient.connect(secured.stack, token="", headers=headers)
     try:
         request = {"type": "open", "host": "sec-host", "container": container, **fields}
-        terminal.send_control(request)
-        answer: dict[str, Any] = await terminal.wait_for(
-            lambda: next((c for c in terminal.controls if c["type"] in ("opened", "error")), None),
-            20,
-            "an answer",
-        )
+        answer = await terminal.answer(request)
         if answer["type"] == "opened":
             terminal.send_control({"type": "close"})
             await terminal.wait_exit()
@@ -269,6 +264,19 @@ async def test_event_stream_hides_what_the_policy_hides(secured: Secured) -> Non
         pytest.param("dterm-test-pay-1", {}, "opened", id="default-shell-counts-as-sh"),
         pytest.param("dterm-test-pay-1", {"cmd": ["echo", "hi"]}, "opened", id="listed-command"),
         pytest.param("dterm-test-pay-1", {"cmd": ["id"]}, "forbidden", id="unlisted-command"),
+        # A rule is matched argument by argument: as many arguments, one glob each, a
+        # path's `*` within its segment, and `..` never matched.
+        pytest.param("dterm-test-pay-1", {"cmd": ["echo", "x && id"]}, "opened", id="one-arg"),
+        pytest.param("dterm-test-pay-1", {"cmd": ["echo", "x", "&&", "id"]}, "forbidden",
+                     id="more-args-than-globs"),  # fmt: skip
+        pytest.param("dterm-test-pay-1", {"cmd": ["echo"]}, "forbidden", id="fewer-args"),
+        pytest.param("dterm-test-pay-1", {"cmd": ["sh", "-c", "id"]}, "forbidden",
+                     id="shell-with-arguments"),  # fmt: skip
+        pytest.param("dterm-test-pay-1", {"cmd": ["cat", "/tmp/notes"]}, "opened", id="path-glob"),
+        pytest.param("dterm-test-pay-1", {"cmd": ["cat", "/tmp/a/b"]}, "forbidden",
+                     id="glob-stays-in-its-segment"),  # fmt: skip
+        pytest.param("dterm-test-pay-1", {"cmd": ["cat", "/tmp/../etc/shadow"]}, "forbidden",
+                     id="dot-dot-climbs-out"),  # fmt: skip
         pytest.param("dterm-test-pay-1", {"user": "alice"}, "opened", id="allowed-user"),
         pytest.param("dterm-test-pay-1", {"user": "root"}, "forbidden", id="other-user"),
         pytest.param("dterm-test-prod-1", {}, "forbidden", id="read-only-rule"),
@@ -316,7 +324,7 @@ async def test_watch_needs_read_access(secured: Secured) -> None:
         watcher = await TerminalClient.connect(
             secured.stack, token="", headers=(await asyncio.to_thread(as_user, secured, user))
         )
-        watcher.send_control(
+        answer = await watcher.answer(
             {
                 "type": "attach",
                 "session": opened["session"],
@@ -324,13 +332,6 @@ async def test_watch_needs_read_access(secured: Secured) -> None:
                 "token": opened["watch"],
                 "offset": 0,
             }
-        )
-        answer = await watcher.wait_for(
-            lambda w=watcher: next(
-                (c for c in w.controls if c["type"] in ("opened", "error")), None
-            ),
-            10,
-            "answer",
         )
         assert (answer["type"] if answer["type"] == "opened" else answer["code"]) == expected
         await watcher.close()

@@ -206,17 +206,11 @@ def test_account_changes_apply_to_the_next_request(trust: Trust) -> None:
 
 
 async def watch(trust: Trust, user: str, session: str, token: str) -> dict[str, Any]:
-    """The first `opened` or `error` answering a watch request, within 5 s."""
+    """The first `opened` or `error` answering a watch request."""
     watcher = await TerminalClient.connect(trust.stacks[1], token="", headers=trust.cookie(user))
     try:
-        watcher.send_control({"type": "attach", "session": session, "mode": "ro",
-                              "token": token, "offset": 0})  # fmt: skip
-        found: dict[str, Any] = await watcher.wait_for(
-            lambda: next((c for c in watcher.controls if c["type"] in ("opened", "error")), None),
-            5,
-            "an answer to the watch request",
-        )
-        return found
+        return await watcher.answer({"type": "attach", "session": session, "mode": "ro",
+                                     "token": token, "offset": 0})  # fmt: skip
     finally:
         await watcher.close()
 

@@ -153,7 +153,8 @@ class TerminalClient:
             {"type": "attach", "session": session, "offset": offset, "mode": mode, "token": token}
         )
 
-    async def _join(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Send an open or attach and return its answer, `opened` or `error`."""
         start = len(self.controls)
         self.send_control(request)
         reply: dict[str, Any] = await self.wait_for(
@@ -161,8 +162,12 @@ class TerminalClient:
                 (c for c in self.controls[start:] if c["type"] in ("opened", "error")), None
             ),
             20,
-            "opened",
+            "opened or error",
         )
+        return reply
+
+    async def _join(self, request: dict[str, Any]) -> dict[str, Any]:
+        reply = await self.answer(request)
         assert reply["type"] == "opened", reply
         return reply
 
