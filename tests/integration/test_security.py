@@ -267,16 +267,29 @@ async def test_event_stream_hides_what_the_policy_hides(secured: Secured) -> Non
         # A rule is matched argument by argument: as many arguments, one glob each, a
         # path's `*` within its segment, and `..` never matched.
         pytest.param("dterm-test-pay-1", {"cmd": ["echo", "x && id"]}, "opened", id="one-arg"),
-        pytest.param("dterm-test-pay-1", {"cmd": ["echo", "x", "&&", "id"]}, "forbidden",
-                     id="more-args-than-globs"),  # fmt: skip
+        pytest.param(
+            "dterm-test-pay-1",
+            {"cmd": ["echo", "x", "&&", "id"]},
+            "forbidden",
+            id="more-args-than-globs",
+        ),
         pytest.param("dterm-test-pay-1", {"cmd": ["echo"]}, "forbidden", id="fewer-args"),
-        pytest.param("dterm-test-pay-1", {"cmd": ["sh", "-c", "id"]}, "forbidden",
-                     id="shell-with-arguments"),  # fmt: skip
+        pytest.param(
+            "dterm-test-pay-1", {"cmd": ["sh", "-c", "id"]}, "forbidden", id="shell-with-arguments"
+        ),
         pytest.param("dterm-test-pay-1", {"cmd": ["cat", "/tmp/notes"]}, "opened", id="path-glob"),
-        pytest.param("dterm-test-pay-1", {"cmd": ["cat", "/tmp/a/b"]}, "forbidden",
-                     id="glob-stays-in-its-segment"),  # fmt: skip
-        pytest.param("dterm-test-pay-1", {"cmd": ["cat", "/tmp/../etc/shadow"]}, "forbidden",
-                     id="dot-dot-climbs-out"),  # fmt: skip
+        pytest.param(
+            "dterm-test-pay-1",
+            {"cmd": ["cat", "/tmp/a/b"]},
+            "forbidden",
+            id="glob-stays-in-its-segment",
+        ),
+        pytest.param(
+            "dterm-test-pay-1",
+            {"cmd": ["cat", "/tmp/../etc/shadow"]},
+            "forbidden",
+            id="dot-dot-climbs-out",
+        ),
         pytest.param("dterm-test-pay-1", {"user": "alice"}, "opened", id="allowed-user"),
         pytest.param("dterm-test-pay-1", {"user": "root"}, "forbidden", id="other-user"),
         pytest.param("dterm-test-prod-1", {}, "forbidden", id="read-only-rule"),
