@@ -1,23 +1,26 @@
 """Swarm mode for real: a daemon of its own (swarm init changes a daemon for every
 test using it) becomes a one-node swarm advertised on loopback, a stack from
 tests/compose/mart-stack.yml runs a service with two replicas; both are listed under
-the service, a shell opens in each, and scaling the service changes the live list."""
+the service, a shell opens in each, the policy's `swarm` rules decide who sees and
+opens them, and scaling the service changes the live list."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
+from tests.support.accounts import PASSWORD, add_user
 from tests.support.compose import FILES, docker_cli, free_port
 from tests.support.daemons import ExtraDaemon
 from tests.support.events_client import EventStream
-from tests.support.http import get_json, wait_hosts_up
-from tests.support.processes import start_frontend, start_worker
+from tests.support.http import cookie_of, get_json, sign_in, wait_hosts_up
+from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 from tests.support.waiting import eventually, wait_until
 
@@ -25,13 +28,33 @@ HOST = "swarm-host"
 STACK = "mart"
 
 
+POLICY = """
+[[roles]]
+users = ["alice"]
+  [[roles.rules]]
+  swarm = { stack = "mart", service = "mart_api" }
+
+[[roles]]
+users = ["bob"]
+  [[roles.rules]]
+  swarm = { stack = "mart", service = "mart_web" }
+
+[[roles]]
+users = ["carol"]
+  [[roles.rules]]
+  swarm = { stack = "ma*" }
+  access = "ro"
+"""
+
+
 @dataclass
 class Swarm:
     daemon: ExtraDaemon
+    worker: ManagedProcess
     stack: Stack
 
-    def replicas(self) -> list[dict[str, Any]]:
-        listed = get_json(self.stack, "/api/containers")["containers"]
+    def replicas(self, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        listed = get_json(self.stack, "/api/containers", headers=headers)["containers"]
         running = [c for c in listed if c["state"] == "running"]
         ours = [c for c in running if (c["service"] or {}).get("stack") == STACK]
         return sorted(ours, key=lambda c: c["service"]["replica"])
@@ -64,7 +87,7 @@ def swarm() -> Iterator[Swarm]:
         frontend = start_frontend([worker.match["endpoint"]])
         stack = Stack(frontend.match["url"])
         wait_hosts_up(stack, {HOST})
-        found = Swarm(daemon, stack)
+        found = Swarm(daemon, worker, stack)
         wait_until(lambda: len(found.replicas()) == 2, 60, "two replicas of the service running")
         yield found
         frontend.stop()
@@ -105,6 +128,48 @@ async def test_a_shell_opens_in_each_replica(swarm: Swarm) -> None:
             assert opened["container"] == replicas[0]["name"], (named, terminal.controls)
         finally:
             await terminal.close()
+
+
+async def test_policy_swarm_rules_decide_who_sees_and_opens(swarm: Swarm, tmp_path: Path) -> None:
+    """`swarm = { stack, service }` in a rule: alice's names the service and she sees and
+    opens its replicas; bob's names another service, and the replicas are hidden from
+    him, by service and by name; carol's globs the stack but gives only read access."""
+    users, policy = tmp_path / "users.json", tmp_path / "policy.toml"
+    for name in ("alice", "bob", "carol"):
+        add_user(users, name)
+    policy.write_text(POLICY)
+    frontend = start_frontend(
+        [swarm.worker.match["endpoint"]], "--users-file", str(users), "--policy", str(policy)
+    )
+    stack = Stack(frontend.match["url"])
+    try:
+        people = {name: {"Cookie": cookie_of(sign_in(stack, name, PASSWORD))}
+                  for name in ("alice", "bob", "carol")}  # fmt: skip
+        wait_hosts_up(stack, {HOST}, headers=people["alice"])
+        names = [c["name"] for c in swarm.replicas()]
+        seen = Swarm(swarm.daemon, swarm.worker, stack)
+        assert [c["name"] for c in seen.replicas(people["alice"])] == names
+        assert [c["name"] for c in seen.replicas(people["carol"])] == names
+        assert seen.replicas(people["bob"]) == []
+        answers = {}
+        for name, request in (("alice", {"stack": STACK, "service": "api"}),
+                              ("bob", {"stack": STACK, "service": "api"}),
+                              ("bob", {"host": HOST, "container": names[0]}),
+                              ("carol", {"stack": STACK, "service": "api"})):  # fmt: skip
+            terminal = await TerminalClient.connect(stack, token="", headers=people[name])
+            try:
+                answer = await terminal.answer({"type": "open", **request})
+            finally:
+                await terminal.close()
+            answers[name, tuple(request.values())] = answer.get("code", answer["type"])
+        assert answers == {
+            ("alice", (STACK, "api")): "opened",
+            ("bob", (STACK, "api")): "not_found",
+            ("bob", (HOST, names[0])): "not_found",
+            ("carol", (STACK, "api")): "forbidden",
+        }
+    finally:
+        frontend.stop()
 
 
 def stopped_since(events: EventStream, mark: int, container_id: str) -> Any:
