@@ -57,6 +57,18 @@ def daemon2(docker_client: docker.DockerClient) -> Iterator[ExtraDaemon]:
     daemon.stop()
 
 
+def test_a_second_daemon_leaves_the_main_daemon_its_default_network(
+    daemon2: ExtraDaemon, docker_client: docker.DockerClient
+) -> None:
+    """A second daemon has a bridge of its own: the main daemon's docker0 is still
+    there, and a container on the main daemon's default network starts."""
+    assert Path("/sys/class/net/docker0").exists()
+    assert Path(f"/sys/class/net/{daemon2.bridge}").exists()
+    out = docker_client.containers.run(BUSYBOX_IMAGE, ["echo", "bridged"], remove=True,
+                                       labels={TEST_LABEL: "1"})  # fmt: skip
+    assert out == b"bridged\n"
+
+
 @pytest.fixture(scope="module")
 def fleet(daemon2: ExtraDaemon, busybox: Any) -> Iterator[Fleet]:
     alpha = start_worker("alpha")

@@ -6,28 +6,21 @@ opens them, and scaling the service changes the live list."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from tests.support.accounts import PASSWORD, add_user
-from tests.support.compose import FILES, docker_cli, free_port
-from tests.support.daemons import ExtraDaemon
 from tests.support.events_client import EventStream
-from tests.support.http import cookie_of, get_json, sign_in, wait_hosts_up
-from tests.support.processes import ManagedProcess, start_frontend, start_worker
+from tests.support.http import cookie_of, sign_in, wait_hosts_up
+from tests.support.processes import start_frontend
+from tests.support.swarm import SERVICE, STACK, Swarm, running_swarm
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
-from tests.support.waiting import eventually, wait_until
+from tests.support.waiting import eventually
 
 HOST = "swarm-host"
-STACK = "mart"
-
-
 POLICY = """
 [[roles]]
 users = ["alice"]
@@ -47,61 +40,16 @@ users = ["carol"]
 """
 
 
-@dataclass
-class Swarm:
-    daemon: ExtraDaemon
-    worker: ManagedProcess
-    stack: Stack
-
-    def replicas(self, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        listed = get_json(self.stack, "/api/containers", headers=headers)["containers"]
-        running = [c for c in listed if c["state"] == "running"]
-        ours = [c for c in running if (c["service"] or {}).get("stack") == STACK]
-        return sorted(ours, key=lambda c: c["service"]["replica"])
-
-    def scale(self, replicas: int) -> None:
-        docker_cli(self.daemon.url, "service", "scale", "--detach", f"{STACK}_api={replicas}")
-
-
-def leave(client: docker.DockerClient) -> None:
-    """Leave the swarm and remove the bridge it made, so the host keeps nothing."""
-    with contextlib.suppress(docker.errors.APIError):
-        client.swarm.leave(force=True)
-    with contextlib.suppress(docker.errors.APIError):
-        client.networks.get("docker_gwbridge").remove()
-
-
 @pytest.fixture(scope="module")
 def swarm() -> Iterator[Swarm]:
-    daemon = ExtraDaemon("swarm")
-    try:
-        port = free_port()  # not 2377 on every address: other daemons may run here
-        address = f"127.0.0.1:{port}"
-        daemon.client.swarm.init(
-            advertise_addr=address, listen_addr=address, data_path_port=free_port(below=49152)
-        )
-        docker_cli(
-            daemon.url, "stack", "deploy", "--compose-file", str(FILES / "mart-stack.yml"), STACK
-        )
-        worker = start_worker(HOST, docker_url=daemon.url)
-        frontend = start_frontend([worker.match["endpoint"]])
-        stack = Stack(frontend.match["url"])
-        wait_hosts_up(stack, {HOST})
-        found = Swarm(daemon, worker, stack)
-        wait_until(lambda: len(found.replicas()) == 2, 60, "two replicas of the service running")
+    with running_swarm(HOST) as found:
         yield found
-        frontend.stop()
-        worker.stop()
-        docker_cli(daemon.url, "stack", "rm", STACK)
-    finally:
-        leave(daemon.client)
-        daemon.stop()
 
 
 def test_both_replicas_are_listed_under_the_service(swarm: Swarm) -> None:
     """Each task's container names its stack, its service and its slot."""
     assert [c["service"] for c in swarm.replicas()] == [
-        {"kind": "swarm", "stack": STACK, "service": f"{STACK}_api", "replica": n} for n in (1, 2)
+        {"kind": "swarm", "stack": STACK, "service": SERVICE, "replica": n} for n in (1, 2)
     ]
 
 
@@ -119,7 +67,7 @@ async def test_a_shell_opens_in_each_replica(swarm: Swarm) -> None:
             ].encode()
         finally:
             await terminal.close()
-    for named in ({"stack": STACK, "service": "api"}, {"service": f"{STACK}_api"}):
+    for named in ({"stack": STACK, "service": "api"}, {"service": SERVICE}):
         terminal = await TerminalClient.connect(swarm.stack)
         try:
             start = len(terminal.controls)
@@ -199,7 +147,7 @@ async def test_scaling_updates_the_live_list(swarm: Swarm) -> None:
             c = data.get("container") if name == "container" else None
             if not c or c["state"] != "running" or not c["service"]:
                 return False
-            return (c["service"]["service"], c["service"]["replica"]) == (f"{STACK}_api", 3)
+            return (c["service"]["service"], c["service"]["replica"]) == (SERVICE, 3)
 
         await events.wait_for(third, 60, "replica 3 running")
         replicas = swarm.replicas()

@@ -1,12 +1,16 @@
 """A second Docker daemon on this machine, standing in for a second host.
 
-It has its own socket, data root, exec root and pidfile, and no bridge network,
-so it shares nothing with the machine's main daemon but the kernel.
+It has its own socket, data root, exec root and pidfile, and a Linux bridge of its
+own for its default network, so it shares nothing with the machine's main daemon but
+the kernel. Not `--bridge=none`: a daemon started so deletes `docker0`, the main
+daemon's bridge, and every container started on the main daemon's default network
+afterwards fails.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -20,16 +24,46 @@ import docker
 from tests.support.images import ensure_images
 from tests.support.processes import OUTPUT
 
+_bridges = itertools.count(1)
+
+
+def _make_bridge() -> str:
+    """A bridge named and addressed apart from docker0 and any other test run's."""
+    number = next(_bridges)
+    name = f"dtb{os.getpid() % 100000}x{number}"[:15]
+    subnet = 16 + (os.getpid() * 7 + number) % 200  # 10.213.16.0/24 to 10.213.215.0/24
+    subprocess.run(["ip", "link", "add", "name", name, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"10.213.{subnet}.1/24", "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+    except BaseException:
+        _remove_bridge(name)
+        raise
+    return name
+
+
+def _remove_bridge(name: str) -> None:
+    subprocess.run(["ip", "link", "del", name], check=False)
+
 
 class ExtraDaemon:
     def __init__(self, name: str, timeout: float = 60) -> None:
+        self.bridge = _make_bridge()
         self.root = Path(tempfile.mkdtemp(prefix=f"dterm-{name}-"))
         self.url = f"unix://{self.root}/docker.sock"
         self._log = (OUTPUT / "logs").joinpath(f"dockerd-{name}.log")
         self._log.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout
-        self.client = self._start()
-        ensure_images(self.client)
+        try:
+            self.client = self._start()
+        except BaseException:
+            self._end()
+            raise
+        try:
+            ensure_images(self.client)
+        except BaseException:
+            self.stop()
+            raise
 
     def _start(self) -> docker.DockerClient:
         with self._log.open("ab") as out:
@@ -44,7 +78,7 @@ class ExtraDaemon:
                     str(self.root / "exec"),
                     "--pidfile",
                     str(self.root / "docker.pid"),
-                    "--bridge=none",
+                    f"--bridge={self.bridge}",
                     "--iptables=false",
                 ],
                 stdout=out,
@@ -91,10 +125,16 @@ class ExtraDaemon:
             for container in self.client.containers.list(all=True):
                 container.remove(force=True)
         self.client.close()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        self._end()
+
+    def _end(self) -> None:
+        """Stop dockerd (if it ever started) and remove its folder and bridge."""
+        if hasattr(self, "proc") and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
         shutil.rmtree(self.root, ignore_errors=True)
+        _remove_bridge(self.bridge)

@@ -22,10 +22,10 @@ def screen(page: Page) -> str:
     return str(page.evaluate("window.dterm.screenText()"))
 
 
-def sign_in(page: Page, stack: Stack, route: str = "") -> None:
-    """Open the page with the dev token (and a route after #), wait for the list."""
+def sign_in(page: Page, stack: Stack, route: str = "", host: str = "local") -> None:
+    """Open the page with the dev token (and a route after #), wait for the host's list."""
     page.goto(f"{stack.base}/?token={stack.token}{route}")
-    expect(page.locator('h2[data-host="local"]')).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(f'h2[data-host="{host}"]')).to_be_visible(timeout=WAIT_MS)
 
 
 def wait_prompt(page: Page) -> None:
