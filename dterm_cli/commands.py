@@ -11,7 +11,7 @@
     dterm login URL   sign in to a front end (kept in ~/.config/dterm/, mode 0600)
     dterm logout      sign out
     dterm exec C      a shell (or -- CMD ARGS) in container C, from this terminal or a
-                      script; survives the network
+                      script (--service S: in a replica of a service); survives the network
     dterm ls          containers (--json for scripts)
     dterm sessions    your sessions (--json)
     dterm attach S    resume session S

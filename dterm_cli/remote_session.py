@@ -311,6 +311,8 @@ class RemoteSession:
             if self._tty and self._mode == "rw" and self._terminal is not None:
                 self._stack.enter_context(local_terminal.raw_mode(self._terminal))
                 self._raw = True
+            if self._target.open is not None and "service" in self._target.open:
+                self._say(f"opened in {message['container']} on {message['host']}")
             if self._share and message.get("watch"):
                 where = f"{quote(self._session, safe='@')}/{quote(str(message['watch']))}"
                 self._say(f"watch link: {self._link.base}/#/watch/{where}")

@@ -1,6 +1,7 @@
 """`dterm exec`, `dterm attach` and `dterm watch`: a session from a terminal or a script.
 
     dterm exec [--host H] [-u USER] [-w DIR] [-T] [-n] CONTAINER [-- CMD ARGS...]
+    dterm exec [--host H] ... --service S [--project P | --stack K] [-- CMD ARGS...]
     dterm attach SESSION          resume one of your sessions (`dterm sessions`)
     dterm watch LINK              watch a session read-only, from its watch link
 
@@ -10,8 +11,11 @@ reaches the program, and its size follows the window. Without one (a pipe, a fil
 or -T) the session has no tty: the program's stdout and stderr stay apart and
 byte-exact on dterm's own, and the end of stdin reaches the program as EOF. Without
 a CMD the session runs the container's shell (bash if present, else sh; sh without a
-tty). The session survives the network: see remote_session.py. The front end is the
-one of `dterm login` (--url or $DTERM_URL when there are several).
+tty). With --service, the session opens in a running replica of a Compose service
+(--project) or a Swarm service (--stack, or its full name alone), as the page's
+service rows do, and dterm says which replica. The session survives the network:
+see remote_session.py. The front end is the one of `dterm login` (--url or
+$DTERM_URL when there are several).
 """
 
 from __future__ import annotations
@@ -72,16 +76,23 @@ def exec_main(argv: list[str]) -> int:
         "-n", "--no-stdin", action="store_true", help="read nothing from stdin (as from /dev/null)"
     )
     parser.add_argument("--share", action="store_true", help="say the session's watch link")
-    parser.add_argument("container", help="a container's name, id or id prefix")
+    parser.add_argument(
+        "--service", help="a running replica of this service instead of a named container"
+    )
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--project", help="the Compose project of --service")
+    group.add_argument("--stack", help="the Swarm stack of --service")
+    parser.add_argument("container", nargs="?", help="a container's name, id or id prefix")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- and the command")
     args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    where, words = _where(parser, args)
+    command = words[1:] if words[:1] == ["--"] else words
     if args.workdir is not None and not args.workdir.startswith("/"):
         parser.error("--workdir must be an absolute path")
     tty = not args.no_tty and os.isatty(0) and os.isatty(1)
     opening = {
         "host": args.host,
-        "container": args.container,
+        **where,
         "cmd": command or (None if tty else ["sh"]),
         "user": args.user,
         "workdir": args.workdir,
@@ -89,6 +100,27 @@ def exec_main(argv: list[str]) -> int:
     }
     local = Local(not args.no_stdin, tty, args.reconnect_for, args.share)
     return run(args.url, Target(open=opening), local)
+
+
+def _where(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[dict[str, str], list[str]]:
+    """The open's container or service, and the words of the command. With --service
+    no container is named, so the first word after the options (argparse has taken
+    `--` away by then) is the command's."""
+    if args.service is None:
+        if args.project is not None or args.stack is not None:
+            parser.error("--project and --stack go with --service")
+        if args.container is None:
+            parser.error("name a container, or a service with --service")
+        return {"container": args.container}, args.command
+    service = {"service": args.service}
+    if args.project is not None:
+        service["project"] = args.project
+    if args.stack is not None:
+        service["stack"] = args.stack
+    words = [args.container, *args.command] if args.container is not None else args.command
+    return service, words
 
 
 def attach_main(argv: list[str]) -> int:

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.accounts import add_user
+from tests.support.accounts import PASSWORD, add_user
+from tests.support.cli import Cli
 from tests.support.compose import ComposeProject
 from tests.support.http import call, cookie_of, sign_in, wait_hosts_up
 from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 from tests.support.waiting import wait_until
 
-PASSWORD = "correct horse battery"
 HOST = "compose-host"
 POLICY = """
 [[roles]]
@@ -146,6 +146,25 @@ async def test_open_by_service_refuses_with_a_reason(shop: Shop) -> None:
     await terminal.close()
     assert (reply["type"], reply["code"]) == ("error", "not_running")
     assert "no running replica" in reply["message"]
+
+
+def test_dterm_exec_opens_by_service_and_says_which_replica(shop: Shop, tmp_path: Path) -> None:
+    """`dterm exec --service web --project P -- CMD` runs in replica 1 and says so on
+    stderr; a service with no running replica ends with dterm's own status for it."""
+    cli = Cli(tmp_path / "config")
+    cli.login(shop.stack.base, "--user", "admin", "--password-stdin",
+              input=f"{PASSWORD}\n".encode())  # fmt: skip
+    first = next(c for c in shop.running("web") if c["service"]["replica"] == 1)
+    done = cli.run("exec", "--service", "web", "--project", shop.project.name,
+                   "--", "cat", "/etc/hostname")  # fmt: skip
+    assert (done.returncode, done.stdout.strip()) == (0, first["id"][:12].encode()), done.stderr
+    assert f"opened in {first['name']} on {HOST}".encode() in done.stderr
+    wait_until(lambda: [c["state"] for c in shop.containers() if c["service"]["service"] == "job"]
+               == ["exited"], 15, "the job to exit")  # fmt: skip
+    gone = cli.run("exec", "--service", "job", "--project", shop.project.name, "--", "true")
+    assert gone.returncode == 251 and b"no running replica" in gone.stderr, gone.stderr
+    lost = cli.run("exec", "--project", shop.project.name, "web")
+    assert lost.returncode == 2 and b"--project and --stack go with --service" in lost.stderr
 
 
 async def test_policy_compose_rules_decide_services(shop: Shop) -> None:
