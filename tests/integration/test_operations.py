@@ -318,3 +318,41 @@ async def test_sigterm_on_a_front_end_hands_sessions_to_another(
     await resumed.close()
     staying.stop()
     leaving.stop()
+
+
+async def test_sigterm_with_a_drain_timeout_lets_sessions_finish_then_ends_the_rest(
+    busybox: Any,
+) -> None:
+    """With --drain-timeout (as the Kubernetes workers run), SIGTERM refuses new opens at
+    once, lets a session that ends by itself meanwhile finish with all its output and
+    its code, ends the one still running when the time is up, saying why, and exits."""
+    worker = start_worker("draining", "--drain-timeout", "4")
+    frontend = start_frontend([worker.match["endpoint"]])
+    stack = Stack(frontend.match["url"])
+    try:
+        (await asyncio.to_thread(wait_hosts_up, stack, {"draining"}))
+        finishing = await TerminalClient.connect(stack)
+        script = "echo start; read go; seq 1 20000; echo finished-$((6*7)); exit 5"
+        await finishing.open(busybox.name, host="draining", cmd=["sh", "-c", script])
+        await finishing.expect("start")
+        lasting = await TerminalClient.connect(stack)
+        await lasting.open(busybox.name, host="draining", cmd=["sh", "-c", "echo up; sleep 1000"])
+        await lasting.expect("up")
+        worker.proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(worker.wait_log, r"draining 2 sessions for up to 4")
+        late = await TerminalClient.connect(stack)
+        refused = await late.answer({"type": "open", "host": "draining", "container": busybox.name})
+        await late.close()
+        assert (refused["type"], refused.get("code")) == ("error", "unavailable"), refused
+        assert "shutting down" in refused["message"]
+        finishing.send_keys("go\r")
+        finished = await finishing.wait_exit(timeout=10)
+        assert (finished["reason"], finished["code"]) == ("exited", 5)
+        await finishing.expect("finished-42")
+        assert b"".join(b"%d\r\n" % i for i in range(1, 20001)) in bytes(finishing.output)
+        ended = await lasting.wait_exit(timeout=4 + 15)
+        assert ended["reason"] == "closed" and "shutting down" in ended["message"], ended
+        assert await asyncio.to_thread(worker.proc.wait, 20) == 0
+    finally:
+        frontend.stop()
+        worker.stop()
