@@ -18,7 +18,13 @@ import pytest
 
 from tests.support.accounts import PASSWORD, add_user
 from tests.support.http import call, cookie_of, sign_in, wait_hosts_up
-from tests.support.processes import ManagedProcess, start_frontend, start_worker
+from tests.support.metrics import fetch, metric
+from tests.support.processes import (
+    WORKER_METRICS_TOKEN,
+    ManagedProcess,
+    start_frontend,
+    start_worker,
+)
 from tests.support.terminal_client import Stack, TerminalClient
 from tests.support.waiting import eventually, wait_until
 
@@ -260,6 +266,11 @@ async def test_recordings_stay_within_the_hosts_disk_budget(busybox: Any) -> Non
         }
         assert sessions[-1] in kept and sessions[0] not in kept
         assert "oldest recordings to stay within 400000 bytes" in worker.log()
+        _, text = await asyncio.to_thread(
+            fetch, f"{worker.match['http']}/metrics", WORKER_METRICS_TOKEN
+        )
+        removed = metric(text, "dterm_worker_recordings_removed_total", why="budget")
+        assert removed == len(sessions) - len(kept & set(sessions)) > 0
     finally:
         frontend.stop()
         worker.stop()
