@@ -20,6 +20,10 @@ from shared.byte_counts import ByteCounts
 from shared.probes import HealthHandler, MetricsHandler
 
 SESSIONS_OPEN = Gauge("dterm_worker_sessions_open", "Sessions running on this host")
+SESSIONS_HELD = Gauge(
+    "dterm_worker_sessions_held",
+    "Sessions this host holds: running, or ended and kept for their owner until the grace ends",
+)
 SESSIONS_OPENED = Counter("dterm_worker_sessions_opened_total", "Sessions started")
 SESSIONS_CLOSED = Counter(
     "dterm_worker_sessions_closed_total", "Sessions ended, by reason", ["reason"]

@@ -55,6 +55,7 @@ class SessionRegistry:
         container_state: Callable[[str], ContainerInfo | None],
     ) -> None:
         self.sessions: dict[str, ExecSession] = {}
+        metrics.SESSIONS_HELD.set_function(lambda: len(self.sessions))
         self.attachments: dict[str, tuple[ExecSession, Attachment]] = {}
         self.records = ProcessRecords(config.state_dir)
         self.processes = ProcessIndex()

@@ -17,6 +17,7 @@ from tests.support.processes import (
     start_worker,
 )
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
+from tests.support.waiting import eventually
 
 
 async def test_container_stopped_while_open(client: TerminalClient, containers: Containers) -> None:
@@ -139,3 +140,37 @@ async def test_short_sessions_count_no_docker_errors(
         call="exec_resize",
     )
     assert after == before
+
+
+async def test_ended_sessions_are_let_go_and_leave_the_worker_no_bigger(busybox: Any) -> None:
+    """200 sessions that print 100 kB and end, 20 at a time: once the grace period
+    has let go of them the worker holds none (its sessions_held metric), and its memory
+    is about what it was after the first 40: no ring, recorder or books stay behind."""
+    worker = start_worker("forgetful", "--grace", "1")
+    frontend = start_frontend([worker.match["endpoint"]])
+    stack = Stack(frontend.match["url"], host="forgetful")
+
+    async def one() -> None:
+        client = await TerminalClient.connect(stack)
+        await client.open(busybox.name, host="forgetful", cmd=["seq", "1", "20000"])
+        await client.wait_exit()
+        await client.close()
+
+    def held() -> float:
+        text = fetch(worker.match["http"] + "/metrics", WORKER_METRICS_TOKEN)[1]
+        return metric(text, "dterm_worker_sessions_held")
+
+    try:
+        (await asyncio.to_thread(wait_hosts_up, stack, {"forgetful"}))
+        rss = []
+        for batches in (2, 8):  # 40 sessions, then 160 more
+            for _ in range(batches):
+                await asyncio.gather(*(one() for _ in range(20)))
+            await eventually(lambda: held() == 0, 20, "every ended session let go")
+            rss.append(worker.rss())
+        growth = (rss[1] - rss[0]) / 2**20
+        print(f"worker RSS after 40 sessions {rss[0] / 2**20:.1f} MiB, after 200 +{growth:.1f} MiB")
+        assert growth < 16, f"the worker grew {growth:.1f} MiB over 160 sessions that ended"
+    finally:
+        frontend.stop()
+        worker.stop()
