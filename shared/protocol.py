@@ -184,10 +184,12 @@ def _spec(cls: type) -> _Spec:
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    if len(names) == 1:  # attrgetter of one name returns the value, not a tuple
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if names:  # attrgetter of one name returns the value, not a tuple
         get_one = operator.attrgetter(names[0])
         return lambda message: (get_one(message),)
-    return operator.attrgetter(*names)
+    return lambda message: ()
 
 
 def _required(cls: type, has_data: bool) -> int:
@@ -276,7 +278,7 @@ def _hot(fields: list[Any], data: bytes) -> Message | None:
         return None
     if tag == "in":
         return Input(attachment, bytes(data))
-    if tag == "out" and count >= 3:
+    if count >= 3:  # "out"
         offset = fields[2]
         if type(offset) is int and -MAX_OFFSET <= offset <= MAX_OFFSET:
             return Output(attachment, offset, bytes(data))

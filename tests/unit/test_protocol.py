@@ -56,6 +56,7 @@ from shared.protocol import (
     OLDEST_PROTOCOL,
     PROTOCOL_VERSION,
     _checked,
+    _getter,
     agree,
     decode,
     encode,
@@ -522,6 +523,15 @@ def test_keystrokes_and_output_decode_as_every_other_message_does(
         return _checked(msgpack.unpackb(frames[0]), frames)
 
     assert outcome(decode, frames) == outcome(generic, frames)
+
+
+def test_header_fields_are_read_as_a_tuple_whatever_their_number() -> None:
+    """encode reads a message's header fields with one getter: none, one or several
+    fields, always a tuple in declaration order."""
+    message = Resize("s", 80, 24)
+    assert _getter(())(message) == ()
+    assert _getter(("cols",))(message) == (80,)
+    assert _getter(("rows", "attachment"))(message) == (24, "s")
 
 
 def test_oversized_data_frame_is_too_large() -> None:
