@@ -22,16 +22,22 @@ from pathlib import Path
 import docker
 
 from tests.support.images import ensure_images
-from tests.support.processes import OUTPUT
+from tests.support.processes import OUTPUT, terminate
 
 _bridges = itertools.count(1)
+BRIDGE_PREFIX = "dtb"
+SUBNETS = range(16, 216)
+"""The third number of each bridge's 10.213.N.0/24."""
 
 
 def _make_bridge() -> str:
-    """A bridge named and addressed apart from docker0 and any other test run's."""
-    number = next(_bridges)
-    name = f"dtb{os.getpid() % 100000}x{number}"[:15]
-    subnet = 16 + (os.getpid() * 7 + number) % 200  # 10.213.16.0/24 to 10.213.215.0/24
+    """A bridge named after this test process, on a 10.213.N.0/24 no link here uses.
+    Bridges of test runs that died before removing theirs are removed first."""
+    _remove_orphaned_bridges()
+    name = f"{BRIDGE_PREFIX}{os.getpid()}x{next(_bridges)}"  # at most 15 characters
+    used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    subnet = next(n for n in SUBNETS if f" 10.213.{n}." not in used)
     subprocess.run(["ip", "link", "add", "name", name, "type", "bridge"], check=True)
     try:
         subprocess.run(["ip", "addr", "add", f"10.213.{subnet}.1/24", "dev", name], check=True)
@@ -40,6 +46,13 @@ def _make_bridge() -> str:
         _remove_bridge(name)
         raise
     return name
+
+
+def _remove_orphaned_bridges() -> None:
+    for link in Path("/sys/class/net").glob(f"{BRIDGE_PREFIX}*x*"):
+        pid = link.name.removeprefix(BRIDGE_PREFIX).split("x", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            _remove_bridge(link.name)
 
 
 def _remove_bridge(name: str) -> None:
@@ -129,12 +142,7 @@ class ExtraDaemon:
 
     def _end(self) -> None:
         """Stop dockerd (if it ever started) and remove its folder and bridge."""
-        if hasattr(self, "proc") and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        if hasattr(self, "proc"):
+            terminate(self.proc)
         shutil.rmtree(self.root, ignore_errors=True)
         _remove_bridge(self.bridge)

@@ -31,7 +31,7 @@ import docker
 
 from tests.support.containers import TEST_LABEL
 from tests.support.images import BUSYBOX_IMAGE, rootfs_tar
-from tests.support.processes import OUTPUT, ManagedProcess, start_worker
+from tests.support.processes import OUTPUT, ManagedProcess, start_worker, terminate
 
 RLIMIT = 16384
 """Open files and processes for containers (no more than the test process may have)."""
@@ -125,12 +125,7 @@ class PodmanService:
             for container in self.client.containers.list(all=True):
                 container.remove(force=True)
         self.client.close()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        terminate(self.proc)
         subprocess.run([*self.podman(), "rm", "--all", "--force"], env=self.env(),
                        capture_output=True, timeout=60, check=False)  # fmt: skip
         for pid in self._own_processes():

@@ -180,6 +180,18 @@ class ManagedProcess:
             raise AssertionError(f"{self.name} logged a traceback:\n{self.log()}")
 
 
+def terminate(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within `grace` seconds: for daemons the
+    tests start but do not judge (dockerd, podman), which may be slow to stop."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 def start_worker(
     host_id: str,
     *extra: str,
