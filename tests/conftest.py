@@ -22,6 +22,7 @@ from tests.support.processes import (
     start_frontend,
     start_worker,
 )
+from tests.support.swarm import Swarm, running_swarm
 from tests.support.terminal_client import Stack, TerminalClient
 
 
@@ -97,3 +98,10 @@ async def client(stack: Stack) -> AsyncIterator[TerminalClient]:
     terminal = await TerminalClient.connect(stack)
     yield terminal
     await terminal.close()
+
+
+@pytest.fixture(scope="module")
+def swarm() -> Iterator[Swarm]:
+    """A one-node swarm of its own for the module, its stack's replicas running."""
+    with running_swarm() as found:
+        yield found

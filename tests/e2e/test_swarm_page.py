@@ -5,7 +5,6 @@ page for all of it: a service of the stack's own is started once)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,15 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.support.browser import artifacts
 from tests.support.page import WAIT_MS, sign_in, type_line, wait_prompt, wait_title
-from tests.support.swarm import SERVICE, STACK, Swarm, running_swarm
-
-HOST = "swarm-page"
-
-
-@pytest.fixture(scope="module")
-def swarm() -> Iterator[Swarm]:
-    with running_swarm(HOST) as found:
-        yield found
+from tests.support.swarm import HOST, SERVICE, STACK, Swarm
 
 
 def service_row(page: Page) -> Any:

@@ -6,21 +6,17 @@ opens them, and scaling the service changes the live list."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.support.accounts import PASSWORD, add_user
 from tests.support.events_client import EventStream
 from tests.support.http import cookie_of, sign_in, wait_hosts_up
 from tests.support.processes import start_frontend
-from tests.support.swarm import SERVICE, STACK, Swarm, running_swarm
+from tests.support.swarm import HOST, SERVICE, STACK, Swarm, running_replicas
 from tests.support.terminal_client import PROMPT, Stack, TerminalClient
 from tests.support.waiting import eventually
 
-HOST = "swarm-host"
 POLICY = """
 [[roles]]
 users = ["alice"]
@@ -38,12 +34,6 @@ users = ["carol"]
   swarm = { stack = "ma*" }
   access = "ro"
 """
-
-
-@pytest.fixture(scope="module")
-def swarm() -> Iterator[Swarm]:
-    with running_swarm(HOST) as found:
-        yield found
 
 
 def test_both_replicas_are_listed_under_the_service(swarm: Swarm) -> None:
@@ -95,10 +85,9 @@ async def test_policy_swarm_rules_decide_who_sees_and_opens(swarm: Swarm, tmp_pa
                   for name in ("alice", "bob", "carol")}  # fmt: skip
         wait_hosts_up(stack, {HOST}, headers=people["alice"])
         names = [c["name"] for c in swarm.replicas()]
-        seen = Swarm(swarm.daemon, swarm.worker, stack)
-        assert [c["name"] for c in seen.replicas(people["alice"])] == names
-        assert [c["name"] for c in seen.replicas(people["carol"])] == names
-        assert seen.replicas(people["bob"]) == []
+        assert [c["name"] for c in running_replicas(stack, people["alice"])] == names
+        assert [c["name"] for c in running_replicas(stack, people["carol"])] == names
+        assert running_replicas(stack, people["bob"]) == []
         answers = {}
         for name, request in (("alice", {"stack": STACK, "service": "api"}),
                               ("bob", {"stack": STACK, "service": "api"}),

@@ -27,9 +27,19 @@ from tests.support.processes import ManagedProcess, start_frontend, start_worker
 from tests.support.terminal_client import Stack
 from tests.support.waiting import wait_until
 
+HOST = "swarm-host"
 STACK = "mart"
 SERVICE = f"{STACK}_api"
 QUIET_SECONDS = 3.0
+
+
+def running_replicas(stack: Stack, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The stack's running replicas as this front end lists them (to whoever `headers`
+    sign in), by number."""
+    listed = get_json(stack, "/api/containers", headers=headers)["containers"]
+    running = [c for c in listed if c["state"] == "running"]
+    ours = [c for c in running if (c["service"] or {}).get("stack") == STACK]
+    return sorted(ours, key=lambda c: c["service"]["replica"])
 
 
 @dataclass
@@ -38,12 +48,8 @@ class Swarm:
     worker: ManagedProcess
     stack: Stack
 
-    def replicas(self, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        """The stack's running replicas as /api/containers lists them, by number."""
-        listed = get_json(self.stack, "/api/containers", headers=headers)["containers"]
-        running = [c for c in listed if c["state"] == "running"]
-        ours = [c for c in running if (c["service"] or {}).get("stack") == STACK]
-        return sorted(ours, key=lambda c: c["service"]["replica"])
+    def replicas(self) -> list[dict[str, Any]]:
+        return running_replicas(self.stack)
 
     def scale(self, replicas: int) -> None:
         docker_cli(self.daemon.url, "service", "scale", "--detach", f"{SERVICE}={replicas}")
@@ -51,17 +57,18 @@ class Swarm:
 
 def network_settled() -> Callable[[], bool]:
     """A check: the host's links and addresses are what they were QUIET_SECONDS ago."""
-    seen = {"state": "", "since": 0.0}
+    seen, since = "", 0.0
 
     def check() -> bool:
-        state = subprocess.run(
-            ["ip", "-o", "addr"], capture_output=True, text=True, check=True
-        ).stdout + subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
-                                  check=True).stdout  # fmt: skip
-        if state != seen["state"]:
-            seen["state"], seen["since"] = state, time.monotonic()
+        nonlocal seen, since
+        state = "".join(
+            subprocess.run(["ip", "-o", what], capture_output=True, text=True, check=True).stdout
+            for what in ("addr", "link")
+        )
+        if state != seen:
+            seen, since = state, time.monotonic()
             return False
-        return time.monotonic() - float(seen["since"]) >= QUIET_SECONDS
+        return time.monotonic() - since >= QUIET_SECONDS
 
     return check
 
@@ -74,7 +81,7 @@ def _leave(client: docker.DockerClient) -> None:
 
 
 @contextlib.contextmanager
-def running_swarm(host: str) -> Iterator[Swarm]:
+def running_swarm(host: str = HOST) -> Iterator[Swarm]:
     """The swarm, its stack's two replicas running, and a stack whose worker is `host`."""
     daemon = ExtraDaemon("swarm")
     try:
