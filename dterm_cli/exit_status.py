@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from dterm_cli.plain_text import plain
+
 TABLE = """\
 exit status:
   the program's exit code, when the program ended and Docker knows its code
@@ -59,7 +61,7 @@ class CliError(Exception):
     """Ends the dterm client with `status`, saying `message` on stderr (if any)."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(plain(message))  # it often quotes the front end
         self.status = status
 
 

@@ -21,10 +21,12 @@ from typing import Any
 from dterm_cli.credentials import CredentialStore
 from dterm_cli.exit_status import CliError, Status
 from dterm_cli.frontend_http import get_json
+from dterm_cli.plain_text import plain
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """Columns as wide as their widest cell, two spaces apart; the last one unpadded."""
+    rows = [[plain(cell) for cell in row] for row in rows]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -73,7 +75,7 @@ def _command(
                 return 0
             print(table(headers, [row(entry) for entry in body[key]]))
             for error in body.get("errors", []):
-                print(f"dterm: {error['host']}: {error['message']}", file=sys.stderr)
+                print(plain(f"dterm: {error['host']}: {error['message']}"), file=sys.stderr)
         except CliError as exc:
             print(f"dterm: {exc}", file=sys.stderr)
             return exc.status

@@ -35,6 +35,7 @@ from dterm_cli.credentials import Credential
 from dterm_cli.exit_status import BROKEN_PIPE, SIGNALLED, CliError, Status, for_error, for_exit
 from dterm_cli.local_io import OutputWriter, StdinReader
 from dterm_cli.output_router import STDERR, OutputRouter
+from dterm_cli.plain_text import plain
 from dterm_cli.resume import PENDING_LIMIT, InputLedger, OutputPosition
 from shared.browser_types import ClientType, ServerType
 from shared.errors import ProtocolError
@@ -147,6 +148,7 @@ class RemoteSession:
         task.add_done_callback(self._tasks.discard)
 
     def _say(self, text: str) -> None:
+        text = plain(text)
         line = f"\r\ndterm: {text}\r\n" if self._raw else f"dterm: {text}\n"
         self._writer.put(STDERR, line.encode())
 

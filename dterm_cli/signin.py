@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from dterm_cli.credentials import Credential, CredentialStore, base_url
 from dterm_cli.exit_status import CliError, Status
 from dterm_cli.frontend_http import auth_info, password_sign_in, sign_out
+from dterm_cli.plain_text import plain
 
 
 def _secret(prompt: str, from_stdin: bool) -> str:
@@ -72,7 +73,7 @@ def login_main(argv: list[str]) -> int:
     except CliError as exc:
         print(f"dterm: {exc}", file=sys.stderr)
         return exc.status
-    print(f"signed in to {credential.url} as {user} (kept in {store.path})")
+    print(plain(f"signed in to {credential.url} as {user} (kept in {store.path})"))
     return 0
 
 

@@ -16,6 +16,7 @@ from dterm_cli.credentials import Credential, CredentialStore, base_url, config_
 from dterm_cli.exit_status import CliError, Status, for_error, for_exit, for_http
 from dterm_cli.listing import table
 from dterm_cli.output_router import STDERR, STDOUT, OutputRouter
+from dterm_cli.plain_text import plain
 from dterm_cli.resume import InputLedger, OutputPosition
 from dterm_cli.session_commands import watch_link
 from shared.errors import ErrorCode, ProtocolError
@@ -242,3 +243,22 @@ def test_a_session_id_that_starts_with_a_dash_is_not_an_option() -> None:
     assert (args.session, args.n, args.url) == ("-xY3@db-1", True, "http://u@h")
     assert parser.parse_args(session_last(["--", "-a@b"])).session == "-a@b"
     assert parser.parse_args(session_last(["plain@db-1"])).session == "plain@db-1"
+
+
+@given(st.text())
+def test_text_from_a_front_end_is_shown_without_control_characters(text: str) -> None:
+    """Whatever a front end sends, what dterm prints of it holds no character a terminal
+    would act on, and printable text stays as it is."""
+    shown = plain(text)
+    assert shown.isprintable()
+    assert plain("naïve café_1 db-2") == "naïve café_1 db-2"
+
+
+def test_errors_and_tables_escape_what_would_drive_the_terminal() -> None:
+    """An escape sequence in an error message or a container's name reaches the
+    terminal as visible text: the title is not set, the cursor not moved."""
+    error = CliError(Status.FAILED, "no such container \x1b]0;owned\x07 here")
+    assert "\x1b" not in str(error) and "\\x1b]0;owned\\x07" in str(error)
+    shown = table(["NAME"], [["web\x1b[2J\u2028"]])
+    assert all(line.isprintable() for line in shown.split("\n"))
+    assert "\x1b" not in shown and "web\\x1b[2J\\u2028" in shown
